@@ -1,0 +1,246 @@
+//! Signed reports: JWS compact serialisation (RFC 7515) with Ed25519.
+//!
+//! ```text
+//! BASE64URL(header) "." BASE64URL(report JSON) "." BASE64URL(Ed25519 signature)
+//! header = {"alg":"EdDSA","cty":"application/vnd.seahawks.report+json","kid":<sha256 of leaf>,"x5c":[leaf, CA]}
+//! ```
+//!
+//! Verification works on the exact bytes received: the signing input is sliced out of the
+//! input, never re-serialised, and the payload is parsed only once its signature holds.
+//! The `x5c` chain must lead to the CA the [`Verifier`] was built with; the CA in the chain
+//! is only a hint for offline readers, never trusted by itself.
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::identity::{self, IdentityError};
+use crate::protocol::REPORT_CONTENT_TYPE;
+use crate::report::{Report, ReportError};
+
+/// The algorithm name we write (RFC 8037, known to most JOSE libraries).
+pub const ALG_EDDSA: &str = "EdDSA";
+/// The fully-specified name from RFC 9864, accepted when verifying.
+pub const ALG_ED25519: &str = "Ed25519";
+/// A larger protected header is refused before it is parsed.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    x5c: Vec<String>,
+    #[serde(default, skip_serializing)]
+    crit: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    b64: Option<serde_json::Value>,
+}
+
+/// Why a signed report was refused. [`VerifyError::code`] gives a stable machine name.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("malformed JWS: {0}")]
+    Malformed(String),
+    #[error("unsupported JWS algorithm `{0}` (expected EdDSA or Ed25519)")]
+    UnsupportedAlgorithm(String),
+    #[error("unsupported JWS header: {0}")]
+    UnsupportedHeader(String),
+    #[error("JWS header carries no signer certificate (x5c)")]
+    MissingCertificate,
+    #[error("signer certificate is not trusted: {0:?}")]
+    UntrustedCertificate(webpki::Error),
+    #[error("JWS kid does not match the signer certificate")]
+    KeyIdMismatch,
+    #[error("signature does not verify against the signer certificate")]
+    BadSignature,
+    #[error("signer certificate: {0}")]
+    Identity(#[from] IdentityError),
+    #[error("report names probe {report} but was signed by probe {certificate}")]
+    ProbeMismatch { certificate: Uuid, report: Uuid },
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+impl VerifyError {
+    /// Stable error code for APIs and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_jws",
+            Self::UnsupportedAlgorithm(_) => "unsupported_algorithm",
+            Self::UnsupportedHeader(_) => "unsupported_header",
+            Self::MissingCertificate => "missing_certificate",
+            Self::UntrustedCertificate(_) => "untrusted_certificate",
+            Self::KeyIdMismatch => "key_id_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::Identity(_) => "no_probe_identity",
+            Self::ProbeMismatch { .. } => "probe_mismatch",
+            Self::Report(ReportError::UnsupportedVersion(_)) => "unsupported_schema_version",
+            Self::Report(_) => "invalid_report",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error("private key is not an Ed25519 PKCS#8 key")]
+    BadKey,
+    #[error("certificate chain is empty")]
+    EmptyChain,
+    #[error("leaf certificate is not valid X.509")]
+    BadCertificate,
+    #[error("private key does not match the leaf certificate")]
+    KeyMismatch,
+    #[error("report cannot be serialised: {0}")]
+    Serialise(#[from] serde_json::Error),
+}
+
+/// Signs reports with a probe's key; the chain goes into every header.
+pub struct Signer {
+    key: Ed25519KeyPair,
+    header_b64: String,
+}
+
+impl Signer {
+    /// `pkcs8` is the probe's Ed25519 private key, `chain` its certificate first, then the CA.
+    pub fn new(pkcs8: &[u8], chain: &[CertificateDer<'_>]) -> Result<Self, SignerError> {
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| SignerError::BadKey)?;
+        let leaf = chain.first().ok_or(SignerError::EmptyChain)?;
+        let (_, cert) =
+            X509Certificate::from_der(leaf).map_err(|_| SignerError::BadCertificate)?;
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key().as_ref() {
+            return Err(SignerError::KeyMismatch);
+        }
+        let header = Header {
+            alg: ALG_EDDSA.into(),
+            cty: Some(REPORT_CONTENT_TYPE.into()),
+            kid: Some(identity::fingerprint(leaf)),
+            x5c: chain.iter().map(|c| STANDARD.encode(c)).collect(),
+            crit: None,
+            b64: None,
+        };
+        let header_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        Ok(Self { key, header_b64 })
+    }
+
+    /// Signs arbitrary payload bytes.
+    pub fn sign(&self, payload: &[u8]) -> String {
+        let mut jws = format!("{}.{}", self.header_b64, URL_SAFE_NO_PAD.encode(payload));
+        let signature = self.key.sign(jws.as_bytes());
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        jws
+    }
+
+    /// Serialises and signs a report.
+    pub fn sign_report(&self, report: &Report) -> Result<String, SignerError> {
+        Ok(self.sign(&serde_json::to_vec(report)?))
+    }
+}
+
+/// A report whose signature, chain and probe binding all hold.
+#[derive(Debug)]
+pub struct VerifiedReport {
+    pub report: Report,
+    /// The probe named in the signer certificate (equal to `report.probe_id`).
+    pub probe_id: Uuid,
+    /// SHA-256 of the signer certificate.
+    pub kid: String,
+}
+
+/// Verifies signed reports against one trusted CA certificate.
+pub struct Verifier {
+    ca: CertificateDer<'static>,
+}
+
+impl Verifier {
+    pub fn new(ca: CertificateDer<'static>) -> Result<Self, VerifyError> {
+        webpki::anchor_from_trusted_cert(&ca).map_err(VerifyError::UntrustedCertificate)?;
+        Ok(Self { ca })
+    }
+
+    /// Verifies `jws` as of `now` (the time the chain must be valid at).
+    pub fn verify(&self, jws: &[u8], now: UnixTime) -> Result<VerifiedReport, VerifyError> {
+        let jws = jws.trim_ascii_end();
+        let malformed = |m: &str| VerifyError::Malformed(m.to_string());
+        let mut parts = jws.split(|&b| b == b'.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("expected three base64url parts separated by dots"));
+        };
+        if header_b64.len() > MAX_HEADER_BYTES {
+            return Err(malformed("protected header too large"));
+        }
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .map_err(|_| malformed("protected header is not base64url"))?;
+        let header: Header = serde_json::from_slice(&header_json)
+            .map_err(|e| VerifyError::Malformed(format!("protected header: {e}")))?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| malformed("signature is not base64url"))?;
+
+        if header.alg != ALG_EDDSA && header.alg != ALG_ED25519 {
+            return Err(VerifyError::UnsupportedAlgorithm(header.alg));
+        }
+        if header.crit.is_some() {
+            return Err(VerifyError::UnsupportedHeader("`crit` is not supported".into()));
+        }
+        if header.b64.is_some() {
+            return Err(VerifyError::UnsupportedHeader("`b64` is not supported".into()));
+        }
+        if header.cty.as_deref().is_some_and(|c| c != REPORT_CONTENT_TYPE) {
+            return Err(VerifyError::UnsupportedHeader(format!(
+                "content type must be {REPORT_CONTENT_TYPE}"
+            )));
+        }
+
+        let chain = header
+            .x5c
+            .iter()
+            .map(|c| STANDARD.decode(c).map(CertificateDer::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| malformed("x5c entry is not base64"))?;
+        let (leaf_der, intermediates) = chain.split_first().ok_or(VerifyError::MissingCertificate)?;
+        let leaf = webpki::EndEntityCert::try_from(leaf_der).map_err(VerifyError::UntrustedCertificate)?;
+        let anchors = [webpki::anchor_from_trusted_cert(&self.ca).map_err(VerifyError::UntrustedCertificate)?];
+        leaf.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            intermediates,
+            now,
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .map_err(VerifyError::UntrustedCertificate)?;
+        if header.kid.as_deref() != Some(identity::fingerprint(leaf_der).as_str()) {
+            return Err(VerifyError::KeyIdMismatch);
+        }
+
+        let signing_input = &jws[..header_b64.len() + 1 + payload_b64.len()];
+        leaf.verify_signature(webpki::aws_lc_rs::ED25519, signing_input, &signature)
+            .map_err(|_| VerifyError::BadSignature)?;
+
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .map_err(|_| malformed("payload is not base64url"))?;
+        let report = Report::from_json(&payload)?;
+        let probe_id = identity::probe_id_from_cert(leaf_der)?;
+        if report.probe_id != probe_id {
+            return Err(VerifyError::ProbeMismatch { certificate: probe_id, report: report.probe_id });
+        }
+        Ok(VerifiedReport { report, probe_id, kid: identity::fingerprint(leaf_der) })
+    }
+}
+
+#[cfg(test)]
+mod tests;
