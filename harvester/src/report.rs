@@ -1,0 +1,24 @@
+//! Turning a scan into a report.
+
+use shared::report::{Report, SCHEMA_VERSION};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::scan::ScanResult;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn build(probe_id: Uuid, site: &str, sequence: u64, scan: ScanResult) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: Uuid::now_v7(),
+        probe_id,
+        site: site.to_string(),
+        harvester_version: VERSION.to_string(),
+        sequence,
+        generated_at: OffsetDateTime::now_utc(),
+        scan: scan.parameters,
+        hosts: scan.hosts,
+        wan: Vec::new(),
+    }
+}

@@ -1,0 +1,140 @@
+//! The scan engine: expand targets, connect-scan every (address, port) pair concurrently,
+//! assemble hosts in address and port order.
+
+pub mod ports;
+pub mod targets;
+pub mod tcp;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use serde::Deserialize;
+use shared::report::{Host, HostState, Port, PortState, Protocol, ScanParameters};
+use time::OffsetDateTime;
+
+pub use ports::PortSpec;
+
+/// How hard and how fast to scan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanOptions {
+    /// Connect attempts in flight at once.
+    pub concurrency: usize,
+    /// How long one connect attempt may take before it counts as unanswered.
+    pub timeout_ms: u64,
+    /// Extra attempts for an unanswered port before it is `filtered`.
+    pub retries: u32,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self { concurrency: 256, timeout_ms: 1000, retries: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Targets(#[from] targets::TargetError),
+    #[error("cannot probe {addr}: {source} (a local limit, not an answer from the target)")]
+    Local { addr: SocketAddr, source: std::io::Error },
+    #[error("concurrency must be at least 1")]
+    NoConcurrency,
+}
+
+/// What one scan found.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub parameters: ScanParameters,
+    pub hosts: Vec<Host>,
+}
+
+/// Scans `targets` on `ports`.
+pub async fn scan(
+    targets: &[String],
+    ports: &PortSpec,
+    options: &ScanOptions,
+) -> Result<ScanResult, ScanError> {
+    if options.concurrency == 0 {
+        return Err(ScanError::NoConcurrency);
+    }
+    let started_at = OffsetDateTime::now_utc();
+    let addresses = targets::expand(targets).await?;
+    let timeout = Duration::from_millis(options.timeout_ms);
+    let ips: Vec<IpAddr> = addresses.keys().copied().collect();
+    let pairs = ips
+        .iter()
+        .flat_map(|&ip| ports.ports().iter().map(move |&port| SocketAddr::new(ip, port)));
+    let mut results = stream::iter(pairs)
+        .map(|addr| async move {
+            tcp::probe(addr, timeout, options.retries)
+                .await
+                .map(|state| (addr, state))
+                .map_err(|source| ScanError::Local { addr, source })
+        })
+        .buffer_unordered(options.concurrency);
+
+    let mut found: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
+    while let Some(result) = results.next().await {
+        let (addr, state) = result?;
+        found.entry(addr.ip()).or_default().push(Port {
+            port: addr.port(),
+            protocol: Protocol::Tcp,
+            state,
+            banner: None,
+        });
+    }
+    drop(results);
+
+    let hosts = addresses
+        .into_iter()
+        .map(|(address, hostname)| {
+            let mut ports = found.remove(&address).unwrap_or_default();
+            ports.sort_unstable_by_key(|p| p.port);
+            // A completed handshake or a reset both prove the host is there.
+            let up = ports.iter().any(|p| p.state != PortState::Filtered);
+            let state = if up { HostState::Up } else { HostState::Down };
+            Host { address, hostname, state, ports }
+        })
+        .collect();
+    let parameters = ScanParameters {
+        targets: targets.to_vec(),
+        ports: ports.to_string(),
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+    };
+    Ok(ScanResult { parameters, hosts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn finds_open_and_closed_ports_on_loopback() {
+        let listeners: Vec<_> = futures_util::future::join_all(
+            (0..3).map(|_| tokio::net::TcpListener::bind("127.0.0.1:0")),
+        )
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+        let open: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let spec: PortSpec = format!("{},{},{},{closed}", open[0], open[1], open[2]).parse().unwrap();
+
+        let result = scan(&["127.0.0.1".into()], &spec, &ScanOptions::default()).await.unwrap();
+
+        assert_eq!(result.hosts.len(), 1);
+        let host = &result.hosts[0];
+        assert_eq!(host.state, HostState::Up);
+        let mut expected: Vec<_> = open.iter().map(|&p| (p, PortState::Open)).collect();
+        expected.push((closed, PortState::Closed));
+        expected.sort();
+        let got: Vec<_> = host.ports.iter().map(|p| (p.port, p.state)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(result.parameters.ports, spec.to_string());
+    }
+}
