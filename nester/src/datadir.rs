@@ -1,0 +1,71 @@
+//! The nester's data directory.
+//!
+//! ```text
+//! DATA_DIR/            0700
+//!   nester.db          SQLite database (WAL)
+//!   pki/ca.pem         CA certificate (public: served at /ca.pem)
+//!   pki/ca.key         CA private key, 0600
+//!   pki/ingest.pem|key ingest listener certificate and key
+//!   pki/web.pem|key    web listener certificate and key
+//! ```
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn database(&self) -> PathBuf {
+        self.root.join("nester.db")
+    }
+    pub fn pki(&self, file: &str) -> PathBuf {
+        self.root.join("pki").join(file)
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.pki("ca.pem").exists()
+    }
+
+    /// Creates the directory tree, 0700, refusing a directory others can read.
+    pub fn create(&self) -> anyhow::Result<()> {
+        for dir in [self.root.clone(), self.root.join("pki")] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mode = fs::metadata(&dir)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                bail!("{} is accessible by other users (mode {mode:o}); use a private directory", dir.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a new file that must not exist yet, with `mode`.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}

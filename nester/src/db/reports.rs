@@ -1,0 +1,257 @@
+//! Reports and the probes that sent them.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use shared::report::{HostState, PortState, Protocol, Report};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, DbError};
+
+/// What storing a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Stored,
+    /// The same signed bytes were stored before: nothing changed.
+    Duplicate,
+    /// Another report with this id but different bytes is stored: refused.
+    ConflictingId,
+    /// This probe already has a report with this sequence number: refused.
+    ConflictingSequence,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportSummary {
+    pub report_id: Uuid,
+    pub probe_id: Uuid,
+    pub sequence: u64,
+    pub site: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub hosts_up: u32,
+    pub open_ports: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeSummary {
+    pub probe_id: Uuid,
+    pub site: String,
+    pub harvester_version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen_at: OffsetDateTime,
+    pub last_report: Option<ReportSummary>,
+}
+
+/// One page of a list, newest first. Pass `next_cursor` back as `cursor` for the next page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "r.report_id, r.probe_id, r.sequence, r.site, r.generated_ms, r.received_ms, r.hosts_up, r.open_ports";
+
+impl Db {
+    /// Stores a verified report, its hosts and ports, in one transaction.
+    pub async fn insert_report(
+        &self,
+        report: Report,
+        signer_kid: String,
+        jws: Vec<u8>,
+    ) -> Result<Inserted, DbError> {
+        self.write(move |conn| insert(conn, &report, &signer_kid, &jws)).await
+    }
+
+    pub async fn probes(&self) -> Result<Vec<ProbeSummary>, DbError> {
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT p.probe_id, p.site, p.harvester_version, p.first_seen_ms, {SUMMARY_COLUMNS}
+                 FROM probes p LEFT JOIN reports r ON r.report_id = p.last_report_id
+                 ORDER BY p.site, p.probe_id"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([], |row| {
+                let last_report = match row.get::<_, Option<String>>(4)? {
+                    Some(_) => Some(summary(row, 4)?),
+                    None => None,
+                };
+                Ok(ProbeSummary {
+                    probe_id: uuid(row, 0)?,
+                    site: row.get(1)?,
+                    harvester_version: row.get(2)?,
+                    first_seen_at: millis(row, 3)?,
+                    last_report,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// A page of a probe's reports, newest first; `None` when the probe is unknown.
+    pub async fn probe_reports(
+        &self,
+        probe_id: Uuid,
+        limit: u32,
+        before_sequence: Option<u64>,
+    ) -> Result<Option<Page<ReportSummary>>, DbError> {
+        self.read(move |conn| {
+            let known = conn
+                .query_row("SELECT 1 FROM probes WHERE probe_id = ?", [probe_id.to_string()], |_| Ok(()))
+                .optional()?;
+            if known.is_none() {
+                return Ok(None);
+            }
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM reports r
+                 WHERE r.probe_id = ?1 AND r.sequence < ?2 ORDER BY r.sequence DESC LIMIT ?3"
+            );
+            let before = before_sequence.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut items = stmt
+                .query_map(params![probe_id.to_string(), before, i64::from(limit) + 1], |row| summary(row, 0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let next_cursor = if items.len() > limit as usize {
+                items.truncate(limit as usize);
+                items.last().map(|r| r.sequence.to_string())
+            } else {
+                None
+            };
+            Ok(Some(Page { items, next_cursor }))
+        })
+        .await
+    }
+
+    /// The signed bytes of a report, exactly as received.
+    pub async fn report_jws(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT jws FROM reports WHERE report_id = ?", [report_id.to_string()], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+}
+
+fn insert(conn: &mut Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<Inserted, DbError> {
+    let tx = conn.transaction()?;
+    let id = report.report_id.to_string();
+    let existing: Option<Vec<u8>> = tx
+        .query_row("SELECT jws FROM reports WHERE report_id = ?", [&id], |r| r.get(0))
+        .optional()?;
+    if let Some(existing) = existing {
+        return Ok(if existing == jws { Inserted::Duplicate } else { Inserted::ConflictingId });
+    }
+    let probe = report.probe_id.to_string();
+    let generated = report.generated_at.unix_timestamp_nanos() / 1_000_000;
+    let received = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    tx.execute(
+        "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (probe_id) DO NOTHING",
+        params![probe, report.site, report.harvester_version, received as i64],
+    )?;
+    let hosts_up = report.hosts.iter().filter(|h| h.state == HostState::Up).count();
+    let inserted = tx.execute(
+        "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
+                              signer_kid, hosts_up, open_ports, jws)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            id,
+            probe,
+            i64::try_from(report.sequence).unwrap_or(i64::MAX),
+            report.site,
+            generated as i64,
+            received as i64,
+            kid,
+            hosts_up as i64,
+            report.open_ports() as i64,
+            jws
+        ],
+    );
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            return Ok(Inserted::ConflictingSequence);
+        }
+        other => other?,
+    };
+    {
+        let mut host_stmt = tx.prepare_cached(
+            "INSERT INTO report_hosts (report_id, address, hostname, state) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut port_stmt = tx.prepare_cached(
+            "INSERT INTO report_ports (report_id, address, protocol, port, state, banner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for host in &report.hosts {
+            let address = host.address.to_string();
+            host_stmt.execute(params![id, address, host.hostname, host_state(host.state)])?;
+            for port in &host.ports {
+                port_stmt.execute(params![
+                    id,
+                    address,
+                    protocol(port.protocol),
+                    port.port,
+                    port_state(port.state),
+                    port.banner
+                ])?;
+            }
+        }
+    }
+    // The probe row follows its newest report (by generation time), whatever the arrival order.
+    tx.execute(
+        "UPDATE probes SET site = ?2, harvester_version = ?3, last_report_id = ?4, last_report_ms = ?5
+         WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?5)",
+        params![probe, report.site, report.harvester_version, id, generated as i64],
+    )?;
+    tx.commit()?;
+    Ok(Inserted::Stored)
+}
+
+fn host_state(s: HostState) -> &'static str {
+    match s {
+        HostState::Up => "up",
+        HostState::Down => "down",
+    }
+}
+
+fn port_state(s: PortState) -> &'static str {
+    match s {
+        PortState::Open => "open",
+        PortState::Closed => "closed",
+        PortState::Filtered => "filtered",
+    }
+}
+
+fn protocol(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+    }
+}
+
+fn summary(row: &Row<'_>, at: usize) -> rusqlite::Result<ReportSummary> {
+    Ok(ReportSummary {
+        report_id: uuid(row, at)?,
+        probe_id: uuid(row, at + 1)?,
+        sequence: row.get::<_, i64>(at + 2)? as u64,
+        site: row.get(at + 3)?,
+        generated_at: millis(row, at + 4)?,
+        received_at: millis(row, at + 5)?,
+        hosts_up: row.get(at + 6)?,
+        open_ports: row.get(at + 7)?,
+    })
+}
+
+fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let s: String = row.get(i)?;
+    Uuid::try_parse(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {
+    let ms: i64 = row.get(i)?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e)))
+}

@@ -1,0 +1,117 @@
+//! `nester demo`: the whole pipe on one machine with no configuration.
+//!
+//! A temporary data directory (or `--data-dir`), a CA, both listeners on loopback ports the OS
+//! picks, a few demo services with banners for the harvester to find, and an in-process
+//! harvester that scans 127.0.0.1 and reports every few seconds.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use harvester::config::{NesterConfig, ScanConfig};
+use harvester::scan::ScanOptions;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::datadir::DataDir;
+use crate::server::{Listeners, Server};
+use crate::{commands, pki};
+
+pub struct DemoOptions {
+    pub data_dir: Option<PathBuf>,
+    pub interval_secs: u64,
+}
+
+/// Services the demo opens for the harvester to find, with the banner each one sends.
+const SERVICES: &[&str] = &[
+    "SSH-2.0-OpenSSH_9.2p1 Seahawks-demo\r\n",
+    "220 demo.seahawks.invalid ESMTP ready\r\n",
+    "HTTP/1.0 200 OK\r\nServer: seahawks-demo\r\nContent-Length: 0\r\n\r\n",
+];
+
+pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let temp = match options.data_dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("seahawks-demo-").tempdir()?),
+    };
+    let root = match (&options.data_dir, &temp) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(temp)) => temp.path().join("nester"),
+        (None, None) => unreachable!("a temporary directory exists when no data dir is given"),
+    };
+    let dir = DataDir::new(&root);
+    if !dir.is_initialised() {
+        commands::init(&dir, &[]).context("cannot initialise the demo data directory")?;
+    }
+    let config = Config::loopback(&root);
+    let server = Server::open(&config)?;
+    let listeners = Listeners::bind(&config).await?;
+    let (ingest, web) = (listeners.ingest_addr(), listeners.web_addr());
+
+    let mut services = JoinSet::new();
+    let mut ports = Vec::new();
+    for banner in SERVICES {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        ports.push(listener.local_addr()?.port());
+        services.spawn(serve_banner(listener, banner));
+    }
+    // A port nobody listens on, to show a closed port.
+    ports.push(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    ports.push(web.port());
+
+    let state_dir = root.join("demo-harvester");
+    if !state_dir.exists() {
+        commands::issue_cert(&dir, Uuid::new_v4(), &state_dir, pki::PROBE_VALIDITY)?;
+    }
+    let agent = harvester::Agent::new(harvester::Config {
+        site: "demo".into(),
+        state_dir,
+        interval_secs: options.interval_secs,
+        nester: NesterConfig { ingest: ingest.to_string(), server_name: None },
+        scan: ScanConfig {
+            targets: vec!["127.0.0.1".into()],
+            ports: ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            options: ScanOptions::default(),
+        },
+    })?;
+
+    println!("dashboard: https://{web}/");
+    println!("ingest: {ingest}");
+    println!("data dir: {}", root.display());
+    println!("CA certificate: {} (browsers warn until they trust it)", dir.pki("ca.pem").display());
+    println!(
+        "demo probe {} scans 127.0.0.1 every {} s; press Ctrl-C to stop{}",
+        agent.probe_id(),
+        options.interval_secs,
+        if temp.is_some() { " and remove the data dir" } else { "" }
+    );
+
+    let (stop, stopped) = watch::channel(());
+    let wait = |mut rx: watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    tokio::join!(
+        server.run(listeners, wait(stopped.clone())),
+        agent.run(wait(stopped)),
+        async move {
+            shutdown.await;
+            let _ = stop.send(());
+        },
+    );
+    services.shutdown().await;
+    drop(temp);
+    Ok(())
+}
+
+/// Accepts connections and greets each with `banner`.
+async fn serve_banner(listener: TcpListener, banner: &'static str) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let _ = stream.write_all(banner.as_bytes()).await;
+        });
+    }
+}

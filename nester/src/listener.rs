@@ -1,0 +1,103 @@
+//! The TLS accept loop shared by both listeners.
+//!
+//! Each accepted socket gets its own task; the TLS handshake runs there under a timeout, so
+//! a stalled or hostile client never blocks the loop or anyone else. The peer's address and,
+//! on mTLS, its probe id reach handlers as a [`Peer`] request extension.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The probe named by the client certificate (ingest only).
+    pub probe_id: Option<Uuid>,
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, then drains connections.
+pub async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (acceptor, app, builder, watcher) =
+            (acceptor.clone(), app.clone(), builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                // A client that connects and leaves (a port scan, a health check) is not news.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    tracing::debug!(listener = name, client_ip = %addr.ip(), "connection closed before the TLS handshake");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(listener = name, client_ip = %addr.ip(), error = %e, "TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(listener = name, client_ip = %addr.ip(), "TLS handshake timed out");
+                    return;
+                }
+            };
+            let probe_id = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| shared::identity::probe_id_from_cert(cert).ok());
+            let peer = Peer { addr, probe_id };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(peer.clone());
+                app.clone().oneshot(req)
+            });
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(listener = name, client_ip = %addr.ip(), error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!(listener = name, "connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}

@@ -1,0 +1,74 @@
+//! `nester serve`: both listeners, one shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::datadir::DataDir;
+use crate::state::AppState;
+use crate::{ingest, listener, tls, web};
+
+/// The bound sockets, so callers (tests, the demo) can bind port 0 and read the address.
+pub struct Listeners {
+    pub ingest: TcpListener,
+    pub web: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
+        };
+        Ok(Self { ingest: bind(config.ingest.listen, "ingest").await?, web: bind(config.web.listen, "web").await? })
+    }
+
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest.local_addr().expect("a bound socket has an address")
+    }
+
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web.local_addr().expect("a bound socket has an address")
+    }
+}
+
+/// Everything `serve` needs, loaded up front so configuration errors surface before binding.
+pub struct Server {
+    pub state: AppState,
+    ingest_tls: std::sync::Arc<rustls::ServerConfig>,
+    web_tls: std::sync::Arc<rustls::ServerConfig>,
+}
+
+impl Server {
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let dir = DataDir::new(&config.data_dir);
+        anyhow::ensure!(
+            dir.is_initialised(),
+            "{} is not a nester data directory; create it with `nester init --data-dir {}`",
+            dir.root().display(),
+            dir.root().display()
+        );
+        Ok(Self { state: AppState::open(config)?, ingest_tls: tls::ingest(&dir)?, web_tls: tls::web(&dir)? })
+    }
+
+    /// Serves until `shutdown` completes, then drains both listeners.
+    pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+        let (stop, stopped) = watch::channel(());
+        let wait = |mut rx: watch::Receiver<()>| async move {
+            let _ = rx.changed().await;
+        };
+        let ingest_app = ingest::router(self.state.clone());
+        let web_app = web::router(self.state);
+        tokio::join!(
+            listener::serve("ingest", listeners.ingest, self.ingest_tls, ingest_app, wait(stopped.clone())),
+            listener::serve("web", listeners.web, self.web_tls, web_app, wait(stopped)),
+            async move {
+                shutdown.await;
+                let _ = stop.send(());
+            },
+        );
+    }
+}

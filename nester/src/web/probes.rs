@@ -1,0 +1,47 @@
+//! `/api/v1/probes`: probes and their reports.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::db::{Page, ProbeSummary, ReportSummary};
+use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProbeSummary>>, ApiError> {
+    Ok(Json(state.db.probes().await?))
+}
+
+/// Paging: `limit` (1-500, default 50) and `cursor` (the `next_cursor` of the previous page).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub async fn reports(
+    State(state): State<AppState>,
+    ApiPath(probe_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Page<ReportSummary>>, ApiError> {
+    let bad = |m: String| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_query", m);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let before = match query.cursor {
+        Some(c) => Some(c.parse::<u64>().map_err(|_| bad(format!("invalid cursor `{c}`")))?),
+        None => None,
+    };
+    state
+        .db
+        .probe_reports(probe_id, limit, before)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no probe {probe_id}")))
+}
