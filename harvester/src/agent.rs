@@ -30,7 +30,11 @@ pub struct Signed {
 impl Agent {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let identity = Identity::load(&config.state_dir)?;
-        let uplink = Uplink::new(&config.nester.ingest, config.nester.server_name.as_deref(), &identity)?;
+        let uplink = Uplink::new(
+            &config.nester.ingest,
+            config.nester.server_name.as_deref(),
+            &identity,
+        )?;
         Ok(Self {
             ports: config.ports()?,
             probe_id: identity.probe_id,
@@ -47,11 +51,20 @@ impl Agent {
 
     /// Scans and signs one report.
     pub async fn produce(&mut self) -> anyhow::Result<Signed> {
-        let result = scan::scan(&self.config.scan.targets, &self.ports, &self.config.scan.options).await?;
-        let sequence = self.sequence.next()?;
+        let result = scan::scan(
+            &self.config.scan.targets,
+            &self.ports,
+            &self.config.scan.options,
+        )
+        .await?;
+        let sequence = self.sequence.reserve()?;
         let report = crate::report::build(self.probe_id, &self.config.site, sequence, result);
         let jws = self.signer.sign_report(&report)?;
-        Ok(Signed { report_id: report.report_id, sequence, jws })
+        Ok(Signed {
+            report_id: report.report_id,
+            sequence,
+            jws,
+        })
     }
 
     /// Posts one signed report.

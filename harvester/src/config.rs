@@ -62,9 +62,18 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.site.trim().is_empty(), "`site` must not be empty");
-        anyhow::ensure!(self.interval_secs >= 1, "`interval_secs` must be at least 1");
-        anyhow::ensure!(!self.scan.targets.is_empty(), "`scan.targets` must name at least one target");
-        anyhow::ensure!(self.scan.options.concurrency >= 1, "`scan.concurrency` must be at least 1");
+        anyhow::ensure!(
+            self.interval_secs >= 1,
+            "`interval_secs` must be at least 1"
+        );
+        anyhow::ensure!(
+            !self.scan.targets.is_empty(),
+            "`scan.targets` must name at least one target"
+        );
+        anyhow::ensure!(
+            self.scan.options.concurrency >= 1,
+            "`scan.concurrency` must be at least 1"
+        );
         self.ports()?;
         Ok(())
     }
@@ -89,11 +98,17 @@ mod tests {
     fn mistakes_are_named_with_their_place() {
         let typo = EXAMPLE.replace("interval_secs", "intervall_secs");
         let err = format!("{:#}", Config::parse(&typo).unwrap_err());
-        assert!(err.contains("intervall_secs") && err.contains("line"), "{err}");
+        assert!(
+            err.contains("intervall_secs") && err.contains("line"),
+            "{err}"
+        );
         let bad_ports = EXAMPLE.replace("ports = \"", "ports = \"0,");
         let err = format!("{:#}", Config::parse(&bad_ports).unwrap_err());
         assert!(err.contains("port 0"), "{err}");
-        let err = format!("{:#}", Config::load(Path::new("/nonexistent/h.toml")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Config::load(Path::new("/nonexistent/h.toml")).unwrap_err()
+        );
         assert!(err.contains("/nonexistent/h.toml"), "{err}");
     }
 }

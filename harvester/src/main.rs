@@ -48,12 +48,27 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Command::Scan { targets, ports, json, site, concurrency, timeout_ms, retries } => {
-            let options = ScanOptions { concurrency, timeout_ms, retries };
+        Command::Scan {
+            targets,
+            ports,
+            json,
+            site,
+            concurrency,
+            timeout_ms,
+            retries,
+        } => {
+            let options = ScanOptions {
+                concurrency,
+                timeout_ms,
+                retries,
+            };
             let result = scan::scan(&targets, &ports, &options).await?;
             if json {
                 let report = report::build(uuid::Uuid::nil(), &site, 0, result);
@@ -66,7 +81,11 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let agent = Agent::new(config).context("cannot start the harvester")?;
             tracing::info!(probe_id = %agent.probe_id(), "harvester running");
-            agent.run(async { tokio::signal::ctrl_c().await.ok(); }).await;
+            agent
+                .run(async {
+                    tokio::signal::ctrl_c().await.ok();
+                })
+                .await;
         }
         Command::DefaultConfig => print!("{}", config::EXAMPLE),
     }

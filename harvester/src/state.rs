@@ -34,13 +34,26 @@ impl Identity {
         let path = |f: &str| dir.join(f);
         let key = PrivateKeyDer::from_pem_file(path(KEY_FILE))
             .with_context(|| format!("while reading the probe key {}", path(KEY_FILE).display()))?;
-        let cert = CertificateDer::from_pem_file(path(CERT_FILE))
-            .with_context(|| format!("while reading the probe certificate {}", path(CERT_FILE).display()))?;
-        let ca = CertificateDer::from_pem_file(path(CA_FILE))
-            .with_context(|| format!("while reading the CA certificate {}", path(CA_FILE).display()))?;
+        let cert = CertificateDer::from_pem_file(path(CERT_FILE)).with_context(|| {
+            format!(
+                "while reading the probe certificate {}",
+                path(CERT_FILE).display()
+            )
+        })?;
+        let ca = CertificateDer::from_pem_file(path(CA_FILE)).with_context(|| {
+            format!(
+                "while reading the CA certificate {}",
+                path(CA_FILE).display()
+            )
+        })?;
         let probe_id = shared::identity::probe_id_from_cert(&cert)
             .with_context(|| format!("in {}", path(CERT_FILE).display()))?;
-        Ok(Self { probe_id, key, cert, ca })
+        Ok(Self {
+            probe_id,
+            key,
+            cert,
+            ca,
+        })
     }
 
     /// The report signer: this probe's key, its certificate and the CA as the `x5c` chain.
@@ -49,7 +62,8 @@ impl Identity {
             bail!("the probe key must be an Ed25519 key in PKCS#8 form");
         };
         let chain = [self.cert.clone(), self.ca.clone()];
-        shared::Signer::new(pkcs8.secret_pkcs8_der(), &chain).context("while loading the report signer")
+        shared::Signer::new(pkcs8.secret_pkcs8_der(), &chain)
+            .context("while loading the report signer")
     }
 }
 
@@ -63,7 +77,10 @@ impl Sequence {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(SEQUENCE_FILE);
         let last = match fs::read_to_string(&path) {
-            Ok(s) => s.trim().parse().with_context(|| format!("{} is corrupt", path.display()))?,
+            Ok(s) => s
+                .trim()
+                .parse()
+                .with_context(|| format!("{} is corrupt", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e).with_context(|| format!("while reading {}", path.display())),
         };
@@ -71,7 +88,7 @@ impl Sequence {
     }
 
     /// Reserves the next number; it is on disk before it is used.
-    pub fn next(&mut self) -> anyhow::Result<u64> {
+    pub fn reserve(&mut self) -> anyhow::Result<u64> {
         let next = self.last + 1;
         write_atomically(&self.path, next.to_string().as_bytes())?;
         self.last = next;
@@ -83,7 +100,8 @@ impl Sequence {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().context("path has no parent directory")?;
     let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp).with_context(|| format!("while creating {}", tmp.display()))?;
+    let mut file =
+        fs::File::create(&tmp).with_context(|| format!("while creating {}", tmp.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("while replacing {}", path.display()))?;
@@ -99,8 +117,8 @@ mod tests {
     fn sequence_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let mut seq = Sequence::open(dir.path()).unwrap();
-        assert_eq!((seq.next().unwrap(), seq.next().unwrap()), (1, 2));
-        assert_eq!(Sequence::open(dir.path()).unwrap().next().unwrap(), 3);
+        assert_eq!((seq.reserve().unwrap(), seq.reserve().unwrap()), (1, 2));
+        assert_eq!(Sequence::open(dir.path()).unwrap().reserve().unwrap(), 3);
         fs::write(dir.path().join(SEQUENCE_FILE), "garbage").unwrap();
         let err = Sequence::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("corrupt"), "{err}");

@@ -7,17 +7,30 @@ use shared::report::{Host, PortState};
 pub fn render(hosts: &[Host]) -> String {
     let mut out = String::new();
     for host in hosts {
-        let name = host.hostname.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
+        let name = host
+            .hostname
+            .as_ref()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
         let state = format!("{:?}", host.state).to_lowercase();
         let _ = writeln!(out, "{}{name}: host {state}", host.address);
-        let shown: Vec<_> = host.ports.iter().filter(|p| p.state == PortState::Open).collect();
+        let shown: Vec<_> = host
+            .ports
+            .iter()
+            .filter(|p| p.state == PortState::Open)
+            .collect();
         let count = |s| host.ports.iter().filter(|p| p.state == s).count();
         let (closed, filtered) = (count(PortState::Closed), count(PortState::Filtered));
         if !shown.is_empty() {
             let _ = writeln!(out, "  {:<10} {:<9} BANNER", "PORT", "STATE");
             for p in shown {
                 let port = format!("{}/tcp", p.port);
-                let _ = writeln!(out, "  {port:<10} {:<9} {}", "open", p.banner.as_deref().unwrap_or(""));
+                let _ = writeln!(
+                    out,
+                    "  {port:<10} {:<9} {}",
+                    "open",
+                    p.banner.as_deref().unwrap_or("")
+                );
             }
         }
         if closed + filtered > 0 {
@@ -34,12 +47,21 @@ mod tests {
 
     #[test]
     fn lists_open_ports_and_counts_the_rest() {
-        let port = |port, state| Port { port, protocol: Protocol::Tcp, state, banner: None };
+        let port = |port, state| Port {
+            port,
+            protocol: Protocol::Tcp,
+            state,
+            banner: None,
+        };
         let host = Host {
             address: "127.0.0.1".parse().unwrap(),
             hostname: Some("localhost".into()),
             state: HostState::Up,
-            ports: vec![port(22, PortState::Open), port(23, PortState::Closed), port(24, PortState::Filtered)],
+            ports: vec![
+                port(22, PortState::Open),
+                port(23, PortState::Closed),
+                port(24, PortState::Filtered),
+            ],
         };
         let text = render(&[host]);
         assert!(text.contains("127.0.0.1 (localhost): host up"), "{text}");

@@ -33,15 +33,25 @@ pub enum Delivery {
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
     #[error("cannot connect to the nester at {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("TLS with the nester at {addr} failed: {source}")]
-    Tls { addr: String, source: std::io::Error },
+    Tls {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("timed out talking to the nester at {0}")]
     Timeout(String),
     #[error("HTTP error talking to the nester: {0}")]
     Http(#[from] hyper::Error),
     #[error("nester refused the report ({status}, {code}): {message}")]
-    Refused { status: StatusCode, code: String, message: String },
+    Refused {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
     #[error("invalid nester address `{0}`: expected host:port")]
     BadAddress(String),
 }
@@ -98,12 +108,18 @@ impl Uplink {
         let handshake = async {
             let tcp = TcpStream::connect(&addr)
                 .await
-                .map_err(|source| UplinkError::Connect { addr: addr.clone(), source })?;
+                .map_err(|source| UplinkError::Connect {
+                    addr: addr.clone(),
+                    source,
+                })?;
             let tls = self
                 .connector
                 .connect(self.server_name.clone(), tcp)
                 .await
-                .map_err(|source| UplinkError::Tls { addr: addr.clone(), source })?;
+                .map_err(|source| UplinkError::Tls {
+                    addr: addr.clone(),
+                    source,
+                })?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
@@ -123,7 +139,10 @@ async fn post(
     mut sender: SendRequest<Full<Bytes>>,
     server_name: &ServerName<'static>,
     jws: String,
-) -> (Option<SendRequest<Full<Bytes>>>, Result<Delivery, UplinkError>) {
+) -> (
+    Option<SendRequest<Full<Bytes>>>,
+    Result<Delivery, UplinkError>,
+) {
     let request = Request::post(REPORTS_PATH)
         .header(hyper::header::HOST, server_name.to_str().as_ref())
         .header(hyper::header::CONTENT_TYPE, JWS_MEDIA_TYPE)
@@ -156,7 +175,11 @@ fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
         message: String,
     }
     match serde_json::from_slice::<Envelope>(body) {
-        Ok(Envelope { error }) => UplinkError::Refused { status, code: error.code, message: error.message },
+        Ok(Envelope { error }) => UplinkError::Refused {
+            status,
+            code: error.code,
+            message: error.message,
+        },
         Err(_) => UplinkError::Refused {
             status,
             code: "unexpected_response".into(),
@@ -169,7 +192,10 @@ fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
 fn host_part(addr: &str) -> Option<&str> {
     let (host, port) = addr.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     (!host.is_empty()).then_some(host)
 }
 
@@ -190,7 +216,10 @@ mod tests {
     fn refusals_carry_the_nester_error() {
         let body = br#"{"error":{"code":"probe_mismatch","message":"no"}}"#;
         let err = refusal(StatusCode::FORBIDDEN, body);
-        assert!(matches!(err, UplinkError::Refused { ref code, .. } if code == "probe_mismatch"), "{err}");
+        assert!(
+            matches!(err, UplinkError::Refused { ref code, .. } if code == "probe_mismatch"),
+            "{err}"
+        );
         let err = refusal(StatusCode::BAD_GATEWAY, b"<html>");
         assert!(err.to_string().contains("unexpected_response"), "{err}");
     }

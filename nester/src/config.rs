@@ -46,8 +46,14 @@ impl Config {
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: Self = toml::from_str(text)?;
-        anyhow::ensure!(config.ingest.max_body_bytes >= 1024, "`ingest.max_body_bytes` must be at least 1024");
-        anyhow::ensure!(config.ingest.listen != config.web.listen, "`ingest.listen` and `web.listen` must differ");
+        anyhow::ensure!(
+            config.ingest.max_body_bytes >= 1024,
+            "`ingest.max_body_bytes` must be at least 1024"
+        );
+        anyhow::ensure!(
+            config.ingest.listen.port() == 0 || config.ingest.listen != config.web.listen,
+            "`ingest.listen` and `web.listen` must differ"
+        );
         Ok(config)
     }
 
@@ -56,7 +62,10 @@ impl Config {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self {
             data_dir: data_dir.to_path_buf(),
-            ingest: IngestConfig { listen: any, max_body_bytes: default_max_body() },
+            ingest: IngestConfig {
+                listen: any,
+                max_body_bytes: default_max_body(),
+            },
             web: WebConfig { listen: any },
         }
     }
@@ -74,11 +83,21 @@ mod tests {
 
     #[test]
     fn mistakes_are_named_with_their_place() {
-        let err = format!("{:#}", Config::parse(&EXAMPLE.replace("listen = \"0.0.0.0:9443\"", "listen = \"nowhere\"")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Config::parse(&EXAMPLE.replace("listen = \"0.0.0.0:9443\"", "listen = \"nowhere\""))
+                .unwrap_err()
+        );
         assert!(err.contains("line") && err.contains("listen"), "{err}");
-        let err = format!("{:#}", Config::parse(&format!("{EXAMPLE}\nsurprise = 1\n")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Config::parse(&format!("{EXAMPLE}\nsurprise = 1\n")).unwrap_err()
+        );
         assert!(err.contains("surprise"), "{err}");
-        let err = format!("{:#}", Config::load(Path::new("/nonexistent/n.toml")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Config::load(Path::new("/nonexistent/n.toml")).unwrap_err()
+        );
         assert!(err.contains("/nonexistent/n.toml"), "{err}");
     }
 }

@@ -49,7 +49,10 @@ impl DataDir {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let mode = fs::metadata(&dir)?.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                bail!("{} is accessible by other users (mode {mode:o}); use a private directory", dir.display());
+                bail!(
+                    "{} is accessible by other users (mode {mode:o}); use a private directory",
+                    dir.display()
+                );
             }
         }
         Ok(())

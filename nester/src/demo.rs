@@ -36,7 +36,11 @@ const SERVICES: &[&str] = &[
 pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let temp = match options.data_dir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("seahawks-demo-").tempdir()?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("seahawks-demo-")
+                .tempdir()?,
+        ),
     };
     let root = match (&options.data_dir, &temp) {
         (Some(dir), _) => dir.clone(),
@@ -60,7 +64,11 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         services.spawn(serve_banner(listener, banner));
     }
     // A port nobody listens on, to show a closed port.
-    ports.push(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    ports.push(
+        std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port(),
+    );
     ports.push(web.port());
 
     let state_dir = root.join("demo-harvester");
@@ -71,10 +79,17 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         site: "demo".into(),
         state_dir,
         interval_secs: options.interval_secs,
-        nester: NesterConfig { ingest: ingest.to_string(), server_name: None },
+        nester: NesterConfig {
+            ingest: ingest.to_string(),
+            server_name: None,
+        },
         scan: ScanConfig {
             targets: vec!["127.0.0.1".into()],
-            ports: ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            ports: ports
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             options: ScanOptions::default(),
         },
     })?;
@@ -82,12 +97,19 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     println!("dashboard: https://{web}/");
     println!("ingest: {ingest}");
     println!("data dir: {}", root.display());
-    println!("CA certificate: {} (browsers warn until they trust it)", dir.pki("ca.pem").display());
+    println!(
+        "CA certificate: {} (browsers warn until they trust it)",
+        dir.pki("ca.pem").display()
+    );
     println!(
         "demo probe {} scans 127.0.0.1 every {} s; press Ctrl-C to stop{}",
         agent.probe_id(),
         options.interval_secs,
-        if temp.is_some() { " and remove the data dir" } else { "" }
+        if temp.is_some() {
+            " and remove the data dir"
+        } else {
+            ""
+        }
     );
 
     let (stop, stopped) = watch::channel(());

@@ -46,9 +46,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ProbeIdentity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let peer = parts.extensions.get::<Peer>().cloned().ok_or_else(|| {
-            ApiError::internal("ingest request without connection info")
-        })?;
+        let peer = parts
+            .extensions
+            .get::<Peer>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("ingest request without connection info"))?;
         match peer.probe_id {
             Some(probe_id) => Ok(Self { probe_id, peer }),
             None => Err(ApiError::new(
@@ -87,35 +89,56 @@ async fn accept(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_content_type(headers)?;
     let body = body?;
-    let verified = state.verifier.verify(&body, UnixTime::now()).map_err(refusal)?;
+    let verified = state
+        .verifier
+        .verify(&body, UnixTime::now())
+        .map_err(refusal)?;
     if verified.probe_id != probe.probe_id {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "probe_mismatch",
-            format!("report signed by probe {} but sent by probe {}", verified.probe_id, probe.probe_id),
+            format!(
+                "report signed by probe {} but sent by probe {}",
+                verified.probe_id, probe.probe_id
+            ),
         ));
     }
     if verified.report.generated_at > OffsetDateTime::now_utc() + MAX_CLOCK_SKEW {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "timestamp_in_future",
-            format!("report generated_at {} is in the future; check the harvester's clock", verified.report.generated_at),
+            format!(
+                "report generated_at {} is in the future; check the harvester's clock",
+                verified.report.generated_at
+            ),
         ));
     }
     let report_id = verified.report.report_id;
-    let inserted = state.db.insert_report(verified.report, verified.kid, body.to_vec()).await?;
+    let inserted = state
+        .db
+        .insert_report(verified.report, verified.kid, body.to_vec())
+        .await?;
     let conflict = |code, message: String| Err(ApiError::new(StatusCode::CONFLICT, code, message));
     let (status, outcome) = match inserted {
         Inserted::Stored => (StatusCode::CREATED, "stored"),
         Inserted::Duplicate => (StatusCode::OK, "duplicate"),
         Inserted::ConflictingId => {
-            return conflict("report_id_conflict", format!("a different report {report_id} is already stored"));
+            return conflict(
+                "report_id_conflict",
+                format!("a different report {report_id} is already stored"),
+            );
         }
         Inserted::ConflictingSequence => {
-            return conflict("sequence_conflict", "this probe already sent a report with this sequence number".into());
+            return conflict(
+                "sequence_conflict",
+                "this probe already sent a report with this sequence number".into(),
+            );
         }
     };
-    Ok((status, Json(json!({ "report_id": report_id, "status": outcome }))))
+    Ok((
+        status,
+        Json(json!({ "report_id": report_id, "status": outcome })),
+    ))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

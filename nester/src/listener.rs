@@ -43,8 +43,14 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30));
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
@@ -60,8 +66,12 @@ pub async fn serve(
                 }
             },
         };
-        let (acceptor, app, builder, watcher) =
-            (acceptor.clone(), app.clone(), builder.clone(), graceful.watcher());
+        let (acceptor, app, builder, watcher) = (
+            acceptor.clone(),
+            app.clone(),
+            builder.clone(),
+            graceful.watcher(),
+        );
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
@@ -97,7 +107,13 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
-        tracing::warn!(listener = name, "connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            listener = name,
+            "connections still open after {DRAIN_TIMEOUT:?}; closing them"
+        );
     }
 }

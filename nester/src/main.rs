@@ -59,31 +59,61 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Command::Demo { data_dir, interval_secs } => {
+        Command::Demo {
+            data_dir,
+            interval_secs,
+        } => {
             anyhow::ensure!(interval_secs >= 1, "--interval-secs must be at least 1");
-            demo::run(demo::DemoOptions { data_dir, interval_secs }, nester::shutdown_signal()).await?;
+            demo::run(
+                demo::DemoOptions {
+                    data_dir,
+                    interval_secs,
+                },
+                nester::shutdown_signal(),
+            )
+            .await?;
         }
         Command::Init { data_dir, names } => {
             commands::init(&DataDir::new(&data_dir), &names)?;
             println!("initialised {}", data_dir.display());
-            println!("CA certificate: {}", DataDir::new(&data_dir).pki("ca.pem").display());
+            println!(
+                "CA certificate: {}",
+                DataDir::new(&data_dir).pki("ca.pem").display()
+            );
         }
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let server = Server::open(&config)?;
             let listeners = Listeners::bind(&config).await?;
-            tracing::info!(ingest = %listeners.ingest_addr(), web = %listeners.web_addr(), "nester listening");
+            println!("dashboard: https://{}/", listeners.web_addr());
+            println!("ingest: {}", listeners.ingest_addr());
             server.run(listeners, nester::shutdown_signal()).await;
         }
-        Command::IssueCert { data_dir, probe_id, out, days } => {
-            anyhow::ensure!((1..=397).contains(&days), "--days must be between 1 and 397");
+        Command::IssueCert {
+            data_dir,
+            probe_id,
+            out,
+            days,
+        } => {
+            anyhow::ensure!(
+                (1..=397).contains(&days),
+                "--days must be between 1 and 397"
+            );
             let probe_id = probe_id.unwrap_or_else(uuid::Uuid::new_v4);
-            commands::issue_cert(&DataDir::new(&data_dir), probe_id, &out, time::Duration::days(days))
-                .with_context(|| format!("cannot issue a certificate into {}", out.display()))?;
+            commands::issue_cert(
+                &DataDir::new(&data_dir),
+                probe_id,
+                &out,
+                time::Duration::days(days),
+            )
+            .with_context(|| format!("cannot issue a certificate into {}", out.display()))?;
             println!("probe id: {probe_id}");
             println!("state dir: {}", out.display());
         }

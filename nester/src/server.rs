@@ -21,17 +21,26 @@ pub struct Listeners {
 impl Listeners {
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} ({what})"))
         };
-        Ok(Self { ingest: bind(config.ingest.listen, "ingest").await?, web: bind(config.web.listen, "web").await? })
+        Ok(Self {
+            ingest: bind(config.ingest.listen, "ingest").await?,
+            web: bind(config.web.listen, "web").await?,
+        })
     }
 
     pub fn ingest_addr(&self) -> SocketAddr {
-        self.ingest.local_addr().expect("a bound socket has an address")
+        self.ingest
+            .local_addr()
+            .expect("a bound socket has an address")
     }
 
     pub fn web_addr(&self) -> SocketAddr {
-        self.web.local_addr().expect("a bound socket has an address")
+        self.web
+            .local_addr()
+            .expect("a bound socket has an address")
     }
 }
 
@@ -51,7 +60,11 @@ impl Server {
             dir.root().display(),
             dir.root().display()
         );
-        Ok(Self { state: AppState::open(config)?, ingest_tls: tls::ingest(&dir)?, web_tls: tls::web(&dir)? })
+        Ok(Self {
+            state: AppState::open(config)?,
+            ingest_tls: tls::ingest(&dir)?,
+            web_tls: tls::web(&dir)?,
+        })
     }
 
     /// Serves until `shutdown` completes, then drains both listeners.
@@ -63,7 +76,13 @@ impl Server {
         let ingest_app = ingest::router(self.state.clone());
         let web_app = web::router(self.state);
         tokio::join!(
-            listener::serve("ingest", listeners.ingest, self.ingest_tls, ingest_app, wait(stopped.clone())),
+            listener::serve(
+                "ingest",
+                listeners.ingest,
+                self.ingest_tls,
+                ingest_app,
+                wait(stopped.clone())
+            ),
             listener::serve("web", listeners.web, self.web_tls, web_app, wait(stopped)),
             async move {
                 shutdown.await;

@@ -19,13 +19,17 @@ pub fn ca_cert(dir: &DataDir) -> anyhow::Result<CertificateDer<'static>> {
     CertificateDer::from_pem_file(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn identity(dir: &DataDir, name: &str) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+fn identity(
+    dir: &DataDir,
+    name: &str,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let cert = dir.pki(&format!("{name}.pem"));
     let key = dir.pki(&format!("{name}.key"));
     let chain = CertificateDer::pem_file_iter(&cert)
         .and_then(Iterator::collect)
         .with_context(|| format!("cannot read {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&key).with_context(|| format!("cannot read {}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key)
+        .with_context(|| format!("cannot read {}", key.display()))?;
     Ok((chain, key))
 }
 
@@ -33,7 +37,8 @@ fn identity(dir: &DataDir, name: &str) -> anyhow::Result<(Vec<CertificateDer<'st
 pub fn ingest(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
     let mut roots = RootCertStore::empty();
     roots.add(ca_cert(dir)?)?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
     let (chain, key) = identity(dir, "ingest")?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?

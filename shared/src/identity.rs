@@ -37,8 +37,12 @@ pub fn probe_id_from_cert(der: &[u8]) -> Result<Uuid, IdentityError> {
         .map_err(|_| IdentityError::BadCertificate)?;
     let mut found = None;
     for name in san.iter().flat_map(|ext| ext.value.general_names.iter()) {
-        let GeneralName::URI(uri) = name else { continue };
-        let Some(id) = uri.strip_prefix(PROBE_URI_PREFIX) else { continue };
+        let GeneralName::URI(uri) = name else {
+            continue;
+        };
+        let Some(id) = uri.strip_prefix(PROBE_URI_PREFIX) else {
+            continue;
+        };
         let id = Uuid::try_parse(id).map_err(|_| IdentityError::BadProbeId(uri.to_string()))?;
         if found.replace(id).is_some() {
             return Err(IdentityError::SeveralProbeIds);

@@ -113,8 +113,7 @@ impl Signer {
     pub fn new(pkcs8: &[u8], chain: &[CertificateDer<'_>]) -> Result<Self, SignerError> {
         let key = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| SignerError::BadKey)?;
         let leaf = chain.first().ok_or(SignerError::EmptyChain)?;
-        let (_, cert) =
-            X509Certificate::from_der(leaf).map_err(|_| SignerError::BadCertificate)?;
+        let (_, cert) = X509Certificate::from_der(leaf).map_err(|_| SignerError::BadCertificate)?;
         if cert.public_key().subject_public_key.data.as_ref() != key.public_key().as_ref() {
             return Err(SignerError::KeyMismatch);
         }
@@ -174,7 +173,9 @@ impl Verifier {
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(malformed("expected three base64url parts separated by dots"));
+            return Err(malformed(
+                "expected three base64url parts separated by dots",
+            ));
         };
         if header_b64.len() > MAX_HEADER_BYTES {
             return Err(malformed("protected header too large"));
@@ -192,12 +193,20 @@ impl Verifier {
             return Err(VerifyError::UnsupportedAlgorithm(header.alg));
         }
         if header.crit.is_some() {
-            return Err(VerifyError::UnsupportedHeader("`crit` is not supported".into()));
+            return Err(VerifyError::UnsupportedHeader(
+                "`crit` is not supported".into(),
+            ));
         }
         if header.b64.is_some() {
-            return Err(VerifyError::UnsupportedHeader("`b64` is not supported".into()));
+            return Err(VerifyError::UnsupportedHeader(
+                "`b64` is not supported".into(),
+            ));
         }
-        if header.cty.as_deref().is_some_and(|c| c != REPORT_CONTENT_TYPE) {
+        if header
+            .cty
+            .as_deref()
+            .is_some_and(|c| c != REPORT_CONTENT_TYPE)
+        {
             return Err(VerifyError::UnsupportedHeader(format!(
                 "content type must be {REPORT_CONTENT_TYPE}"
             )));
@@ -209,9 +218,12 @@ impl Verifier {
             .map(|c| STANDARD.decode(c).map(CertificateDer::from))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| malformed("x5c entry is not base64"))?;
-        let (leaf_der, intermediates) = chain.split_first().ok_or(VerifyError::MissingCertificate)?;
-        let leaf = webpki::EndEntityCert::try_from(leaf_der).map_err(VerifyError::UntrustedCertificate)?;
-        let anchors = [webpki::anchor_from_trusted_cert(&self.ca).map_err(VerifyError::UntrustedCertificate)?];
+        let (leaf_der, intermediates) =
+            chain.split_first().ok_or(VerifyError::MissingCertificate)?;
+        let leaf =
+            webpki::EndEntityCert::try_from(leaf_der).map_err(VerifyError::UntrustedCertificate)?;
+        let anchors = [webpki::anchor_from_trusted_cert(&self.ca)
+            .map_err(VerifyError::UntrustedCertificate)?];
         leaf.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
             &anchors,
@@ -236,9 +248,16 @@ impl Verifier {
         let report = Report::from_json(&payload)?;
         let probe_id = identity::probe_id_from_cert(leaf_der)?;
         if report.probe_id != probe_id {
-            return Err(VerifyError::ProbeMismatch { certificate: probe_id, report: report.probe_id });
+            return Err(VerifyError::ProbeMismatch {
+                certificate: probe_id,
+                report: report.probe_id,
+            });
         }
-        Ok(VerifiedReport { report, probe_id, kid: identity::fingerprint(leaf_der) })
+        Ok(VerifiedReport {
+            report,
+            probe_id,
+            kid: identity::fingerprint(leaf_der),
+        })
     }
 }
 

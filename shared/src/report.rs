@@ -105,7 +105,9 @@ pub enum Protocol {
 }
 
 /// Port states as nmap defines them for a connect scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PortState {
     /// The TCP handshake completed.
@@ -155,7 +157,9 @@ fn rfc3339(_: &mut SchemaGenerator) -> Schema {
 pub enum ReportError {
     #[error("report is not valid JSON for schema version {SCHEMA_VERSION}: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("report schema version {0} is not supported (this build reads version {SCHEMA_VERSION})")]
+    #[error(
+        "report schema version {0} is not supported (this build reads version {SCHEMA_VERSION})"
+    )]
     UnsupportedVersion(u64),
     #[error("report is invalid: {0}")]
     Invalid(String),
@@ -185,26 +189,43 @@ impl Report {
             return invalid(format!("site must be 1 to {MAX_LABEL_LEN} characters"));
         }
         if self.harvester_version.is_empty() || self.harvester_version.len() > MAX_LABEL_LEN {
-            return invalid(format!("harvester_version must be 1 to {MAX_LABEL_LEN} characters"));
+            return invalid(format!(
+                "harvester_version must be 1 to {MAX_LABEL_LEN} characters"
+            ));
         }
         if self.scan.finished_at < self.scan.started_at {
             return invalid("scan.finished_at is before scan.started_at".into());
         }
         for host in &self.hosts {
-            if host.hostname.as_ref().is_some_and(|h| h.len() > MAX_HOSTNAME_LEN) {
+            if host
+                .hostname
+                .as_ref()
+                .is_some_and(|h| h.len() > MAX_HOSTNAME_LEN)
+            {
                 return invalid(format!("hostname of {} is too long", host.address));
             }
             if !host.ports.windows(2).all(|w| w[0].port < w[1].port) {
-                return invalid(format!("ports of {} are not unique and sorted", host.address));
+                return invalid(format!(
+                    "ports of {} are not unique and sorted",
+                    host.address
+                ));
             }
-            if let Some(p) = host.ports.iter().find(|p| p.banner.as_ref().is_some_and(|b| b.len() > MAX_BANNER_LEN)) {
+            if let Some(p) = host
+                .ports
+                .iter()
+                .find(|p| p.banner.as_ref().is_some_and(|b| b.len() > MAX_BANNER_LEN))
+            {
                 return invalid(format!("banner of {}:{} is too long", host.address, p.port));
             }
         }
         if !self.hosts.windows(2).all(|w| w[0].address < w[1].address) {
             return invalid("hosts are not unique and sorted by address".into());
         }
-        if let Some(w) = self.wan.iter().find(|w| !(0.0..=100.0).contains(&w.loss_pct) || w.received > w.sent) {
+        if let Some(w) = self
+            .wan
+            .iter()
+            .find(|w| !(0.0..=100.0).contains(&w.loss_pct) || w.received > w.sent)
+        {
             return invalid(format!("WAN measurement of {} is inconsistent", w.target));
         }
         Ok(())
@@ -250,8 +271,18 @@ pub(crate) mod tests {
                 hostname: Some("gw.example".into()),
                 state: HostState::Up,
                 ports: vec![
-                    Port { port: 22, protocol: Protocol::Tcp, state: PortState::Open, banner: Some("SSH-2.0-OpenSSH_9.2".into()) },
-                    Port { port: 80, protocol: Protocol::Tcp, state: PortState::Closed, banner: None },
+                    Port {
+                        port: 22,
+                        protocol: Protocol::Tcp,
+                        state: PortState::Open,
+                        banner: Some("SSH-2.0-OpenSSH_9.2".into()),
+                    },
+                    Port {
+                        port: 80,
+                        protocol: Protocol::Tcp,
+                        state: PortState::Closed,
+                        banner: None,
+                    },
                 ],
             }],
             wan: vec![WanMeasurement {

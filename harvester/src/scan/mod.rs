@@ -30,7 +30,11 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        Self { concurrency: 256, timeout_ms: 1000, retries: 1 }
+        Self {
+            concurrency: 256,
+            timeout_ms: 1000,
+            retries: 1,
+        }
     }
 }
 
@@ -39,7 +43,10 @@ pub enum ScanError {
     #[error(transparent)]
     Targets(#[from] targets::TargetError),
     #[error("cannot probe {addr}: {source} (a local limit, not an answer from the target)")]
-    Local { addr: SocketAddr, source: std::io::Error },
+    Local {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("concurrency must be at least 1")]
     NoConcurrency,
 }
@@ -64,9 +71,12 @@ pub async fn scan(
     let addresses = targets::expand(targets).await?;
     let timeout = Duration::from_millis(options.timeout_ms);
     let ips: Vec<IpAddr> = addresses.keys().copied().collect();
-    let pairs = ips
-        .iter()
-        .flat_map(|&ip| ports.ports().iter().map(move |&port| SocketAddr::new(ip, port)));
+    let pairs = ips.iter().flat_map(|&ip| {
+        ports
+            .ports()
+            .iter()
+            .map(move |&port| SocketAddr::new(ip, port))
+    });
     let mut results = stream::iter(pairs)
         .map(|addr| async move {
             tcp::probe(addr, timeout, options.retries)
@@ -96,7 +106,12 @@ pub async fn scan(
             // A completed handshake or a reset both prove the host is there.
             let up = ports.iter().any(|p| p.state != PortState::Filtered);
             let state = if up { HostState::Up } else { HostState::Down };
-            Host { address, hostname, state, ports }
+            Host {
+                address,
+                hostname,
+                state,
+                ports,
+            }
         })
         .collect();
     let parameters = ScanParameters {
@@ -121,11 +136,22 @@ mod tests {
         .into_iter()
         .map(Result::unwrap)
         .collect();
-        let open: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let spec: PortSpec = format!("{},{},{},{closed}", open[0], open[1], open[2]).parse().unwrap();
+        let open: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let spec: PortSpec = format!("{},{},{},{closed}", open[0], open[1], open[2])
+            .parse()
+            .unwrap();
 
-        let result = scan(&["127.0.0.1".into()], &spec, &ScanOptions::default()).await.unwrap();
+        let result = scan(&["127.0.0.1".into()], &spec, &ScanOptions::default())
+            .await
+            .unwrap();
 
         assert_eq!(result.hosts.len(), 1);
         let host = &result.hosts[0];

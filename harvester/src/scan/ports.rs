@@ -8,7 +8,9 @@ use std::str::FromStr;
 pub struct PortSpec(Vec<u16>);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid port specification `{spec}`: {reason} (expected e.g. `22,80,8000-8100`, ports 1-65535)")]
+#[error(
+    "invalid port specification `{spec}`: {reason} (expected e.g. `22,80,8000-8100`, ports 1-65535)"
+)]
 pub struct PortSpecError {
     spec: String,
     reason: String,
@@ -24,7 +26,10 @@ impl FromStr for PortSpec {
     type Err = PortSpecError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let fail = |reason: String| PortSpecError { spec: spec.to_string(), reason };
+        let fail = |reason: String| PortSpecError {
+            spec: spec.to_string(),
+            reason,
+        };
         let port = |s: &str| match s.trim().parse::<u16>() {
             Ok(0) => Err(fail("port 0 cannot be scanned".into())),
             Ok(p) => Ok(p),

@@ -16,7 +16,10 @@ pub enum TargetError {
     #[error("target `{target}` expands to more than {MAX_ADDRESSES} addresses; narrow the range")]
     TooLarge { target: String },
     #[error("cannot resolve host name `{name}`: {source}")]
-    Resolve { name: String, source: std::io::Error },
+    Resolve {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 /// Expands targets into a sorted address list; a name given as a target is kept as the host
@@ -33,7 +36,9 @@ pub async fn expand(targets: &[String]) -> Result<BTreeMap<IpAddr, Option<String
         } else if let Ok(net) = target.parse::<IpNet>() {
             let count = net.hosts().take(MAX_ADDRESSES + 1).count();
             if count > MAX_ADDRESSES || out.len() + count > MAX_ADDRESSES {
-                return Err(TargetError::TooLarge { target: target.to_string() });
+                return Err(TargetError::TooLarge {
+                    target: target.to_string(),
+                });
             }
             for ip in net.hosts() {
                 out.entry(ip).or_insert(None);
@@ -41,14 +46,19 @@ pub async fn expand(targets: &[String]) -> Result<BTreeMap<IpAddr, Option<String
         } else {
             let addrs = tokio::net::lookup_host((target, 0))
                 .await
-                .map_err(|source| TargetError::Resolve { name: target.to_string(), source })?;
+                .map_err(|source| TargetError::Resolve {
+                    name: target.to_string(),
+                    source,
+                })?;
             for addr in addrs {
                 out.insert(addr.ip(), Some(target.to_string()));
             }
         }
     }
     if out.len() > MAX_ADDRESSES {
-        return Err(TargetError::TooLarge { target: targets.join(",") });
+        return Err(TargetError::TooLarge {
+            target: targets.join(","),
+        });
     }
     Ok(out)
 }
@@ -61,9 +71,16 @@ mod tests {
     async fn expands_addresses_ranges_and_names() {
         let targets = ["127.0.0.1", "192.0.2.0/30", "localhost"].map(String::from);
         let out = expand(&targets).await.unwrap();
-        let v4: Vec<_> = out.keys().filter(|ip| ip.is_ipv4()).map(ToString::to_string).collect();
+        let v4: Vec<_> = out
+            .keys()
+            .filter(|ip| ip.is_ipv4())
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(v4, ["127.0.0.1", "192.0.2.1", "192.0.2.2"]);
-        assert_eq!(out[&"127.0.0.1".parse::<IpAddr>().unwrap()].as_deref(), Some("localhost"));
+        assert_eq!(
+            out[&"127.0.0.1".parse::<IpAddr>().unwrap()].as_deref(),
+            Some("localhost")
+        );
     }
 
     #[tokio::test]

@@ -56,6 +56,9 @@ mod tests {
     #[test]
     fn local_failures_are_not_port_states() {
         assert_eq!(classify(&io::Error::from_raw_os_error(24)), None); // EMFILE
-        assert_eq!(classify(&io::ErrorKind::ConnectionRefused.into()), Some(PortState::Closed));
+        assert_eq!(
+            classify(&io::ErrorKind::ConnectionRefused.into()),
+            Some(PortState::Closed)
+        );
     }
 }

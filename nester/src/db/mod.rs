@@ -56,7 +56,8 @@ impl Db {
         let (readers, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..READERS {
-            let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let conn =
+                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             configure(&conn)?;
             spawn_worker("db-reader", conn, jobs.clone());
         }

@@ -61,7 +61,8 @@ impl Db {
         signer_kid: String,
         jws: Vec<u8>,
     ) -> Result<Inserted, DbError> {
-        self.write(move |conn| insert(conn, &report, &signer_kid, &jws)).await
+        self.write(move |conn| insert(conn, &report, &signer_kid, &jws))
+            .await
     }
 
     pub async fn probes(&self) -> Result<Vec<ProbeSummary>, DbError> {
@@ -99,7 +100,11 @@ impl Db {
     ) -> Result<Option<Page<ReportSummary>>, DbError> {
         self.read(move |conn| {
             let known = conn
-                .query_row("SELECT 1 FROM probes WHERE probe_id = ?", [probe_id.to_string()], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM probes WHERE probe_id = ?",
+                    [probe_id.to_string()],
+                    |_| Ok(()),
+                )
                 .optional()?;
             if known.is_none() {
                 return Ok(None);
@@ -111,7 +116,10 @@ impl Db {
             let before = before_sequence.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut items = stmt
-                .query_map(params![probe_id.to_string(), before, i64::from(limit) + 1], |row| summary(row, 0))?
+                .query_map(
+                    params![probe_id.to_string(), before, i64::from(limit) + 1],
+                    |row| summary(row, 0),
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
             let next_cursor = if items.len() > limit as usize {
                 items.truncate(limit as usize);
@@ -128,21 +136,36 @@ impl Db {
     pub async fn report_jws(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
         self.read(move |conn| {
             Ok(conn
-                .query_row("SELECT jws FROM reports WHERE report_id = ?", [report_id.to_string()], |r| r.get(0))
+                .query_row(
+                    "SELECT jws FROM reports WHERE report_id = ?",
+                    [report_id.to_string()],
+                    |r| r.get(0),
+                )
                 .optional()?)
         })
         .await
     }
 }
 
-fn insert(conn: &mut Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<Inserted, DbError> {
+fn insert(
+    conn: &mut Connection,
+    report: &Report,
+    kid: &str,
+    jws: &[u8],
+) -> Result<Inserted, DbError> {
     let tx = conn.transaction()?;
     let id = report.report_id.to_string();
     let existing: Option<Vec<u8>> = tx
-        .query_row("SELECT jws FROM reports WHERE report_id = ?", [&id], |r| r.get(0))
+        .query_row("SELECT jws FROM reports WHERE report_id = ?", [&id], |r| {
+            r.get(0)
+        })
         .optional()?;
     if let Some(existing) = existing {
-        return Ok(if existing == jws { Inserted::Duplicate } else { Inserted::ConflictingId });
+        return Ok(if existing == jws {
+            Inserted::Duplicate
+        } else {
+            Inserted::ConflictingId
+        });
     }
     let probe = report.probe_id.to_string();
     let generated = report.generated_at.unix_timestamp_nanos() / 1_000_000;
@@ -152,7 +175,11 @@ fn insert(conn: &mut Connection, report: &Report, kid: &str, jws: &[u8]) -> Resu
          ON CONFLICT (probe_id) DO NOTHING",
         params![probe, report.site, report.harvester_version, received as i64],
     )?;
-    let hosts_up = report.hosts.iter().filter(|h| h.state == HostState::Up).count();
+    let hosts_up = report
+        .hosts
+        .iter()
+        .filter(|h| h.state == HostState::Up)
+        .count();
     let inserted = tx.execute(
         "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
                               signer_kid, hosts_up, open_ports, jws)
@@ -247,11 +274,14 @@ fn summary(row: &Row<'_>, at: usize) -> rusqlite::Result<ReportSummary> {
 
 fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     let s: String = row.get(i)?;
-    Uuid::try_parse(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    Uuid::try_parse(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {
     let ms: i64 = row.get(i)?;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e)))
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e))
+    })
 }

@@ -18,10 +18,19 @@ pub async fn file(ApiPath(name): ApiPath<String>) -> Result<impl IntoResponse, A
         .iter()
         .find(|(n, _, _)| *n == name)
         .ok_or_else(|| ApiError::not_found(format!("no asset named {name}")))?;
-    Ok(([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=3600")], *body))
+    Ok((
+        [
+            (header::CONTENT_TYPE, *mime),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        *body,
+    ))
 }
 
 /// The CA certificate, so harvesters and support engineers can pin it.
 pub async fn ca_pem(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], state.ca_pem.to_string())
+    (
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.ca_pem.to_string(),
+    )
 }

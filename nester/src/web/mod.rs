@@ -34,7 +34,10 @@ pub fn router(state: AppState) -> Router {
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = [
-        (header::CONTENT_SECURITY_POLICY, "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
         (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),

@@ -35,8 +35,17 @@ struct Index {
 
 pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let now = OffsetDateTime::now_utc();
-    let probes = state.db.probes().await?.into_iter().map(|p| row(p, now)).collect();
-    let page = Index { probes, generated_at: rfc3339(now) };
+    let probes = state
+        .db
+        .probes()
+        .await?
+        .into_iter()
+        .map(|p| row(p, now))
+        .collect();
+    let page = Index {
+        probes,
+        generated_at: rfc3339(now),
+    };
     Ok(Html(page.render().map_err(ApiError::internal)?))
 }
 
@@ -57,7 +66,10 @@ fn row(p: ProbeSummary, now: OffsetDateTime) -> ProbeRow {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0).unwrap_or(t).format(&Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 /// "42 s ago", "5 min ago", "3 h ago", "2 d ago".

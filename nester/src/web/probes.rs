@@ -35,7 +35,10 @@ pub async fn reports(
         return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
     }
     let before = match query.cursor {
-        Some(c) => Some(c.parse::<u64>().map_err(|_| bad(format!("invalid cursor `{c}`")))?),
+        Some(c) => Some(
+            c.parse::<u64>()
+                .map_err(|_| bad(format!("invalid cursor `{c}`")))?,
+        ),
         None => None,
     };
     state

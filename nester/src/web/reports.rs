@@ -34,5 +34,11 @@ pub async fn signed(
 ) -> Result<impl IntoResponse, ApiError> {
     let jws = load(&state, report_id).await?;
     let disposition = format!("attachment; filename=\"report-{report_id}.jws\"");
-    Ok(([(header::CONTENT_TYPE, JWS_MEDIA_TYPE.to_string()), (header::CONTENT_DISPOSITION, disposition)], jws))
+    Ok((
+        [
+            (header::CONTENT_TYPE, JWS_MEDIA_TYPE.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        jws,
+    ))
 }

@@ -20,10 +20,16 @@ fn ca(name: &str) -> Ca {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params.distinguished_name.push(DnType::CommonName, name);
     let cert = params.self_signed(&key).unwrap().der().clone();
-    Ca { cert, issuer: Issuer::new(params, key) }
+    Ca {
+        cert,
+        issuer: Issuer::new(params, key),
+    }
 }
 
 struct Probe {
@@ -39,7 +45,11 @@ fn probe(ca: &Ca) -> Probe {
     params.subject_alt_names = vec![SanType::URI(probe_uri(id).try_into().unwrap())];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let leaf = params.signed_by(&key, &ca.issuer).unwrap().der().clone();
-    Probe { id, key, chain: vec![leaf, ca.cert.clone()] }
+    Probe {
+        id,
+        key,
+        chain: vec![leaf, ca.cert.clone()],
+    }
 }
 
 impl Probe {
@@ -65,7 +75,10 @@ fn round_trip() {
     let probe = probe(&ca);
     let report = sample(probe.id);
     let jws = probe.signer().sign_report(&report).unwrap();
-    let verified = Verifier::new(ca.cert.clone()).unwrap().verify(jws.as_bytes(), now()).unwrap();
+    let verified = Verifier::new(ca.cert.clone())
+        .unwrap()
+        .verify(jws.as_bytes(), now())
+        .unwrap();
     assert_eq!(verified.report, report);
     assert_eq!(verified.probe_id, probe.id);
     assert_eq!(verified.kid, identity::fingerprint(&probe.chain[0]));
@@ -95,8 +108,14 @@ fn rfc9864_algorithm_name_is_accepted() {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&sample(probe.id)).unwrap())
     );
-    let jws = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.key.sign(input.as_bytes())));
-    Verifier::new(ca.cert).unwrap().verify(jws.as_bytes(), now()).unwrap();
+    let jws = format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(signer.key.sign(input.as_bytes()))
+    );
+    Verifier::new(ca.cert)
+        .unwrap()
+        .verify(jws.as_bytes(), now())
+        .unwrap();
 }
 
 #[test]
@@ -107,7 +126,10 @@ fn flipped_payload_byte_is_a_bad_signature() {
     let i = payload.iter().position(|&b| b == b'7').unwrap(); // the sequence number
     payload[i] = b'8';
     p[1] = URL_SAFE_NO_PAD.encode(payload);
-    let err = Verifier::new(ca.cert).unwrap().verify(p.join(".").as_bytes(), now()).unwrap_err();
+    let err = Verifier::new(ca.cert)
+        .unwrap()
+        .verify(p.join(".").as_bytes(), now())
+        .unwrap_err();
     assert!(matches!(err, VerifyError::BadSignature), "{err}");
 }
 
@@ -117,7 +139,10 @@ fn swapped_header_is_a_bad_signature() {
     let mut victim = parts(&probe(&ca).signed());
     let other = parts(&probe(&ca).signed());
     victim[0] = other[0].clone();
-    let err = Verifier::new(ca.cert).unwrap().verify(victim.join(".").as_bytes(), now()).unwrap_err();
+    let err = Verifier::new(ca.cert)
+        .unwrap()
+        .verify(victim.join(".").as_bytes(), now())
+        .unwrap_err();
     assert!(matches!(err, VerifyError::BadSignature), "{err}");
 }
 
@@ -131,7 +156,10 @@ fn another_key_is_a_bad_signature() {
     let input = format!("{header_b64}.{}", URL_SAFE_NO_PAD.encode(b"{}"));
     let signature = thief.signer().key.sign(input.as_bytes());
     let jws = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
-    let err = Verifier::new(ca.cert).unwrap().verify(jws.as_bytes(), now()).unwrap_err();
+    let err = Verifier::new(ca.cert)
+        .unwrap()
+        .verify(jws.as_bytes(), now())
+        .unwrap_err();
     assert!(matches!(err, VerifyError::BadSignature), "{err}");
 }
 
@@ -140,7 +168,9 @@ fn signer_refuses_a_key_that_is_not_the_certificates() {
     let ca = ca("Seahawks test CA");
     let honest = probe(&ca);
     let thief = probe(&ca);
-    let err = Signer::new(&thief.key.serialize_der(), &honest.chain).err().unwrap();
+    let err = Signer::new(&thief.key.serialize_der(), &honest.chain)
+        .err()
+        .unwrap();
     assert!(matches!(err, SignerError::KeyMismatch), "{err}");
 }
 
@@ -151,12 +181,24 @@ fn chain_from_another_ca_is_untrusted() {
     // An impostor CA with the same name: the issuer is found, its signature is not ours.
     let jws = probe(&ca("Seahawks test CA")).signed();
     let err = verifier.verify(jws.as_bytes(), now()).unwrap_err();
-    assert!(matches!(err, VerifyError::UntrustedCertificate(webpki::Error::InvalidSignatureForPublicKey)), "{err}");
+    assert!(
+        matches!(
+            err,
+            VerifyError::UntrustedCertificate(webpki::Error::InvalidSignatureForPublicKey)
+        ),
+        "{err}"
+    );
     assert_eq!(err.code(), "untrusted_certificate");
     // Any other CA: no issuer at all.
     let jws = probe(&ca("Elsewhere CA")).signed();
     let err = verifier.verify(jws.as_bytes(), now()).unwrap_err();
-    assert!(matches!(err, VerifyError::UntrustedCertificate(webpki::Error::UnknownIssuer)), "{err}");
+    assert!(
+        matches!(
+            err,
+            VerifyError::UntrustedCertificate(webpki::Error::UnknownIssuer)
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -164,8 +206,17 @@ fn expired_certificate_is_untrusted() {
     let ca = ca("Seahawks test CA");
     let jws = probe(&ca).signed();
     let later = UnixTime::since_unix_epoch(Duration::from_secs(i64::MAX as u64 / 2));
-    let err = Verifier::new(ca.cert).unwrap().verify(jws.as_bytes(), later).unwrap_err();
-    assert!(matches!(err, VerifyError::UntrustedCertificate(webpki::Error::CertExpired { .. })), "{err}");
+    let err = Verifier::new(ca.cert)
+        .unwrap()
+        .verify(jws.as_bytes(), later)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::UntrustedCertificate(webpki::Error::CertExpired { .. })
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -173,8 +224,14 @@ fn report_for_another_probe_is_a_mismatch() {
     let ca = ca("Seahawks test CA");
     let probe = probe(&ca);
     let jws = probe.signer().sign_report(&sample(Uuid::now_v7())).unwrap();
-    let err = Verifier::new(ca.cert).unwrap().verify(jws.as_bytes(), now()).unwrap_err();
-    assert!(matches!(err, VerifyError::ProbeMismatch { certificate, .. } if certificate == probe.id), "{err}");
+    let err = Verifier::new(ca.cert)
+        .unwrap()
+        .verify(jws.as_bytes(), now())
+        .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::ProbeMismatch { certificate, .. } if certificate == probe.id),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,9 +242,19 @@ fn kid_must_name_the_leaf() {
     let mut header: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&signer.header_b64).unwrap()).unwrap();
     header["kid"] = "00".repeat(32).into();
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(b"{}"));
-    let jws = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.key.sign(input.as_bytes())));
-    let err = Verifier::new(ca.cert).unwrap().verify(jws.as_bytes(), now()).unwrap_err();
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(b"{}")
+    );
+    let jws = format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(signer.key.sign(input.as_bytes()))
+    );
+    let err = Verifier::new(ca.cert)
+        .unwrap()
+        .verify(jws.as_bytes(), now())
+        .unwrap_err();
     assert!(matches!(err, VerifyError::KeyIdMismatch), "{err}");
 }
 
@@ -197,15 +264,39 @@ fn hostile_headers_get_specific_errors() {
     let verifier = Verifier::new(ca.cert.clone()).unwrap();
     let leaf = STANDARD.encode(&probe(&ca).chain[0]);
     let cases: Vec<(serde_json::Value, &str)> = vec![
-        (serde_json::json!({"alg":"none","x5c":[leaf]}), "unsupported_algorithm"),
-        (serde_json::json!({"alg":"HS256","x5c":[leaf]}), "unsupported_algorithm"),
+        (
+            serde_json::json!({"alg":"none","x5c":[leaf]}),
+            "unsupported_algorithm",
+        ),
+        (
+            serde_json::json!({"alg":"HS256","x5c":[leaf]}),
+            "unsupported_algorithm",
+        ),
         (serde_json::json!({"alg":"EdDSA"}), "missing_certificate"),
-        (serde_json::json!({"alg":"EdDSA","x5c":[leaf],"crit":["exp"]}), "unsupported_header"),
-        (serde_json::json!({"alg":"EdDSA","x5c":[leaf],"b64":false}), "unsupported_header"),
-        (serde_json::json!({"alg":"EdDSA","x5c":[leaf],"cty":"text/plain"}), "unsupported_header"),
-        (serde_json::json!({"alg":"EdDSA","x5c":["!!"]}), "malformed_jws"),
-        (serde_json::json!({"alg":"EdDSA","x5c":[STANDARD.encode(b"not a cert")]}), "untrusted_certificate"),
-        (serde_json::json!({"alg":"EdDSA","x5c":[STANDARD.encode(&ca.cert)]}), "untrusted_certificate"),
+        (
+            serde_json::json!({"alg":"EdDSA","x5c":[leaf],"crit":["exp"]}),
+            "unsupported_header",
+        ),
+        (
+            serde_json::json!({"alg":"EdDSA","x5c":[leaf],"b64":false}),
+            "unsupported_header",
+        ),
+        (
+            serde_json::json!({"alg":"EdDSA","x5c":[leaf],"cty":"text/plain"}),
+            "unsupported_header",
+        ),
+        (
+            serde_json::json!({"alg":"EdDSA","x5c":["!!"]}),
+            "malformed_jws",
+        ),
+        (
+            serde_json::json!({"alg":"EdDSA","x5c":[STANDARD.encode(b"not a cert")]}),
+            "untrusted_certificate",
+        ),
+        (
+            serde_json::json!({"alg":"EdDSA","x5c":[STANDARD.encode(&ca.cert)]}),
+            "untrusted_certificate",
+        ),
     ];
     for (header, code) in cases {
         let jws = format!("{}.e30.AAAA", URL_SAFE_NO_PAD.encode(header.to_string()));
@@ -214,7 +305,10 @@ fn hostile_headers_get_specific_errors() {
     }
     let duplicate = r#"{"alg":"EdDSA","alg":"none"}"#;
     let jws = format!("{}.e30.AAAA", URL_SAFE_NO_PAD.encode(duplicate));
-    assert_eq!(verifier.verify(jws.as_bytes(), now()).unwrap_err().code(), "malformed_jws");
+    assert_eq!(
+        verifier.verify(jws.as_bytes(), now()).unwrap_err().code(),
+        "malformed_jws"
+    );
 }
 
 #[test]
@@ -225,10 +319,22 @@ fn malformed_compact_forms() {
     let p = parts(&good);
     let padded = format!("{}=.{}.{}", p[0], p[1], p[2]);
     let too_big = format!("{}.{}.{}", "A".repeat(MAX_HEADER_BYTES + 4), p[1], p[2]);
-    for bad in ["", "a.b", "a.b.c.d", "!!!.e30.AAAA", "e30.e30.AAAA", good.as_str().split_at(10).0, &padded, &too_big, &good.replace('.', "..")] {
+    for bad in [
+        "",
+        "a.b",
+        "a.b.c.d",
+        "!!!.e30.AAAA",
+        "e30.e30.AAAA",
+        good.as_str().split_at(10).0,
+        &padded,
+        &too_big,
+        &good.replace('.', ".."),
+    ] {
         let err = verifier.verify(bad.as_bytes(), now()).unwrap_err();
         assert_eq!(err.code(), "malformed_jws", "{bad:.40}: {err}");
     }
     // A trailing newline (from `curl -d @file`) is not an attack.
-    verifier.verify(format!("{good}\n").as_bytes(), now()).unwrap();
+    verifier
+        .verify(format!("{good}\n").as_bytes(), now())
+        .unwrap();
 }

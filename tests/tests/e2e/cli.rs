@@ -1,0 +1,342 @@
+//! The real binaries, as an operator runs them: `nester init|issue-cert|serve|demo`,
+//! `harvester run|scan`, and the errors they give for bad input.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`; `tests/run` does it).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hyper::Method;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::harness::{closed_port, https};
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (tests/run does)",
+        path.display()
+    );
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(binary(name))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A child process killed on drop, whose stdout lines arrive on a channel.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn spawn(name: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(binary(name))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The value of the next `key: value` line, waiting at most 30 s.
+    fn field(&self, key: &str) -> String {
+        let prefix = format!("{key}: ");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("no `{key}:` line within 30 s"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("exited before printing `{key}:`")
+                }
+            };
+            if let Some(value) = line.strip_prefix(&prefix) {
+                return value.to_string();
+            }
+        }
+    }
+
+    /// Sends `signal` and waits (at most 20 s) for a clean exit.
+    fn stop(mut self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exited with {status} after {signal}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("still running 20 s after {signal}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls the probe list until a probe has a report with at least `open` open ports (30 s at most).
+async fn wait_for_report(dashboard: &str, ca_pem: &Path, open: u64) -> serde_json::Value {
+    let addr = dashboard
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let ca = CertificateDer::from_pem_file(ca_pem).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probes = https(
+            addr,
+            &ca,
+            None,
+            Method::GET,
+            "/api/v1/probes",
+            &[],
+            Vec::new(),
+        )
+        .await
+        .unwrap()
+        .json();
+        if probes[0]["last_report"]["open_ports"]
+            .as_u64()
+            .is_some_and(|n| n >= open)
+        {
+            return probes;
+        }
+        assert!(Instant::now() < deadline, "no report within 30 s: {probes}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn nester_and_harvester_processes_deliver_reports() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("nester");
+    let data_str = data.to_str().unwrap();
+    let out = run("nester", &["init", "--data-dir", data_str]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("pki/ca.key")), 0o600);
+
+    let state = temp.path().join("harvester");
+    let out = run(
+        "nester",
+        &[
+            "issue-cert",
+            "--data-dir",
+            data_str,
+            "--out",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&state.join("probe.key")), 0o600);
+    let probe_id = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("probe id: ", "");
+
+    let config = temp.path().join("nester.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {data_str:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let nester = Daemon::spawn("nester", &["serve", "--config", config.to_str().unwrap()]);
+    let dashboard = nester.field("dashboard");
+    let ingest = nester.field("ingest");
+
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ports = format!("{},{}", service.local_addr().unwrap().port(), closed_port());
+    let harvester_toml = temp.path().join("harvester.toml");
+    std::fs::write(
+        &harvester_toml,
+        format!(
+            "site = \"process-test\"\nstate_dir = {:?}\ninterval_secs = 1\n[nester]\ningest = {ingest:?}\n[scan]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\n",
+            state.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let harvester = Daemon::spawn(
+        "harvester",
+        &["run", "--config", harvester_toml.to_str().unwrap()],
+    );
+
+    let probes = wait_for_report(&dashboard, &data.join("pki/ca.pem"), 1).await;
+    assert_eq!(probes[0]["probe_id"], probe_id);
+    assert_eq!(probes[0]["site"], "process-test");
+    harvester.stop("-INT");
+    nester.stop("-TERM");
+    // The database is whole after a clean stop.
+    let db = rusqlite::Connection::open(data.join("nester.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[tokio::test]
+async fn demo_prints_where_to_look_and_cleans_up() {
+    let demo = Daemon::spawn("nester", &["demo", "--interval-secs", "1"]);
+    let dashboard = demo.field("dashboard");
+    let ingest = demo.field("ingest");
+    let data_dir = PathBuf::from(demo.field("data dir"));
+    assert!(
+        dashboard.starts_with("https://127.0.0.1:") && dashboard.ends_with('/'),
+        "{dashboard}"
+    );
+    assert!(ingest.starts_with("127.0.0.1:"), "{ingest}");
+    // The demo opens three services with banners for its harvester to find.
+    let probes = wait_for_report(&dashboard, &data_dir.join("pki/ca.pem"), 3).await;
+    assert_eq!(probes[0]["site"], "demo");
+    demo.stop("-INT");
+    assert!(
+        !data_dir.exists(),
+        "the demo left {} behind",
+        data_dir.display()
+    );
+}
+
+#[test]
+fn harvester_scan_prints_a_table_or_the_report_json() {
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = service.local_addr().unwrap().port();
+    let ports = format!("{open},{}", closed_port());
+    let out = run("harvester", &["scan", "127.0.0.1", "--ports", &ports]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains(&format!("{open}/tcp")) && table.contains("1 closed"),
+        "{table}"
+    );
+
+    let out = run(
+        "harvester",
+        &["scan", "127.0.0.1", "--ports", &ports, "--json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = shared::Report::from_json(&out.stdout).unwrap();
+    let port = report.hosts[0]
+        .ports
+        .iter()
+        .find(|p| p.port == open)
+        .unwrap();
+    assert_eq!(port.state, shared::report::PortState::Open);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_a_failing_exit_code() {
+    let temp = tempfile::tempdir().unwrap();
+    let broken = temp.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "data_dir = \"/x\"\n[ingest]\nlisten = \"not an address\"\n",
+    )
+    .unwrap();
+    let data = temp.path().join("data");
+    assert!(
+        run("nester", &["init", "--data-dir", data.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "harvester",
+            vec!["scan", "127.0.0.1", "--ports", "0-5"],
+            "port 0 cannot be scanned",
+        ),
+        (
+            "harvester",
+            vec!["scan", "10.0.0.0/8", "--ports", "22"],
+            "narrow the range",
+        ),
+        (
+            "harvester",
+            vec!["run", "--config", "/nonexistent/harvester.toml"],
+            "/nonexistent/harvester.toml",
+        ),
+        (
+            "nester",
+            vec!["serve", "--config", broken.to_str().unwrap()],
+            "line 3",
+        ),
+        (
+            "nester",
+            vec!["init", "--data-dir", data.to_str().unwrap()],
+            "already initialised",
+        ),
+        (
+            "nester",
+            vec![
+                "issue-cert",
+                "--data-dir",
+                "/nonexistent",
+                "--out",
+                "/tmp/x",
+            ],
+            "nester init",
+        ),
+        (
+            "nester",
+            vec![
+                "issue-cert",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--out",
+                "/tmp/x",
+                "--days",
+                "9999",
+            ],
+            "--days",
+        ),
+    ];
+    for (bin, args, message) in cases {
+        let out = run(bin, &args);
+        assert!(!out.status.success(), "{bin} {args:?} succeeded");
+        let err = stderr(&out);
+        assert!(
+            err.contains(message),
+            "{bin} {args:?}: expected `{message}` in: {err}"
+        );
+    }
+}

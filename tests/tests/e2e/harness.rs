@@ -1,0 +1,308 @@
+//! Test fixtures: a nester on loopback ports chosen by the OS, probe identities, and an HTTPS
+//! client that can present any client certificate (or none).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use harvester::config::{NesterConfig, ScanConfig};
+use harvester::scan::ScanOptions;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use nester::config::Config;
+use nester::datadir::DataDir;
+use nester::server::{Listeners, Server};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_rustls::TlsConnector;
+use uuid::Uuid;
+
+pub struct TestNester {
+    pub dir: DataDir,
+    pub ingest: SocketAddr,
+    pub web: SocketAddr,
+    pub ca: CertificateDer<'static>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _temp: tempfile::TempDir,
+}
+
+impl TestNester {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(temp.path().join("nester"));
+        nester::commands::init(&dir, &[]).unwrap();
+        let mut config = Config::loopback(dir.root());
+        adjust(&mut config);
+        let server = Server::open(&config).unwrap();
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let (ingest, web) = (listeners.ingest_addr(), listeners.web_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listeners, async {
+            let _ = stopped.await;
+        }));
+        let ca = nester::tls::ca_cert(&dir).unwrap();
+        Self {
+            dir,
+            ingest,
+            web,
+            ca,
+            stop: Some(stop),
+            task: Some(task),
+            _temp: temp,
+        }
+    }
+
+    /// Stops the server and waits until its listeners are closed.
+    pub async fn stop(mut self) {
+        self.stop.take().map(|s| s.send(()));
+        self.task.take().unwrap().await.unwrap();
+    }
+
+    /// A harvester state directory with a fresh probe identity from this nester's CA.
+    pub fn probe(&self) -> Probe {
+        let temp = tempfile::tempdir().unwrap();
+        let id = Uuid::new_v4();
+        let state_dir = temp.path().join("harvester");
+        nester::commands::issue_cert(&self.dir, id, &state_dir, time::Duration::days(30)).unwrap();
+        Probe {
+            id,
+            state_dir,
+            _temp: temp,
+        }
+    }
+
+    /// A harvester agent for `probe` scanning 127.0.0.1 on `ports`.
+    pub fn agent(&self, probe: &Probe, ports: &str) -> harvester::Agent {
+        harvester::Agent::new(harvester::Config {
+            site: "test-site".into(),
+            state_dir: probe.state_dir.clone(),
+            interval_secs: 60,
+            nester: NesterConfig {
+                ingest: self.ingest.to_string(),
+                server_name: None,
+            },
+            scan: ScanConfig {
+                targets: vec!["127.0.0.1".into()],
+                ports: ports.into(),
+                options: ScanOptions {
+                    concurrency: 64,
+                    timeout_ms: 2000,
+                    retries: 0,
+                },
+            },
+        })
+        .unwrap()
+    }
+
+    /// A read-only view of the real SQLite file.
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.dir.database(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        self.sqlite()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// GET on the web listener.
+    pub async fn get(&self, path: &str) -> Response {
+        self.web_request(Method::GET, path).await
+    }
+
+    pub async fn web_request(&self, method: Method, path: &str) -> Response {
+        https(self.web, &self.ca, None, method, path, &[], Vec::new())
+            .await
+            .unwrap()
+    }
+
+    /// POST to the ingest listener presenting `client` (certificate chain and key).
+    pub async fn post_ingest(
+        &self,
+        client: Option<&ClientCert>,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> Result<Response, String> {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        https(
+            self.ingest,
+            &self.ca,
+            client,
+            Method::POST,
+            path,
+            &headers,
+            body.into(),
+        )
+        .await
+    }
+}
+
+impl Drop for TestNester {
+    fn drop(&mut self) {
+        self.stop.take().map(|s| s.send(()));
+    }
+}
+
+pub struct Probe {
+    pub id: Uuid,
+    pub state_dir: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+impl Probe {
+    pub fn identity(&self) -> harvester::state::Identity {
+        harvester::state::Identity::load(&self.state_dir).unwrap()
+    }
+
+    pub fn client_cert(&self) -> ClientCert {
+        ClientCert::load(
+            &self.state_dir.join("probe.pem"),
+            &self.state_dir.join("probe.key"),
+        )
+    }
+
+    pub fn signer(&self) -> shared::Signer {
+        self.identity().signer().unwrap()
+    }
+}
+
+/// A client certificate chain and key for mTLS.
+pub struct ClientCert {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl ClientCert {
+    pub fn load(cert: &Path, key: &Path) -> Self {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        Self {
+            chain,
+            key: PrivateKeyDer::from_pem_file(key).unwrap(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `code` of the API error shape, checking the shape on the way.
+    pub fn error_code(&self) -> String {
+        let json = self.json();
+        assert!(
+            json["error"]["message"].is_string(),
+            "no error message in {json}"
+        );
+        json["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {json}"))
+            .to_string()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// One HTTPS request on a new connection; `Err` when TLS or HTTP fails.
+pub async fn https(
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    client: Option<&ClientCert>,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Response, String> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(Full::new(Bytes::from(body))).unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("http: {e}"))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes()
+        .to_vec();
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,367 @@
+//! The ingest listener refuses what it must, with the right status and error code, and
+//! stores nothing from a refused request.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::{ClientCert, TestNester, closed_port, https};
+
+const JOSE: Option<&str> = Some("application/jose");
+
+/// Name, content type, body, expected status, expected error code.
+type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, StatusCode, &'a str);
+
+/// A report payload for `probe`, as JSON to be tampered with before signing.
+async fn payload(nester: &TestNester, probe: &crate::harness::Probe) -> Value {
+    let mut agent = nester.agent(probe, &closed_port().to_string());
+    let signed = agent.produce().await.unwrap();
+    let payload = shared::jws::payload_unverified(signed.jws.as_bytes()).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+fn sign(signer: &shared::Signer, value: &Value) -> String {
+    signer.sign(&serde_json::to_vec(value).unwrap())
+}
+
+#[tokio::test]
+async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
+    let nester = TestNester::start_with(|c| c.ingest.max_body_bytes = 64 * 1024).await;
+    let foreign = TestNester::start().await;
+    let (a, b, stranger) = (nester.probe(), nester.probe(), foreign.probe());
+    let (signer_a, signer_b) = (a.signer(), b.signer());
+    let base = payload(&nester, &a).await;
+    let good = sign(&signer_a, &base);
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        sign(&signer_a, &v)
+    };
+    let mut parts: Vec<String> = good.split('.').map(String::from).collect();
+    parts[2] = URL_SAFE_NO_PAD.encode([0u8; 64]);
+    let zero_signature = parts.join(".");
+    let alg_none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+        good.split('.').nth(1).unwrap()
+    );
+
+    let cases: Vec<Case> = vec![
+        (
+            "no content type",
+            None,
+            good.clone().into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "JSON content type",
+            Some("application/json"),
+            good.clone().into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "empty body",
+            JOSE,
+            Vec::new(),
+            StatusCode::BAD_REQUEST,
+            "malformed_jws",
+        ),
+        (
+            "not a JWS",
+            JOSE,
+            b"hello".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_jws",
+        ),
+        (
+            "unsigned JSON",
+            JOSE,
+            serde_json::to_vec(&base).unwrap(),
+            StatusCode::BAD_REQUEST,
+            "malformed_jws",
+        ),
+        (
+            "binary noise",
+            JOSE,
+            (0..=255u8).cycle().take(4096).collect(),
+            StatusCode::BAD_REQUEST,
+            "malformed_jws",
+        ),
+        (
+            "header not JSON",
+            JOSE,
+            format!("{}.e30.AAAA", URL_SAFE_NO_PAD.encode("{{{")).into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_jws",
+        ),
+        (
+            "alg none",
+            JOSE,
+            alg_none.into(),
+            StatusCode::BAD_REQUEST,
+            "unsupported_algorithm",
+        ),
+        (
+            "oversized",
+            JOSE,
+            vec![b'A'; 100 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "zeroed signature",
+            JOSE,
+            zero_signature.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_signature",
+        ),
+        (
+            "signed by another probe",
+            JOSE,
+            sign(&signer_b, &payload(&nester, &b).await).into(),
+            StatusCode::FORBIDDEN,
+            "probe_mismatch",
+        ),
+        (
+            "names another probe",
+            JOSE,
+            with(&|v| v["probe_id"] = b.id.to_string().into()).into(),
+            StatusCode::FORBIDDEN,
+            "probe_mismatch",
+        ),
+        (
+            "signer from another CA",
+            JOSE,
+            sign(&stranger.signer(), &payload(&foreign, &stranger).await).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "untrusted_certificate",
+        ),
+        (
+            "from the future",
+            JOSE,
+            with(&|v| v["generated_at"] = "2999-01-01T00:00:00Z".into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timestamp_in_future",
+        ),
+        (
+            "schema version 2",
+            JOSE,
+            with(&|v| v["schema_version"] = 2.into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_schema_version",
+        ),
+        (
+            "unknown field",
+            JOSE,
+            with(&|v| v["admin"] = true.into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+        ),
+        (
+            "wrong type",
+            JOSE,
+            with(&|v| v["sequence"] = "seven".into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+        ),
+        (
+            "empty site",
+            JOSE,
+            with(&|v| v["site"] = "".into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+        ),
+        (
+            "bad address",
+            JOSE,
+            with(&|v| v["hosts"][0]["address"] = "999.1.1.1".into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+        ),
+        (
+            "port out of range",
+            JOSE,
+            with(&|v| v["hosts"][0]["ports"][0]["port"] = 70000.into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+        ),
+        (
+            "payload not JSON",
+            JOSE,
+            signer_a.sign(b"\xff\xfe").into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+        ),
+    ];
+    let client = a.client_cert();
+    for (name, content_type, body, status, code) in cases {
+        let response = nester
+            .post_ingest(Some(&client), "/v1/reports", content_type, body)
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(response.error_code(), code, "{name}");
+    }
+    assert_eq!(nester.count("reports"), 0, "a refused report was stored");
+    assert_eq!(
+        nester.count("probes"),
+        0,
+        "a refused report created a probe"
+    );
+
+    // Route-level refusals.
+    let response = nester
+        .post_ingest(Some(&client), "/v1/nope", JOSE, good.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let response = https(
+        nester.ingest,
+        &nester.ca,
+        Some(&client),
+        Method::GET,
+        "/v1/reports",
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+
+    // The good one still goes through, with media type parameters tolerated.
+    let response = nester
+        .post_ingest(
+            Some(&client),
+            "/v1/reports",
+            Some("Application/JOSE; charset=us-ascii"),
+            good,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+
+    // Conflicts: same id with other bytes, or a reused sequence number.
+    let response = nester
+        .post_ingest(
+            Some(&client),
+            "/v1/reports",
+            JOSE,
+            with(&|v| v["site"] = "elsewhere".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::CONFLICT, "report_id_conflict")
+    );
+    let new_id = uuid::Uuid::now_v7().to_string();
+    let response = nester
+        .post_ingest(
+            Some(&client),
+            "/v1/reports",
+            JOSE,
+            with(&|v| v["report_id"] = new_id.clone().into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::CONFLICT, "sequence_conflict")
+    );
+    assert_eq!(nester.count("reports"), 1);
+    assert_eq!(
+        nester
+            .sqlite()
+            .query_row("SELECT site FROM probes", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "test-site"
+    );
+}
+
+#[tokio::test]
+async fn connections_without_a_trusted_client_certificate_are_refused() {
+    let nester = TestNester::start().await;
+    let foreign = TestNester::start().await;
+    let probe = nester.probe();
+    let good = sign(&probe.signer(), &payload(&nester, &probe).await);
+    // Our CA signed it, but for serving, not for a probe.
+    let web_cert = ClientCert::load(&nester.dir.pki("web.pem"), &nester.dir.pki("web.key"));
+    for (name, client) in [
+        ("no certificate", None),
+        ("another CA", Some(foreign.probe().client_cert())),
+        ("a server certificate", Some(web_cert)),
+    ] {
+        let result = nester
+            .post_ingest(client.as_ref(), "/v1/reports", JOSE, good.clone())
+            .await;
+        assert!(
+            result.is_err(),
+            "{name}: accepted with {:?}",
+            result.map(|r| r.status)
+        );
+    }
+    assert_eq!(nester.count("reports"), 0);
+    let response = nester
+        .post_ingest(Some(&probe.client_cert()), "/v1/reports", JOSE, good)
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn garbage_on_the_port_harms_no_one() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe();
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    // Hold a few bad connections open while a good client delivers.
+    let mut bad = Vec::new();
+    for garbage in [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        (0..=255u8).rev().cycle().take(8192).collect(),
+        b"\x16\x03\x01\x00".to_vec(), // the start of a TLS record, then silence
+        Vec::new(),                   // connect and say nothing
+    ] {
+        let mut stream = TcpStream::connect(nester.ingest).await.unwrap();
+        stream.write_all(&garbage).await.unwrap();
+        bad.push(stream);
+    }
+    let (signed, delivery) = agent.cycle().await.unwrap();
+    assert_eq!(delivery, harvester::uplink::Delivery::Stored);
+    // Plain HTTP gets a TLS alert or a close, never an HTTP answer.
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        bad[0].read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "plain HTTP was answered: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let stored = nester
+        .get(&format!("/api/v1/reports/{}", signed.report_id))
+        .await;
+    assert_eq!(stored.status, StatusCode::OK);
+}

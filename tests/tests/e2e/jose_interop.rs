@@ -1,0 +1,91 @@
+//! A report pulled from the API verifies with a non-Rust JOSE library (PyJWT + cryptography),
+//! using only its `x5c` chain, `/ca.pem` and the committed JSON Schema.
+//!
+//! `tests/run` installs the Python side into a venv and exports `SEAHAWKS_PYTHON`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::harness::{TestNester, closed_port};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn python() -> String {
+    std::env::var("SEAHAWKS_PYTHON").unwrap_or_else(|_| {
+        panic!("SEAHAWKS_PYTHON is not set: run the suite with `tests/run`, which installs the Python checker")
+    })
+}
+
+/// Runs the Python verifier on `jws`; returns its exit status and output.
+fn python_verify(dir: &Path, ca_pem: &[u8], jws: &[u8]) -> (bool, String) {
+    std::fs::write(dir.join("ca.pem"), ca_pem).unwrap();
+    std::fs::write(dir.join("report.jws"), jws).unwrap();
+    let out = Command::new(python())
+        .arg(repo().join("tests/interop/verify_report.py"))
+        .arg("--ca")
+        .arg(dir.join("ca.pem"))
+        .arg("--schema")
+        .arg(repo().join("shared/schema/report.schema.json"))
+        .arg(dir.join("report.jws"))
+        .output()
+        .expect("the Python checker runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn pyjwt_verifies_a_report_pulled_from_the_api() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe();
+    let service = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ports = format!("{},{}", service.local_addr().unwrap().port(), closed_port());
+    let (signed, _) = nester.agent(&probe, &ports).cycle().await.unwrap();
+
+    let jws = nester
+        .get(&format!("/api/v1/reports/{}/signed", signed.report_id))
+        .await
+        .body;
+    let ca = nester.get("/ca.pem").await.body;
+    let temp = tempfile::tempdir().unwrap();
+
+    let (ok, out) = python_verify(temp.path(), &ca, &jws);
+    assert!(ok, "PyJWT refused a genuine report: {out}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["probe_id"], probe.id.to_string());
+    assert_eq!(summary["report_id"], signed.report_id.to_string());
+
+    // The checker is not a rubber stamp: a changed payload, or another CA, fails.
+    let text = String::from_utf8(jws.clone()).unwrap();
+    let parts: Vec<&str> = text.split('.').collect();
+    let mut payload = URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
+    let at = payload.windows(6).position(|w| w == b"\"site\"").unwrap();
+    payload[at + 9] ^= 0x01;
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(&payload),
+        parts[2]
+    );
+    let (ok, out) = python_verify(temp.path(), &ca, tampered.as_bytes());
+    assert!(
+        !ok && out.contains("InvalidSignatureError"),
+        "tampered report accepted: {out}"
+    );
+
+    let foreign = TestNester::start().await;
+    let other_ca = foreign.get("/ca.pem").await.body;
+    let (ok, out) = python_verify(temp.path(), &other_ca, &jws);
+    assert!(!ok, "report verified against another CA: {out}");
+}

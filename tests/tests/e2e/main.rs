@@ -1,0 +1,9 @@
+//! End-to-end tests: real nester listeners on loopback ports, real TLS with certificates from
+//! a real CA, real SQLite files, real harvesters. One test binary, one module per area.
+
+mod harness;
+
+mod cli;
+mod ingest_refusals;
+mod jose_interop;
+mod pipe;
