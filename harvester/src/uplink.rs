@@ -88,17 +88,31 @@ impl Uplink {
         })
     }
 
-    /// Posts one signed report; reuses the open connection when there is one.
+    /// Posts one signed report; reuses the open connection when there is one. A reused
+    /// connection may have been closed by the nester while idle: then the report is sent once
+    /// more on a new connection, which is safe because the nester stores a report id once.
     pub async fn send(&mut self, jws: String) -> Result<Delivery, UplinkError> {
-        let sender = match self.sender.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => self.connect().await?,
-        };
-        let timeout = UplinkError::Timeout(self.addr.clone());
+        if let Some(sender) = self.sender.take().filter(|s| !s.is_closed()) {
+            match self.post_on(sender, jws.clone()).await {
+                Err(UplinkError::Http(e)) => {
+                    tracing::debug!(error = %e, "kept-alive connection failed; reconnecting");
+                }
+                done => return done,
+            }
+        }
+        let sender = self.connect().await?;
+        self.post_on(sender, jws).await
+    }
+
+    async fn post_on(
+        &mut self,
+        sender: SendRequest<Full<Bytes>>,
+        jws: String,
+    ) -> Result<Delivery, UplinkError> {
         let (sender, result) =
             tokio::time::timeout(REQUEST_TIMEOUT, post(sender, &self.server_name, jws))
                 .await
-                .map_err(|_| timeout)?;
+                .map_err(|_| UplinkError::Timeout(self.addr.clone()))?;
         self.sender = sender;
         result
     }

@@ -96,7 +96,6 @@ pub async fn scan(
             banner: None,
         });
     }
-    drop(results);
 
     let hosts = addresses
         .into_iter()

@@ -27,6 +27,7 @@ pub struct TestNester {
     pub ingest: SocketAddr,
     pub web: SocketAddr,
     pub ca: CertificateDer<'static>,
+    config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _temp: tempfile::TempDir,
@@ -43,29 +44,50 @@ impl TestNester {
         nester::commands::init(&dir, &[]).unwrap();
         let mut config = Config::loopback(dir.root());
         adjust(&mut config);
-        let server = Server::open(&config).unwrap();
-        let listeners = Listeners::bind(&config).await.unwrap();
-        let (ingest, web) = (listeners.ingest_addr(), listeners.web_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(listeners, async {
-            let _ = stopped.await;
-        }));
         let ca = nester::tls::ca_cert(&dir).unwrap();
-        Self {
+        let mut nester = Self {
             dir,
-            ingest,
-            web,
+            ingest: config.ingest.listen,
+            web: config.web.listen,
             ca,
-            stop: Some(stop),
-            task: Some(task),
+            config,
+            stop: None,
+            task: None,
             _temp: temp,
-        }
+        };
+        nester.launch().await;
+        nester
+    }
+
+    /// Binds the configured addresses and serves; afterwards they hold the real ports.
+    async fn launch(&mut self) {
+        let server = Server::open(&self.config).unwrap();
+        let listeners = Listeners::bind(&self.config).await.unwrap();
+        (self.ingest, self.web) = (listeners.ingest_addr(), listeners.web_addr());
+        (self.config.ingest.listen, self.config.web.listen) = (self.ingest, self.web);
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.task = Some(tokio::spawn(server.run(listeners, async {
+            let _ = stopped.await;
+        })));
+        self.stop = Some(stop);
     }
 
     /// Stops the server and waits until its listeners are closed.
     pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
         self.stop.take().map(|s| s.send(()));
-        self.task.take().unwrap().await.unwrap();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Stops the server and starts it again on the same data and the same ports.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        self.launch().await;
     }
 
     /// A harvester state directory with a fresh probe identity from this nester's CA.

@@ -265,3 +265,16 @@ async fn shutdown_closes_both_listeners() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_harvester_keeps_delivering_across_a_nester_restart() {
+    let mut nester = TestNester::start().await;
+    let probe = nester.probe();
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    assert_eq!(agent.cycle().await.unwrap().1, Delivery::Stored);
+    // The restart closes the harvester's kept-alive connection under it.
+    nester.restart().await;
+    assert_eq!(agent.cycle().await.unwrap().1, Delivery::Stored);
+    assert_eq!(agent.cycle().await.unwrap().1, Delivery::Stored);
+    assert_eq!(nester.count("reports"), 3);
+}
