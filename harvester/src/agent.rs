@@ -1,26 +1,41 @@
-//! The daemon: scan, sign, deliver, every interval.
+//! The daemon: scan and spool on an interval, deliver what the spool holds, renew the
+//! certificate when due.
+//!
+//! One loop owns the agent and waits on whichever comes first: the next scan, a change in the
+//! spool (notify), the periodic rescan (in case an event was missed), the end of a retry
+//! backoff, or shutdown.
 
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use notify::Watcher;
+use time::OffsetDateTime;
+use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::backoff::{Backoff, random_unit};
 use crate::config::Config;
 use crate::scan::{self, PortSpec};
-use crate::state::{Identity, Sequence};
-use crate::uplink::{Delivery, Uplink};
+use crate::spool::{Spool, WhenFull};
+use crate::state::{self, Counter, Identity};
+use crate::uplink::{Delivery, Uplink, UplinkError};
+
+const RESCAN: Duration = Duration::from_secs(30);
 
 pub struct Agent {
     config: Config,
     ports: PortSpec,
-    probe_id: Uuid,
-    signer: shared::Signer,
-    sequence: Sequence,
+    identity: Identity,
     uplink: Uplink,
+    spool: Spool,
+    sequence: Counter,
+    unsent: Counter,
+    backoff: Backoff,
 }
 
-/// A report signed and ready to send.
+/// A report signed and spooled.
+#[derive(Debug, Clone)]
 pub struct Signed {
     pub report_id: Uuid,
     pub sequence: u64,
@@ -29,98 +44,213 @@ pub struct Signed {
 
 impl Agent {
     pub fn new(config: Config) -> anyhow::Result<Self> {
-        let identity = Identity::load(&config.state_dir)?;
-        let uplink = Uplink::new(
-            &config.nester.ingest,
-            config.nester.server_name.as_deref(),
-            &identity,
-        )?;
+        let dir = &config.state_dir;
+        let identity = Identity::load(dir)?;
+        identity.check_current(OffsetDateTime::now_utc())?;
         Ok(Self {
             ports: config.ports()?,
-            probe_id: identity.probe_id,
-            signer: identity.signer()?,
-            sequence: Sequence::open(&config.state_dir)?,
-            uplink,
+            uplink: uplink_for(&config, &identity)?,
+            identity,
+            spool: Spool::open(dir.join("spool"), config.spool.max_bytes)?,
+            sequence: Counter::sequence(dir)?,
+            unsent: Counter::unsent(dir)?,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             config,
         })
     }
 
     pub fn probe_id(&self) -> Uuid {
-        self.probe_id
+        self.identity.probe_id
     }
 
-    /// Scans and signs one report.
-    pub async fn produce(&mut self) -> anyhow::Result<Signed> {
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Scans, signs and spools one report. `None` when the spool is full and the policy is
+    /// to pause: the skipped report is counted and reported with the next one.
+    pub async fn produce(&mut self) -> anyhow::Result<Option<Signed>> {
         let result = scan::scan(
             &self.config.scan.targets,
             &self.ports,
             &self.config.scan.options,
         )
         .await?;
-        let sequence = self.sequence.reserve()?;
-        let report = crate::report::build(self.probe_id, &self.config.site, sequence, result);
-        let jws = self.signer.sign_report(&report)?;
-        Ok(Signed {
+        let sequence = self.sequence.get() + 1;
+        let carried = self.unsent.get();
+        let report = crate::report::build(
+            self.identity.probe_id,
+            &self.identity.site,
+            sequence,
+            carried,
+            result,
+        );
+        let jws = self.identity.signer()?.sign_report(&report)?;
+        let size = jws.len() as u64;
+        let mut dropped = 0;
+        if !self.spool.has_room(size)? {
+            match self.config.spool.when_full {
+                WhenFull::Pause => {
+                    self.unsent.set(carried + 1)?;
+                    tracing::error!(
+                        unsent = carried + 1,
+                        spool = %self.spool.dir().display(),
+                        "spool full: report not produced (the nester is unreachable or refusing); it is counted and reported later"
+                    );
+                    return Ok(None);
+                }
+                WhenFull::DropOldest => {
+                    dropped = self.spool.drop_oldest_for(size)?;
+                    tracing::error!(
+                        dropped,
+                        "spool full: dropped the oldest unsent reports to make room"
+                    );
+                }
+            }
+        }
+        self.sequence.reserve()?;
+        self.spool.put(sequence, jws.as_bytes())?;
+        // What this report carried is delivered with it; what was just dropped is carried next.
+        self.unsent.set(dropped)?;
+        Ok(Some(Signed {
             report_id: report.report_id,
             sequence,
             jws,
-        })
+        }))
     }
 
-    /// Posts one signed report.
-    pub async fn deliver(&mut self, signed: &Signed) -> anyhow::Result<Delivery> {
-        self.uplink
-            .send(signed.jws.clone())
-            .await
-            .with_context(|| format!("while delivering report {}", signed.report_id))
+    /// Delivers spooled reports, oldest first, deleting each only once acknowledged. Stops at
+    /// the first failure that a retry may fix. A report refused for good moves to `rejected/`.
+    pub async fn drain(&mut self) -> anyhow::Result<Vec<(u64, Delivery)>> {
+        let mut delivered = Vec::new();
+        for entry in self.spool.pending()? {
+            let jws = self.spool.read(&entry)?;
+            match self.uplink.send(jws).await {
+                Ok(delivery) => {
+                    self.spool.remove(&entry)?;
+                    state::record_upload(&self.config.state_dir, OffsetDateTime::now_utc())?;
+                    delivered.push((entry.sequence, delivery));
+                }
+                Err(e) if refused_for_good(&e) => {
+                    let to = self.spool.reject(&entry)?;
+                    tracing::error!(sequence = entry.sequence, error = %e, moved_to = %to.display(), "the nester refused a report for good");
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("while delivering report #{}", entry.sequence));
+                }
+            }
+        }
+        Ok(delivered)
     }
 
-    /// One full cycle: scan, sign, deliver.
+    /// Renews the certificate when `now` is past its renewal time (two thirds of its life).
+    pub async fn renew_if_due(&mut self, now: OffsetDateTime) -> anyhow::Result<bool> {
+        self.identity.check_current(now)?;
+        if now < self.identity.renew_at() {
+            return Ok(false);
+        }
+        let identity = crate::enroll::renew(&self.config.state_dir, &mut self.uplink).await?;
+        tracing::info!(expires = %identity.not_after, "certificate renewed");
+        self.uplink = uplink_for(&self.config, &identity)?;
+        self.identity = identity;
+        Ok(true)
+    }
+
+    /// One full cycle, for tests and one-shot use: renew if due, produce, deliver everything.
+    /// Returns the new report (if produced) with how it was delivered.
     pub async fn cycle(&mut self) -> anyhow::Result<(Signed, Delivery)> {
-        let signed = self.produce().await?;
-        let delivery = self.deliver(&signed).await?;
+        self.renew_if_due(OffsetDateTime::now_utc()).await?;
+        let signed = self.produce().await?.context("the spool is full")?;
+        let delivered = self.drain().await?;
+        let delivery = delivered
+            .iter()
+            .find(|(seq, _)| *seq == signed.sequence)
+            .map(|(_, d)| *d)
+            .context("the new report was not delivered")?;
         Ok((signed, delivery))
     }
 
-    /// Runs cycles until `shutdown` completes. A failed cycle is logged and the next one runs
-    /// on schedule. (Until the durable spool lands, a report that cannot be delivered is lost
-    /// and its sequence number shows as a gap at the nester.)
+    /// Runs until `shutdown` completes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let interval = Duration::from_secs(self.config.interval_secs);
-        loop {
-            match self.cycle().await {
-                Ok((signed, delivery)) => tracing::info!(
-                    report_id = %signed.report_id, sequence = signed.sequence, ?delivery, "report delivered"
-                ),
-                Err(e) => tracing::error!(error = format!("{e:#}"), "scan cycle failed"),
+        let (wake_tx, mut wake) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = wake_tx.send(());
             }
+        })
+        .and_then(|mut w| {
+            w.watch(self.spool.dir(), notify::RecursiveMode::NonRecursive)
+                .map(|()| w)
+        });
+        if let Err(e) = &watcher {
+            tracing::warn!(error = %e, "cannot watch the spool directory; relying on the periodic rescan");
+        }
+        let interval = self.config.interval;
+        let mut next_scan = Instant::now();
+        let mut retry_at: Option<Instant> = None;
+        let mut rescan = tokio::time::interval(RESCAN);
+        loop {
             tokio::select! {
                 () = &mut shutdown => return,
-                () = tokio::time::sleep(interval + jitter(interval)) => {}
+                () = tokio::time::sleep_until(next_scan) => {
+                    self.scheduled_scan().await;
+                    next_scan = Instant::now() + interval + interval.mul_f64(random_unit() / 10.0);
+                }
+                Some(()) = wake.recv() => {}
+                _ = rescan.tick() => {}
+                () = tokio::time::sleep_until(retry_at.unwrap_or(next_scan)), if retry_at.is_some() => retry_at = None,
+            }
+            if retry_at.is_none() {
+                match self.drain().await {
+                    Ok(_) => self.backoff.reset(),
+                    Err(e) => {
+                        let delay = self.backoff.next_delay();
+                        tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "delivery failed; reports stay in the spool");
+                        retry_at = Some(Instant::now() + delay);
+                    }
+                }
             }
         }
     }
-}
 
-/// 0 to 10 % of `interval`, so sites started together drift apart.
-fn jitter(interval: Duration) -> Duration {
-    let mut b = [0u8; 4];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
-        return Duration::ZERO;
-    }
-    interval.mul_f64(f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX) / 10.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let interval = Duration::from_secs(300);
-        for _ in 0..100 {
-            assert!(jitter(interval) <= Duration::from_secs(30));
+    async fn scheduled_scan(&mut self) {
+        if let Err(e) = self.renew_if_due(OffsetDateTime::now_utc()).await {
+            tracing::error!(error = format!("{e:#}"), "certificate renewal failed");
+        }
+        match self.produce().await {
+            Ok(Some(signed)) => {
+                tracing::info!(report_id = %signed.report_id, sequence = signed.sequence, "report spooled")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = format!("{e:#}"), "scan cycle failed"),
         }
     }
+}
+
+/// A refusal about the report itself. Refusals about the probe (revoked, unknown, no
+/// certificate) keep the report: it may yet be delivered once an operator acts.
+fn refused_for_good(e: &UplinkError) -> bool {
+    e.is_permanent()
+        && !matches!(
+            e.code(),
+            Some("probe_revoked" | "unknown_probe" | "client_certificate_required")
+        )
+}
+
+fn uplink_for(config: &Config, identity: &Identity) -> anyhow::Result<Uplink> {
+    let addr = match &config.nester.ingest {
+        Some(addr) => addr.clone(),
+        None => state::ingest_address(&config.state_dir)?,
+    };
+    Ok(Uplink::new(
+        &addr,
+        config.nester.server_name.as_deref(),
+        crate::tls::mtls(identity)?,
+    )?)
 }

@@ -2,34 +2,37 @@
 //! reference; `harvester default-config` prints it and a test keeps it loadable.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::scan::{PortSpec, ScanOptions};
+use crate::spool::WhenFull;
 
 pub const EXAMPLE: &str = include_str!("../../deploy/harvester.example.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Site label, shown on the dashboard.
-    pub site: String,
-    /// Keys, certificates and counters.
+    /// Identity, counters and the spool.
     pub state_dir: PathBuf,
-    /// Seconds between scan cycles (a random 0-10 % is added to spread sites out).
-    #[serde(default = "default_interval")]
-    pub interval_secs: u64,
+    /// Time between scan cycles, e.g. `5m` (a random 0-10 % is added to spread sites out).
+    #[serde(default = "default_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+    #[serde(default)]
     pub nester: NesterConfig,
     pub scan: ScanConfig,
+    #[serde(default)]
+    pub spool: SpoolConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NesterConfig {
-    /// The nester's ingest listener, `host:port`.
-    pub ingest: String,
-    /// Name expected in the nester's certificate; default: the host part of `ingest`.
+    /// The nester's ingest listener, `host:port`; default: the address from the enrollment token.
+    pub ingest: Option<String>,
+    /// Name expected in the nester's certificate; default: the host part of the address.
     pub server_name: Option<String>,
 }
 
@@ -43,8 +46,32 @@ pub struct ScanConfig {
     pub options: ScanOptions,
 }
 
-fn default_interval() -> u64 {
-    300
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Most bytes of unsent reports kept on disk.
+    pub max_bytes: u64,
+    /// What happens when a new report would not fit.
+    pub when_full: WhenFull,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 * 1024 * 1024,
+            when_full: WhenFull::Pause,
+        }
+    }
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e} (write e.g. `5m` or `30s`)")))
 }
 
 impl Config {
@@ -61,10 +88,9 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(!self.site.trim().is_empty(), "`site` must not be empty");
         anyhow::ensure!(
-            self.interval_secs >= 1,
-            "`interval_secs` must be at least 1"
+            self.interval >= Duration::from_millis(100),
+            "`interval` must be at least 100ms"
         );
         anyhow::ensure!(
             !self.scan.targets.is_empty(),
@@ -73,6 +99,10 @@ impl Config {
         anyhow::ensure!(
             self.scan.options.concurrency >= 1,
             "`scan.concurrency` must be at least 1"
+        );
+        anyhow::ensure!(
+            self.spool.max_bytes >= 64 * 1024,
+            "`spool.max_bytes` must be at least 65536"
         );
         self.ports()?;
         Ok(())
@@ -90,21 +120,28 @@ mod tests {
     #[test]
     fn shipped_example_loads() {
         let config = Config::parse(EXAMPLE).unwrap();
-        assert_eq!(config.interval_secs, 300);
+        assert_eq!(config.interval, Duration::from_secs(300));
+        assert_eq!(config.spool.when_full, WhenFull::Pause);
         assert!(config.ports().unwrap().ports().contains(&22));
     }
 
     #[test]
     fn mistakes_are_named_with_their_place() {
-        let typo = EXAMPLE.replace("interval_secs", "intervall_secs");
+        let typo = EXAMPLE.replace("interval =", "intervall =");
         let err = format!("{:#}", Config::parse(&typo).unwrap_err());
-        assert!(
-            err.contains("intervall_secs") && err.contains("line"),
-            "{err}"
-        );
+        assert!(err.contains("intervall") && err.contains("line"), "{err}");
         let bad_ports = EXAMPLE.replace("ports = \"", "ports = \"0,");
         let err = format!("{:#}", Config::parse(&bad_ports).unwrap_err());
         assert!(err.contains("port 0"), "{err}");
+        let bad_interval = EXAMPLE.replace("interval = \"5m\"", "interval = \"soon\"");
+        let err = format!("{:#}", Config::parse(&bad_interval).unwrap_err());
+        assert!(err.contains("soon"), "{err}");
+        let bad_policy = EXAMPLE.replace("when_full = \"pause\"", "when_full = \"panic\"");
+        let err = format!("{:#}", Config::parse(&bad_policy).unwrap_err());
+        assert!(
+            err.contains("panic") && err.contains("drop-oldest"),
+            "{err}"
+        );
         let err = format!(
             "{:#}",
             Config::load(Path::new("/nonexistent/h.toml")).unwrap_err()

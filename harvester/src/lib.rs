@@ -2,17 +2,23 @@
 //!
 //! - [`scan`]: the scan engine (targets, port specs, TCP connect probes).
 //! - [`report`]: a scan turned into a [`shared::Report`].
-//! - [`state`]: the state directory (identity, sequence counter).
-//! - [`uplink`]: the mTLS connection to the nester.
-//! - [`agent`]: the daemon loop tying these together.
+//! - [`enroll`]: joining a nester with a token, and certificate renewal.
+//! - [`state`]: the state directory (identity, counters); [`spool`]: reports awaiting delivery.
+//! - [`uplink`], [`tls`]: the HTTPS connection to the nester; [`backoff`]: retry timing.
+//! - [`agent`]: the daemon loop tying these together; [`status`]: `harvester status`.
 //! - [`config`], [`table`]: configuration and the human output of `harvester scan`.
 
 pub mod agent;
+pub mod backoff;
 pub mod config;
+pub mod enroll;
 pub mod report;
 pub mod scan;
+pub mod spool;
 pub mod state;
+pub mod status;
 pub mod table;
+pub mod tls;
 pub mod uplink;
 
 pub use agent::Agent;

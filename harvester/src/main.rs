@@ -36,6 +36,28 @@ enum Command {
         #[arg(long, default_value_t = ScanOptions::default().retries)]
         retries: u32,
     },
+    /// Join a nester with an enrollment token: makes a key pair here, gets a certificate.
+    Enroll {
+        /// File holding the token (`-` for standard input). Never pass a token as an argument:
+        /// command lines show up in process lists and shell history.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Refused: see --token-file.
+        #[arg(long, hide = true)]
+        token: Option<String>,
+        /// State directory to create; default: the one in --config.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        #[arg(long, short, default_value = "/etc/seahawks/harvester.toml")]
+        config: PathBuf,
+    },
+    /// Show identity, certificate expiry, spool depth and the last upload.
+    Status {
+        #[arg(long, short, default_value = "/etc/seahawks/harvester.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the daemon: scan on an interval and push signed reports to the nester.
     Run {
         #[arg(long, short, default_value = "/etc/seahawks/harvester.toml")]
@@ -71,10 +93,48 @@ async fn main() -> anyhow::Result<()> {
             };
             let result = scan::scan(&targets, &ports, &options).await?;
             if json {
-                let report = report::build(uuid::Uuid::nil(), &site, 0, result);
+                let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result);
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", table::render(&result.hosts));
+            }
+        }
+        Command::Enroll {
+            token_file,
+            token,
+            state_dir,
+            config,
+        } => {
+            if token.is_some() {
+                anyhow::bail!(
+                    "refusing a token on the command line: it would leak into process lists and shell history. \
+                     Put it in a file (--token-file FILE) or pipe it (--token-file -)"
+                );
+            }
+            let token_file = token_file
+                .context("give the token with --token-file FILE (or - for standard input)")?;
+            let token = if token_file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .context("cannot read the token from standard input")?
+            } else {
+                std::fs::read_to_string(&token_file)
+                    .with_context(|| format!("cannot read {}", token_file.display()))?
+            };
+            let state_dir = match state_dir {
+                Some(dir) => dir,
+                None => Config::load(&config)?.state_dir,
+            };
+            let (probe_id, site) = harvester::enroll::enroll(&token, &state_dir).await?;
+            println!("probe id: {probe_id}");
+            println!("site: {site}");
+            println!("state dir: {}", state_dir.display());
+        }
+        Command::Status { config, json } => {
+            let status = harvester::status::Status::read(&Config::load(&config)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render(time::OffsetDateTime::now_utc()));
             }
         }
         Command::Run { config } => {

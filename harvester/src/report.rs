@@ -8,7 +8,13 @@ use crate::scan::ScanResult;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn build(probe_id: Uuid, site: &str, sequence: u64, scan: ScanResult) -> Report {
+pub fn build(
+    probe_id: Uuid,
+    site: &str,
+    sequence: u64,
+    unsent_reports: u64,
+    scan: ScanResult,
+) -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
         report_id: Uuid::now_v7(),
@@ -16,6 +22,7 @@ pub fn build(probe_id: Uuid, site: &str, sequence: u64, scan: ScanResult) -> Rep
         site: site.to_string(),
         harvester_version: VERSION.to_string(),
         sequence,
+        unsent_reports,
         generated_at: OffsetDateTime::now_utc(),
         scan: scan.parameters,
         hosts: scan.hosts,

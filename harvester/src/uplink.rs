@@ -1,5 +1,6 @@
-//! The mTLS connection to the nester's ingest listener: one kept-alive HTTP/1.1 connection,
-//! re-opened when it breaks. TLS 1.3 only, the nester CA as the only trust anchor.
+//! The HTTPS connection to the nester's ingest listener: one kept-alive HTTP/1.1 connection,
+//! re-opened when it breaks. TLS 1.3; either mTLS with the stored identity or, to enroll, the
+//! pinned first contact (see `tls.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +10,13 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::RootCertStore;
+use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use shared::protocol::{JWS_MEDIA_TYPE, REPORTS_PATH};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-
-use crate::state::Identity;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,7 +46,7 @@ pub enum UplinkError {
     Timeout(String),
     #[error("HTTP error talking to the nester: {0}")]
     Http(#[from] hyper::Error),
-    #[error("nester refused the report ({status}, {code}): {message}")]
+    #[error("nester refused ({status}, {code}): {message}")]
     Refused {
         status: StatusCode,
         code: String,
@@ -54,6 +54,22 @@ pub enum UplinkError {
     },
     #[error("invalid nester address `{0}`: expected host:port")]
     BadAddress(String),
+}
+
+impl UplinkError {
+    /// A refusal that resending the same request will not change (a 4xx other than 408/429).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Refused { status, .. }
+            if status.is_client_error() && *status != StatusCode::REQUEST_TIMEOUT && *status != StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// The nester's error code, for a refusal.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
 }
 
 pub struct Uplink {
@@ -66,55 +82,105 @@ pub struct Uplink {
 impl Uplink {
     /// `addr` is the ingest `host:port`; `server_name` overrides the name checked in the
     /// nester's certificate (default: the host part of `addr`).
-    pub fn new(addr: &str, server_name: Option<&str>, identity: &Identity) -> anyhow::Result<Self> {
+    pub fn new(
+        addr: &str,
+        server_name: Option<&str>,
+        tls: ClientConfig,
+    ) -> Result<Self, UplinkError> {
         let host = match server_name {
             Some(name) => name,
             None => host_part(addr).ok_or_else(|| UplinkError::BadAddress(addr.to_string()))?,
         };
         let server_name = ServerName::try_from(host.to_string())
             .map_err(|_| UplinkError::BadAddress(addr.to_string()))?;
-        let mut roots = RootCertStore::empty();
-        roots.add(identity.ca.clone())?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(vec![identity.cert.clone()], identity.key.clone_key())?;
         Ok(Self {
             addr: addr.to_string(),
             server_name,
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(Arc::new(tls)),
             sender: None,
         })
     }
 
-    /// Posts one signed report; reuses the open connection when there is one. A reused
-    /// connection may have been closed by the nester while idle: then the report is sent once
-    /// more on a new connection, which is safe because the nester stores a report id once.
+    /// Posts one signed report.
     pub async fn send(&mut self, jws: String) -> Result<Delivery, UplinkError> {
+        let (status, body) = self
+            .request(REPORTS_PATH, JWS_MEDIA_TYPE, Bytes::from(jws))
+            .await?;
+        match status {
+            StatusCode::CREATED => Ok(Delivery::Stored),
+            StatusCode::OK => Ok(Delivery::AlreadyStored),
+            _ => Err(refusal(status, &body)),
+        }
+    }
+
+    /// Posts JSON and parses a 2xx JSON answer.
+    pub async fn post_json<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, UplinkError> {
+        let body = Bytes::from(serde_json::to_vec(body).expect("request types are JSON"));
+        let (status, body) = self.request(path, "application/json", body).await?;
+        if !status.is_success() {
+            return Err(refusal(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|e| UplinkError::Refused {
+            status,
+            code: "unexpected_response".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// One POST. Reuses the open connection; if that one turns out dead (closed by the
+    /// nester while idle), sends once more on a new connection. Every request we make is
+    /// idempotent at the nester (a report id is stored once; a renewal just issues again).
+    async fn request(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), UplinkError> {
         if let Some(sender) = self.sender.take().filter(|s| !s.is_closed()) {
-            match self.post_on(sender, jws.clone()).await {
+            match self
+                .request_on(sender, path, content_type, body.clone())
+                .await
+            {
                 Err(UplinkError::Http(e)) => {
-                    tracing::debug!(error = %e, "kept-alive connection failed; reconnecting");
+                    tracing::debug!(error = %e, "kept-alive connection failed; reconnecting")
                 }
                 done => return done,
             }
         }
         let sender = self.connect().await?;
-        self.post_on(sender, jws).await
+        self.request_on(sender, path, content_type, body).await
     }
 
-    async fn post_on(
+    async fn request_on(
         &mut self,
-        sender: SendRequest<Full<Bytes>>,
-        jws: String,
-    ) -> Result<Delivery, UplinkError> {
-        let (sender, result) =
-            tokio::time::timeout(REQUEST_TIMEOUT, post(sender, &self.server_name, jws))
-                .await
-                .map_err(|_| UplinkError::Timeout(self.addr.clone()))?;
-        self.sender = sender;
-        result
+        mut sender: SendRequest<Full<Bytes>>,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), UplinkError> {
+        let request = Request::post(path)
+            .header(hyper::header::HOST, self.server_name.to_str().as_ref())
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .body(Full::new(body))
+            .expect("a request from valid parts is well-formed");
+        let exchange = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        };
+        let result = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| UplinkError::Timeout(self.addr.clone()))?;
+        if result.is_ok() && !sender.is_closed() {
+            self.sender = Some(sender);
+        }
+        Ok(result?)
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, UplinkError> {
@@ -148,36 +214,6 @@ impl Uplink {
     }
 }
 
-/// Sends one request; hands the connection back when it may be reused.
-async fn post(
-    mut sender: SendRequest<Full<Bytes>>,
-    server_name: &ServerName<'static>,
-    jws: String,
-) -> (
-    Option<SendRequest<Full<Bytes>>>,
-    Result<Delivery, UplinkError>,
-) {
-    let request = Request::post(REPORTS_PATH)
-        .header(hyper::header::HOST, server_name.to_str().as_ref())
-        .header(hyper::header::CONTENT_TYPE, JWS_MEDIA_TYPE)
-        .body(Full::new(Bytes::from(jws)))
-        .expect("a static request is well-formed");
-    let result = async {
-        sender.ready().await?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok(match status {
-            StatusCode::CREATED => Delivery::Stored,
-            StatusCode::OK => Delivery::AlreadyStored,
-            _ => return Err(refusal(status, &body)),
-        })
-    }
-    .await;
-    let reusable = result.is_ok() && !sender.is_closed();
-    (reusable.then_some(sender), result)
-}
-
 fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
     #[derive(Deserialize)]
     struct Envelope {
@@ -202,7 +238,7 @@ fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
     }
 }
 
-/// `host` of `host:port`, `[v6]:port` or `v6` with port.
+/// `host` of `host:port` or `[v6]:port`.
 fn host_part(addr: &str) -> Option<&str> {
     let (host, port) = addr.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
@@ -230,11 +266,13 @@ mod tests {
     fn refusals_carry_the_nester_error() {
         let body = br#"{"error":{"code":"probe_mismatch","message":"no"}}"#;
         let err = refusal(StatusCode::FORBIDDEN, body);
+        assert_eq!(err.code(), Some("probe_mismatch"));
+        assert!(err.is_permanent());
+        let err = refusal(StatusCode::BAD_GATEWAY, b"<html>");
         assert!(
-            matches!(err, UplinkError::Refused { ref code, .. } if code == "probe_mismatch"),
+            err.to_string().contains("unexpected_response") && !err.is_permanent(),
             "{err}"
         );
-        let err = refusal(StatusCode::BAD_GATEWAY, b"<html>");
-        assert!(err.to_string().contains("unexpected_response"), "{err}");
+        assert!(!refusal(StatusCode::TOO_MANY_REQUESTS, b"").is_permanent());
     }
 }

@@ -1,9 +1,10 @@
-//! One-shot administrative commands: `init`, `issue-cert`.
-
-use std::path::Path;
+//! One-shot administrative commands: `init`, enrollment tokens, probe revocation.
 
 use anyhow::{Context, bail};
-use time::Duration;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use shared::enroll::EnrollmentToken;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::datadir::{DataDir, write_new};
@@ -41,6 +42,8 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     names.dedup();
     for listener in ["ingest", "web"] {
         let issued = ca.issue_server(&names)?;
+        // The chain includes the CA, so a new harvester can check its pin on first contact.
+        let chain = format!("{}{}", issued.cert_pem, ca.cert_pem);
         write_new(
             &dir.pki(&format!("{listener}.key")),
             issued.key_pem.as_bytes(),
@@ -48,7 +51,7 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
         )?;
         write_new(
             &dir.pki(&format!("{listener}.pem")),
-            issued.cert_pem.as_bytes(),
+            chain.as_bytes(),
             0o644,
         )?;
     }
@@ -57,22 +60,101 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stopgap until enrollment: writes a probe key, certificate and the CA into `out`, laid out
-/// as a harvester state directory.
-pub fn issue_cert(
+fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness available"))?;
+    Ok(bytes)
+}
+
+/// Creates an enrollment token for `site`, usable `uses` times within `ttl`, and returns the
+/// string to hand to the harvester. Only the secret's SHA-256 is stored.
+pub async fn create_token(
+    db: &Db,
     dir: &DataDir,
-    probe_id: Uuid,
-    out: &Path,
-    validity: Duration,
-) -> anyhow::Result<()> {
-    use harvester::state::{CA_FILE, CERT_FILE, KEY_FILE};
-    let ca = Ca::load(dir)?;
-    let issued = ca.issue_probe(probe_id, validity)?;
-    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-        .create(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    write_new(&out.join(KEY_FILE), issued.key_pem.as_bytes(), 0o600)?;
-    write_new(&out.join(CERT_FILE), issued.cert_pem.as_bytes(), 0o644)?;
-    write_new(&out.join(CA_FILE), ca.cert_pem.as_bytes(), 0o644)?;
+    ingest: String,
+    site: &str,
+    ttl: Duration,
+    uses: u32,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !site.trim().is_empty() && site.len() <= shared::report::MAX_LABEL_LEN,
+        "--site must be 1 to 128 characters"
+    );
+    anyhow::ensure!(
+        ttl >= Duration::MINUTE && ttl <= Duration::days(30),
+        "--ttl must be between 1 minute and 30 days"
+    );
+    anyhow::ensure!(uses >= 1, "--uses must be at least 1");
+    let ca = crate::tls::ca_cert(dir)?;
+    let token = EnrollmentToken {
+        ingest,
+        id: random::<8>()?.iter().map(|b| format!("{b:02x}")).collect(),
+        secret: URL_SAFE_NO_PAD.encode(random::<32>()?),
+        ca_sha256: shared::identity::fingerprint(&ca),
+    };
+    db.create_token(
+        token.id.clone(),
+        &token.secret,
+        site.to_string(),
+        OffsetDateTime::now_utc() + ttl,
+        uses,
+    )
+    .await?;
+    Ok(token.encode())
+}
+
+/// `nester token list`, one line per token.
+pub async fn list_tokens(db: &Db) -> anyhow::Result<String> {
+    let now = OffsetDateTime::now_utc();
+    let mut out = format!(
+        "{:<16}  {:<20}  {:<8}  {:<5}  {}\n",
+        "TOKEN", "SITE", "STATE", "USES", "EXPIRES"
+    );
+    for t in db.tokens().await? {
+        out.push_str(&format!(
+            "{:<16}  {:<20}  {:<8}  {:<5}  {}\n",
+            t.token_id,
+            t.site,
+            t.state(now),
+            format!("{}/{}", t.uses, t.max_uses),
+            t.expires_at.replace_nanosecond(0).unwrap_or(t.expires_at)
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn revoke_token(db: &Db, token_id: &str) -> anyhow::Result<()> {
+    if !db.revoke_token(token_id.to_string()).await? {
+        bail!("no usable token `{token_id}` (see `nester token list`)");
+    }
     Ok(())
+}
+
+pub async fn revoke_probe(db: &Db, probe_id: Uuid) -> anyhow::Result<()> {
+    if !db.revoke_probe(probe_id).await? {
+        bail!("no enrolled, unrevoked probe {probe_id} (see `nester probe list`)");
+    }
+    Ok(())
+}
+
+/// `nester probe list`, one line per probe.
+pub async fn list_probes(db: &Db) -> anyhow::Result<String> {
+    let mut out = format!(
+        "{:<36}  {:<20}  {:<8}  {:<8}  {}\n",
+        "PROBE", "SITE", "STATE", "MISSING", "LAST REPORT"
+    );
+    for p in db.probes().await? {
+        let state = if p.revoked { "revoked" } else { "enrolled" };
+        let last = p.last_report.map_or("never".to_string(), |r| {
+            r.generated_at
+                .replace_nanosecond(0)
+                .unwrap_or(r.generated_at)
+                .to_string()
+        });
+        out.push_str(&format!(
+            "{:<36}  {:<20}  {:<8}  {:<8}  {last}\n",
+            p.probe_id, p.site, state, p.missing_reports
+        ));
+    }
+    Ok(out)
 }

@@ -22,9 +22,18 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     pub listen: SocketAddr,
+    /// The `host:port` harvesters dial, written into enrollment tokens. Default: `listen`,
+    /// with this machine's host name when `listen` is a wildcard address.
+    pub public_address: Option<String>,
     /// Largest signed report accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Lifetime of probe certificates, in days; harvesters renew at two thirds of it.
+    #[serde(default = "default_probe_days")]
+    pub probe_certificate_days: u32,
+    /// Enrollment requests allowed per client IP and minute.
+    #[serde(default = "default_enroll_rate")]
+    pub enroll_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +44,14 @@ pub struct WebConfig {
 
 fn default_max_body() -> usize {
     4 * 1024 * 1024
+}
+
+fn default_probe_days() -> u32 {
+    30
+}
+
+fn default_enroll_rate() -> u32 {
+    10
 }
 
 impl Config {
@@ -51,10 +68,32 @@ impl Config {
             "`ingest.max_body_bytes` must be at least 1024"
         );
         anyhow::ensure!(
+            (1..=397).contains(&config.ingest.probe_certificate_days),
+            "`ingest.probe_certificate_days` must be between 1 and 397"
+        );
+        anyhow::ensure!(
+            config.ingest.enroll_per_minute >= 1,
+            "`ingest.enroll_per_minute` must be at least 1"
+        );
+        anyhow::ensure!(
             config.ingest.listen.port() == 0 || config.ingest.listen != config.web.listen,
             "`ingest.listen` and `web.listen` must differ"
         );
         Ok(config)
+    }
+
+    /// The address enrollment tokens send harvesters to.
+    pub fn public_ingest_address(&self) -> String {
+        if let Some(addr) = &self.ingest.public_address {
+            return addr.clone();
+        }
+        let listen = self.ingest.listen;
+        if listen.ip().is_unspecified() {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}:{}", host.trim(), listen.port())
+        } else {
+            listen.to_string()
+        }
     }
 
     /// A config for a data directory with both listeners on loopback, ports chosen by the OS.
@@ -64,7 +103,10 @@ impl Config {
             data_dir: data_dir.to_path_buf(),
             ingest: IngestConfig {
                 listen: any,
+                public_address: None,
                 max_body_bytes: default_max_body(),
+                probe_certificate_days: default_probe_days(),
+                enroll_per_minute: default_enroll_rate(),
             },
             web: WebConfig { listen: any },
         }

@@ -8,18 +8,17 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use harvester::config::{NesterConfig, ScanConfig};
+use harvester::config::{NesterConfig, ScanConfig, SpoolConfig};
 use harvester::scan::ScanOptions;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
+use crate::commands;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::server::{Listeners, Server};
-use crate::{commands, pki};
 
 pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
@@ -71,18 +70,33 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     );
     ports.push(web.port());
 
+    let (stop, stopped) = watch::channel(());
+    let wait = |mut rx: watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    let db = server.state.db.clone();
+    let server = tokio::spawn(server.run(listeners, wait(stopped.clone())));
+
+    // The demo harvester enrolls like any other: a one-use token, then the pinned first contact.
     let state_dir = root.join("demo-harvester");
-    if !state_dir.exists() {
-        commands::issue_cert(&dir, Uuid::new_v4(), &state_dir, pki::PROBE_VALIDITY)?;
+    if !state_dir.join(harvester::state::IDENTITY_FILE).exists() {
+        let token = commands::create_token(
+            &db,
+            &dir,
+            ingest.to_string(),
+            "demo",
+            time::Duration::minutes(5),
+            1,
+        )
+        .await?;
+        harvester::enroll::enroll(&token, &state_dir)
+            .await
+            .context("the demo harvester cannot enroll")?;
     }
     let agent = harvester::Agent::new(harvester::Config {
-        site: "demo".into(),
         state_dir,
-        interval_secs: options.interval_secs,
-        nester: NesterConfig {
-            ingest: ingest.to_string(),
-            server_name: None,
-        },
+        interval: std::time::Duration::from_secs(options.interval_secs),
+        nester: NesterConfig::default(),
         scan: ScanConfig {
             targets: vec!["127.0.0.1".into()],
             ports: ports
@@ -92,6 +106,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
                 .join(","),
             options: ScanOptions::default(),
         },
+        spool: SpoolConfig::default(),
     })?;
 
     println!("dashboard: https://{web}/");
@@ -112,18 +127,11 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         }
     );
 
-    let (stop, stopped) = watch::channel(());
-    let wait = |mut rx: watch::Receiver<()>| async move {
-        let _ = rx.changed().await;
-    };
-    tokio::join!(
-        server.run(listeners, wait(stopped.clone())),
-        agent.run(wait(stopped)),
-        async move {
-            shutdown.await;
-            let _ = stop.send(());
-        },
-    );
+    tokio::join!(agent.run(wait(stopped)), async move {
+        shutdown.await;
+        let _ = stop.send(());
+    });
+    server.await?;
     services.shutdown().await;
     drop(temp);
     Ok(())

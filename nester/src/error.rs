@@ -2,7 +2,7 @@
 //! A 4xx carries its message; a 5xx says nothing specific and the detail is logged.
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -71,6 +71,25 @@ impl From<BytesRejection> for ApiError {
                 Self::new(r.status(), "payload_too_large", r.body_text())
             }
             status if status.is_client_error() => Self::new(status, "bad_body", r.body_text()),
+            _ => Self::internal(r.body_text()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                r.status(),
+                "unsupported_media_type",
+                "send JSON (application/json)",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(r.status(), "payload_too_large", r.body_text())
+            }
+            status if status.is_client_error() => {
+                Self::new(StatusCode::BAD_REQUEST, "bad_json", r.body_text())
+            }
             _ => Self::internal(r.body_text()),
         }
     }

@@ -1,8 +1,10 @@
-//! The ingest listener's routes: harvesters post signed reports here, over mTLS.
+//! The ingest listener's routes: harvesters enroll, renew their certificate and post signed
+//! reports here.
 //!
-//! Checks, in order: a probe identity from the client certificate, the content type, the body
-//! size, the JWS (chain to our CA, signature, report probe id = signer), signer = connected
-//! probe, a sane timestamp. Then the report is stored whole, once.
+//! Reports: a client certificate naming an enrolled, unrevoked probe ([`ProbeIdentity`]), the
+//! content type, the body size, the JWS (chain to our CA, signature, report probe id = signer),
+//! signer = connected probe, a sane timestamp, the enrolled site. Then the report is stored
+//! whole, once. Enrollment (`enroll.rs`) is the only route open without a client certificate.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
@@ -19,6 +21,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::Inserted;
+use crate::enroll;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::listener::Peer;
 use crate::state::AppState;
@@ -29,35 +32,53 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(REPORTS_PATH, post(receive))
+        .route(shared::enroll::ENROLL_PATH, post(enroll::enroll))
+        .route(shared::enroll::RENEW_PATH, post(enroll::renew))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
 
-/// The probe on the other end of an mTLS connection, from its client certificate.
+/// The enrolled, unrevoked probe on the other end of an mTLS connection.
 #[derive(Debug, Clone)]
 pub struct ProbeIdentity {
     pub probe_id: Uuid,
+    pub site: String,
     pub peer: Peer,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ProbeIdentity {
+impl FromRequestParts<AppState> for ProbeIdentity {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
             .get::<Peer>()
             .cloned()
             .ok_or_else(|| ApiError::internal("ingest request without connection info"))?;
-        match peer.probe_id {
-            Some(probe_id) => Ok(Self { probe_id, peer }),
-            None => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "no_probe_identity",
-                "the client certificate names no probe",
-            )),
+        let Some(probe_id) = peer.probe_id else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "client_certificate_required",
+                "this route needs a probe certificate; enroll first with `harvester enroll`",
+            ));
+        };
+        let refuse = |code, message: &str| {
+            tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, code, "probe refused");
+            Err(ApiError::new(StatusCode::FORBIDDEN, code, message))
+        };
+        match state.db.probe_standing(probe_id).await? {
+            None => refuse("unknown_probe", "this probe is not enrolled here"),
+            Some((_, true)) => refuse(
+                "probe_revoked",
+                "this probe has been revoked; ask an administrator to enroll it again",
+            ),
+            Some((site, false)) => Ok(Self {
+                probe_id,
+                site,
+                peer,
+            }),
         }
     }
 }
@@ -113,7 +134,7 @@ async fn accept(
             ),
         ));
     }
-    let report_id = verified.report.report_id;
+    let (report_id, site) = (verified.report.report_id, verified.report.site.clone());
     let inserted = state
         .db
         .insert_report(verified.report, verified.kid, body.to_vec())
@@ -133,6 +154,13 @@ async fn accept(
                 "sequence_conflict",
                 "this probe already sent a report with this sequence number".into(),
             );
+        }
+        Inserted::SiteMismatch { enrolled } => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "site_mismatch",
+                format!("this probe is enrolled for site `{enrolled}`, not `{site}`"),
+            ));
         }
     };
     Ok((

@@ -2,10 +2,10 @@
 //!
 //! - [`server`]: `nester serve`, both listeners behind one shutdown.
 //! - [`listener`]: the TLS accept loop (handshake timeout, peer identity to handlers).
-//! - [`ingest`]: the mTLS ingest routes; [`web`]: dashboard and client API.
+//! - [`ingest`]: report ingest; [`enroll`]: enrollment and renewal; [`web`]: dashboard and API.
 //! - [`db`]: the only place that runs SQL.
 //! - [`pki`], [`tls`], [`datadir`]: the nester CA, rustls configs, the data directory layout.
-//! - [`commands`], [`demo`]: `init`, `issue-cert` and `demo`.
+//! - [`commands`], [`demo`]: `init`, tokens, probe revocation, and `demo`.
 //! - [`config`], [`error`], [`state`]: configuration, the API error shape, the app state.
 
 pub mod commands;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod datadir;
 pub mod db;
 pub mod demo;
+pub mod enroll;
 pub mod error;
 pub mod ingest;
 pub mod listener;

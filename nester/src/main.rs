@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use nester::config::{self, Config};
 use nester::datadir::DataDir;
 use nester::server::{Listeners, Server};
-use nester::{commands, demo, pki};
+use nester::{commands, demo};
 
 /// Seahawks nester: receives signed reports from harvesters and serves the dashboard and API.
 #[derive(Parser)]
@@ -39,21 +39,60 @@ enum Command {
         #[arg(long, short, default_value = "/etc/seahawks/nester.toml")]
         config: PathBuf,
     },
-    /// Write a probe key and certificate for a harvester (stopgap until enrollment).
-    IssueCert {
-        #[arg(long, env = "NESTER_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Probe id; a new one is generated when absent.
-        #[arg(long)]
-        probe_id: Option<uuid::Uuid>,
-        /// The harvester's state directory to write into.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = pki::PROBE_VALIDITY.whole_days())]
-        days: i64,
+    /// Enrollment tokens: create, list, revoke.
+    Token {
+        #[arg(
+            long,
+            short,
+            default_value = "/etc/seahawks/nester.toml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Enrolled probes: list, revoke.
+    Probe {
+        #[arg(
+            long,
+            short,
+            default_value = "/etc/seahawks/nester.toml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: ProbeCommand,
     },
     /// Print an annotated example configuration.
     DefaultConfig,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it; hand it to the harvester (`harvester enroll --token-file`).
+    Create {
+        /// Site the enrolled probe belongs to.
+        #[arg(long)]
+        site: String,
+        /// How long the token stays usable, e.g. `30m`, `2h`, `1d`.
+        #[arg(long, default_value = "30m")]
+        ttl: humantime::Duration,
+        /// How many probes may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+    /// List tokens and their state.
+    List,
+    /// Revoke a token by id.
+    Revoke { token_id: String },
+}
+
+#[derive(Subcommand)]
+enum ProbeCommand {
+    /// List enrolled probes.
+    List,
+    /// Revoke a probe: its next connection is refused.
+    Revoke { probe_id: uuid::Uuid },
 }
 
 #[tokio::main]
@@ -96,26 +135,38 @@ async fn main() -> anyhow::Result<()> {
             println!("ingest: {}", listeners.ingest_addr());
             server.run(listeners, nester::shutdown_signal()).await;
         }
-        Command::IssueCert {
-            data_dir,
-            probe_id,
-            out,
-            days,
-        } => {
-            anyhow::ensure!(
-                (1..=397).contains(&days),
-                "--days must be between 1 and 397"
-            );
-            let probe_id = probe_id.unwrap_or_else(uuid::Uuid::new_v4);
-            commands::issue_cert(
-                &DataDir::new(&data_dir),
-                probe_id,
-                &out,
-                time::Duration::days(days),
-            )
-            .with_context(|| format!("cannot issue a certificate into {}", out.display()))?;
-            println!("probe id: {probe_id}");
-            println!("state dir: {}", out.display());
+        Command::Token { config, command } => {
+            let config = Config::load(&config)?;
+            let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
+            match command {
+                TokenCommand::Create { site, ttl, uses } => {
+                    let ttl = time::Duration::try_from(*ttl).context("--ttl is too long")?;
+                    let dir = DataDir::new(&config.data_dir);
+                    let token = commands::create_token(
+                        &db,
+                        &dir,
+                        config.public_ingest_address(),
+                        &site,
+                        ttl,
+                        uses,
+                    )
+                    .await?;
+                    println!("{token}");
+                }
+                TokenCommand::List => print!("{}", commands::list_tokens(&db).await?),
+                TokenCommand::Revoke { token_id } => commands::revoke_token(&db, &token_id).await?,
+            }
+        }
+        Command::Probe { config, command } => {
+            let config = Config::load(&config)?;
+            let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
+            match command {
+                ProbeCommand::List => print!("{}", commands::list_probes(&db).await?),
+                ProbeCommand::Revoke { probe_id } => {
+                    commands::revoke_probe(&db, probe_id).await?;
+                    println!("probe {probe_id} revoked; its next connection will be refused");
+                }
+            }
         }
         Command::DefaultConfig => print!("{}", config::EXAMPLE),
     }

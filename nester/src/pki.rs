@@ -9,8 +9,9 @@ use std::net::IpAddr;
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ED25519, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PKCS_ED25519, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -28,6 +29,24 @@ const BACKDATE: Duration = Duration::minutes(5);
 pub struct Issued {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+/// A probe certificate signed from the probe's request.
+pub struct ProbeCert {
+    pub cert_pem: String,
+    /// Serial number, lower-case hex.
+    pub serial: String,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CsrError {
+    #[error("the certificate request is not a valid, self-signed PKCS#10 request")]
+    Invalid,
+    #[error("the certificate request must be for an Ed25519 key")]
+    NotEd25519,
+    #[error("cannot sign the certificate: {0}")]
+    Sign(#[from] rcgen::Error),
 }
 
 /// The CA, loaded from the data directory.
@@ -101,10 +120,19 @@ impl Ca {
         })
     }
 
-    /// A probe's client certificate, with a fresh Ed25519 key. Stopgap until enrollment
-    /// (CSR-based, so the key never leaves the probe) replaces it.
-    pub fn issue_probe(&self, probe_id: Uuid, validity: Duration) -> anyhow::Result<Issued> {
-        let key = KeyPair::generate_for(&PKCS_ED25519)?;
+    /// Signs a probe's certificate request. Only the request's key is used: the names, usages
+    /// and validity are ours. The key must be Ed25519, since the probe signs reports with it.
+    pub fn sign_probe_csr(
+        &self,
+        csr_pem: &str,
+        probe_id: Uuid,
+        validity: Duration,
+    ) -> Result<ProbeCert, CsrError> {
+        let csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| CsrError::Invalid)?;
+        if csr.public_key.algorithm() != &PKCS_ED25519 {
+            return Err(CsrError::NotEd25519);
+        }
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let uri = shared::identity::probe_uri(probe_id);
         params.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
@@ -113,11 +141,17 @@ impl Ca {
             .push(DnType::CommonName, probe_id.to_string());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        set_validity(&mut params, validity)?;
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Issued {
+        let serial = set_validity(&mut params, validity)?;
+        let expires_at = params.not_after;
+        let cert = CertificateSigningRequestParams {
+            params,
+            public_key: csr.public_key,
+        }
+        .signed_by(&self.issuer)?;
+        Ok(ProbeCert {
             cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            serial,
+            expires_at,
         })
     }
 }
@@ -132,61 +166,91 @@ fn san(name: &str) -> anyhow::Result<SanType> {
     })
 }
 
-fn set_validity(params: &mut CertificateParams, validity: Duration) -> anyhow::Result<()> {
+/// Sets the validity window and a random serial, which it returns in hex.
+fn set_validity(
+    params: &mut CertificateParams,
+    validity: Duration,
+) -> Result<String, rcgen::Error> {
     let now = OffsetDateTime::now_utc();
     params.not_before = now - BACKDATE;
     params.not_after = now + validity;
     let mut serial = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut serial).map_err(|_| anyhow::anyhow!("no randomness available"))?;
+    aws_lc_rs::rand::fill(&mut serial).map_err(|_| rcgen::Error::RingUnspecified)?;
     serial[0] &= 0x7f; // positive, as RFC 5280 requires
     params.serial_number = Some(SerialNumber::from(serial.to_vec()));
-    Ok(())
+    Ok(serial.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, UnixTime};
 
-    #[test]
-    fn probe_certificates_name_their_probe_and_chain_to_the_ca() {
+    fn ca() -> (tempfile::TempDir, Ca) {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         data.create().unwrap();
-        let ca = Ca::create(&data).unwrap();
-        let id = Uuid::new_v4();
-        let issued = Ca::load(&data)
-            .unwrap()
-            .issue_probe(id, PROBE_VALIDITY)
-            .unwrap();
-        let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
-        assert_eq!(shared::identity::probe_id_from_cert(&der).unwrap(), id);
-
-        // The issued key signs reports that verify against the CA, as a client-auth leaf.
-        let ca_der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes())
-            .unwrap()
-            .into_owned();
-        let key = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(issued.key_pem.as_bytes())
-            .unwrap();
-        let signer = shared::Signer::new(key.secret_pkcs8_der(), &[der, ca_der.clone()]).unwrap();
-        let jws = signer.sign(b"{}");
-        let err = shared::Verifier::new(ca_der)
-            .unwrap()
-            .verify(jws.as_bytes(), rustls_pki_types::UnixTime::now())
-            .unwrap_err();
-        assert_eq!(
-            err.code(),
-            "invalid_report",
-            "chain and signature must hold: {err}"
-        );
-
+        Ca::create(&data).unwrap();
+        let ca = Ca::load(&data).unwrap();
         let mode = std::fs::metadata(data.pki("ca.key")).unwrap();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
         );
-        // A second CA never overwrites the first.
-        assert!(Ca::create(&data).is_err());
+        assert!(
+            Ca::create(&data).is_err(),
+            "a second CA must never overwrite the first"
+        );
+        (dir, ca)
+    }
+
+    fn csr(key: &KeyPair) -> String {
+        let mut params = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained); // asked for, never granted
+        params.serialize_request(key).unwrap().pem().unwrap()
+    }
+
+    #[test]
+    fn a_probe_request_gets_our_names_not_its_own() {
+        let (_dir, ca) = ca();
+        let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+        let id = Uuid::new_v4();
+        let issued = ca.sign_probe_csr(&csr(&key), id, PROBE_VALIDITY).unwrap();
+        let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
+        assert_eq!(shared::identity::probe_id_from_cert(&der).unwrap(), id);
+        assert_eq!(issued.serial.len(), 32);
+
+        // The probe's key signs reports that verify against the CA as a client-auth leaf
+        // (an `invalid_report` error means chain and signature held).
+        let ca_der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes())
+            .unwrap()
+            .into_owned();
+        let signer = shared::Signer::new(&key.serialize_der(), &[der, ca_der.clone()]).unwrap();
+        let err = shared::Verifier::new(ca_der)
+            .unwrap()
+            .verify(signer.sign(b"{}").as_bytes(), UnixTime::now())
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_report", "{err}");
+    }
+
+    #[test]
+    fn requests_that_are_not_ed25519_or_not_signed_are_refused() {
+        let (_dir, ca) = ca();
+        let p256 = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        assert!(matches!(
+            ca.sign_probe_csr(&csr(&p256), Uuid::new_v4(), PROBE_VALIDITY),
+            Err(CsrError::NotEd25519)
+        ));
+        let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+        let tampered = csr(&key).replace("MI", "MJ");
+        assert!(matches!(
+            ca.sign_probe_csr(&tampered, Uuid::new_v4(), PROBE_VALIDITY),
+            Err(CsrError::Invalid)
+        ));
+        assert!(matches!(
+            ca.sign_probe_csr("garbage", Uuid::new_v4(), PROBE_VALIDITY),
+            Err(CsrError::Invalid)
+        ));
     }
 }

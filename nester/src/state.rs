@@ -7,11 +7,17 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Db;
+use crate::enroll::{self, EnrollLimiter};
+use crate::pki::Ca;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub verifier: Arc<shared::Verifier>,
+    /// Signs probe certificates at enrollment and renewal.
+    pub ca: Arc<Ca>,
+    pub probe_validity: time::Duration,
+    pub enroll_limiter: EnrollLimiter,
     /// The CA certificate, PEM, as served at `/ca.pem`.
     pub ca_pem: Arc<str>,
     pub max_body_bytes: usize,
@@ -30,6 +36,9 @@ impl AppState {
             verifier: Arc::new(
                 shared::Verifier::new(ca).context("the CA certificate is unusable")?,
             ),
+            ca: Arc::new(Ca::load(&dir)?),
+            probe_validity: time::Duration::days(config.ingest.probe_certificate_days.into()),
+            enroll_limiter: enroll::limiter(config.ingest.enroll_per_minute),
             ca_pem: ca_pem.into(),
             max_body_bytes: config.ingest.max_body_bytes,
         })

@@ -33,12 +33,15 @@ fn identity(
     Ok((chain, key))
 }
 
-/// Ingest: a client certificate chaining to our CA is required.
+/// Ingest: a client certificate, when one is presented, must chain to our CA (else the
+/// handshake fails). Connections without one may only enroll: `ingest::ProbeIdentity` refuses
+/// them everywhere else.
 pub fn ingest(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
     let mut roots = RootCertStore::empty();
     roots.add(ca_cert(dir)?)?;
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .allow_unauthenticated()
+        .build()?;
     let (chain, key) = identity(dir, "ingest")?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?

@@ -7,11 +7,13 @@
 //!   (`EdDSA`, RFC 8037). The protected header carries the signer's certificate chain in `x5c`,
 //!   so anyone holding the nester's CA certificate can verify a report offline.
 //! - [`identity`]: how a probe id is bound into its certificate.
+//! - [`enroll`]: the enrollment token and the enroll / renew messages.
 //! - [`protocol`]: paths and media types both ends agree on.
 //!
 //! Architecture invariant: this crate does no I/O (no files, no sockets, no clock). Callers pass
 //! the time in. It must not become a utilities drawer: only what crosses the wire lives here.
 
+pub mod enroll;
 pub mod identity;
 pub mod jws;
 pub mod protocol;

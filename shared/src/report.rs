@@ -38,6 +38,9 @@ pub struct Report {
     pub harvester_version: String,
     /// Per-probe counter, +1 per report: a missing number is a lost report.
     pub sequence: u64,
+    /// Reports this probe could not produce or had to drop (spool full) since its previous
+    /// report; they are counted here instead of vanishing silently.
+    pub unsent_reports: u64,
     /// When the report was produced (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(schema_with = "rfc3339")]
@@ -259,6 +262,7 @@ pub(crate) mod tests {
             site: "kansas-city".into(),
             harvester_version: "0.1.0".into(),
             sequence: 7,
+            unsent_reports: 0,
             generated_at: datetime!(2026-11-21 12:00:00 UTC),
             scan: ScanParameters {
                 targets: vec!["192.0.2.0/30".into()],

@@ -2,22 +2,33 @@
 //!
 //! One writer thread owns the only read-write connection; a few reader threads share the
 //! read-only work. Callers hand a closure over and await its answer, so no SQLite call ever
-//! blocks the async runtime. WAL journal, `synchronous=FULL` on the writer (an acknowledged
-//! report survives a power cut), foreign keys on, numbered migrations from `migrations/`.
+//! blocks the async runtime. WAL journal, `synchronous=FULL` (an acknowledged report survives
+//! a power cut), foreign keys on, numbered migrations from `migrations/`.
+//!
+//! Group commit: [`Db::write_batched`] jobs that arrive while the writer is busy are run
+//! together in one transaction, each inside its own savepoint (one failing job rolls back only
+//! itself), and every caller hears back only after the shared commit is durable. One fsync
+//! then covers many reports.
 
+mod enrollment;
 mod reports;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Row};
 use rusqlite_migration::{M, Migrations};
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
-pub use reports::{Inserted, Page, ProbeSummary, ReportSummary};
+pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
+pub use reports::{Gap, Inserted, Page, ProbeSummary, ReportSummary};
 
 const READERS: usize = 2;
+/// Most jobs in one group commit.
+const MAX_BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -25,21 +36,36 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("database commit failed: {0}")]
+    Commit(String),
     #[error("database worker is gone")]
     Closed,
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type Exclusive = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Runs inside the group transaction; says whether it succeeded (if not, its savepoint is
+/// rolled back) and what to tell its caller once the commit succeeded or failed. A job that
+/// is dropped without running tells its caller the database is gone.
+type Batched = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Result<(), &DbError>) + Send>;
+
+enum Job {
+    Exclusive(Exclusive),
+    Batched(Batched),
+}
 
 /// Cheap to clone; all clones share the same worker threads.
 #[derive(Clone)]
 pub struct Db {
     writer: mpsc::Sender<Job>,
-    readers: mpsc::Sender<Job>,
+    readers: mpsc::Sender<Exclusive>,
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_reports.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_reports.sql")),
+        M::up(include_str!("migrations/0002_enrollment.sql")),
+    ])
 }
 
 impl Db {
@@ -52,24 +78,59 @@ impl Db {
         migrations().to_latest(&mut conn)?;
 
         let (writer, jobs) = mpsc::channel::<Job>();
-        spawn_worker("db-writer", conn, Arc::new(Mutex::new(jobs)));
-        let (readers, jobs) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || write_loop(conn, &jobs))
+            .expect("the OS can start a database thread");
+        let (readers, jobs) = mpsc::channel::<Exclusive>();
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..READERS {
             let conn =
                 Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             configure(&conn)?;
-            spawn_worker("db-reader", conn, jobs.clone());
+            let jobs = jobs.clone();
+            thread::Builder::new()
+                .name("db-reader".into())
+                .spawn(move || read_loop(conn, &jobs))
+                .expect("the OS can start a database thread");
         }
         Ok(Self { writer, readers })
     }
 
-    /// Runs `f` on the writer connection.
+    /// Runs `f` alone on the writer connection (it manages its own transaction).
     pub async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
-        call(&self.writer, f).await
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Exclusive(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        }));
+        self.writer.send(job).map_err(|_| DbError::Closed)?;
+        rx.await.map_err(|_| DbError::Closed)?
+    }
+
+    /// Runs `f` inside a group transaction shared with other batched writes; answers after
+    /// the commit. `f` must not begin or end transactions. If it fails, its own changes are
+    /// rolled back and the others' are kept.
+    pub async fn write_batched<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Batched(Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit: Result<(), &DbError>| {
+                let _ = tx.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(DbError::Commit(e.to_string())),
+                });
+            });
+            (ok, reply)
+        }));
+        self.writer.send(job).map_err(|_| DbError::Closed)?;
+        rx.await.map_err(|_| DbError::Closed)?
     }
 
     /// Runs `f` on a read-only connection.
@@ -77,7 +138,13 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
-        call(&self.readers, f).await
+        let (tx, rx) = oneshot::channel();
+        self.readers
+            .send(Box::new(move |conn| {
+                let _ = tx.send(f(conn));
+            }))
+            .map_err(|_| DbError::Closed)?;
+        rx.await.map_err(|_| DbError::Closed)?
     }
 }
 
@@ -86,35 +153,102 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 
-fn spawn_worker(name: &str, mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            loop {
-                // The lock is held only while waiting for the next job, not while running it.
-                let job = match jobs.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(job) => job(&mut conn),
-                    Err(_) => return, // every Db handle is gone
-                }
-            }
-        })
-        .expect("the OS can start a database thread");
+fn read_loop(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Exclusive>>) {
+    loop {
+        // The lock is held only while waiting for the next job, not while running it.
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(&mut conn),
+            Err(_) => return, // every Db handle is gone
+        }
+    }
 }
 
-async fn call<T: Send + 'static>(
-    jobs: &mpsc::Sender<Job>,
-    f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-) -> Result<T, DbError> {
-    let (tx, rx) = oneshot::channel();
-    jobs.send(Box::new(move |conn| {
-        let _ = tx.send(f(conn));
-    }))
-    .map_err(|_| DbError::Closed)?;
-    rx.await.map_err(|_| DbError::Closed)?
+fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+    let mut pending = None;
+    loop {
+        let job = match pending.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Exclusive(f) => f(&mut conn),
+            Job::Batched(first) => {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(Job::Batched(f)) => batch.push(f),
+                        Ok(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                run_batch(&conn, batch);
+            }
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Batched>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "cannot begin a write transaction");
+        return; // the jobs are dropped: their callers get an error
+    }
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            tracing::error!(error = %e, "cannot open a savepoint");
+            continue;
+        }
+        let (ok, reply) = job(conn);
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            tracing::error!(error = %e, "cannot close a savepoint");
+        }
+        replies.push(reply);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(DbError::from);
+    if let Err(e) = &commit {
+        tracing::error!(error = %e, "group commit failed");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(commit.as_ref().map(|_| ()));
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    to_ms(OffsetDateTime::now_utc())
+}
+
+pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {
+    let ms: i64 = row.get(i)?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e))
+    })
+}
+
+pub(crate) fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let s: String = row.get(i)?;
+    Uuid::try_parse(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 #[cfg(test)]

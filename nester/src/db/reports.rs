@@ -6,10 +6,10 @@ use shared::report::{HostState, PortState, Protocol, Report};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Db, DbError};
+use super::{Db, DbError, millis, now_ms, to_ms, uuid};
 
 /// What storing a report did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     Stored,
     /// The same signed bytes were stored before: nothing changed.
@@ -18,6 +18,17 @@ pub enum Inserted {
     ConflictingId,
     /// This probe already has a report with this sequence number: refused.
     ConflictingSequence,
+    /// The report names another site than the one the probe was enrolled for: refused.
+    SiteMismatch {
+        enrolled: String,
+    },
+}
+
+/// Missing sequence numbers of a probe, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub first: u64,
+    pub last: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +52,13 @@ pub struct ProbeSummary {
     pub harvester_version: String,
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub certificate_expires_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+    /// Sequence numbers never received (lost reports), from the gaps.
+    pub missing_reports: u64,
+    /// Reports the harvester says it could not produce or keep.
+    pub unsent_reports: u64,
     pub last_report: Option<ReportSummary>,
 }
 
@@ -61,21 +79,24 @@ impl Db {
         signer_kid: String,
         jws: Vec<u8>,
     ) -> Result<Inserted, DbError> {
-        self.write(move |conn| insert(conn, &report, &signer_kid, &jws))
+        self.write_batched(move |conn| insert(conn, &report, &signer_kid, &jws))
             .await
     }
 
     pub async fn probes(&self) -> Result<Vec<ProbeSummary>, DbError> {
         self.read(|conn| {
             let sql = format!(
-                "SELECT p.probe_id, p.site, p.harvester_version, p.first_seen_ms, {SUMMARY_COLUMNS}
+                "SELECT p.probe_id, p.site, p.harvester_version, p.first_seen_ms, p.cert_expires_ms,
+                        p.revoked_ms IS NOT NULL, p.unsent_reports,
+                        (SELECT coalesce(sum(g.last - g.first + 1), 0) FROM sequence_gaps g WHERE g.probe_id = p.probe_id),
+                        {SUMMARY_COLUMNS}
                  FROM probes p LEFT JOIN reports r ON r.report_id = p.last_report_id
                  ORDER BY p.site, p.probe_id"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map([], |row| {
-                let last_report = match row.get::<_, Option<String>>(4)? {
-                    Some(_) => Some(summary(row, 4)?),
+                let last_report = match row.get::<_, Option<String>>(8)? {
+                    Some(_) => Some(summary(row, 8)?),
                     None => None,
                 };
                 Ok(ProbeSummary {
@@ -83,6 +104,13 @@ impl Db {
                     site: row.get(1)?,
                     harvester_version: row.get(2)?,
                     first_seen_at: millis(row, 3)?,
+                    certificate_expires_at: match row.get::<_, Option<i64>>(4)? {
+                        Some(_) => Some(millis(row, 4)?),
+                        None => None,
+                    },
+                    revoked: row.get(5)?,
+                    unsent_reports: row.get::<_, i64>(6)? as u64,
+                    missing_reports: row.get::<_, i64>(7)? as u64,
                     last_report,
                 })
             })?;
@@ -132,6 +160,33 @@ impl Db {
         .await
     }
 
+    /// A probe's missing sequence ranges, oldest first; `None` when the probe is unknown.
+    pub async fn gaps(&self, probe_id: Uuid) -> Result<Option<Vec<Gap>>, DbError> {
+        self.read(move |conn| {
+            let id = probe_id.to_string();
+            if conn
+                .query_row("SELECT 1 FROM probes WHERE probe_id = ?", [&id], |_| Ok(()))
+                .optional()?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT first, last FROM sequence_gaps WHERE probe_id = ? ORDER BY first",
+            )?;
+            let gaps = stmt
+                .query_map([&id], |r| {
+                    Ok(Gap {
+                        first: r.get::<_, i64>(0)? as u64,
+                        last: r.get::<_, i64>(1)? as u64,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(Some(gaps))
+        })
+        .await
+    }
+
     /// The signed bytes of a report, exactly as received.
     pub async fn report_jws(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
         self.read(move |conn| {
@@ -147,15 +202,12 @@ impl Db {
     }
 }
 
-fn insert(
-    conn: &mut Connection,
-    report: &Report,
-    kid: &str,
-    jws: &[u8],
-) -> Result<Inserted, DbError> {
-    let tx = conn.transaction()?;
+/// Stores one report. Every refusal is decided before the first write.
+fn insert(conn: &Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<Inserted, DbError> {
     let id = report.report_id.to_string();
-    let existing: Option<Vec<u8>> = tx
+    let probe = report.probe_id.to_string();
+    let sequence = i64::try_from(report.sequence).unwrap_or(i64::MAX);
+    let existing: Option<Vec<u8>> = conn
         .query_row("SELECT jws FROM reports WHERE report_id = ?", [&id], |r| {
             r.get(0)
         })
@@ -167,49 +219,65 @@ fn insert(
             Inserted::ConflictingId
         });
     }
-    let probe = report.probe_id.to_string();
-    let generated = report.generated_at.unix_timestamp_nanos() / 1_000_000;
-    let received = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    tx.execute(
+    let taken = conn
+        .query_row(
+            "SELECT 1 FROM reports WHERE probe_id = ?1 AND sequence = ?2",
+            params![probe, sequence],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Ok(Inserted::ConflictingSequence);
+    }
+    let enrolled: Option<String> = conn
+        .query_row(
+            "SELECT site FROM probes WHERE probe_id = ?",
+            [&probe],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(enrolled) = enrolled.filter(|site| *site != report.site) {
+        return Ok(Inserted::SiteMismatch { enrolled });
+    }
+
+    let generated = to_ms(report.generated_at);
+    conn.execute(
         "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (probe_id) DO NOTHING",
-        params![probe, report.site, report.harvester_version, received as i64],
+        params![probe, report.site, report.harvester_version, now_ms()],
+    )?;
+    let previous_max: Option<i64> = conn.query_row(
+        "SELECT max(sequence) FROM reports WHERE probe_id = ?",
+        [&probe],
+        |r| r.get(0),
     )?;
     let hosts_up = report
         .hosts
         .iter()
         .filter(|h| h.state == HostState::Up)
         .count();
-    let inserted = tx.execute(
+    conn.prepare_cached(
         "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
                               signer_kid, hosts_up, open_ports, jws)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            id,
-            probe,
-            i64::try_from(report.sequence).unwrap_or(i64::MAX),
-            report.site,
-            generated as i64,
-            received as i64,
-            kid,
-            hosts_up as i64,
-            report.open_ports() as i64,
-            jws
-        ],
-    );
-    match inserted {
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-        {
-            return Ok(Inserted::ConflictingSequence);
-        }
-        other => other?,
-    };
+    )?
+    .execute(params![
+        id,
+        probe,
+        sequence,
+        report.site,
+        generated,
+        now_ms(),
+        kid,
+        hosts_up as i64,
+        report.open_ports() as i64,
+        jws
+    ])?;
     {
-        let mut host_stmt = tx.prepare_cached(
+        let mut host_stmt = conn.prepare_cached(
             "INSERT INTO report_hosts (report_id, address, hostname, state) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        let mut port_stmt = tx.prepare_cached(
+        let mut port_stmt = conn.prepare_cached(
             "INSERT INTO report_ports (report_id, address, protocol, port, state, banner)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
@@ -228,14 +296,63 @@ fn insert(
             }
         }
     }
+    update_gaps(conn, &probe, sequence, previous_max)?;
     // The probe row follows its newest report (by generation time), whatever the arrival order.
-    tx.execute(
-        "UPDATE probes SET site = ?2, harvester_version = ?3, last_report_id = ?4, last_report_ms = ?5
-         WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?5)",
-        params![probe, report.site, report.harvester_version, id, generated as i64],
+    conn.execute(
+        "UPDATE probes SET harvester_version = ?2, last_report_id = ?3, last_report_ms = ?4
+         WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?4)",
+        params![probe, report.harvester_version, id, generated],
     )?;
-    tx.commit()?;
+    if report.unsent_reports > 0 {
+        conn.execute(
+            "UPDATE probes SET unsent_reports = unsent_reports + ?2 WHERE probe_id = ?1",
+            params![
+                probe,
+                i64::try_from(report.unsent_reports).unwrap_or(i64::MAX)
+            ],
+        )?;
+    }
     Ok(Inserted::Stored)
+}
+
+/// Keeps `sequence_gaps` exact: a jump past the highest sequence opens a gap, a late report
+/// fills (splits or shrinks) the gap it falls into. Sequences start at 1.
+fn update_gaps(
+    conn: &Connection,
+    probe: &str,
+    sequence: i64,
+    previous_max: Option<i64>,
+) -> Result<(), DbError> {
+    let max = previous_max.unwrap_or(0);
+    if sequence > max + 1 {
+        conn.execute(
+            "INSERT INTO sequence_gaps (probe_id, first, last) VALUES (?1, ?2, ?3)",
+            params![probe, max + 1, sequence - 1],
+        )?;
+    } else if sequence < max {
+        let gap: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT first, last FROM sequence_gaps WHERE probe_id = ?1 AND first <= ?2 AND last >= ?2",
+                params![probe, sequence],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((first, last)) = gap {
+            conn.execute(
+                "DELETE FROM sequence_gaps WHERE probe_id = ?1 AND first = ?2",
+                params![probe, first],
+            )?;
+            for (a, b) in [(first, sequence - 1), (sequence + 1, last)] {
+                if a <= b {
+                    conn.execute(
+                        "INSERT INTO sequence_gaps (probe_id, first, last) VALUES (?1, ?2, ?3)",
+                        params![probe, a, b],
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn host_state(s: HostState) -> &'static str {
@@ -269,19 +386,5 @@ fn summary(row: &Row<'_>, at: usize) -> rusqlite::Result<ReportSummary> {
         received_at: millis(row, at + 5)?,
         hosts_up: row.get(at + 6)?,
         open_ports: row.get(at + 7)?,
-    })
-}
-
-fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
-    let s: String = row.get(i)?;
-    Uuid::try_parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {
-    let ms: i64 = row.get(i)?;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e))
     })
 }

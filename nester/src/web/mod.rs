@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ca.pem", get(assets::ca_pem))
         .route("/api/v1/probes", get(probes::list))
         .route("/api/v1/probes/{probe_id}/reports", get(probes::reports))
+        .route("/api/v1/probes/{probe_id}/gaps", get(probes::gaps))
         .route("/api/v1/reports/{report_id}", get(reports::parsed))
         .route("/api/v1/reports/{report_id}/signed", get(reports::signed))
         .fallback(not_found)

@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::db::{Page, ProbeSummary, ReportSummary};
+use crate::db::{Gap, Page, ProbeSummary, ReportSummary};
 use crate::error::{ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
 
@@ -44,6 +44,19 @@ pub async fn reports(
     state
         .db
         .probe_reports(probe_id, limit, before)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no probe {probe_id}")))
+}
+
+/// Missing sequence numbers (lost reports), as inclusive ranges.
+pub async fn gaps(
+    State(state): State<AppState>,
+    ApiPath(probe_id): ApiPath<Uuid>,
+) -> Result<Json<Vec<Gap>>, ApiError> {
+    state
+        .db
+        .gaps(probe_id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no probe {probe_id}")))

@@ -1,5 +1,5 @@
-//! The real binaries, as an operator runs them: `nester init|issue-cert|serve|demo`,
-//! `harvester run|scan`, and the errors they give for bad input.
+//! The real binaries, as an operator runs them: `nester init|serve|token|demo`,
+//! `harvester enroll|run|status|scan`, and the errors they give for bad input.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `tests/run` does it).
 
@@ -155,35 +155,69 @@ async fn nester_and_harvester_processes_deliver_reports() {
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("pki/ca.key")), 0o600);
 
-    let state = temp.path().join("harvester");
+    let config = temp.path().join("nester.toml");
+    let nester_toml = |public: &str| {
+        format!(
+            "data_dir = {data_str:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n{public}[web]\nlisten = \"127.0.0.1:0\"\n"
+        )
+    };
+    std::fs::write(&config, nester_toml("")).unwrap();
+    let nester = Daemon::spawn("nester", &["serve", "--config", config.to_str().unwrap()]);
+    let dashboard = nester.field("dashboard");
+    let ingest = nester.field("ingest");
+
+    // An administrator makes a token; it names the address harvesters should dial.
+    let admin_config = temp.path().join("admin.toml");
+    std::fs::write(
+        &admin_config,
+        nester_toml(&format!("public_address = {ingest:?}\n")),
+    )
+    .unwrap();
     let out = run(
         "nester",
         &[
-            "issue-cert",
-            "--data-dir",
-            data_str,
-            "--out",
+            "token",
+            "create",
+            "--config",
+            admin_config.to_str().unwrap(),
+            "--site",
+            "process-test",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert!(token.starts_with("SHK1."), "{token}");
+    let token_file = temp.path().join("token");
+    std::fs::write(&token_file, &token).unwrap();
+
+    let state = temp.path().join("harvester");
+    let out = run(
+        "harvester",
+        &[
+            "enroll",
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--state-dir",
             state.to_str().unwrap(),
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(mode(&state.join("probe.key")), 0o600);
+    assert_eq!(mode(&state.join("identity.pem")), 0o600);
     let probe_id = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .next()
         .unwrap()
         .replace("probe id: ", "");
-
-    let config = temp.path().join("nester.toml");
-    std::fs::write(
-        &config,
-        format!("data_dir = {data_str:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n"),
-    )
-    .unwrap();
-    let nester = Daemon::spawn("nester", &["serve", "--config", config.to_str().unwrap()]);
-    let dashboard = nester.field("dashboard");
-    let ingest = nester.field("ingest");
+    let out = run(
+        "nester",
+        &["token", "list", "--config", admin_config.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("used up"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let ports = format!("{},{}", service.local_addr().unwrap().port(), closed_port());
@@ -191,7 +225,7 @@ async fn nester_and_harvester_processes_deliver_reports() {
     std::fs::write(
         &harvester_toml,
         format!(
-            "site = \"process-test\"\nstate_dir = {:?}\ninterval_secs = 1\n[nester]\ningest = {ingest:?}\n[scan]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\n",
+            "state_dir = {:?}\ninterval = \"1s\"\n[scan]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\n",
             state.to_str().unwrap()
         ),
     )
@@ -205,6 +239,16 @@ async fn nester_and_harvester_processes_deliver_reports() {
     assert_eq!(probes[0]["probe_id"], probe_id);
     assert_eq!(probes[0]["site"], "process-test");
     harvester.stop("-INT");
+    let out = run(
+        "harvester",
+        &["status", "--config", harvester_toml.to_str().unwrap()],
+    );
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && status.contains(&probe_id) && status.contains("site process-test"),
+        "{status}{}",
+        stderr(&out)
+    );
     nester.stop("-TERM");
     // The database is whole after a clean stop.
     let db = rusqlite::Connection::open(data.join("nester.db")).unwrap();
@@ -306,28 +350,43 @@ fn bad_input_gets_a_clear_error_and_a_failing_exit_code() {
             "already initialised",
         ),
         (
-            "nester",
+            "harvester",
+            vec!["enroll", "--token", "SHK1.abc", "--state-dir", "/tmp/x"],
+            "refusing a token on the command line",
+        ),
+        (
+            "harvester",
             vec![
-                "issue-cert",
-                "--data-dir",
-                "/nonexistent",
-                "--out",
+                "enroll",
+                "--token-file",
+                "/nonexistent/token",
+                "--state-dir",
                 "/tmp/x",
             ],
-            "nester init",
+            "/nonexistent/token",
+        ),
+        (
+            "harvester",
+            vec![
+                "enroll",
+                "--token-file",
+                broken.to_str().unwrap(),
+                "--state-dir",
+                "/tmp/x",
+            ],
+            "not a Seahawks enrollment token",
         ),
         (
             "nester",
             vec![
-                "issue-cert",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--out",
-                "/tmp/x",
-                "--days",
-                "9999",
+                "token",
+                "create",
+                "--config",
+                "/nonexistent/n.toml",
+                "--site",
+                "x",
             ],
-            "--days",
+            "/nonexistent/n.toml",
         ),
     ];
     for (bin, args, message) in cases {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use harvester::config::{NesterConfig, ScanConfig};
+use harvester::config::{NesterConfig, ScanConfig, SpoolConfig};
 use harvester::scan::ScanOptions;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -27,7 +27,8 @@ pub struct TestNester {
     pub ingest: SocketAddr,
     pub web: SocketAddr,
     pub ca: CertificateDer<'static>,
-    config: Config,
+    pub config: Config,
+    pub db: Option<nester::db::Db>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _temp: tempfile::TempDir,
@@ -43,6 +44,7 @@ impl TestNester {
         let dir = DataDir::new(temp.path().join("nester"));
         nester::commands::init(&dir, &[]).unwrap();
         let mut config = Config::loopback(dir.root());
+        config.ingest.enroll_per_minute = 1000;
         adjust(&mut config);
         let ca = nester::tls::ca_cert(&dir).unwrap();
         let mut nester = Self {
@@ -51,6 +53,7 @@ impl TestNester {
             web: config.web.listen,
             ca,
             config,
+            db: None,
             stop: None,
             task: None,
             _temp: temp,
@@ -62,6 +65,7 @@ impl TestNester {
     /// Binds the configured addresses and serves; afterwards they hold the real ports.
     async fn launch(&mut self) {
         let server = Server::open(&self.config).unwrap();
+        self.db = Some(server.state.db.clone());
         let listeners = Listeners::bind(&self.config).await.unwrap();
         (self.ingest, self.web) = (listeners.ingest_addr(), listeners.web_addr());
         (self.config.ingest.listen, self.config.web.listen) = (self.ingest, self.web);
@@ -90,12 +94,23 @@ impl TestNester {
         self.launch().await;
     }
 
-    /// A harvester state directory with a fresh probe identity from this nester's CA.
-    pub fn probe(&self) -> Probe {
+    /// An enrollment token for `site`, as `nester token create` makes it.
+    pub async fn token(&self, site: &str, ttl: time::Duration, uses: u32) -> String {
+        let db = self.db.as_ref().unwrap();
+        nester::commands::create_token(db, &self.dir, self.ingest.to_string(), site, ttl, uses)
+            .await
+            .unwrap()
+    }
+
+    /// A harvester enrolled through the real enrollment path (token, pinned first contact, CSR).
+    pub async fn probe(&self) -> Probe {
+        let token = self
+            .token("test-site", time::Duration::minutes(30), 1)
+            .await;
         let temp = tempfile::tempdir().unwrap();
-        let id = Uuid::new_v4();
         let state_dir = temp.path().join("harvester");
-        nester::commands::issue_cert(&self.dir, id, &state_dir, time::Duration::days(30)).unwrap();
+        let (id, site) = harvester::enroll::enroll(&token, &state_dir).await.unwrap();
+        assert_eq!(site, "test-site");
         Probe {
             id,
             state_dir,
@@ -105,14 +120,14 @@ impl TestNester {
 
     /// A harvester agent for `probe` scanning 127.0.0.1 on `ports`.
     pub fn agent(&self, probe: &Probe, ports: &str) -> harvester::Agent {
-        harvester::Agent::new(harvester::Config {
-            site: "test-site".into(),
+        harvester::Agent::new(self.agent_config(probe, ports)).unwrap()
+    }
+
+    pub fn agent_config(&self, probe: &Probe, ports: &str) -> harvester::Config {
+        harvester::Config {
             state_dir: probe.state_dir.clone(),
-            interval_secs: 60,
-            nester: NesterConfig {
-                ingest: self.ingest.to_string(),
-                server_name: None,
-            },
+            interval: std::time::Duration::from_secs(60),
+            nester: NesterConfig::default(),
             scan: ScanConfig {
                 targets: vec!["127.0.0.1".into()],
                 ports: ports.into(),
@@ -122,8 +137,8 @@ impl TestNester {
                     retries: 0,
                 },
             },
-        })
-        .unwrap()
+            spool: SpoolConfig::default(),
+        }
     }
 
     /// A read-only view of the real SQLite file.
@@ -133,6 +148,10 @@ impl TestNester {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
         .unwrap()
+    }
+
+    pub fn scalar(&self, sql: &str) -> i64 {
+        self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     pub fn count(&self, table: &str) -> i64 {
@@ -196,8 +215,8 @@ impl Probe {
 
     pub fn client_cert(&self) -> ClientCert {
         ClientCert::load(
-            &self.state_dir.join("probe.pem"),
-            &self.state_dir.join("probe.key"),
+            &self.state_dir.join("identity.pem"),
+            &self.state_dir.join("identity.pem"),
         )
     }
 

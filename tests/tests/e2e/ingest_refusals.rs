@@ -18,7 +18,7 @@ type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, StatusCode, &'a str);
 /// A report payload for `probe`, as JSON to be tampered with before signing.
 async fn payload(nester: &TestNester, probe: &crate::harness::Probe) -> Value {
     let mut agent = nester.agent(probe, &closed_port().to_string());
-    let signed = agent.produce().await.unwrap();
+    let signed = agent.produce().await.unwrap().unwrap();
     let payload = shared::jws::payload_unverified(signed.jws.as_bytes()).unwrap();
     serde_json::from_slice(&payload).unwrap()
 }
@@ -31,7 +31,11 @@ fn sign(signer: &shared::Signer, value: &Value) -> String {
 async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
     let nester = TestNester::start_with(|c| c.ingest.max_body_bytes = 64 * 1024).await;
     let foreign = TestNester::start().await;
-    let (a, b, stranger) = (nester.probe(), nester.probe(), foreign.probe());
+    let (a, b, stranger) = (
+        nester.probe().await,
+        nester.probe().await,
+        foreign.probe().await,
+    );
     let (signer_a, signer_b) = (a.signer(), b.signer());
     let base = payload(&nester, &a).await;
     let good = sign(&signer_a, &base);
@@ -191,6 +195,13 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
             "invalid_report",
         ),
         (
+            "another site",
+            JOSE,
+            with(&|v| v["site"] = "elsewhere".into()).into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "site_mismatch",
+        ),
+        (
             "payload not JSON",
             JOSE,
             signer_a.sign(b"\xff\xfe").into(),
@@ -214,9 +225,9 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
     }
     assert_eq!(nester.count("reports"), 0, "a refused report was stored");
     assert_eq!(
-        nester.count("probes"),
+        nester.scalar("SELECT count(*) FROM probes WHERE last_report_id IS NOT NULL"),
         0,
-        "a refused report created a probe"
+        "a refused report became a probe's last report"
     );
 
     // Route-level refusals.
@@ -303,13 +314,19 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
 async fn connections_without_a_trusted_client_certificate_are_refused() {
     let nester = TestNester::start().await;
     let foreign = TestNester::start().await;
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let good = sign(&probe.signer(), &payload(&nester, &probe).await);
     // Our CA signed it, but for serving, not for a probe.
     let web_cert = ClientCert::load(&nester.dir.pki("web.pem"), &nester.dir.pki("web.key"));
+    // Without a certificate the connection may only enroll; the report route says so.
+    let response = nester
+        .post_ingest(None, "/v1/reports", JOSE, good.clone())
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(response.error_code(), "client_certificate_required");
     for (name, client) in [
-        ("no certificate", None),
-        ("another CA", Some(foreign.probe().client_cert())),
+        ("another CA", Some(foreign.probe().await.client_cert())),
         ("a server certificate", Some(web_cert)),
     ] {
         let result = nester
@@ -332,7 +349,7 @@ async fn connections_without_a_trusted_client_certificate_are_refused() {
 #[tokio::test]
 async fn garbage_on_the_port_harms_no_one() {
     let nester = TestNester::start().await;
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     // Hold a few bad connections open while a good client delivers.
     let mut bad = Vec::new();

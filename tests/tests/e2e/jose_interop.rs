@@ -48,7 +48,7 @@ fn python_verify(dir: &Path, ca_pem: &[u8], jws: &[u8]) -> (bool, String) {
 #[tokio::test]
 async fn pyjwt_verifies_a_report_pulled_from_the_api() {
     let nester = TestNester::start().await;
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let service = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ports = format!("{},{}", service.local_addr().unwrap().port(), closed_port());
     let (signed, _) = nester.agent(&probe, &ports).cycle().await.unwrap();

@@ -15,7 +15,7 @@ async fn a_report_travels_from_scan_to_api_and_verifies() {
     let service = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let open = service.local_addr().unwrap().port();
     let closed = closed_port();
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &format!("{open},{closed}"));
 
     let (signed, delivery) = agent.cycle().await.unwrap();
@@ -111,17 +111,31 @@ async fn a_report_travels_from_scan_to_api_and_verifies() {
 #[tokio::test]
 async fn a_repeated_report_is_stored_once() {
     let nester = TestNester::start().await;
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &closed_port().to_string());
-    let signed = agent.produce().await.unwrap();
-    assert_eq!(agent.deliver(&signed).await.unwrap(), Delivery::Stored);
+    let signed = agent.produce().await.unwrap().unwrap();
+    let client = probe.client_cert();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let response = nester
+            .post_ingest(
+                Some(&client),
+                "/v1/reports",
+                Some("application/jose"),
+                signed.jws.clone(),
+            )
+            .await
+            .unwrap();
+        statuses.push(response.status);
+    }
     assert_eq!(
-        agent.deliver(&signed).await.unwrap(),
-        Delivery::AlreadyStored
+        statuses,
+        [StatusCode::CREATED, StatusCode::OK, StatusCode::OK]
     );
+    // The harvester's own delivery of the same spooled report is a harmless repeat too.
     assert_eq!(
-        agent.deliver(&signed).await.unwrap(),
-        Delivery::AlreadyStored
+        agent.drain().await.unwrap(),
+        [(signed.sequence, Delivery::AlreadyStored)]
     );
     assert_eq!(nester.count("reports"), 1);
     assert_eq!(nester.count("report_hosts"), 1);
@@ -131,7 +145,7 @@ async fn a_repeated_report_is_stored_once() {
 #[tokio::test]
 async fn reports_are_paged_newest_first() {
     let nester = TestNester::start().await;
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     for _ in 0..5 {
         agent.cycle().await.unwrap();
@@ -269,7 +283,7 @@ async fn shutdown_closes_both_listeners() {
 #[tokio::test]
 async fn a_harvester_keeps_delivering_across_a_nester_restart() {
     let mut nester = TestNester::start().await;
-    let probe = nester.probe();
+    let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     assert_eq!(agent.cycle().await.unwrap().1, Delivery::Stored);
     // The restart closes the harvester's kept-alive connection under it.

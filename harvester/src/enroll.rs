@@ -1,0 +1,117 @@
+//! Joining a nester (`harvester enroll`) and renewing the certificate afterwards.
+//!
+//! The key pair is made here and never leaves the machine: the nester only sees a CSR. The
+//! first contact trusts the server only if it presents the CA pinned in the token.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rcgen::{CertificateParams, KeyPair, PKCS_ED25519};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use shared::enroll::{
+    CertificateResponse, ENROLL_PATH, EnrollRequest, EnrollmentToken, RENEW_PATH, RenewRequest,
+};
+use uuid::Uuid;
+
+use crate::state::{self, IDENTITY_FILE, Identity};
+use crate::uplink::{Uplink, UplinkError};
+
+/// A fresh Ed25519 key and a CSR for it.
+fn key_and_csr() -> anyhow::Result<(KeyPair, String)> {
+    let key = KeyPair::generate_for(&PKCS_ED25519)?;
+    let csr = CertificateParams::new(Vec::<String>::new())?
+        .serialize_request(&key)?
+        .pem()?;
+    Ok((key, csr))
+}
+
+/// Checks what the nester sent: our key, the CA we expect, a probe id that matches.
+fn check_response(
+    response: &CertificateResponse,
+    key: &KeyPair,
+    ca_sha256: &str,
+) -> anyhow::Result<()> {
+    let cert = CertificateDer::from_pem_slice(response.certificate.as_bytes())
+        .context("the nester sent no certificate")?;
+    let ca = CertificateDer::from_pem_slice(response.ca.as_bytes())
+        .context("the nester sent no CA certificate")?;
+    if shared::identity::fingerprint(&ca) != ca_sha256 {
+        bail!("the nester sent a CA certificate that is not the pinned one");
+    }
+    if shared::identity::probe_id_from_cert(&cert)? != response.probe_id {
+        bail!("the nester sent a certificate for another probe");
+    }
+    let signer = shared::Signer::new(&key.serialize_der(), &[cert, ca]);
+    signer.context("the nester sent a certificate for another key")?;
+    Ok(())
+}
+
+/// What to tell a person when the nester refused the token.
+fn explain(e: UplinkError) -> anyhow::Error {
+    let advice = match e.code() {
+        Some("token_expired" | "token_used_up" | "token_revoked" | "token_invalid") => {
+            "ask an administrator for a new token (`nester token create --site SITE`) and run `harvester enroll` again"
+        }
+        Some("rate_limited") => "wait a minute and try again",
+        _ => "check the nester address in the token and that the nester is running",
+    };
+    anyhow::anyhow!("enrollment failed: {e}\n{advice}")
+}
+
+/// Enrolls with `token` and stores the identity in `state_dir`; returns the probe id and site.
+pub async fn enroll(token: &str, state_dir: &Path) -> anyhow::Result<(Uuid, String)> {
+    let token = EnrollmentToken::parse(token)?;
+    if state_dir.join(IDENTITY_FILE).exists() {
+        let current = Identity::load(state_dir)
+            .map(|i| i.probe_id.to_string())
+            .unwrap_or_default();
+        bail!(
+            "{} already holds an identity (probe {current}); remove {IDENTITY_FILE} to enroll again",
+            state_dir.display()
+        );
+    }
+    let (key, csr) = key_and_csr()?;
+    let mut uplink = Uplink::new(&token.ingest, None, crate::tls::pinned(&token.ca_sha256)?)?;
+    let request = EnrollRequest {
+        token_id: token.id.clone(),
+        secret: token.secret.clone(),
+        csr,
+    };
+    let response: CertificateResponse = uplink
+        .post_json(ENROLL_PATH, &request)
+        .await
+        .map_err(explain)?;
+    check_response(&response, &key, &token.ca_sha256)?;
+    state::save_identity(
+        state_dir,
+        &key.serialize_pem(),
+        &response.certificate,
+        &response.ca,
+        &response.site,
+    )?;
+    state::save_ingest_address(state_dir, &token.ingest)?;
+    Ok((response.probe_id, response.site))
+}
+
+/// Renews the certificate over mTLS with a new key; the identity file is replaced atomically.
+pub async fn renew(state_dir: &Path, uplink: &mut Uplink) -> anyhow::Result<Identity> {
+    let current = Identity::load(state_dir)?;
+    let (key, csr) = key_and_csr()?;
+    let response: CertificateResponse = uplink
+        .post_json(RENEW_PATH, &RenewRequest { csr })
+        .await
+        .context("certificate renewal failed")?;
+    check_response(&response, &key, &shared::identity::fingerprint(&current.ca))?;
+    if response.probe_id != current.probe_id {
+        bail!("the nester renewed the certificate for another probe");
+    }
+    state::save_identity(
+        state_dir,
+        &key.serialize_pem(),
+        &response.certificate,
+        &response.ca,
+        &response.site,
+    )?;
+    Identity::load(state_dir)
+}

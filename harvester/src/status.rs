@@ -1,0 +1,93 @@
+//! `harvester status`: what an operator at the site box wants to know first.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::spool::Spool;
+use crate::state::{self, Counter, Identity};
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub probe_id: String,
+    pub site: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub certificate_expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub certificate_renews_at: OffsetDateTime,
+    pub spool_reports: usize,
+    pub spool_bytes: u64,
+    pub oldest_report_age_secs: Option<u64>,
+    pub unsent_reports: u64,
+    pub rejected_reports: usize,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_upload: Option<OffsetDateTime>,
+}
+
+impl Status {
+    pub fn read(config: &Config) -> anyhow::Result<Self> {
+        let dir = &config.state_dir;
+        let identity = Identity::load(dir)?;
+        let spool = Spool::open(dir.join("spool"), config.spool.max_bytes)?;
+        let usage = spool.usage()?;
+        Ok(Self {
+            probe_id: identity.probe_id.to_string(),
+            site: identity.site.clone(),
+            certificate_expires_at: identity.not_after,
+            certificate_renews_at: identity.renew_at(),
+            spool_reports: usage.reports,
+            spool_bytes: usage.bytes,
+            oldest_report_age_secs: usage.oldest.map(|t| {
+                SystemTime::now()
+                    .duration_since(t)
+                    .map_or(0, |d| d.as_secs())
+            }),
+            unsent_reports: Counter::unsent(dir)?.get(),
+            rejected_reports: spool.rejected()?,
+            last_upload: state::last_upload(dir),
+        })
+    }
+
+    pub fn render(&self, now: OffsetDateTime) -> String {
+        let ago = |t: OffsetDateTime| {
+            humantime::format_duration(std::time::Duration::from_secs(
+                (now - t).whole_seconds().max(0) as u64,
+            ))
+        };
+        let until = |t: OffsetDateTime| {
+            humantime::format_duration(std::time::Duration::from_secs(
+                (t - now).whole_seconds().max(0) as u64,
+            ))
+        };
+        let expiry = if now >= self.certificate_expires_at {
+            format!("EXPIRED at {}; enroll again", self.certificate_expires_at)
+        } else {
+            format!(
+                "expires {} (in {}), renews from {}",
+                self.certificate_expires_at,
+                until(self.certificate_expires_at),
+                self.certificate_renews_at
+            )
+        };
+        let oldest = self.oldest_report_age_secs.map_or(String::new(), |s| {
+            format!(
+                ", oldest {} old",
+                humantime::format_duration(std::time::Duration::from_secs(s))
+            )
+        });
+        let last = self
+            .last_upload
+            .map_or("never".to_string(), |t| format!("{t} ({} ago)", ago(t)));
+        format!(
+            "probe:        {} (site {})\ncertificate:  {expiry}\nspool:        {} reports, {} bytes{oldest}\nunsent:       {} reports not produced or dropped, to report at next contact\nrejected:     {} reports refused by the nester (spool/rejected)\nlast upload:  {last}\n",
+            self.probe_id,
+            self.site,
+            self.spool_reports,
+            self.spool_bytes,
+            self.unsent_reports,
+            self.rejected_reports
+        )
+    }
+}

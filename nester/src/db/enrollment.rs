@@ -1,0 +1,232 @@
+//! Enrollment tokens and the probes they admit.
+
+use aws_lc_rs::{constant_time, digest};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, DbError, millis, now_ms, to_ms};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub site: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub max_uses: u32,
+    pub uses: u32,
+    pub revoked: bool,
+}
+
+impl TokenInfo {
+    pub fn state(&self, now: OffsetDateTime) -> &'static str {
+        if self.revoked {
+            "revoked"
+        } else if self.uses >= self.max_uses {
+            "used up"
+        } else if now >= self.expires_at {
+            "expired"
+        } else {
+            "usable"
+        }
+    }
+}
+
+/// Why a token did not admit a probe. A wrong id and a wrong secret look the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Invalid,
+    Expired,
+    UsedUp,
+    Revoked,
+}
+
+/// A certificate just issued to a probe, to record.
+pub struct IssuedCert {
+    pub probe_id: Uuid,
+    pub serial: String,
+    pub expires_at: OffsetDateTime,
+}
+
+fn secret_hash(secret: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, secret.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+impl Db {
+    pub async fn create_token(
+        &self,
+        token_id: String,
+        secret: &str,
+        site: String,
+        expires_at: OffsetDateTime,
+        max_uses: u32,
+    ) -> Result<(), DbError> {
+        let hash = secret_hash(secret);
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO enrollment_tokens (token_id, secret_sha256, site, created_ms, expires_ms, max_uses)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![token_id, hash, site, now_ms(), to_ms(expires_at), max_uses],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, DbError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT token_id, site, created_ms, expires_ms, max_uses, uses, revoked_ms IS NOT NULL
+                 FROM enrollment_tokens ORDER BY created_ms",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(TokenInfo {
+                    token_id: r.get(0)?,
+                    site: r.get(1)?,
+                    created_at: millis(r, 2)?,
+                    expires_at: millis(r, 3)?,
+                    max_uses: r.get(4)?,
+                    uses: r.get(5)?,
+                    revoked: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Revokes a token; `false` when there is no such token.
+    pub async fn revoke_token(&self, token_id: String) -> Result<bool, DbError> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE enrollment_tokens SET revoked_ms = ?2 WHERE token_id = ?1 AND revoked_ms IS NULL",
+                params![token_id, now_ms()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Checks a token without using it.
+    pub async fn check_token(
+        &self,
+        token_id: String,
+        secret: String,
+    ) -> Result<Result<String, TokenRefusal>, DbError> {
+        self.read(move |conn| check(conn, &token_id, &secret)).await
+    }
+
+    /// Uses one admission of the token and records the new probe, in one transaction. The
+    /// token is checked again inside it, so two racing enrollments cannot overuse it.
+    pub async fn enroll(
+        &self,
+        token_id: String,
+        secret: String,
+        cert: IssuedCert,
+    ) -> Result<Result<String, TokenRefusal>, DbError> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let site = match check(&tx, &token_id, &secret)? {
+                Ok(site) => site,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            tx.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_id = ?", [&token_id])?;
+            tx.execute(
+                "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms, token_id, cert_serial, cert_expires_ms)
+                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)",
+                params![cert.probe_id.to_string(), site, now_ms(), token_id, cert.serial, to_ms(cert.expires_at)],
+            )?;
+            tx.commit()?;
+            Ok(Ok(site))
+        })
+        .await
+    }
+
+    /// Records a renewed certificate.
+    pub async fn record_renewal(&self, cert: IssuedCert) -> Result<(), DbError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE probes SET cert_serial = ?2, cert_expires_ms = ?3 WHERE probe_id = ?1",
+                params![
+                    cert.probe_id.to_string(),
+                    cert.serial,
+                    to_ms(cert.expires_at)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The site of an enrolled probe and whether it is revoked; `None` for an unknown probe.
+    pub async fn probe_standing(&self, probe_id: Uuid) -> Result<Option<(String, bool)>, DbError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT site, revoked_ms IS NOT NULL FROM probes WHERE probe_id = ?",
+                    [probe_id.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Revokes a probe; `false` when there is no such probe.
+    pub async fn revoke_probe(&self, probe_id: Uuid) -> Result<bool, DbError> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE probes SET revoked_ms = ?2 WHERE probe_id = ?1 AND revoked_ms IS NULL",
+                params![probe_id.to_string(), now_ms()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+fn check(
+    conn: &rusqlite::Connection,
+    token_id: &str,
+    secret: &str,
+) -> Result<Result<String, TokenRefusal>, DbError> {
+    let row: Option<(Vec<u8>, String, i64, u32, u32, bool)> = conn
+        .query_row(
+            "SELECT secret_sha256, site, expires_ms, max_uses, uses, revoked_ms IS NOT NULL
+             FROM enrollment_tokens WHERE token_id = ?",
+            [token_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    // Hash even for an unknown id, so timing says nothing about which ids exist.
+    let presented = secret_hash(secret);
+    let Some((stored, site, expires_ms, max_uses, uses, revoked)) = row else {
+        return Ok(Err(TokenRefusal::Invalid));
+    };
+    if constant_time::verify_slices_are_equal(&stored, &presented).is_err() {
+        return Ok(Err(TokenRefusal::Invalid));
+    }
+    Ok(if revoked {
+        Err(TokenRefusal::Revoked)
+    } else if uses >= max_uses {
+        Err(TokenRefusal::UsedUp)
+    } else if now_ms() >= expires_ms {
+        Err(TokenRefusal::Expired)
+    } else {
+        Ok(site)
+    })
+}

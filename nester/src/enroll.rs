@@ -1,0 +1,148 @@
+//! `POST /v1/enroll` (token + CSR, no client certificate yet) and `POST /v1/renew` (CSR, over
+//! mTLS). Both answer with a certificate bound to the probe id; the key never leaves the probe.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use shared::enroll::{CertificateResponse, EnrollRequest, RenewRequest};
+use uuid::Uuid;
+
+use crate::db::{IssuedCert, TokenRefusal};
+use crate::error::ApiError;
+use crate::ingest::ProbeIdentity;
+use crate::listener::Peer;
+use crate::pki::{CsrError, ProbeCert};
+use crate::state::AppState;
+
+/// Enrollment attempts per client IP.
+pub type EnrollLimiter = Arc<DefaultKeyedRateLimiter<IpAddr>>;
+
+pub fn limiter(per_minute: u32) -> EnrollLimiter {
+    let rate = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::keyed(Quota::per_minute(rate)))
+}
+
+pub async fn enroll(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    request: Result<Json<EnrollRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<CertificateResponse>), ApiError> {
+    let client_ip = peer.addr.ip();
+    if state.enroll_limiter.check_key(&client_ip).is_err() {
+        tracing::warn!(%client_ip, "enrollment rate limit hit");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many enrollment attempts from this address; wait a minute",
+        ));
+    }
+    if state.enroll_limiter.len() > 10_000 {
+        state.enroll_limiter.retain_recent();
+    }
+    let Json(request) = request?;
+    let refused = |r| {
+        tracing::warn!(%client_ip, token_id = %request.token_id, refusal = ?r, "enrollment refused");
+        token_refusal(r)
+    };
+    // Check before signing, so a bad token costs us no signature; the real check that uses
+    // the token happens again in the same transaction that records the probe.
+    state
+        .db
+        .check_token(request.token_id.clone(), request.secret.clone())
+        .await?
+        .map_err(refused)?;
+    let probe_id = Uuid::new_v4();
+    let cert = sign(&state, &request.csr, probe_id)?;
+    let issued = IssuedCert {
+        probe_id,
+        serial: cert.serial.clone(),
+        expires_at: cert.expires_at,
+    };
+    let site = state
+        .db
+        .enroll(request.token_id.clone(), request.secret.clone(), issued)
+        .await?
+        .map_err(refused)?;
+    tracing::info!(%client_ip, %probe_id, %site, token_id = %request.token_id, serial = %cert.serial, "probe enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(response(&state, probe_id, site, cert)),
+    ))
+}
+
+pub async fn renew(
+    State(state): State<AppState>,
+    probe: ProbeIdentity,
+    request: Result<Json<RenewRequest>, JsonRejection>,
+) -> Result<Json<CertificateResponse>, ApiError> {
+    let Json(request) = request?;
+    let cert = sign(&state, &request.csr, probe.probe_id)?;
+    let issued = IssuedCert {
+        probe_id: probe.probe_id,
+        serial: cert.serial.clone(),
+        expires_at: cert.expires_at,
+    };
+    state.db.record_renewal(issued).await?;
+    tracing::info!(client_ip = %probe.peer.addr.ip(), probe_id = %probe.probe_id, serial = %cert.serial, "certificate renewed");
+    Ok(Json(response(&state, probe.probe_id, probe.site, cert)))
+}
+
+fn sign(state: &AppState, csr: &str, probe_id: Uuid) -> Result<ProbeCert, ApiError> {
+    state
+        .ca
+        .sign_probe_csr(csr, probe_id, state.probe_validity)
+        .map_err(|e| match e {
+            CsrError::Sign(e) => ApiError::internal(e),
+            e => ApiError::new(StatusCode::BAD_REQUEST, "bad_csr", e.to_string()),
+        })
+}
+
+fn response(
+    state: &AppState,
+    probe_id: Uuid,
+    site: String,
+    cert: ProbeCert,
+) -> CertificateResponse {
+    CertificateResponse {
+        probe_id,
+        site,
+        certificate: cert.cert_pem,
+        ca: state.ca_pem.to_string(),
+    }
+}
+
+fn token_refusal(r: TokenRefusal) -> ApiError {
+    let (status, code, message) = match r {
+        TokenRefusal::Invalid => (
+            StatusCode::UNAUTHORIZED,
+            "token_invalid",
+            "this enrollment token is not valid here; check it was copied in full",
+        ),
+        TokenRefusal::Expired => (
+            StatusCode::FORBIDDEN,
+            "token_expired",
+            "this enrollment token has expired",
+        ),
+        TokenRefusal::UsedUp => (
+            StatusCode::FORBIDDEN,
+            "token_used_up",
+            "this enrollment token has been used up",
+        ),
+        TokenRefusal::Revoked => (
+            StatusCode::FORBIDDEN,
+            "token_revoked",
+            "this enrollment token has been revoked",
+        ),
+    };
+    ApiError::new(
+        status,
+        code,
+        format!("{message}; ask an administrator for a new one"),
+    )
+}
