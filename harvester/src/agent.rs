@@ -47,12 +47,17 @@ impl Agent {
         let dir = &config.state_dir;
         let identity = Identity::load(dir)?;
         identity.check_current(OffsetDateTime::now_utc())?;
+        let spool = Spool::open(dir.join("spool"), config.spool.max_bytes)?;
+        let mut sequence = Counter::sequence(dir)?;
+        if let Some(newest) = spool.pending()?.last().filter(|e| e.sequence > sequence.get()) {
+            sequence.set(newest.sequence)?;
+        }
         Ok(Self {
             ports: config.ports()?,
             uplink: uplink_for(&config, &identity)?,
             identity,
-            spool: Spool::open(dir.join("spool"), config.spool.max_bytes)?,
-            sequence: Counter::sequence(dir)?,
+            spool,
+            sequence,
             unsent: Counter::unsent(dir)?,
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             config,
@@ -72,55 +77,42 @@ impl Agent {
     }
 
     /// Scans, signs and spools one report. `None` when the spool is full and the policy is
-    /// to pause: the skipped report is counted and reported with the next one.
+    /// to pause: the skipped report is counted and the total reported with the next one.
     pub async fn produce(&mut self) -> anyhow::Result<Option<Signed>> {
-        let result = scan::scan(
-            &self.config.scan.targets,
-            &self.ports,
-            &self.config.scan.options,
-        )
-        .await?;
+        let options = &self.config.scan.options;
+        let result = scan::scan(&self.config.scan.targets, &self.ports, options).await?;
+        // The number is taken only once the report has a place in the spool, so a report
+        // never produced leaves no gap: it is counted in `unsent` instead.
         let sequence = self.sequence.get() + 1;
-        let carried = self.unsent.get();
-        let report = crate::report::build(
-            self.identity.probe_id,
-            &self.identity.site,
-            sequence,
-            carried,
-            result,
-        );
-        let jws = self.identity.signer()?.sign_report(&report)?;
+        let unsent = self.unsent.get();
+        let identity = &self.identity;
+        let report = crate::report::build(identity.probe_id, &identity.site, sequence, unsent, result);
+        let jws = identity.signer()?.sign_report(&report)?;
         let size = jws.len() as u64;
-        let mut dropped = 0;
         if !self.spool.has_room(size)? {
             match self.config.spool.when_full {
                 WhenFull::Pause => {
-                    self.unsent.set(carried + 1)?;
+                    self.unsent.set(unsent + 1)?;
                     tracing::error!(
-                        unsent = carried + 1,
+                        unsent = unsent + 1,
                         spool = %self.spool.dir().display(),
-                        "spool full: report not produced (the nester is unreachable or refusing); it is counted and reported later"
+                        "spool full: report not produced (the nester is unreachable or refusing); counted and reported later"
                     );
                     return Ok(None);
                 }
                 WhenFull::DropOldest => {
-                    dropped = self.spool.drop_oldest_for(size)?;
-                    tracing::error!(
-                        dropped,
-                        "spool full: dropped the oldest unsent reports to make room"
-                    );
+                    let dropped = self.spool.drop_oldest_for(size)?;
+                    // Counted in the next report: this one was signed with the old total.
+                    self.unsent.set(unsent + dropped)?;
+                    tracing::error!(dropped, "spool full: dropped the oldest unsent reports to make room");
                 }
             }
         }
-        self.sequence.reserve()?;
+        // Spooled first, counted second: a crash in between is repaired at the next start
+        // (the counter never lags the spool; see `new`), so no number is lost or reused.
         self.spool.put(sequence, jws.as_bytes())?;
-        // What this report carried is delivered with it; what was just dropped is carried next.
-        self.unsent.set(dropped)?;
-        Ok(Some(Signed {
-            report_id: report.report_id,
-            sequence,
-            jws,
-        }))
+        self.sequence.reserve()?;
+        Ok(Some(Signed { report_id: report.report_id, sequence, jws }))
     }
 
     /// Delivers spooled reports, oldest first, deleting each only once acknowledged. Stops at
@@ -161,10 +153,11 @@ impl Agent {
         Ok(true)
     }
 
-    /// One full cycle, for tests and one-shot use: renew if due, produce, deliver everything.
-    /// Returns the new report (if produced) with how it was delivered.
+    /// One full cycle, for tests and one-shot use: renew if due, deliver the backlog, produce,
+    /// deliver the new report. Returns the new report with how it was delivered.
     pub async fn cycle(&mut self) -> anyhow::Result<(Signed, Delivery)> {
         self.renew_if_due(OffsetDateTime::now_utc()).await?;
+        self.drain().await?;
         let signed = self.produce().await?.context("the spool is full")?;
         let delivered = self.drain().await?;
         let delivery = delivered

@@ -7,7 +7,7 @@
 //!   site                the site the probe was enrolled for
 //!   ingest              the nester's ingest address, from the enrollment token
 //!   sequence            the last report sequence number used
-//!   unsent              reports not produced or dropped since the last spooled report
+//!   unsent              reports never produced or dropped (spool full), running total
 //!   last_upload         when a report was last acknowledged (RFC 3339)
 //!   spool/              signed reports waiting for delivery (see `spool.rs`)
 //! ```

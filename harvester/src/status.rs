@@ -81,7 +81,7 @@ impl Status {
             .last_upload
             .map_or("never".to_string(), |t| format!("{t} ({} ago)", ago(t)));
         format!(
-            "probe:        {} (site {})\ncertificate:  {expiry}\nspool:        {} reports, {} bytes{oldest}\nunsent:       {} reports not produced or dropped, to report at next contact\nrejected:     {} reports refused by the nester (spool/rejected)\nlast upload:  {last}\n",
+            "probe:        {} (site {})\ncertificate:  {expiry}\nspool:        {} reports, {} bytes{oldest}\nunsent:       {} reports never produced or dropped (spool full), in total\nrejected:     {} reports refused by the nester (spool/rejected)\nlast upload:  {last}\n",
             self.probe_id,
             self.site,
             self.spool_reports,

@@ -38,8 +38,8 @@ pub struct Report {
     pub harvester_version: String,
     /// Per-probe counter, +1 per report: a missing number is a lost report.
     pub sequence: u64,
-    /// Reports this probe could not produce or had to drop (spool full) since its previous
-    /// report; they are counted here instead of vanishing silently.
+    /// Reports this probe could not produce or had to drop (spool full), in total since it
+    /// was enrolled. A running total, so it survives a report that is itself lost.
     pub unsent_reports: u64,
     /// When the report was produced (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]

@@ -303,15 +303,11 @@ fn insert(conn: &Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<I
          WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?4)",
         params![probe, report.harvester_version, id, generated],
     )?;
-    if report.unsent_reports > 0 {
-        conn.execute(
-            "UPDATE probes SET unsent_reports = unsent_reports + ?2 WHERE probe_id = ?1",
-            params![
-                probe,
-                i64::try_from(report.unsent_reports).unwrap_or(i64::MAX)
-            ],
-        )?;
-    }
+    // A running total: keep the highest seen, whatever the arrival order.
+    conn.execute(
+        "UPDATE probes SET unsent_reports = max(unsent_reports, ?2) WHERE probe_id = ?1",
+        params![probe, i64::try_from(report.unsent_reports).unwrap_or(i64::MAX)],
+    )?;
     Ok(Inserted::Stored)
 }
 

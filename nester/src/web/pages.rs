@@ -14,6 +14,9 @@ struct ProbeRow {
     site: String,
     probe_id: String,
     version: String,
+    missing: u64,
+    unsent: u64,
+    revoked: bool,
     last_report: Option<LastReport>,
 }
 
@@ -54,6 +57,9 @@ fn row(p: ProbeSummary, now: OffsetDateTime) -> ProbeRow {
         site: p.site,
         probe_id: p.probe_id.to_string(),
         version: p.harvester_version,
+        missing: p.missing_reports,
+        unsent: p.unsent_reports,
+        revoked: p.revoked,
         last_report: p.last_report.map(|r| LastReport {
             report_id: r.report_id.to_string(),
             sequence: r.sequence,

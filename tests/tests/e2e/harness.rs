@@ -88,6 +88,15 @@ impl TestNester {
         }
     }
 
+    /// Stops serving (an outage), keeping the data and the ports for `start_listening`.
+    pub async fn stop_listening(&mut self) {
+        self.shutdown().await;
+    }
+
+    pub async fn start_listening(&mut self) {
+        self.launch().await;
+    }
+
     /// Stops the server and starts it again on the same data and the same ports.
     pub async fn restart(&mut self) {
         self.shutdown().await;

@@ -4,6 +4,8 @@
 mod harness;
 
 mod cli;
+mod delivery;
+mod enrollment;
 mod ingest_refusals;
 mod jose_interop;
 mod pipe;

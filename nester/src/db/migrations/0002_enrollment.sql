@@ -15,7 +15,7 @@ ALTER TABLE probes ADD COLUMN token_id TEXT;
 ALTER TABLE probes ADD COLUMN cert_serial TEXT;
 ALTER TABLE probes ADD COLUMN cert_expires_ms INTEGER;
 ALTER TABLE probes ADD COLUMN revoked_ms INTEGER;
--- Reports the harvester says it could not produce or keep (spool full), summed.
+-- Reports the harvester says it could not produce or keep (spool full): its running total.
 ALTER TABLE probes ADD COLUMN unsent_reports INTEGER NOT NULL DEFAULT 0;
 
 -- Missing sequence numbers per probe, as inclusive ranges, kept up to date at ingest.

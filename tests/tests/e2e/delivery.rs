@@ -1,0 +1,133 @@
+//! Zero-loss delivery: the spool across outages, gap detection, the full-spool policies.
+
+use harvester::spool::WhenFull;
+use hyper::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{TestNester, closed_port};
+
+fn sequences(nester: &TestNester) -> Vec<i64> {
+    let db = nester.sqlite();
+    let mut stmt = db.prepare("SELECT sequence FROM reports ORDER BY sequence").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+async fn probe_json(nester: &TestNester) -> Value {
+    nester.get("/api/v1/probes").await.json()[0].clone()
+}
+
+#[tokio::test]
+async fn a_nester_outage_loses_nothing() {
+    let mut nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    agent.cycle().await.unwrap();
+
+    nester.stop_listening().await;
+    const N: u64 = 6;
+    for _ in 0..N {
+        agent.produce().await.unwrap().unwrap();
+        assert!(agent.drain().await.is_err(), "delivered while the nester was down");
+    }
+    assert_eq!(agent.spool().usage().unwrap().reports, N as usize);
+
+    nester.start_listening().await;
+    let delivered = agent.drain().await.unwrap();
+    let order: Vec<u64> = delivered.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(order, (2..=N + 1).collect::<Vec<_>>(), "not delivered oldest first");
+    assert_eq!(agent.spool().usage().unwrap().reports, 0);
+    assert_eq!(sequences(&nester), (1..=N as i64 + 1).collect::<Vec<_>>());
+    assert_eq!(probe_json(&nester).await["missing_reports"], 0);
+}
+
+#[tokio::test]
+async fn gaps_are_shown_and_filled_by_late_reports() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    let mut spooled = Vec::new();
+    for _ in 0..7 {
+        spooled.push(agent.produce().await.unwrap().unwrap());
+    }
+    let client = probe.client_cert();
+    let send = |i: usize| {
+        let jws = spooled[i].jws.clone();
+        let client = &client;
+        let nester = &nester;
+        async move {
+            let r = nester.post_ingest(Some(client), "/v1/reports", Some("application/jose"), jws).await.unwrap();
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+    };
+    let gaps = || async { nester.get(&format!("/api/v1/probes/{}/gaps", probe.id)).await.json() };
+    // Sequences 1, 3 and 7 arrive: 2 and 4-6 are missing.
+    for i in [0, 2, 6] {
+        send(i).await;
+    }
+    assert_eq!(gaps().await, serde_json::json!([{"first": 2, "last": 2}, {"first": 4, "last": 6}]));
+    assert_eq!(probe_json(&nester).await["missing_reports"], 4);
+    // A late 5 splits a gap; 2 closes one.
+    send(4).await;
+    send(1).await;
+    assert_eq!(gaps().await, serde_json::json!([{"first": 4, "last": 4}, {"first": 6, "last": 6}]));
+    // The harvester's own drain delivers the rest (and repeats the others harmlessly).
+    agent.drain().await.unwrap();
+    assert_eq!(gaps().await, serde_json::json!([]));
+    assert_eq!(sequences(&nester), (1..=7).collect::<Vec<_>>());
+    let html = String::from_utf8(nester.get("/").await.body).unwrap();
+    assert!(html.contains("data-missing=\"0\""), "{html}");
+}
+
+#[tokio::test]
+async fn a_full_spool_pauses_and_the_skipped_reports_are_counted() {
+    let mut nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let mut config = nester.agent_config(&probe, &closed_port().to_string());
+    config.spool.max_bytes = 64 * 1024;
+    let mut agent = harvester::Agent::new(config).unwrap();
+    nester.stop_listening().await;
+
+    let (mut spooled, mut skipped) = (0, 0);
+    for _ in 0..60 {
+        match agent.produce().await.unwrap() {
+            Some(_) => spooled += 1,
+            None => skipped += 1,
+        }
+    }
+    assert!(spooled > 5 && skipped > 5, "spooled {spooled}, skipped {skipped}");
+    let usage = agent.spool().usage().unwrap();
+    assert!(usage.bytes <= 64 * 1024 && usage.reports == spooled, "{usage:?}");
+
+    nester.start_listening().await;
+    agent.cycle().await.unwrap();
+    // Every kept report arrived, in sequence, with no gap: paused reports took no number...
+    assert_eq!(sequences(&nester), (1..=spooled as i64 + 1).collect::<Vec<_>>());
+    assert_eq!(probe_json(&nester).await["missing_reports"], 0);
+    // ...and the ones never produced are counted at the nester.
+    assert_eq!(probe_json(&nester).await["unsent_reports"], skipped);
+}
+
+#[tokio::test]
+async fn drop_oldest_makes_room_and_counts_what_it_dropped() {
+    let mut nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let mut config = nester.agent_config(&probe, &closed_port().to_string());
+    config.spool.max_bytes = 64 * 1024;
+    config.spool.when_full = WhenFull::DropOldest;
+    let mut agent = harvester::Agent::new(config).unwrap();
+    nester.stop_listening().await;
+    for _ in 0..60 {
+        assert!(agent.produce().await.unwrap().is_some(), "drop-oldest never skips a new report");
+    }
+    let kept = agent.spool().usage().unwrap().reports as i64;
+    assert!(kept < 60);
+
+    nester.start_listening().await;
+    agent.cycle().await.unwrap();
+    // The newest reports survive; the dropped oldest show as a gap and as unsent.
+    let got = sequences(&nester);
+    assert_eq!(got, ((60 - kept + 1)..=61).collect::<Vec<_>>());
+    let probe = probe_json(&nester).await;
+    assert_eq!(probe["missing_reports"], 60 - kept);
+    assert_eq!(probe["unsent_reports"], 60 - kept);
+}
