@@ -49,7 +49,11 @@ impl Agent {
         identity.check_current(OffsetDateTime::now_utc())?;
         let spool = Spool::open(dir.join("spool"), config.spool.max_bytes)?;
         let mut sequence = Counter::sequence(dir)?;
-        if let Some(newest) = spool.pending()?.last().filter(|e| e.sequence > sequence.get()) {
+        if let Some(newest) = spool
+            .pending()?
+            .last()
+            .filter(|e| e.sequence > sequence.get())
+        {
             sequence.set(newest.sequence)?;
         }
         Ok(Self {
@@ -86,7 +90,8 @@ impl Agent {
         let sequence = self.sequence.get() + 1;
         let unsent = self.unsent.get();
         let identity = &self.identity;
-        let report = crate::report::build(identity.probe_id, &identity.site, sequence, unsent, result);
+        let report =
+            crate::report::build(identity.probe_id, &identity.site, sequence, unsent, result);
         let jws = identity.signer()?.sign_report(&report)?;
         let size = jws.len() as u64;
         if !self.spool.has_room(size)? {
@@ -104,7 +109,10 @@ impl Agent {
                     let dropped = self.spool.drop_oldest_for(size)?;
                     // Counted in the next report: this one was signed with the old total.
                     self.unsent.set(unsent + dropped)?;
-                    tracing::error!(dropped, "spool full: dropped the oldest unsent reports to make room");
+                    tracing::error!(
+                        dropped,
+                        "spool full: dropped the oldest unsent reports to make room"
+                    );
                 }
             }
         }
@@ -112,7 +120,11 @@ impl Agent {
         // (the counter never lags the spool; see `new`), so no number is lost or reused.
         self.spool.put(sequence, jws.as_bytes())?;
         self.sequence.reserve()?;
-        Ok(Some(Signed { report_id: report.report_id, sequence, jws }))
+        Ok(Some(Signed {
+            report_id: report.report_id,
+            sequence,
+            jws,
+        }))
     }
 
     /// Delivers spooled reports, oldest first, deleting each only once acknowledged. Stops at

@@ -32,15 +32,15 @@ pub enum Delivery {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
-    #[error("cannot connect to the nester at {addr}: {source}")]
+    #[error("cannot connect to the nester at {addr}: {reason}")]
     Connect {
         addr: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
-    #[error("TLS with the nester at {addr} failed: {source}")]
+    #[error("TLS with the nester at {addr} failed: {reason}")]
     Tls {
         addr: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("timed out talking to the nester at {0}")]
     Timeout(String),
@@ -188,17 +188,17 @@ impl Uplink {
         let handshake = async {
             let tcp = TcpStream::connect(&addr)
                 .await
-                .map_err(|source| UplinkError::Connect {
+                .map_err(|reason| UplinkError::Connect {
                     addr: addr.clone(),
-                    source,
+                    reason,
                 })?;
             let tls = self
                 .connector
                 .connect(self.server_name.clone(), tcp)
                 .await
-                .map_err(|source| UplinkError::Tls {
+                .map_err(|reason| UplinkError::Tls {
                     addr: addr.clone(),
-                    source,
+                    reason,
                 })?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
             tokio::spawn(async move {

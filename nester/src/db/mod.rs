@@ -259,4 +259,46 @@ mod tests {
     fn migrations_are_valid() {
         migrations().validate().unwrap();
     }
+
+    /// Concurrent batched writes share commits; a failing job leaves no trace, its neighbours
+    /// in the same transaction all land.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn group_commit_isolates_failing_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .await
+            .unwrap();
+        let jobs = (0..200).map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_batched(move |c| {
+                    c.execute("INSERT INTO t (n) VALUES (?)", [n])?;
+                    if n % 7 == 0 {
+                        return Err(DbError::Commit(format!("job {n} fails after writing")));
+                    }
+                    Ok(n)
+                })
+                .await
+            })
+        });
+        let results = futures_util::future::join_all(jobs).await;
+        let ok: Vec<i64> = results
+            .into_iter()
+            .filter_map(|r| r.unwrap().ok())
+            .collect();
+        assert_eq!(ok.len(), 200 - 29);
+        let stored: Vec<i64> = db
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT n FROM t ORDER BY n")?;
+                Ok(stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        let mut expected = ok.clone();
+        expected.sort_unstable();
+        assert_eq!(stored, expected);
+    }
 }

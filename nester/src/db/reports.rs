@@ -306,7 +306,10 @@ fn insert(conn: &Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<I
     // A running total: keep the highest seen, whatever the arrival order.
     conn.execute(
         "UPDATE probes SET unsent_reports = max(unsent_reports, ?2) WHERE probe_id = ?1",
-        params![probe, i64::try_from(report.unsent_reports).unwrap_or(i64::MAX)],
+        params![
+            probe,
+            i64::try_from(report.unsent_reports).unwrap_or(i64::MAX)
+        ],
     )?;
     Ok(Inserted::Stored)
 }

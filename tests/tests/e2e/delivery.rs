@@ -8,8 +8,13 @@ use crate::harness::{TestNester, closed_port};
 
 fn sequences(nester: &TestNester) -> Vec<i64> {
     let db = nester.sqlite();
-    let mut stmt = db.prepare("SELECT sequence FROM reports ORDER BY sequence").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let mut stmt = db
+        .prepare("SELECT sequence FROM reports ORDER BY sequence")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 async fn probe_json(nester: &TestNester) -> Value {
@@ -27,14 +32,21 @@ async fn a_nester_outage_loses_nothing() {
     const N: u64 = 6;
     for _ in 0..N {
         agent.produce().await.unwrap().unwrap();
-        assert!(agent.drain().await.is_err(), "delivered while the nester was down");
+        assert!(
+            agent.drain().await.is_err(),
+            "delivered while the nester was down"
+        );
     }
     assert_eq!(agent.spool().usage().unwrap().reports, N as usize);
 
     nester.start_listening().await;
     let delivered = agent.drain().await.unwrap();
     let order: Vec<u64> = delivered.iter().map(|(seq, _)| *seq).collect();
-    assert_eq!(order, (2..=N + 1).collect::<Vec<_>>(), "not delivered oldest first");
+    assert_eq!(
+        order,
+        (2..=N + 1).collect::<Vec<_>>(),
+        "not delivered oldest first"
+    );
     assert_eq!(agent.spool().usage().unwrap().reports, 0);
     assert_eq!(sequences(&nester), (1..=N as i64 + 1).collect::<Vec<_>>());
     assert_eq!(probe_json(&nester).await["missing_reports"], 0);
@@ -55,21 +67,35 @@ async fn gaps_are_shown_and_filled_by_late_reports() {
         let client = &client;
         let nester = &nester;
         async move {
-            let r = nester.post_ingest(Some(client), "/v1/reports", Some("application/jose"), jws).await.unwrap();
+            let r = nester
+                .post_ingest(Some(client), "/v1/reports", Some("application/jose"), jws)
+                .await
+                .unwrap();
             assert_eq!(r.status, StatusCode::CREATED);
         }
     };
-    let gaps = || async { nester.get(&format!("/api/v1/probes/{}/gaps", probe.id)).await.json() };
+    let gaps = || async {
+        nester
+            .get(&format!("/api/v1/probes/{}/gaps", probe.id))
+            .await
+            .json()
+    };
     // Sequences 1, 3 and 7 arrive: 2 and 4-6 are missing.
     for i in [0, 2, 6] {
         send(i).await;
     }
-    assert_eq!(gaps().await, serde_json::json!([{"first": 2, "last": 2}, {"first": 4, "last": 6}]));
+    assert_eq!(
+        gaps().await,
+        serde_json::json!([{"first": 2, "last": 2}, {"first": 4, "last": 6}])
+    );
     assert_eq!(probe_json(&nester).await["missing_reports"], 4);
     // A late 5 splits a gap; 2 closes one.
     send(4).await;
     send(1).await;
-    assert_eq!(gaps().await, serde_json::json!([{"first": 4, "last": 4}, {"first": 6, "last": 6}]));
+    assert_eq!(
+        gaps().await,
+        serde_json::json!([{"first": 4, "last": 4}, {"first": 6, "last": 6}])
+    );
     // The harvester's own drain delivers the rest (and repeats the others harmlessly).
     agent.drain().await.unwrap();
     assert_eq!(gaps().await, serde_json::json!([]));
@@ -94,14 +120,23 @@ async fn a_full_spool_pauses_and_the_skipped_reports_are_counted() {
             None => skipped += 1,
         }
     }
-    assert!(spooled > 5 && skipped > 5, "spooled {spooled}, skipped {skipped}");
+    assert!(
+        spooled > 5 && skipped > 5,
+        "spooled {spooled}, skipped {skipped}"
+    );
     let usage = agent.spool().usage().unwrap();
-    assert!(usage.bytes <= 64 * 1024 && usage.reports == spooled, "{usage:?}");
+    assert!(
+        usage.bytes <= 64 * 1024 && usage.reports == spooled,
+        "{usage:?}"
+    );
 
     nester.start_listening().await;
     agent.cycle().await.unwrap();
     // Every kept report arrived, in sequence, with no gap: paused reports took no number...
-    assert_eq!(sequences(&nester), (1..=spooled as i64 + 1).collect::<Vec<_>>());
+    assert_eq!(
+        sequences(&nester),
+        (1..=spooled as i64 + 1).collect::<Vec<_>>()
+    );
     assert_eq!(probe_json(&nester).await["missing_reports"], 0);
     // ...and the ones never produced are counted at the nester.
     assert_eq!(probe_json(&nester).await["unsent_reports"], skipped);
@@ -117,7 +152,10 @@ async fn drop_oldest_makes_room_and_counts_what_it_dropped() {
     let mut agent = harvester::Agent::new(config).unwrap();
     nester.stop_listening().await;
     for _ in 0..60 {
-        assert!(agent.produce().await.unwrap().is_some(), "drop-oldest never skips a new report");
+        assert!(
+            agent.produce().await.unwrap().is_some(),
+            "drop-oldest never skips a new report"
+        );
     }
     let kept = agent.spool().usage().unwrap().reports as i64;
     assert!(kept < 60);

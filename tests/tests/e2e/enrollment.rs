@@ -13,7 +13,10 @@ async fn enroll(token: &str) -> (tempfile::TempDir, anyhow::Result<(uuid::Uuid, 
 }
 
 fn refusal(result: anyhow::Result<(uuid::Uuid, String)>) -> String {
-    format!("{:#}", result.expect_err("enrollment should have been refused"))
+    format!(
+        "{:#}",
+        result.expect_err("enrollment should have been refused")
+    )
 }
 
 #[tokio::test]
@@ -27,7 +30,10 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
     assert_eq!(first.unwrap().1, "kc");
     let (_b, second) = enroll(&token).await;
     let message = refusal(second);
-    assert!(message.contains("used up") && message.contains("nester token create"), "{message}");
+    assert!(
+        message.contains("used up") && message.contains("nester token create"),
+        "{message}"
+    );
 
     // Two uses work twice.
     let token = nester.token("kc", Duration::minutes(30), 2).await;
@@ -39,7 +45,12 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
     let token = nester.token("kc", Duration::minutes(30), 1).await;
     let id = shared::enroll::EnrollmentToken::parse(&token).unwrap().id;
     let writer = rusqlite::Connection::open(nester.dir.database()).unwrap();
-    writer.execute("UPDATE enrollment_tokens SET expires_ms = 0 WHERE token_id = ?", [&id]).unwrap();
+    writer
+        .execute(
+            "UPDATE enrollment_tokens SET expires_ms = 0 WHERE token_id = ?",
+            [&id],
+        )
+        .unwrap();
     let message = refusal(enroll(&token).await.1);
     assert!(message.contains("expired"), "{message}");
 
@@ -51,7 +62,9 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
     assert!(message.contains("revoked"), "{message}");
 
     // A wrong secret reads like an unknown token.
-    let mut forged = shared::enroll::EnrollmentToken::parse(&nester.token("kc", Duration::minutes(30), 1).await).unwrap();
+    let mut forged =
+        shared::enroll::EnrollmentToken::parse(&nester.token("kc", Duration::minutes(30), 1).await)
+            .unwrap();
     forged.secret = "guessed".into();
     let message = refusal(enroll(&forged.encode()).await.1);
     assert!(message.contains("not valid"), "{message}");
@@ -68,13 +81,22 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
 async fn an_impostor_nester_with_another_ca_is_refused_by_the_pin() {
     let genuine = TestNester::start().await;
     let impostor = TestNester::start().await;
-    let mut token = shared::enroll::EnrollmentToken::parse(&genuine.token("kc", Duration::minutes(30), 1).await).unwrap();
+    let mut token = shared::enroll::EnrollmentToken::parse(
+        &genuine.token("kc", Duration::minutes(30), 1).await,
+    )
+    .unwrap();
     // The address now leads to the impostor (DNS spoofing, a hijacked route...).
     token.ingest = impostor.ingest.to_string();
     let (temp, result) = enroll(&token.encode()).await;
     let message = refusal(result);
-    assert!(message.contains("pinned") || message.contains("intercepting"), "{message}");
-    assert!(!temp.path().join("h/identity.pem").exists(), "an identity was stored after a failed pin");
+    assert!(
+        message.contains("pinned") || message.contains("intercepting"),
+        "{message}"
+    );
+    assert!(
+        !temp.path().join("h/identity.pem").exists(),
+        "an identity was stored after a failed pin"
+    );
     assert_eq!(impostor.count("probes"), 0);
     assert_eq!(genuine.count("probes"), 0);
 }
@@ -86,35 +108,107 @@ async fn enrollment_is_rate_limited_per_address() {
     enroll(&token).await.1.unwrap();
     enroll(&token).await.1.unwrap();
     let message = refusal(enroll(&token).await.1);
-    assert!(message.contains("rate_limited") && message.contains("wait a minute"), "{message}");
+    assert!(
+        message.contains("rate_limited") && message.contains("wait a minute"),
+        "{message}"
+    );
     assert_eq!(nester.count("probes"), 2);
 }
 
 #[tokio::test]
 async fn hostile_enrollment_requests_consume_nothing() {
     let nester = TestNester::start().await;
-    let token = shared::enroll::EnrollmentToken::parse(&nester.token("kc", Duration::minutes(30), 1).await).unwrap();
+    let token =
+        shared::enroll::EnrollmentToken::parse(&nester.token("kc", Duration::minutes(30), 1).await)
+            .unwrap();
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let p256_csr = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap().serialize_request(&key).unwrap().pem().unwrap();
-    let body = |csr: &str| json!({"token_id": token.id, "secret": token.secret, "csr": csr}).to_string();
+    let p256_csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let body =
+        |csr: &str| json!({"token_id": token.id, "secret": token.secret, "csr": csr}).to_string();
     let cases = [
-        ("not JSON", Some("application/json"), "{".to_string(), StatusCode::BAD_REQUEST, "bad_json"),
-        ("missing field", Some("application/json"), json!({"token_id": token.id}).to_string(), StatusCode::BAD_REQUEST, "bad_json"),
-        ("wrong media type", Some("text/plain"), body("x"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("garbage CSR", Some("application/json"), body("garbage"), StatusCode::BAD_REQUEST, "bad_csr"),
-        ("P-256 key", Some("application/json"), body(&p256_csr), StatusCode::BAD_REQUEST, "bad_csr"),
-        ("oversized", Some("application/json"), body(&"A".repeat(5 * 1024 * 1024)), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            "not JSON",
+            Some("application/json"),
+            "{".to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "missing field",
+            Some("application/json"),
+            json!({"token_id": token.id}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            "wrong media type",
+            Some("text/plain"),
+            body("x"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "garbage CSR",
+            Some("application/json"),
+            body("garbage"),
+            StatusCode::BAD_REQUEST,
+            "bad_csr",
+        ),
+        (
+            "P-256 key",
+            Some("application/json"),
+            body(&p256_csr),
+            StatusCode::BAD_REQUEST,
+            "bad_csr",
+        ),
+        (
+            "oversized",
+            Some("application/json"),
+            body(&"A".repeat(5 * 1024 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
     ];
     for (name, content_type, body, status, code) in cases {
-        let response = nester.post_ingest(None, "/v1/enroll", content_type, body).await.unwrap();
-        assert_eq!(response.status, status, "{name}: {}", String::from_utf8_lossy(&response.body));
+        let response = nester
+            .post_ingest(None, "/v1/enroll", content_type, body)
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
         assert_eq!(response.error_code(), code, "{name}");
     }
-    assert_eq!(nester.scalar("SELECT uses FROM enrollment_tokens"), 0, "a refused request used the token");
+    assert_eq!(
+        nester.scalar("SELECT uses FROM enrollment_tokens"),
+        0,
+        "a refused request used the token"
+    );
     assert_eq!(nester.count("probes"), 0);
     // Renewal needs a probe certificate.
-    let response = https(nester.ingest, &nester.ca, None, Method::POST, "/v1/renew", &[("content-type", "application/json")], b"{}".to_vec()).await.unwrap();
-    assert_eq!((response.status, response.error_code().as_str()), (StatusCode::UNAUTHORIZED, "client_certificate_required"));
+    let response = https(
+        nester.ingest,
+        &nester.ca,
+        None,
+        Method::POST,
+        "/v1/renew",
+        &[("content-type", "application/json")],
+        b"{}".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "client_certificate_required")
+    );
 }
 
 #[tokio::test]
@@ -124,7 +218,10 @@ async fn certificates_renew_at_two_thirds_of_their_life_and_expire_with_advice()
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     let before = agent.identity().cert.clone();
     let lifetime = agent.identity().not_after - agent.identity().not_before;
-    assert!(lifetime > Duration::days(29) && lifetime <= Duration::days(31), "{lifetime}");
+    assert!(
+        lifetime > Duration::days(29) && lifetime <= Duration::days(31),
+        "{lifetime}"
+    );
     let now = OffsetDateTime::now_utc();
 
     // A controlled clock: well before two thirds nothing happens; past it, a renewal.
@@ -133,28 +230,58 @@ async fn certificates_renew_at_two_thirds_of_their_life_and_expire_with_advice()
     assert!(agent.renew_if_due(now + Duration::days(21)).await.unwrap());
     let renewed = agent.identity().cert.clone();
     assert_ne!(renewed, before);
-    assert_eq!(shared::identity::probe_id_from_cert(&renewed).unwrap(), probe.id);
+    assert_eq!(
+        shared::identity::probe_id_from_cert(&renewed).unwrap(),
+        probe.id
+    );
     // Stored for the next start, key and certificate together, and known to the nester.
-    assert_eq!(harvester::state::Identity::load(&probe.state_dir).unwrap().cert, renewed);
-    let serial: String = nester.sqlite().query_row("SELECT cert_serial FROM probes", [], |r| r.get(0)).unwrap();
-    assert!(format!("{:?}", x509_serial(&renewed)).contains(&serial), "{serial}");
+    assert_eq!(
+        harvester::state::Identity::load(&probe.state_dir)
+            .unwrap()
+            .cert,
+        renewed
+    );
+    let serial: String = nester
+        .sqlite()
+        .query_row("SELECT cert_serial FROM probes", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        format!("{:?}", x509_serial(&renewed)).contains(&serial),
+        "{serial}"
+    );
     // Reports now go out under the new certificate.
     let (signed, _) = agent.cycle().await.unwrap();
     let kid: String = nester
         .sqlite()
-        .query_row("SELECT signer_kid FROM reports WHERE report_id = ?", [signed.report_id.to_string()], |r| r.get(0))
+        .query_row(
+            "SELECT signer_kid FROM reports WHERE report_id = ?",
+            [signed.report_id.to_string()],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(kid, shared::identity::fingerprint(&renewed));
 
     // Past the end of its life the harvester says what to do instead of failing obscurely.
-    let err = format!("{:#}", agent.renew_if_due(now + Duration::days(400)).await.unwrap_err());
-    assert!(err.contains("expired") && err.contains("harvester enroll"), "{err}");
+    let err = format!(
+        "{:#}",
+        agent
+            .renew_if_due(now + Duration::days(400))
+            .await
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("expired") && err.contains("harvester enroll"),
+        "{err}"
+    );
 }
 
 fn x509_serial(der: &[u8]) -> String {
     use x509_parser::prelude::FromDer;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
-    cert.raw_serial().iter().map(|b| format!("{b:02x}")).collect()
+    cert.raw_serial()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[tokio::test]
@@ -163,7 +290,9 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     agent.cycle().await.unwrap();
-    nester::commands::revoke_probe(nester.db.as_ref().unwrap(), probe.id).await.unwrap();
+    nester::commands::revoke_probe(nester.db.as_ref().unwrap(), probe.id)
+        .await
+        .unwrap();
 
     let err = format!("{:#}", agent.cycle().await.unwrap_err());
     assert!(err.contains("probe_revoked"), "{err}");
@@ -171,5 +300,8 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     assert_eq!(agent.spool().usage().unwrap().reports, 1);
     assert_eq!(nester.count("reports"), 1);
     let again = nester::commands::revoke_probe(nester.db.as_ref().unwrap(), probe.id).await;
-    assert!(again.is_err(), "revoking twice should say there is nothing to revoke");
+    assert!(
+        again.is_err(),
+        "revoking twice should say there is nothing to revoke"
+    );
 }

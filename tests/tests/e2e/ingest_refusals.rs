@@ -382,3 +382,34 @@ async fn garbage_on_the_port_harms_no_one() {
         .await;
     assert_eq!(stored.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_and_slow_clients_do_not_delay_a_harvester() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    agent.produce().await.unwrap().unwrap();
+
+    // 1,000 connections that never speak, and 50 TLS handshakes that stop half-way.
+    let mut held = Vec::new();
+    for _ in 0..1000 {
+        held.push(TcpStream::connect(nester.ingest).await.unwrap());
+    }
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(nester.ingest).await.unwrap();
+        stream
+            .write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let delivered = agent.drain().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(delivered.len(), 1);
+    assert!(
+        elapsed < std::time::Duration::from_millis(100),
+        "delivery took {elapsed:?} behind stalled clients"
+    );
+    drop(held);
+}

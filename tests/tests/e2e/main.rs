@@ -4,8 +4,10 @@
 mod harness;
 
 mod cli;
+mod crash;
 mod delivery;
 mod enrollment;
 mod ingest_refusals;
 mod jose_interop;
 mod pipe;
+mod process;
