@@ -68,7 +68,11 @@ impl FromRequestParts<AppState> for ProbeIdentity {
             tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, code, "probe refused");
             Err(ApiError::new(StatusCode::FORBIDDEN, code, message))
         };
-        match state.db.probe_standing(probe_id).await? {
+        let standing = peer
+            .standing
+            .get_or_try_init(|| state.db.probe_standing(probe_id))
+            .await?;
+        match standing.clone() {
             None => refuse("unknown_probe", "this probe is not enrolled here"),
             Some((_, true)) => refuse(
                 "probe_revoked",

@@ -30,6 +30,9 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The probe named by the client certificate (ingest only).
     pub probe_id: Option<Uuid>,
+    /// The probe's standing (site, revoked), looked up once per connection: a revocation
+    /// takes effect at the probe's next connection.
+    pub standing: Arc<tokio::sync::OnceCell<Option<(String, bool)>>>,
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then drains connections.
@@ -66,6 +69,10 @@ pub async fn serve(
                 }
             },
         };
+        // Small responses must not wait for delayed ACKs (Nagle): 40 ms per request otherwise.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(listener = name, error = %e, "cannot set TCP_NODELAY");
+        }
         let (acceptor, app, builder, watcher) = (
             acceptor.clone(),
             app.clone(),
@@ -95,7 +102,11 @@ pub async fn serve(
                 .peer_certificates()
                 .and_then(|certs| certs.first())
                 .and_then(|cert| shared::identity::probe_id_from_cert(cert).ok());
-            let peer = Peer { addr, probe_id };
+            let peer = Peer {
+                addr,
+                probe_id,
+                standing: Arc::default(),
+            };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(peer.clone());
                 app.clone().oneshot(req)

@@ -12,7 +12,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 /// Prefix of the SAN URI that names a probe.
 pub const PROBE_URI_PREFIX: &str = "urn:seahawks:probe:";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
     #[error("certificate is not valid DER X.509")]
     BadCertificate,
@@ -49,6 +49,16 @@ pub fn probe_id_from_cert(der: &[u8]) -> Result<Uuid, IdentityError> {
         }
     }
     found.ok_or(IdentityError::NoProbeId)
+}
+
+/// The validity window of a DER certificate, in Unix seconds.
+pub fn validity(der: &[u8]) -> Option<(u64, u64)> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let v = cert.validity();
+    Some((
+        u64::try_from(v.not_before.timestamp()).ok()?,
+        u64::try_from(v.not_after.timestamp()).ok()?,
+    ))
 }
 
 /// SHA-256 of a DER certificate, lower-case hex: the key id of a signed report and the pin of a

@@ -10,6 +10,9 @@
 //! The `x5c` chain must lead to the CA the [`Verifier`] was built with; the CA in the chain
 //! is only a hint for offline readers, never trusted by itself.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -157,12 +160,28 @@ pub struct VerifiedReport {
 /// Verifies signed reports against one trusted CA certificate.
 pub struct Verifier {
     ca: CertificateDer<'static>,
+    /// Leaf certificates that already chained to the CA, by SHA-256: chain building and the
+    /// CA's signature check are the costliest part of verification and their result does not
+    /// change. Validity dates are still checked against `now` on every use.
+    trusted: Mutex<HashMap<String, TrustedLeaf>>,
+}
+
+/// Most leaves remembered; the cache starts over when full (a fleet has one leaf per probe).
+const TRUSTED_LEAVES: usize = 16_384;
+
+struct TrustedLeaf {
+    probe_id: Result<Uuid, IdentityError>,
+    not_before: u64,
+    not_after: u64,
 }
 
 impl Verifier {
     pub fn new(ca: CertificateDer<'static>) -> Result<Self, VerifyError> {
         webpki::anchor_from_trusted_cert(&ca).map_err(VerifyError::UntrustedCertificate)?;
-        Ok(Self { ca })
+        Ok(Self {
+            ca,
+            trusted: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Verifies `jws` as of `now` (the time the chain must be valid at).
@@ -222,19 +241,26 @@ impl Verifier {
             chain.split_first().ok_or(VerifyError::MissingCertificate)?;
         let leaf =
             webpki::EndEntityCert::try_from(leaf_der).map_err(VerifyError::UntrustedCertificate)?;
-        let anchors = [webpki::anchor_from_trusted_cert(&self.ca)
-            .map_err(VerifyError::UntrustedCertificate)?];
-        leaf.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &anchors,
-            intermediates,
-            now,
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
-        )
-        .map_err(VerifyError::UntrustedCertificate)?;
-        if header.kid.as_deref() != Some(identity::fingerprint(leaf_der).as_str()) {
+        let fingerprint = identity::fingerprint(leaf_der);
+        let probe_id = match self.trusted_leaf(&fingerprint, now) {
+            Some(probe_id) => probe_id,
+            None => {
+                let anchors = [webpki::anchor_from_trusted_cert(&self.ca)
+                    .map_err(VerifyError::UntrustedCertificate)?];
+                leaf.verify_for_usage(
+                    webpki::ALL_VERIFICATION_ALGS,
+                    &anchors,
+                    intermediates,
+                    now,
+                    webpki::KeyUsage::client_auth(),
+                    None,
+                    None,
+                )
+                .map_err(VerifyError::UntrustedCertificate)?;
+                self.remember(fingerprint.clone(), leaf_der)
+            }
+        };
+        if header.kid.as_deref() != Some(fingerprint.as_str()) {
             return Err(VerifyError::KeyIdMismatch);
         }
 
@@ -246,7 +272,7 @@ impl Verifier {
             .decode(payload_b64)
             .map_err(|_| malformed("payload is not base64url"))?;
         let report = Report::from_json(&payload)?;
-        let probe_id = identity::probe_id_from_cert(leaf_der)?;
+        let probe_id = probe_id?;
         if report.probe_id != probe_id {
             return Err(VerifyError::ProbeMismatch {
                 certificate: probe_id,
@@ -256,8 +282,41 @@ impl Verifier {
         Ok(VerifiedReport {
             report,
             probe_id,
-            kid: identity::fingerprint(leaf_der),
+            kid: fingerprint,
         })
+    }
+
+    /// The probe of a leaf that chained before and is within its validity dates at `now`.
+    fn trusted_leaf(
+        &self,
+        fingerprint: &str,
+        now: UnixTime,
+    ) -> Option<Result<Uuid, IdentityError>> {
+        let now = now.as_secs();
+        let trusted = self.trusted.lock().ok()?;
+        let leaf = trusted.get(fingerprint)?;
+        (leaf.not_before <= now && now <= leaf.not_after).then(|| leaf.probe_id.clone())
+    }
+
+    /// Records a leaf that just chained to the CA; returns the probe it names.
+    fn remember(&self, fingerprint: String, leaf_der: &[u8]) -> Result<Uuid, IdentityError> {
+        let probe_id = identity::probe_id_from_cert(leaf_der);
+        if let (Some((not_before, not_after)), Ok(mut trusted)) =
+            (identity::validity(leaf_der), self.trusted.lock())
+        {
+            if trusted.len() >= TRUSTED_LEAVES {
+                trusted.clear();
+            }
+            trusted.insert(
+                fingerprint,
+                TrustedLeaf {
+                    probe_id: probe_id.clone(),
+                    not_before,
+                    not_after,
+                },
+            );
+        }
+        probe_id
     }
 }
 

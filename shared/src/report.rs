@@ -169,18 +169,30 @@ pub enum ReportError {
 }
 
 impl Report {
-    /// Parses and validates a report payload. The schema version is read first, so a report
-    /// from a newer harvester gets a version error rather than a confusing field error.
+    /// Parses and validates a report payload. A payload that does not parse is parsed again
+    /// for its schema version alone, so a report from a newer harvester gets a version error
+    /// rather than a confusing field error (the happy path parses once).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ReportError> {
         #[derive(Deserialize)]
         struct Versioned {
             schema_version: u64,
         }
-        let Versioned { schema_version } = serde_json::from_slice(bytes)?;
-        if schema_version != u64::from(SCHEMA_VERSION) {
-            return Err(ReportError::UnsupportedVersion(schema_version));
+        let report: Report = match serde_json::from_slice(bytes) {
+            Ok(report) => report,
+            Err(e) => {
+                return Err(match serde_json::from_slice::<Versioned>(bytes) {
+                    Ok(v) if v.schema_version != u64::from(SCHEMA_VERSION) => {
+                        ReportError::UnsupportedVersion(v.schema_version)
+                    }
+                    _ => ReportError::Json(e),
+                });
+            }
+        };
+        if report.schema_version != SCHEMA_VERSION {
+            return Err(ReportError::UnsupportedVersion(
+                report.schema_version.into(),
+            ));
         }
-        let report: Report = serde_json::from_slice(bytes)?;
         report.validate()?;
         Ok(report)
     }

@@ -38,6 +38,8 @@ pub enum DbError {
     Migration(#[from] rusqlite_migration::Error),
     #[error("database commit failed: {0}")]
     Commit(String),
+    #[error("database content is damaged: {0}")]
+    Corrupt(String),
     #[error("database worker is gone")]
     Closed,
 }
@@ -65,6 +67,8 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_reports.sql")),
         M::up(include_str!("migrations/0002_enrollment.sql")),
+        M::up(include_str!("migrations/0003_drop_report_rows.sql")),
+        M::up(include_str!("migrations/0004_compressed_reports.sql")),
     ])
 }
 

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
-use shared::report::{HostState, PortState, Protocol, Report};
+use shared::report::{HostState, Report};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -79,7 +79,9 @@ impl Db {
         signer_kid: String,
         jws: Vec<u8>,
     ) -> Result<Inserted, DbError> {
-        self.write_batched(move |conn| insert(conn, &report, &signer_kid, &jws))
+        // Compressed here, on the caller's thread, so the single writer only copies bytes.
+        let stored = lz4_flex::compress_prepend_size(&jws);
+        self.write_batched(move |conn| insert(conn, &report, &signer_kid, &jws, &stored))
             .await
     }
 
@@ -190,67 +192,65 @@ impl Db {
     /// The signed bytes of a report, exactly as received.
     pub async fn report_jws(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
         self.read(move |conn| {
-            Ok(conn
+            let row: Option<(Vec<u8>, String)> = conn
                 .query_row(
-                    "SELECT jws FROM reports WHERE report_id = ?",
+                    "SELECT jws, jws_encoding FROM reports WHERE report_id = ?",
                     [report_id.to_string()],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?)
+                .optional()?;
+            row.map(|(bytes, encoding)| decode(bytes, &encoding))
+                .transpose()
         })
         .await
     }
 }
 
 /// Stores one report. Every refusal is decided before the first write.
-fn insert(conn: &Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<Inserted, DbError> {
+/// `jws` is the report as received, `stored` the same bytes LZ4-compressed.
+fn insert(
+    conn: &Connection,
+    report: &Report,
+    kid: &str,
+    jws: &[u8],
+    stored: &[u8],
+) -> Result<Inserted, DbError> {
     let id = report.report_id.to_string();
     let probe = report.probe_id.to_string();
     let sequence = i64::try_from(report.sequence).unwrap_or(i64::MAX);
-    let existing: Option<Vec<u8>> = conn
-        .query_row("SELECT jws FROM reports WHERE report_id = ?", [&id], |r| {
-            r.get(0)
-        })
+    let existing: Option<(Vec<u8>, String)> = conn
+        .prepare_cached("SELECT jws, jws_encoding FROM reports WHERE report_id = ?")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if let Some(existing) = existing {
-        return Ok(if existing == jws {
+    if let Some((bytes, encoding)) = existing {
+        return Ok(if decode(bytes, &encoding)? == jws {
             Inserted::Duplicate
         } else {
             Inserted::ConflictingId
         });
     }
     let taken = conn
-        .query_row(
-            "SELECT 1 FROM reports WHERE probe_id = ?1 AND sequence = ?2",
-            params![probe, sequence],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM reports WHERE probe_id = ?1 AND sequence = ?2")?
+        .query_row(params![probe, sequence], |_| Ok(()))
         .optional()?;
     if taken.is_some() {
         return Ok(Inserted::ConflictingSequence);
     }
     let enrolled: Option<String> = conn
-        .query_row(
-            "SELECT site FROM probes WHERE probe_id = ?",
-            [&probe],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT site FROM probes WHERE probe_id = ?")?
+        .query_row([&probe], |r| r.get(0))
         .optional()?;
     if let Some(enrolled) = enrolled.filter(|site| *site != report.site) {
         return Ok(Inserted::SiteMismatch { enrolled });
     }
 
     let generated = to_ms(report.generated_at);
-    conn.execute(
-        "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (probe_id) DO NOTHING",
-        params![probe, report.site, report.harvester_version, now_ms()],
+    conn.prepare_cached("INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (probe_id) DO NOTHING")?.execute(params![probe, report.site, report.harvester_version, now_ms()],
     )?;
-    let previous_max: Option<i64> = conn.query_row(
-        "SELECT max(sequence) FROM reports WHERE probe_id = ?",
-        [&probe],
-        |r| r.get(0),
-    )?;
+    let previous_max: Option<i64> = conn
+        .prepare_cached("SELECT max(sequence) FROM reports WHERE probe_id = ?")?
+        .query_row([&probe], |r| r.get(0))?;
     let hosts_up = report
         .hosts
         .iter()
@@ -258,8 +258,8 @@ fn insert(conn: &Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<I
         .count();
     conn.prepare_cached(
         "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
-                              signer_kid, hosts_up, open_ports, jws)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              signer_kid, hosts_up, open_ports, jws, jws_encoding)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'lz4')",
     )?
     .execute(params![
         id,
@@ -271,47 +271,38 @@ fn insert(conn: &Connection, report: &Report, kid: &str, jws: &[u8]) -> Result<I
         kid,
         hosts_up as i64,
         report.open_ports() as i64,
-        jws
+        stored
     ])?;
-    {
-        let mut host_stmt = conn.prepare_cached(
-            "INSERT INTO report_hosts (report_id, address, hostname, state) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut port_stmt = conn.prepare_cached(
-            "INSERT INTO report_ports (report_id, address, protocol, port, state, banner)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for host in &report.hosts {
-            let address = host.address.to_string();
-            host_stmt.execute(params![id, address, host.hostname, host_state(host.state)])?;
-            for port in &host.ports {
-                port_stmt.execute(params![
-                    id,
-                    address,
-                    protocol(port.protocol),
-                    port.port,
-                    port_state(port.state),
-                    port.banner
-                ])?;
-            }
-        }
-    }
     update_gaps(conn, &probe, sequence, previous_max)?;
     // The probe row follows its newest report (by generation time), whatever the arrival order.
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE probes SET harvester_version = ?2, last_report_id = ?3, last_report_ms = ?4
          WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?4)",
-        params![probe, report.harvester_version, id, generated],
-    )?;
+    )?
+    .execute(params![probe, report.harvester_version, id, generated])?;
     // A running total: keep the highest seen, whatever the arrival order.
-    conn.execute(
-        "UPDATE probes SET unsent_reports = max(unsent_reports, ?2) WHERE probe_id = ?1",
-        params![
+    if report.unsent_reports > 0 {
+        conn.prepare_cached(
+            "UPDATE probes SET unsent_reports = max(unsent_reports, ?2) WHERE probe_id = ?1",
+        )?
+        .execute(params![
             probe,
             i64::try_from(report.unsent_reports).unwrap_or(i64::MAX)
-        ],
-    )?;
+        ])?;
+    }
     Ok(Inserted::Stored)
+}
+
+/// The JWS as received, from its stored form.
+fn decode(bytes: Vec<u8>, encoding: &str) -> Result<Vec<u8>, DbError> {
+    match encoding {
+        "identity" => Ok(bytes),
+        "lz4" => lz4_flex::decompress_size_prepended(&bytes)
+            .map_err(|e| DbError::Corrupt(format!("stored report does not decompress: {e}"))),
+        other => Err(DbError::Corrupt(format!(
+            "unknown report encoding `{other}`"
+        ))),
+    }
 }
 
 /// Keeps `sequence_gaps` exact: a jump past the highest sequence opens a gap, a late report
@@ -324,55 +315,29 @@ fn update_gaps(
 ) -> Result<(), DbError> {
     let max = previous_max.unwrap_or(0);
     if sequence > max + 1 {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO sequence_gaps (probe_id, first, last) VALUES (?1, ?2, ?3)",
-            params![probe, max + 1, sequence - 1],
-        )?;
+        )?
+        .execute(params![probe, max + 1, sequence - 1])?;
     } else if sequence < max {
-        let gap: Option<(i64, i64)> = conn
-            .query_row(
-                "SELECT first, last FROM sequence_gaps WHERE probe_id = ?1 AND first <= ?2 AND last >= ?2",
-                params![probe, sequence],
+        let gap: Option<(i64, i64)> = conn.prepare_cached("SELECT first, last FROM sequence_gaps WHERE probe_id = ?1 AND first <= ?2 AND last >= ?2")?.query_row(params![probe, sequence],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
         if let Some((first, last)) = gap {
-            conn.execute(
-                "DELETE FROM sequence_gaps WHERE probe_id = ?1 AND first = ?2",
-                params![probe, first],
-            )?;
+            conn.prepare_cached("DELETE FROM sequence_gaps WHERE probe_id = ?1 AND first = ?2")?
+                .execute(params![probe, first])?;
             for (a, b) in [(first, sequence - 1), (sequence + 1, last)] {
                 if a <= b {
-                    conn.execute(
+                    conn.prepare_cached(
                         "INSERT INTO sequence_gaps (probe_id, first, last) VALUES (?1, ?2, ?3)",
-                        params![probe, a, b],
-                    )?;
+                    )?
+                    .execute(params![probe, a, b])?;
                 }
             }
         }
     }
     Ok(())
-}
-
-fn host_state(s: HostState) -> &'static str {
-    match s {
-        HostState::Up => "up",
-        HostState::Down => "down",
-    }
-}
-
-fn port_state(s: PortState) -> &'static str {
-    match s {
-        PortState::Open => "open",
-        PortState::Closed => "closed",
-        PortState::Filtered => "filtered",
-    }
-}
-
-fn protocol(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-    }
 }
 
 fn summary(row: &Row<'_>, at: usize) -> rusqlite::Result<ReportSummary> {

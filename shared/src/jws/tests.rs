@@ -338,3 +338,26 @@ fn malformed_compact_forms() {
         .verify(format!("{good}\n").as_bytes(), now())
         .unwrap();
 }
+
+#[test]
+fn a_remembered_certificate_still_expires() {
+    let ca = ca("Seahawks test CA");
+    let jws = probe(&ca).signed();
+    let verifier = Verifier::new(ca.cert).unwrap();
+    verifier.verify(jws.as_bytes(), now()).unwrap();
+    verifier.verify(jws.as_bytes(), now()).unwrap(); // from the cache
+    let later = UnixTime::since_unix_epoch(Duration::from_secs(i64::MAX as u64 / 2));
+    let err = verifier.verify(jws.as_bytes(), later).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::UntrustedCertificate(webpki::Error::CertExpired { .. })
+        ),
+        "{err}"
+    );
+    // And a tampered report from a remembered signer is still caught.
+    let mut p = parts(&jws);
+    p[2] = URL_SAFE_NO_PAD.encode([1u8; 64]);
+    let err = verifier.verify(p.join(".").as_bytes(), now()).unwrap_err();
+    assert!(matches!(err, VerifyError::BadSignature), "{err}");
+}

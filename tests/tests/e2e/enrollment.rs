@@ -294,6 +294,9 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
         .await
         .unwrap();
 
+    // Standing is checked once per connection: the probe's next connection is refused.
+    drop(agent);
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
     let err = format!("{:#}", agent.cycle().await.unwrap_err());
     assert!(err.contains("probe_revoked"), "{err}");
     // Refused for who it is, not for what it sent: the report stays in the spool.

@@ -1,0 +1,358 @@
+//! Ingest benchmark: K enrolled probes post signed ~20 KB reports (50 hosts) over mTLS to a
+//! real nester (SQLite, `synchronous=FULL`, group commit), and the same requests to a bare
+//! rustls mTLS server that only reads and discards them, in the same run.
+//!
+//!   cargo run --release -p seahawks-tests --bin ingest-bench -- [--probes 16] [--reports 20000]
+//!
+//! (a) a new TLS connection per report, (b) kept-alive connections. Prints rates and ratios;
+//! record them in docs/benchmarks.md.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use nester::config::Config;
+use nester::datadir::DataDir;
+use nester::server::{Listeners, Server};
+use rustls_pki_types::ServerName;
+use shared::report::{
+    Host, HostState, Port, PortState, Protocol, Report, SCHEMA_VERSION, ScanParameters,
+};
+use time::OffsetDateTime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    /// Simulated probes (concurrent clients).
+    #[arg(long, default_value_t = 16)]
+    probes: usize,
+    /// Reports per kept-alive run.
+    #[arg(long, default_value_t = 20_000)]
+    reports: usize,
+    /// Reports per new-connection run.
+    #[arg(long, default_value_t = 4_000)]
+    new_connection_reports: usize,
+}
+
+struct Probe {
+    client: Arc<rustls::ClientConfig>,
+    id: Uuid,
+    signer: shared::Signer,
+}
+
+/// A report of 50 hosts, about 20 KB of JSON.
+fn report(probe: Uuid, sequence: u64) -> Report {
+    let now = OffsetDateTime::now_utc();
+    let port = |port, state, banner: Option<&str>| Port {
+        port,
+        protocol: Protocol::Tcp,
+        state,
+        banner: banner.map(String::from),
+    };
+    let hosts = (1..=50u8)
+        .map(|i| Host {
+            address: format!("10.20.{}.{i}", sequence % 200)
+                .parse()
+                .expect("a valid address"),
+            hostname: Some(format!("host-{i}.kansas-city.example.net")),
+            state: HostState::Up,
+            ports: vec![
+                port(
+                    22,
+                    PortState::Open,
+                    Some("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
+                ),
+                port(
+                    80,
+                    PortState::Open,
+                    Some("HTTP/1.1 200 OK Server: nginx/1.22.1"),
+                ),
+                port(443, PortState::Open, None),
+                port(3389, PortState::Closed, None),
+                port(8080, PortState::Filtered, None),
+            ],
+        })
+        .collect();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        report_id: Uuid::now_v7(),
+        probe_id: probe,
+        site: "bench".into(),
+        harvester_version: "bench".into(),
+        sequence,
+        unsent_reports: 0,
+        generated_at: now,
+        scan: ScanParameters {
+            targets: vec!["10.20.0.0/16".into()],
+            ports: "22,80,443,3389,8080".into(),
+            started_at: now,
+            finished_at: now,
+        },
+        hosts,
+        wan: Vec::new(),
+    }
+}
+
+fn client_config(
+    identity: &harvester::state::Identity,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    Ok(Arc::new(harvester::tls::mtls(identity)?))
+}
+
+async fn connect(
+    addr: SocketAddr,
+    client: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let tls = TlsConnector::from(client)
+        .connect(ServerName::try_from("127.0.0.1")?, tcp)
+        .await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn post(sender: &mut SendRequest<Full<Bytes>>, jws: Bytes) -> anyhow::Result<()> {
+    sender.ready().await?;
+    let request = Request::post("/v1/reports")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/jose")
+        .body(Full::new(jws))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if status != StatusCode::CREATED {
+        bail!("{status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(())
+}
+
+/// Posts every report of every probe, one task per probe; returns reports per second.
+async fn run(
+    addr: SocketAddr,
+    work: Vec<(Arc<rustls::ClientConfig>, Vec<Bytes>)>,
+    keep_alive: bool,
+) -> anyhow::Result<f64> {
+    let total: usize = work.iter().map(|(_, r)| r.len()).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|(client, reports)| {
+            tokio::spawn(async move {
+                let mut sender = connect(addr, client.clone()).await?;
+                for jws in reports {
+                    if !keep_alive {
+                        sender = connect(addr, client.clone()).await?;
+                    }
+                    post(&mut sender, jws).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The peer: the same TLS configuration as the nester's ingest, and a handler that reads
+/// the body and answers 201 without looking at it.
+async fn bare_server(dir: &DataDir) -> anyhow::Result<SocketAddr> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(nester::tls::ingest(dir)?);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                    let _ = req.into_body().collect().await?;
+                    Ok::<_, hyper::Error>(
+                        Response::builder()
+                            .status(201)
+                            .body(Full::new(Bytes::from_static(b"{\"status\":\"stored\"}")))
+                            .expect("static response"),
+                    )
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let temp = tempfile::tempdir()?;
+    let dir = DataDir::new(temp.path().join("nester"));
+    nester::commands::init(&dir, &[])?;
+    let mut config = Config::loopback(dir.root());
+    config.ingest.enroll_per_minute = 100_000;
+    let server = Server::open(&config)?;
+    let db = server.state.db.clone();
+    let listeners = Listeners::bind(&config).await?;
+    let nester_addr = listeners.ingest_addr();
+    tokio::spawn(server.run(listeners, std::future::pending()));
+    let bare_addr = bare_server(&dir).await?;
+
+    eprintln!("enrolling {} probes...", args.probes);
+    let token = nester::commands::create_token(
+        &db,
+        &dir,
+        nester_addr.to_string(),
+        "bench",
+        time::Duration::hours(1),
+        args.probes as u32,
+    )
+    .await?;
+    let mut probes = Vec::new();
+    for i in 0..args.probes {
+        let state = temp.path().join(format!("probe-{i}"));
+        harvester::enroll::enroll(&token, &state).await?;
+        let identity = harvester::state::Identity::load(&state)?;
+        probes.push(Probe {
+            client: client_config(&identity)?,
+            id: identity.probe_id,
+            signer: identity.signer()?,
+        });
+    }
+
+    // Signing is the harvesters' work, not the nester's: done before the clock starts.
+    let mut next_sequence = vec![1u64; args.probes];
+    let mut sign_batch =
+        |count: usize| -> anyhow::Result<Vec<(Arc<rustls::ClientConfig>, Vec<Bytes>)>> {
+            let per_probe = count.div_ceil(args.probes);
+            probes
+                .iter()
+                .zip(next_sequence.iter_mut())
+                .map(|(p, seq)| {
+                    let reports = (0..per_probe)
+                        .map(|_| {
+                            let r = report(p.id, *seq);
+                            *seq += 1;
+                            Ok(Bytes::from(p.signer.sign_report(&r)?))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    Ok((p.client.clone(), reports))
+                })
+                .collect()
+        };
+    let sample = sign_batch(1)?;
+    let size = sample[0].1[0].len();
+    eprintln!("report size: {size} bytes of JWS");
+
+    // Where the nester's CPU goes, one core: verification of one report, alone.
+    let verifier = shared::Verifier::new(nester::tls::ca_cert(&dir)?)?;
+    let jws = &sample[0].1[0];
+    let started = Instant::now();
+    const VERIFY_ROUNDS: u32 = 2000;
+    for _ in 0..VERIFY_ROUNDS {
+        verifier.verify(jws, rustls_pki_types::UnixTime::now())?;
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(VERIFY_ROUNDS);
+    let payload = shared::jws::payload_unverified(jws)?;
+    let started = Instant::now();
+    for _ in 0..VERIFY_ROUNDS {
+        shared::Report::from_json(&payload)?;
+    }
+    let parse_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(VERIFY_ROUNDS);
+    eprintln!(
+        "verify (chain, signature, parse): {verify_us:.0} us per report, of which JSON parse {parse_us:.0} us"
+    );
+    let sqlite_rate = raw_sqlite(&temp.path().join("raw.db"), jws, 20_000)?;
+    eprintln!("raw SQLite: {sqlite_rate:.0} blobs/s");
+
+    let mut rows = Vec::new();
+    for (mode, count, keep_alive) in [
+        (
+            "(a) new TLS connection per report",
+            args.new_connection_reports,
+            false,
+        ),
+        ("(b) kept-alive connections", args.reports, true),
+    ] {
+        let work = sign_batch(count)?;
+        eprintln!("{mode}: bare server...");
+        let bare = run(bare_addr, work, keep_alive)
+            .await
+            .context("bare server run")?;
+        let work = sign_batch(count)?;
+        eprintln!("{mode}: nester...");
+        let real = run(nester_addr, work, keep_alive)
+            .await
+            .context("nester run")?;
+        rows.push((mode, real, bare));
+    }
+
+    let db = rusqlite::Connection::open(dir.database())?;
+    let stored: i64 = db.query_row("SELECT count(*) FROM reports", [], |r| r.get(0))?;
+    println!();
+    println!(
+        "ingest benchmark: {} probes, {size}-byte signed reports (50 hosts), synchronous=FULL",
+        args.probes
+    );
+    println!(
+        "{:<36} {:>14} {:>14} {:>8}",
+        "mode", "nester rep/s", "bare rep/s", "ratio"
+    );
+    for (mode, real, bare) in &rows {
+        println!("{mode:<36} {real:>14.0} {bare:>14.0} {:>7.2}x", real / bare);
+    }
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            std::fs::metadata(format!("{}{suffix}", dir.database().display())).ok()
+        })
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "reports stored: {stored}, database {:.1} MB ({} bytes per report)",
+        bytes as f64 / 1e6,
+        bytes / stored.max(1) as u64
+    );
+    Ok(())
+}
+
+/// The storage peer: raw SQLite writing the same blobs, WAL, synchronous=FULL, 16 per
+/// transaction (what group commit does with 16 busy probes). Returns rows per second.
+fn raw_sqlite(path: &std::path::Path, jws: &[u8], rows: usize) -> anyhow::Result<f64> {
+    let mut db = rusqlite::Connection::open(path)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", "FULL")?;
+    db.execute_batch("CREATE TABLE r (id TEXT PRIMARY KEY, probe TEXT, seq INTEGER, jws BLOB)")?;
+    let started = Instant::now();
+    for batch in 0..rows / 16 {
+        let tx = db.transaction()?;
+        for i in 0..16 {
+            tx.execute(
+                "INSERT INTO r VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![
+                    Uuid::now_v7().to_string(),
+                    "probe",
+                    (batch * 16 + i) as i64,
+                    jws
+                ],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
