@@ -241,6 +241,16 @@ pub struct ClientCert {
 }
 
 impl ClientCert {
+    pub fn from_pem(cert: &str, key: &str) -> Self {
+        let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        Self {
+            chain,
+            key: PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+        }
+    }
+
     pub fn load(cert: &Path, key: &Path) -> Self {
         let chain = CertificateDer::pem_file_iter(cert)
             .unwrap()

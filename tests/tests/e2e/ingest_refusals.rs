@@ -325,9 +325,23 @@ async fn connections_without_a_trusted_client_certificate_are_refused() {
         .unwrap();
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     assert_eq!(response.error_code(), "client_certificate_required");
+    // Our CA, a probe of ours, but its validity has ended.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let ca = nester::pki::Ca::load(&nester.dir).unwrap();
+    let expired = ca
+        .sign_probe_csr(&csr, probe.id, time::Duration::minutes(-1))
+        .unwrap();
+    let expired = ClientCert::from_pem(&expired.cert_pem, &key.serialize_pem());
     for (name, client) in [
         ("another CA", Some(foreign.probe().await.client_cert())),
         ("a server certificate", Some(web_cert)),
+        ("an expired certificate", Some(expired)),
     ] {
         let result = nester
             .post_ingest(client.as_ref(), "/v1/reports", JOSE, good.clone())

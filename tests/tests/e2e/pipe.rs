@@ -33,7 +33,12 @@ async fn a_report_travels_from_scan_to_api_and_verifies() {
         .unwrap();
     assert_eq!(probe_id, probe.id.to_string());
     assert_eq!(encoding, "lz4");
-    assert!(stored.len() < signed.jws.len(), "{} >= {}", stored.len(), signed.jws.len());
+    assert!(
+        stored.len() < signed.jws.len(),
+        "{} >= {}",
+        stored.len(),
+        signed.jws.len()
+    );
 
     // Served by the API.
     let probes = nester.get("/api/v1/probes").await.json();
