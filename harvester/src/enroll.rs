@@ -26,10 +26,12 @@ fn key_and_csr() -> anyhow::Result<(KeyPair, String)> {
     Ok((key, csr))
 }
 
-/// Checks what the nester sent: our key, the CA we expect, a probe id that matches.
-fn check_response(
-    response: &CertificateResponse,
+/// Checks what the nester sent (our key, the CA we expect, a probe id that matches), then
+/// stores the new identity.
+fn store(
+    state_dir: &Path,
     key: &KeyPair,
+    response: &CertificateResponse,
     ca_sha256: &str,
 ) -> anyhow::Result<()> {
     let cert = CertificateDer::from_pem_slice(response.certificate.as_bytes())
@@ -44,7 +46,13 @@ fn check_response(
     }
     let signer = shared::Signer::new(&key.serialize_der(), &[cert, ca]);
     signer.context("the nester sent a certificate for another key")?;
-    Ok(())
+    state::save_identity(
+        state_dir,
+        &key.serialize_pem(),
+        &response.certificate,
+        &response.ca,
+        &response.site,
+    )
 }
 
 /// What to tell a person when the nester refused the token.
@@ -82,14 +90,7 @@ pub async fn enroll(token: &str, state_dir: &Path) -> anyhow::Result<(Uuid, Stri
         .post_json(ENROLL_PATH, &request)
         .await
         .map_err(explain)?;
-    check_response(&response, &key, &token.ca_sha256)?;
-    state::save_identity(
-        state_dir,
-        &key.serialize_pem(),
-        &response.certificate,
-        &response.ca,
-        &response.site,
-    )?;
+    store(state_dir, &key, &response, &token.ca_sha256)?;
     state::save_ingest_address(state_dir, &token.ingest)?;
     Ok((response.probe_id, response.site))
 }
@@ -102,16 +103,14 @@ pub async fn renew(state_dir: &Path, uplink: &mut Uplink) -> anyhow::Result<Iden
         .post_json(RENEW_PATH, &RenewRequest { csr })
         .await
         .context("certificate renewal failed")?;
-    check_response(&response, &key, &shared::identity::fingerprint(&current.ca))?;
     if response.probe_id != current.probe_id {
         bail!("the nester renewed the certificate for another probe");
     }
-    state::save_identity(
+    store(
         state_dir,
-        &key.serialize_pem(),
-        &response.certificate,
-        &response.ca,
-        &response.site,
+        &key,
+        &response,
+        &shared::identity::fingerprint(&current.ca),
     )?;
     Identity::load(state_dir)
 }

@@ -41,30 +41,32 @@ enum Command {
     },
     /// Enrollment tokens: create, list, revoke.
     Token {
-        #[arg(
-            long,
-            short,
-            default_value = "/etc/seahawks/nester.toml",
-            global = true
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: AdminConfig,
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Enrolled probes: list, revoke.
     Probe {
-        #[arg(
-            long,
-            short,
-            default_value = "/etc/seahawks/nester.toml",
-            global = true
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: AdminConfig,
         #[command(subcommand)]
         command: ProbeCommand,
     },
     /// Print an annotated example configuration.
     DefaultConfig,
+}
+
+/// The configuration the administrative commands read (data dir, public ingest address).
+#[derive(clap::Args)]
+struct AdminConfig {
+    #[arg(
+        long,
+        short,
+        default_value = "/etc/seahawks/nester.toml",
+        global = true
+    )]
+    config: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -136,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
             server.run(listeners, nester::shutdown_signal()).await;
         }
         Command::Token { config, command } => {
-            let config = Config::load(&config)?;
+            let config = Config::load(&config.config)?;
             let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
             match command {
                 TokenCommand::Create { site, ttl, uses } => {
@@ -158,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Probe { config, command } => {
-            let config = Config::load(&config)?;
+            let config = Config::load(&config.config)?;
             let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
             match command {
                 ProbeCommand::List => print!("{}", commands::list_probes(&db).await?),
