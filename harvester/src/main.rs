@@ -35,6 +35,9 @@ enum Command {
         timeout_ms: u64,
         #[arg(long, default_value_t = ScanOptions::default().retries)]
         retries: u32,
+        /// How long to wait for a service banner on open ports; 0 reads none.
+        #[arg(long, default_value_t = ScanOptions::default().banner_timeout_ms)]
+        banner_timeout_ms: u64,
     },
     /// Join a nester with an enrollment token: makes a key pair here, gets a certificate.
     Enroll {
@@ -85,11 +88,13 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             timeout_ms,
             retries,
+            banner_timeout_ms,
         } => {
             let options = ScanOptions {
                 concurrency,
                 timeout_ms,
                 retries,
+                banner_timeout_ms,
             };
             let result = scan::scan(&targets, &ports, &options).await?;
             if json {

@@ -1,6 +1,7 @@
 //! The scan engine: expand targets, connect-scan every (address, port) pair concurrently,
 //! assemble hosts in address and port order.
 
+pub mod banner;
 pub mod ports;
 pub mod targets;
 pub mod tcp;
@@ -26,6 +27,8 @@ pub struct ScanOptions {
     pub timeout_ms: u64,
     /// Extra attempts for an unanswered port before it is `filtered`.
     pub retries: u32,
+    /// How long to wait for an open port's banner; 0 reads no banners.
+    pub banner_timeout_ms: u64,
 }
 
 impl Default for ScanOptions {
@@ -34,6 +37,7 @@ impl Default for ScanOptions {
             concurrency: 256,
             timeout_ms: 1000,
             retries: 1,
+            banner_timeout_ms: 500,
         }
     }
 }
@@ -70,6 +74,7 @@ pub async fn scan(
     let started_at = OffsetDateTime::now_utc();
     let addresses = targets::expand(targets).await?;
     let timeout = Duration::from_millis(options.timeout_ms);
+    let banner_wait = Duration::from_millis(options.banner_timeout_ms);
     let ips: Vec<IpAddr> = addresses.keys().copied().collect();
     let pairs = ips.iter().flat_map(|&ip| {
         ports
@@ -79,21 +84,28 @@ pub async fn scan(
     });
     let mut results = stream::iter(pairs)
         .map(|addr| async move {
-            tcp::probe(addr, timeout, options.retries)
+            let outcome = tcp::probe(addr, timeout, options.retries)
                 .await
-                .map(|state| (addr, state))
-                .map_err(|source| ScanError::Local { addr, source })
+                .map_err(|source| ScanError::Local { addr, source })?;
+            let state = outcome.state();
+            let banner = match outcome {
+                tcp::Outcome::Open(stream) if banner_wait > Duration::ZERO => {
+                    banner::grab(stream, addr.port(), banner_wait).await
+                }
+                _ => None,
+            };
+            Ok::<_, ScanError>((addr, state, banner))
         })
         .buffer_unordered(options.concurrency);
 
     let mut found: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
     while let Some(result) = results.next().await {
-        let (addr, state) = result?;
+        let (addr, state, banner) = result?;
         found.entry(addr.ip()).or_default().push(Port {
             port: addr.port(),
             protocol: Protocol::Tcp,
             state,
-            banner: None,
+            banner,
         });
     }
 

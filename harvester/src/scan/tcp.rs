@@ -1,4 +1,4 @@
-//! One TCP connect probe, with the port states nmap uses for a connect scan.
+//! One TCP connect probe, with the port states nmap uses for a connect scan (`-sT`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,32 +7,87 @@ use std::time::Duration;
 use shared::report::PortState;
 use tokio::net::TcpStream;
 
-/// Probes one port. `Err` means the local machine could not even try (out of file
-/// descriptors, no route configured...), which must never be reported as `filtered`.
-pub async fn probe(addr: SocketAddr, timeout: Duration, retries: u32) -> io::Result<PortState> {
-    for _ in 0..=retries {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(_stream)) => return Ok(PortState::Open),
-            Ok(Err(e)) => match classify(&e) {
-                Some(state) => return Ok(state),
-                None => return Err(e),
-            },
-            Err(_elapsed) => continue,
-        }
-    }
-    Ok(PortState::Filtered)
+/// Longest total wait for local resources (file descriptors, source ports) before giving up.
+const MAX_PRESSURE_WAIT: Duration = Duration::from_secs(10);
+
+/// What a probe found. An open port comes with its connection, for banner grabbing.
+#[derive(Debug)]
+pub enum Outcome {
+    Open(TcpStream),
+    Closed,
+    Filtered,
 }
 
-/// What a failed connect says about the port, or `None` when it says nothing about it.
-fn classify(e: &io::Error) -> Option<PortState> {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Some(PortState::Closed),
-        // An ICMP unreachable from the path: nmap calls this filtered.
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-            Some(PortState::Filtered)
+impl Outcome {
+    pub fn state(&self) -> PortState {
+        match self {
+            Self::Open(_) => PortState::Open,
+            Self::Closed => PortState::Closed,
+            Self::Filtered => PortState::Filtered,
         }
-        io::ErrorKind::TimedOut => Some(PortState::Filtered),
-        _ => None,
+    }
+}
+
+/// Probes one port. Running out of file descriptors or source ports is back-pressure: the
+/// probe waits and tries again. `Err` means the local machine could not try at all, which is
+/// never reported as a port state.
+pub async fn probe(addr: SocketAddr, timeout: Duration, retries: u32) -> io::Result<Outcome> {
+    let mut silences = 0;
+    let mut waited = Duration::ZERO;
+    loop {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) if is_self_connect(&stream) => return Ok(Outcome::Closed),
+            Ok(Ok(stream)) => return Ok(Outcome::Open(stream)),
+            Ok(Err(e)) => match classify(&e) {
+                Verdict::State(PortState::Closed) => return Ok(Outcome::Closed),
+                Verdict::State(_) => return Ok(Outcome::Filtered),
+                Verdict::Pressure if waited < MAX_PRESSURE_WAIT => {
+                    let pause = Duration::from_millis(5 + u64::from(silences.min(20)) * 5);
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                }
+                Verdict::Pressure | Verdict::Local => return Err(e),
+            },
+            Err(_elapsed) => {
+                silences += 1;
+                if silences > retries {
+                    return Ok(Outcome::Filtered);
+                }
+            }
+        }
+    }
+}
+
+/// On loopback the kernel may pick the target port as the source port of a connection to a
+/// port nobody listens on, and connect the socket to itself (TCP simultaneous open). That is
+/// a closed port, not an open one.
+pub fn is_self_connect(stream: &TcpStream) -> bool {
+    matches!((stream.local_addr(), stream.peer_addr()), (Ok(l), Ok(p)) if l == p)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The answer says something about the port.
+    State(PortState),
+    /// The machine is out of a resource for now: wait and retry.
+    Pressure,
+    /// The machine cannot try at all (no route configured, permission...).
+    Local,
+}
+
+fn classify(e: &io::Error) -> Verdict {
+    // Linux errno values: ENFILE, EMFILE (descriptors), EADDRNOTAVAIL (source ports).
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Verdict::State(PortState::Closed),
+        // An ICMP unreachable from the path: nmap calls this filtered.
+        io::ErrorKind::HostUnreachable
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::TimedOut => Verdict::State(PortState::Filtered),
+        io::ErrorKind::AddrNotAvailable => Verdict::Pressure,
+        _ if matches!(e.raw_os_error(), Some(ENFILE | EMFILE)) => Verdict::Pressure,
+        _ => Verdict::Local,
     }
 }
 
@@ -44,21 +99,62 @@ mod tests {
     async fn open_and_closed_on_loopback() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let open = listener.local_addr().unwrap();
-        let closed = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let t = Duration::from_secs(2);
-        assert_eq!(probe(open, t, 0).await.unwrap(), PortState::Open);
-        assert_eq!(probe(closed, t, 0).await.unwrap(), PortState::Closed);
+        assert_eq!(probe(open, t, 0).await.unwrap().state(), PortState::Open);
+        assert_eq!(
+            probe(closed, t, 0).await.unwrap().state(),
+            PortState::Closed
+        );
+    }
+
+    /// A socket bound to a port and connected to that same address connects to itself:
+    /// exactly what the kernel occasionally does to a scanner on loopback.
+    #[tokio::test]
+    async fn a_self_connected_socket_is_recognised() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(free).unwrap();
+        let stream = socket
+            .connect(free)
+            .await
+            .expect("Linux allows TCP simultaneous open to itself");
+        assert!(is_self_connect(&stream));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let normal = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert!(!is_self_connect(&normal));
     }
 
     #[test]
-    fn local_failures_are_not_port_states() {
-        assert_eq!(classify(&io::Error::from_raw_os_error(24)), None); // EMFILE
+    fn resource_exhaustion_is_pressure_not_a_port_state() {
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(24)),
+            Verdict::Pressure
+        ); // EMFILE
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(23)),
+            Verdict::Pressure
+        ); // ENFILE
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(99)),
+            Verdict::Pressure
+        ); // EADDRNOTAVAIL
+        assert_eq!(classify(&io::Error::from_raw_os_error(13)), Verdict::Local); // EACCES
         assert_eq!(
             classify(&io::ErrorKind::ConnectionRefused.into()),
-            Some(PortState::Closed)
+            Verdict::State(PortState::Closed)
         );
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(113)),
+            Verdict::State(PortState::Filtered)
+        ); // EHOSTUNREACH
     }
 }

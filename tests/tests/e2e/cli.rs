@@ -171,8 +171,35 @@ async fn demo_prints_where_to_look_and_cleans_up() {
     );
     assert!(ingest.starts_with("127.0.0.1:"), "{ingest}");
     // The demo opens three services with banners for its harvester to find.
-    let probes = wait_for_report(&dashboard, &data_dir.join("pki/ca.pem"), 3).await;
+    let ca_path = data_dir.join("pki/ca.pem");
+    let probes = wait_for_report(&dashboard, &ca_path, 3).await;
     assert_eq!(probes[0]["site"], "demo");
+    // ...and reads what each one says.
+    let addr = dashboard
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let path = format!(
+        "/api/v1/reports/{}",
+        probes[0]["last_report"]["report_id"].as_str().unwrap()
+    );
+    let ca = CertificateDer::from_pem_file(&ca_path).unwrap();
+    let report = https(addr, &ca, None, Method::GET, &path, &[], Vec::new())
+        .await
+        .unwrap()
+        .json();
+    let banners: Vec<&str> = report["hosts"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["banner"].as_str())
+        .collect();
+    assert!(
+        banners.contains(&"SSH-2.0-OpenSSH_9.2p1 Seahawks-demo"),
+        "{banners:?}"
+    );
+    assert!(banners.iter().any(|b| b.starts_with("220 ")), "{banners:?}");
     demo.stop("-INT");
     assert!(
         !data_dir.exists(),
@@ -299,4 +326,34 @@ fn bad_input_gets_a_clear_error_and_a_failing_exit_code() {
             "{bin} {args:?}: expected `{message}` in: {err}"
         );
     }
+}
+
+#[test]
+fn a_scan_under_a_tight_file_limit_waits_instead_of_failing() {
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = service.local_addr().unwrap().port();
+    let (lo, hi) = (open.saturating_sub(1000).max(1), open.saturating_add(1000));
+    // 1,000 connects in flight against 64 file descriptors: EMFILE all the way.
+    let out = std::process::Command::new("prlimit")
+        .args(["--nofile=64:64", "--"])
+        .arg(crate::process::binary("harvester"))
+        .args([
+            "scan",
+            "127.0.0.1",
+            "--ports",
+            &format!("{lo}-{hi}"),
+            "--concurrency",
+            "1000",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = shared::Report::from_json(&out.stdout).unwrap();
+    let ports = &report.hosts[0].ports;
+    assert_eq!(ports.len(), usize::from(hi - lo + 1));
+    assert_eq!(
+        ports.iter().find(|p| p.port == open).unwrap().state,
+        shared::report::PortState::Open
+    );
 }

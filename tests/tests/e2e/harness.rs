@@ -144,6 +144,7 @@ impl TestNester {
                     concurrency: 64,
                     timeout_ms: 2000,
                     retries: 0,
+                    banner_timeout_ms: 500,
                 },
             },
             spool: SpoolConfig::default(),
