@@ -84,7 +84,8 @@ impl Agent {
     /// to pause: the skipped report is counted and the total reported with the next one.
     pub async fn produce(&mut self) -> anyhow::Result<Option<Signed>> {
         let options = &self.config.scan.options;
-        let result = scan::scan(&self.config.scan.targets, &self.ports, options).await?;
+        let scan = &self.config.scan;
+        let result = scan::scan(&scan.targets, Some(&scan.scope), &self.ports, options).await?;
         // The number is taken only once the report has a place in the spool, so a report
         // never produced leaves no gap: it is counted in `unsent` instead.
         let sequence = self.sequence.get() + 1;

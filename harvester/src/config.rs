@@ -40,6 +40,9 @@ pub struct NesterConfig {
 #[serde(deny_unknown_fields)]
 pub struct ScanConfig {
     pub targets: Vec<String>,
+    /// The networks this harvester may scan, and nothing else: every target, including the
+    /// addresses a host name resolves to, must lie inside.
+    pub scope: Vec<ipnet::IpNet>,
     /// Port specification, e.g. `22,80,443,8000-8100`.
     pub ports: String,
     #[serde(flatten)]

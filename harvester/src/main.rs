@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
                 retries,
                 banner_timeout_ms,
             };
-            let result = scan::scan(&targets, &ports, &options).await?;
+            let result = scan::scan(&targets, None, &ports, &options).await?;
             if json {
                 let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result);
                 println!("{}", serde_json::to_string_pretty(&report)?);

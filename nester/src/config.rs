@@ -121,6 +121,10 @@ mod tests {
     fn shipped_example_loads() {
         let config = Config::parse(EXAMPLE).unwrap();
         assert_eq!(config.ingest.max_body_bytes, 4 * 1024 * 1024);
+        assert!(
+            config.web.listen.ip().is_loopback(),
+            "no login yet: the web listener stays on loopback"
+        );
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         nester: NesterConfig::default(),
         scan: ScanConfig {
             targets: vec!["127.0.0.1".into()],
+            scope: vec!["127.0.0.1/32".parse()?],
             ports: ports
                 .iter()
                 .map(ToString::to_string)

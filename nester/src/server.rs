@@ -69,6 +69,12 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains both listeners.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+        let web = listeners.web_addr();
+        if web.ip().is_loopback() {
+            tracing::info!(%web, "web listener on loopback only: the dashboard and API have no login yet");
+        } else {
+            tracing::warn!(%web, "web listener reachable from the network, but the dashboard and API have no login yet: anyone who can connect can read every report");
+        }
         let (stop, stopped) = watch::channel(());
         let wait = |mut rx: watch::Receiver<()>| async move {
             let _ = rx.changed().await;

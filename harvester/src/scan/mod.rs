@@ -62,9 +62,11 @@ pub struct ScanResult {
     pub hosts: Vec<Host>,
 }
 
-/// Scans `targets` on `ports`.
+/// Scans `targets` on `ports`; with a `scope`, refuses (before any probe) a target that
+/// reaches outside it.
 pub async fn scan(
     targets: &[String],
+    scope: Option<&[ipnet::IpNet]>,
     ports: &PortSpec,
     options: &ScanOptions,
 ) -> Result<ScanResult, ScanError> {
@@ -72,7 +74,7 @@ pub async fn scan(
         return Err(ScanError::NoConcurrency);
     }
     let started_at = OffsetDateTime::now_utc();
-    let addresses = targets::expand(targets).await?;
+    let addresses = targets::expand(targets, scope).await?;
     let timeout = Duration::from_millis(options.timeout_ms);
     let banner_wait = Duration::from_millis(options.banner_timeout_ms);
     let ips: Vec<IpAddr> = addresses.keys().copied().collect();
@@ -160,7 +162,7 @@ mod tests {
             .parse()
             .unwrap();
 
-        let result = scan(&["127.0.0.1".into()], &spec, &ScanOptions::default())
+        let result = scan(&["127.0.0.1".into()], None, &spec, &ScanOptions::default())
             .await
             .unwrap();
 

@@ -20,11 +20,59 @@ pub enum TargetError {
         name: String,
         source: std::io::Error,
     },
+    #[error(
+        "target `{target}` includes {address}, outside the configured scope ({scope}); nothing was scanned"
+    )]
+    OutOfScope {
+        target: String,
+        address: IpAddr,
+        scope: String,
+    },
+}
+
+/// Every address in `addresses` must lie inside `scope`.
+fn check_scope(
+    target: &str,
+    addresses: impl IntoIterator<Item = IpAddr>,
+    scope: &[IpNet],
+) -> Result<(), TargetError> {
+    for address in addresses {
+        if !scope.iter().any(|net| net.contains(&address)) {
+            let scope = scope
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(TargetError::OutOfScope {
+                target: target.to_string(),
+                address,
+                scope,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the targets that need no name resolution, for config validation.
+pub fn check_literal_scope(targets: &[String], scope: &[IpNet]) -> Result<(), TargetError> {
+    for target in targets {
+        let target = target.trim();
+        if let Ok(ip) = target.parse::<IpAddr>() {
+            check_scope(target, [ip], scope)?;
+        } else if let Ok(net) = target.parse::<IpNet>() {
+            check_scope(target, [net.network(), net.broadcast()], scope)?;
+        }
+    }
+    Ok(())
 }
 
 /// Expands targets into a sorted address list; a name given as a target is kept as the host
-/// name of the addresses it resolved to.
-pub async fn expand(targets: &[String]) -> Result<BTreeMap<IpAddr, Option<String>>, TargetError> {
+/// name of the addresses it resolved to. With a `scope`, any address outside it fails the
+/// whole expansion, before anything is scanned.
+pub async fn expand(
+    targets: &[String],
+    scope: Option<&[IpNet]>,
+) -> Result<BTreeMap<IpAddr, Option<String>>, TargetError> {
     let mut out = BTreeMap::new();
     for target in targets {
         let target = target.trim();
@@ -32,8 +80,14 @@ pub async fn expand(targets: &[String]) -> Result<BTreeMap<IpAddr, Option<String
             return Err(TargetError::Empty(target.to_string()));
         }
         if let Ok(ip) = target.parse::<IpAddr>() {
+            if let Some(scope) = scope {
+                check_scope(target, [ip], scope)?;
+            }
             out.entry(ip).or_insert(None);
         } else if let Ok(net) = target.parse::<IpNet>() {
+            if let Some(scope) = scope {
+                check_scope(target, [net.network(), net.broadcast()], scope)?;
+            }
             let count = net.hosts().take(MAX_ADDRESSES + 1).count();
             if count > MAX_ADDRESSES || out.len() + count > MAX_ADDRESSES {
                 return Err(TargetError::TooLarge {
@@ -44,12 +98,16 @@ pub async fn expand(targets: &[String]) -> Result<BTreeMap<IpAddr, Option<String
                 out.entry(ip).or_insert(None);
             }
         } else {
-            let addrs = tokio::net::lookup_host((target, 0))
+            let addrs: Vec<_> = tokio::net::lookup_host((target, 0))
                 .await
                 .map_err(|source| TargetError::Resolve {
                     name: target.to_string(),
                     source,
-                })?;
+                })?
+                .collect();
+            if let Some(scope) = scope {
+                check_scope(target, addrs.iter().map(|a| a.ip()), scope)?;
+            }
             for addr in addrs {
                 out.insert(addr.ip(), Some(target.to_string()));
             }
@@ -70,7 +128,7 @@ mod tests {
     #[tokio::test]
     async fn expands_addresses_ranges_and_names() {
         let targets = ["127.0.0.1", "192.0.2.0/30", "localhost"].map(String::from);
-        let out = expand(&targets).await.unwrap();
+        let out = expand(&targets, None).await.unwrap();
         let v4: Vec<_> = out
             .keys()
             .filter(|ip| ip.is_ipv4())
@@ -85,9 +143,40 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_huge_ranges_and_unknown_names() {
-        let err = expand(&["10.0.0.0/8".into()]).await.unwrap_err();
+        let err = expand(&["10.0.0.0/8".into()], None).await.unwrap_err();
         assert!(matches!(err, TargetError::TooLarge { .. }), "{err}");
-        let err = expand(&["no-such-host.invalid".into()]).await.unwrap_err();
+        let err = expand(&["no-such-host.invalid".into()], None)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn nothing_outside_the_scope_is_touched() {
+        let scope: Vec<IpNet> = vec![
+            "192.0.2.0/24".parse().unwrap(),
+            "127.0.0.0/8".parse().unwrap(),
+        ];
+        let ok = ["192.0.2.0/25", "127.0.0.1", "localhost"].map(String::from);
+        let expanded = expand(&ok, Some(&scope)).await.unwrap();
+        assert!(
+            expanded
+                .keys()
+                .all(|ip| scope.iter().any(|n| n.contains(ip)))
+        );
+        for (target, outside) in [
+            ("198.51.100.7", "198.51.100.7"),
+            ("192.0.2.0/23", "192.0.3.255"),
+        ] {
+            let targets = vec!["127.0.0.1".to_string(), target.to_string()];
+            let err = expand(&targets, Some(&scope)).await.unwrap_err();
+            let message = err.to_string();
+            assert!(matches!(err, TargetError::OutOfScope { .. }), "{message}");
+            assert!(
+                message.contains(outside) && message.contains("192.0.2.0/24"),
+                "{message}"
+            );
+            assert!(check_literal_scope(&targets, &scope).is_err());
+        }
     }
 }

@@ -126,7 +126,7 @@ async fn nester_and_harvester_processes_deliver_reports() {
     std::fs::write(
         &harvester_toml,
         format!(
-            "state_dir = {:?}\ninterval = \"1s\"\n[scan]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\n",
+            "state_dir = {:?}\ninterval = \"1s\"\n[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\n",
             state.to_str().unwrap()
         ),
     )

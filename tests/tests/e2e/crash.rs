@@ -12,7 +12,7 @@ use crate::process::{Daemon, run, stderr};
 fn harvester_config(path: &Path, state: &Path, ingest: Option<&str>) {
     let nester = ingest.map_or(String::new(), |a| format!("[nester]\ningest = {a:?}\n"));
     let text = format!(
-        "state_dir = {:?}\ninterval = \"100ms\"\n{nester}[scan]\ntargets = [\"127.0.0.1\"]\nports = \"{}\"\ntimeout_ms = 500\n",
+        "state_dir = {:?}\ninterval = \"100ms\"\n{nester}[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = \"{}\"\ntimeout_ms = 500\n",
         state.to_str().unwrap(),
         closed_port()
     );

@@ -169,3 +169,25 @@ async fn drop_oldest_makes_room_and_counts_what_it_dropped() {
     assert_eq!(probe["missing_reports"], 60 - kept);
     assert_eq!(probe["unsent_reports"], 60 - kept);
 }
+
+#[tokio::test]
+async fn a_target_outside_the_scope_is_refused_and_never_touched() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = nester.agent_config(&probe, &port.to_string());
+    // A host name passes the config check; what it resolves to is checked before scanning.
+    config.scan.targets = vec!["localhost".into()];
+    config.scan.scope = vec!["192.0.2.0/24".parse().unwrap()];
+    let mut agent = harvester::Agent::new(config).unwrap();
+    let err = format!("{:#}", agent.produce().await.unwrap_err());
+    assert!(
+        err.contains("outside the configured scope") && err.contains("localhost"),
+        "{err}"
+    );
+    let touched =
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept()).await;
+    assert!(touched.is_err(), "an out-of-scope target was connected to");
+    assert_eq!(agent.spool().usage().unwrap().reports, 0);
+}

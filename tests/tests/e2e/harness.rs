@@ -139,6 +139,7 @@ impl TestNester {
             nester: NesterConfig::default(),
             scan: ScanConfig {
                 targets: vec!["127.0.0.1".into()],
+                scope: vec!["127.0.0.0/8".parse().unwrap()],
                 ports: ports.into(),
                 options: ScanOptions {
                     concurrency: 64,
