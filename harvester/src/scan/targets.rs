@@ -153,9 +153,11 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_outside_the_scope_is_touched() {
+        // ::1 too: on some machines `localhost` resolves to both.
         let scope: Vec<IpNet> = vec![
             "192.0.2.0/24".parse().unwrap(),
             "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
         ];
         let ok = ["192.0.2.0/25", "127.0.0.1", "localhost"].map(String::from);
         let expanded = expand(&ok, Some(&scope)).await.unwrap();
