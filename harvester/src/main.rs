@@ -20,7 +20,7 @@ enum Command {
         /// Addresses, CIDR ranges or host names.
         #[arg(required = true)]
         targets: Vec<String>,
-        /// Ports, e.g. `22,80,443,8000-8100`.
+        /// Ports, e.g. `22,80,443,8000-8100`, or `all`.
         #[arg(long, short)]
         ports: PortSpec,
         /// Print the report JSON (the unsigned payload) instead of a table.
@@ -38,6 +38,9 @@ enum Command {
         /// How long to wait for a service banner on open ports; 0 reads none.
         #[arg(long, default_value_t = ScanOptions::default().banner_timeout_ms)]
         banner_timeout_ms: u64,
+        /// Most connection attempts per second; 0 for no cap.
+        #[arg(long, default_value_t = ScanOptions::default().rate)]
+        rate: u32,
     },
     /// Join a nester with an enrollment token: makes a key pair here, gets a certificate.
     Enroll {
@@ -89,12 +92,14 @@ async fn main() -> anyhow::Result<()> {
             timeout_ms,
             retries,
             banner_timeout_ms,
+            rate,
         } => {
             let options = ScanOptions {
                 concurrency,
                 timeout_ms,
                 retries,
                 banner_timeout_ms,
+                rate,
             };
             let result = scan::scan(&targets, None, &ports, &options).await?;
             if json {

@@ -29,6 +29,8 @@ pub struct ScanOptions {
     pub retries: u32,
     /// How long to wait for an open port's banner; 0 reads no banners.
     pub banner_timeout_ms: u64,
+    /// Most connection attempts per second, all targets together; 0 for no cap.
+    pub rate: u32,
 }
 
 impl Default for ScanOptions {
@@ -38,6 +40,7 @@ impl Default for ScanOptions {
             timeout_ms: 1000,
             retries: 1,
             banner_timeout_ms: 500,
+            rate: 0,
         }
     }
 }
@@ -77,6 +80,13 @@ pub async fn scan(
     let addresses = targets::expand(targets, scope).await?;
     let timeout = Duration::from_millis(options.timeout_ms);
     let banner_wait = Duration::from_millis(options.banner_timeout_ms);
+    // Evenly spaced, no bursts: a cap that a franchise network can rely on.
+    let limiter = std::num::NonZeroU32::new(options.rate).map(|rate| {
+        governor::RateLimiter::direct(
+            governor::Quota::per_second(rate).allow_burst(std::num::NonZeroU32::MIN),
+        )
+    });
+    let limiter = &limiter;
     let ips: Vec<IpAddr> = addresses.keys().copied().collect();
     let pairs = ips.iter().flat_map(|&ip| {
         ports
@@ -86,6 +96,9 @@ pub async fn scan(
     });
     let mut results = stream::iter(pairs)
         .map(|addr| async move {
+            if let Some(limiter) = limiter {
+                limiter.until_ready().await;
+            }
             let outcome = tcp::probe(addr, timeout, options.retries)
                 .await
                 .map_err(|source| ScanError::Local { addr, source })?;
@@ -175,5 +188,26 @@ mod tests {
         let got: Vec<_> = host.ports.iter().map(|p| (p.port, p.state)).collect();
         assert_eq!(got, expected);
         assert_eq!(result.parameters.ports, spec.to_string());
+    }
+
+    /// A lower bound only, which the cap guarantees: 100 attempts at 200/s take 0.5 s.
+    #[tokio::test]
+    async fn the_rate_cap_spaces_attempts() {
+        let spec: PortSpec = "40000-40099".parse().unwrap();
+        let options = ScanOptions {
+            rate: 200,
+            banner_timeout_ms: 0,
+            ..ScanOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let result = scan(&["127.0.0.1".into()], None, &spec, &options)
+            .await
+            .unwrap();
+        assert_eq!(result.hosts[0].ports.len(), 100);
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

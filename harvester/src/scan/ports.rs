@@ -1,4 +1,4 @@
-//! Port specifications: `22,80,443,8000-8100`.
+//! Port specifications: `22,80,443,8000-8100`, or `all` (1-65535).
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +26,9 @@ impl FromStr for PortSpec {
     type Err = PortSpecError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        if spec.trim().eq_ignore_ascii_case("all") {
+            return Ok(Self((1..=u16::MAX).collect()));
+        }
         let fail = |reason: String| PortSpecError {
             spec: spec.to_string(),
             reason,
@@ -87,6 +90,11 @@ mod tests {
         assert_eq!(spec.ports(), &[22, 80, 81, 82, 443]);
         assert_eq!(spec.to_string(), "22,80-82,443");
         assert_eq!("1-65535".parse::<PortSpec>().unwrap().ports().len(), 65535);
+        assert_eq!(
+            "all".parse::<PortSpec>().unwrap(),
+            "1-65535".parse::<PortSpec>().unwrap()
+        );
+        assert_eq!("ALL".parse::<PortSpec>().unwrap().to_string(), "1-65535");
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl TestNester {
                     timeout_ms: 2000,
                     retries: 0,
                     banner_timeout_ms: 500,
+                    rate: 0,
                 },
             },
             spool: SpoolConfig::default(),
