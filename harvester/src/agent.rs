@@ -86,13 +86,20 @@ impl Agent {
         let options = &self.config.scan.options;
         let scan = &self.config.scan;
         let result = scan::scan(&scan.targets, Some(&scan.scope), &self.ports, options).await?;
+        let wan = crate::wan::measure_all(&self.config.wan).await;
         // The number is taken only once the report has a place in the spool, so a report
         // never produced leaves no gap: it is counted in `unsent` instead.
         let sequence = self.sequence.get() + 1;
         let unsent = self.unsent.get();
         let identity = &self.identity;
-        let report =
-            crate::report::build(identity.probe_id, &identity.site, sequence, unsent, result);
+        let report = crate::report::build(
+            identity.probe_id,
+            &identity.site,
+            sequence,
+            unsent,
+            result,
+            wan,
+        );
         let jws = identity.signer()?.sign_report(&report)?;
         let size = jws.len() as u64;
         if !self.spool.has_room(size)? {

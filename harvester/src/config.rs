@@ -25,6 +25,9 @@ pub struct Config {
     pub scan: ScanConfig,
     #[serde(default)]
     pub spool: SpoolConfig,
+    /// WAN latency targets; none by default.
+    #[serde(default)]
+    pub wan: crate::wan::WanOptions,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

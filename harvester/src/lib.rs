@@ -1,6 +1,7 @@
 //! The Seahawks harvester: the agent at each franchise site.
 //!
-//! - [`scan`]: the scan engine (targets, port specs, TCP connect probes).
+//! - [`scan`]: the scan engine (targets, port specs, TCP connect probes, banners).
+//! - [`wan`]: WAN latency rounds (ICMP, TCP connect fallback).
 //! - [`report`]: a scan turned into a [`shared::Report`].
 //! - [`enroll`]: joining a nester with a token, and certificate renewal.
 //! - [`state`]: the state directory (identity, counters); [`spool`]: reports awaiting delivery.
@@ -20,6 +21,7 @@ pub mod status;
 pub mod table;
 pub mod tls;
 pub mod uplink;
+pub mod wan;
 
 pub use agent::Agent;
 pub use config::Config;

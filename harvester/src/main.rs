@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use harvester::scan::{self, PortSpec, ScanOptions};
+use harvester::wan::WanOptions;
 use harvester::{Agent, Config, config, report, table};
 
 /// Seahawks harvester: scans a site's network and reports to the nester.
@@ -41,6 +42,25 @@ enum Command {
         /// Most connection attempts per second; 0 for no cap.
         #[arg(long, default_value_t = ScanOptions::default().rate)]
         rate: u32,
+    },
+    /// Measure WAN latency now: N probes per target, ICMP first, TCP connect as fallback.
+    Wan {
+        #[arg(required = true)]
+        targets: Vec<String>,
+        #[arg(long, default_value_t = WanOptions::default().probes)]
+        probes: u32,
+        /// Port for the TCP fallback (a closed port answers too).
+        #[arg(long, default_value_t = WanOptions::default().tcp_port)]
+        tcp_port: u16,
+        /// How long each probe may wait for its answer.
+        #[arg(long, default_value_t = WanOptions::default().timeout_ms)]
+        timeout_ms: u64,
+        /// Skip ICMP and measure TCP connect times only.
+        #[arg(long)]
+        no_icmp: bool,
+        /// Print the measurements as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Join a nester with an enrollment token: makes a key pair here, gets a certificate.
     Enroll {
@@ -103,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let result = scan::scan(&targets, None, &ports, &options).await?;
             if json {
-                let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result);
+                let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result, Vec::new());
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", table::render(&result.hosts));
@@ -156,6 +176,52 @@ async fn main() -> anyhow::Result<()> {
                     tokio::signal::ctrl_c().await.ok();
                 })
                 .await;
+        }
+        Command::Wan {
+            targets,
+            probes,
+            tcp_port,
+            timeout_ms,
+            no_icmp,
+            json,
+        } => {
+            anyhow::ensure!(
+                (1..=100).contains(&probes),
+                "--probes must be between 1 and 100"
+            );
+            let options = WanOptions {
+                targets,
+                probes,
+                tcp_port,
+                timeout_ms,
+                icmp: !no_icmp,
+                ..WanOptions::default()
+            };
+            let measurements = harvester::wan::measure_all(&options).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&measurements)?);
+            } else {
+                for m in &measurements {
+                    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+                    println!(
+                        "{:<24} {:<4} sent {:>3} received {:>3} loss {:>5.1}%  min/median/avg/max/jitter {}/{}/{}/{}/{} ms{}",
+                        m.target,
+                        format!("{:?}", m.method).to_lowercase(),
+                        m.sent,
+                        m.received,
+                        m.loss_pct,
+                        ms(m.min_ms),
+                        ms(m.median_ms),
+                        ms(m.avg_ms),
+                        ms(m.max_ms),
+                        ms(m.jitter_ms),
+                        m.note
+                            .as_ref()
+                            .map(|n| format!("  ({n})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
         }
         Command::DefaultConfig => print!("{}", config::EXAMPLE),
     }

@@ -1,6 +1,6 @@
 //! Turning a scan into a report.
 
-use shared::report::{Report, SCHEMA_VERSION};
+use shared::report::{Report, SCHEMA_VERSION, WanMeasurement};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -14,6 +14,7 @@ pub fn build(
     sequence: u64,
     unsent_reports: u64,
     scan: ScanResult,
+    wan: Vec<WanMeasurement>,
 ) -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
@@ -26,6 +27,6 @@ pub fn build(
         generated_at: OffsetDateTime::now_utc(),
         scan: scan.parameters,
         hosts: scan.hosts,
-        wan: Vec::new(),
+        wan,
     }
 }

@@ -108,6 +108,11 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             options: ScanOptions::default(),
         },
         spool: SpoolConfig::default(),
+        wan: harvester::wan::WanOptions {
+            targets: vec!["127.0.0.1".into()],
+            probes: 3,
+            ..Default::default()
+        },
     })?;
 
     println!("dashboard: https://{web}/");

@@ -143,6 +143,9 @@ pub struct WanMeasurement {
     pub jitter_ms: Option<f64>,
     /// Share of probes lost, 0 to 100.
     pub loss_pct: f64,
+    /// Why the method is what it is, or why nothing came back (e.g. "ICMP unanswered").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -312,6 +315,7 @@ pub(crate) mod tests {
                 max_ms: Some(9.0),
                 jitter_ms: Some(0.7),
                 loss_pct: 10.0,
+                note: None,
             }],
         }
     }

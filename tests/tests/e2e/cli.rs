@@ -357,3 +357,96 @@ fn a_scan_under_a_tight_file_limit_waits_instead_of_failing() {
         shared::report::PortState::Open
     );
 }
+
+/// A network namespace of our own, with a unique name, always removed.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Self {
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("shk-test-{}-{n}", std::process::id());
+        let ok = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(
+            ok(&["netns", "add", &name]),
+            "cannot create a network namespace (needs root and iproute2)"
+        );
+        let ns = Self(name);
+        assert!(ok(&[
+            "netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"
+        ]));
+        ns
+    }
+
+    fn exec(&self, program: &Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .arg(program)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn wan_latency_falls_back_to_tcp_where_icmp_goes_unanswered() {
+    let ns = Netns::new();
+    let harvester = crate::process::binary("harvester");
+    let wan = |ns: &Netns| {
+        let out = ns.exec(
+            &harvester,
+            &[
+                "wan",
+                "127.0.0.1",
+                "--probes",
+                "3",
+                "--timeout-ms",
+                "300",
+                "--tcp-port",
+                "1",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let measured: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        measured[0].clone()
+    };
+    // ICMP answered: ICMP it is.
+    let m = wan(&ns);
+    assert_eq!(
+        (m["method"].as_str(), m["received"].as_u64()),
+        (Some("icmp"), Some(3)),
+        "{m}"
+    );
+    // This namespace (and only it) stops answering echo requests: TCP connect takes over.
+    let sysctl = ns.exec(
+        Path::new("/usr/sbin/sysctl"),
+        &["-w", "net.ipv4.icmp_echo_ignore_all=1"],
+    );
+    assert!(sysctl.status.success(), "{}", stderr(&sysctl));
+    let m = wan(&ns);
+    assert_eq!(
+        (m["method"].as_str(), m["received"].as_u64()),
+        (Some("tcp"), Some(3)),
+        "{m}"
+    );
+    assert!(
+        m["note"].as_str().unwrap().contains("ICMP unanswered"),
+        "{m}"
+    );
+    assert!(m["median_ms"].as_f64().is_some());
+}

@@ -150,6 +150,7 @@ impl TestNester {
                 },
             },
             spool: SpoolConfig::default(),
+            wan: Default::default(),
         }
     }
 
