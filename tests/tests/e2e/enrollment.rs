@@ -174,19 +174,11 @@ async fn hostile_enrollment_requests_consume_nothing() {
             "payload_too_large",
         ),
     ];
-    for (name, content_type, body, status, code) in cases {
-        let response = nester
-            .post_ingest(None, "/v1/enroll", content_type, body)
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status,
-            status,
-            "{name}: {}",
-            String::from_utf8_lossy(&response.body)
-        );
-        assert_eq!(response.error_code(), code, "{name}");
-    }
+    let cases = cases
+        .into_iter()
+        .map(|(n, t, body, s, c)| (n, t, body.into_bytes(), s, c))
+        .collect();
+    nester.expect_refusals(None, "/v1/enroll", cases).await;
     assert_eq!(
         nester.scalar("SELECT uses FROM enrollment_tokens"),
         0,

@@ -209,6 +209,39 @@ impl TestNester {
     }
 }
 
+/// Name, content type, body, expected status, expected error code.
+pub type Refusal<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<u8>,
+    hyper::StatusCode,
+    &'a str,
+);
+
+impl TestNester {
+    /// Posts each case to `path` on the ingest listener; checks its status and error code.
+    pub async fn expect_refusals(
+        &self,
+        client: Option<&ClientCert>,
+        path: &str,
+        cases: Vec<Refusal<'_>>,
+    ) {
+        for (name, content_type, body, status, code) in cases {
+            let response = self
+                .post_ingest(client, path, content_type, body)
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status,
+                status,
+                "{name}: {}",
+                String::from_utf8_lossy(&response.body)
+            );
+            assert_eq!(response.error_code(), code, "{name}");
+        }
+    }
+}
+
 impl Drop for TestNester {
     fn drop(&mut self) {
         self.stop.take().map(|s| s.send(()));

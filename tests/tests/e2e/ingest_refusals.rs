@@ -8,12 +8,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{ClientCert, TestNester, closed_port, https};
+use crate::harness::{ClientCert, Refusal, TestNester, closed_port, https};
 
 const JOSE: Option<&str> = Some("application/jose");
-
-/// Name, content type, body, expected status, expected error code.
-type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, StatusCode, &'a str);
 
 /// A report payload for `probe`, as JSON to be tampered with before signing.
 async fn payload(nester: &TestNester, probe: &crate::harness::Probe) -> Value {
@@ -53,7 +50,7 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
         good.split('.').nth(1).unwrap()
     );
 
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "no content type",
             None,
@@ -210,19 +207,9 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
         ),
     ];
     let client = a.client_cert();
-    for (name, content_type, body, status, code) in cases {
-        let response = nester
-            .post_ingest(Some(&client), "/v1/reports", content_type, body)
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status,
-            status,
-            "{name}: {}",
-            String::from_utf8_lossy(&response.body)
-        );
-        assert_eq!(response.error_code(), code, "{name}");
-    }
+    nester
+        .expect_refusals(Some(&client), "/v1/reports", cases)
+        .await;
     assert_eq!(nester.count("reports"), 0, "a refused report was stored");
     assert_eq!(
         nester.scalar("SELECT count(*) FROM probes WHERE last_report_id IS NOT NULL"),
