@@ -42,6 +42,9 @@ enum Command {
         /// Most connection attempts per second; 0 for no cap.
         #[arg(long, default_value_t = ScanOptions::default().rate)]
         rate: u32,
+        /// Scan every address without checking it is up first (like nmap -Pn).
+        #[arg(long)]
+        skip_discovery: bool,
     },
     /// Measure WAN latency now: N probes per target, ICMP first, TCP connect as fallback.
     Wan {
@@ -113,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
             retries,
             banner_timeout_ms,
             rate,
+            skip_discovery,
         } => {
             let options = ScanOptions {
                 concurrency,
@@ -120,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
                 retries,
                 banner_timeout_ms,
                 rate,
+                discovery: !skip_discovery,
+                ..ScanOptions::default()
             };
             let result = scan::scan(&targets, None, &ports, &options).await?;
             if json {

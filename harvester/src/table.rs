@@ -13,7 +13,14 @@ pub fn render(hosts: &[Host]) -> String {
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
         let state = format!("{:?}", host.state).to_lowercase();
-        let _ = writeln!(out, "{}{name}: host {state}", host.address);
+        let how = host.discovery.as_ref().map_or(String::new(), |d| {
+            format!(
+                " ({} reply, {:.2} ms)",
+                format!("{:?}", d.method).to_lowercase(),
+                d.rtt_ms
+            )
+        });
+        let _ = writeln!(out, "{}{name}: host {state}{how}", host.address);
         let shown: Vec<_> = host
             .ports
             .iter()
@@ -57,6 +64,7 @@ mod tests {
             address: "127.0.0.1".parse().unwrap(),
             hostname: Some("localhost".into()),
             state: HostState::Up,
+            discovery: None,
             ports: vec![
                 port(22, PortState::Open),
                 port(23, PortState::Closed),

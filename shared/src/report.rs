@@ -77,8 +77,29 @@ pub struct Host {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     pub state: HostState,
+    /// How the host was found up; absent when discovery was skipped or nothing answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery>,
     /// Scanned ports, in port order.
     pub ports: Vec<Port>,
+}
+
+/// The evidence that a host is up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    pub method: DiscoveryMethod,
+    /// Round trip of the answer that proved it, in milliseconds.
+    pub rtt_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryMethod {
+    /// An ICMP echo reply.
+    Icmp,
+    /// A TCP handshake or reset on one of the discovery ports.
+    Tcp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -289,6 +310,10 @@ pub(crate) mod tests {
                 address: "192.0.2.1".parse().expect("literal address"),
                 hostname: Some("gw.example".into()),
                 state: HostState::Up,
+                discovery: Some(Discovery {
+                    method: DiscoveryMethod::Icmp,
+                    rtt_ms: 0.4,
+                }),
                 ports: vec![
                     Port {
                         port: 22,

@@ -65,6 +65,7 @@ fn report(probe: Uuid, sequence: u64) -> Report {
                 .expect("a valid address"),
             hostname: Some(format!("host-{i}.kc.example.net")),
             state: HostState::Up,
+            discovery: None,
             ports: vec![
                 port(
                     22,

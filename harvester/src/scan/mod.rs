@@ -2,6 +2,7 @@
 //! assemble hosts in address and port order.
 
 pub mod banner;
+pub mod discovery;
 pub mod ports;
 pub mod targets;
 pub mod tcp;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
-use shared::report::{Host, HostState, Port, PortState, Protocol, ScanParameters};
+use shared::report::{Discovery, Host, HostState, Port, PortState, Protocol, ScanParameters};
 use time::OffsetDateTime;
 
 pub use ports::PortSpec;
@@ -31,6 +32,11 @@ pub struct ScanOptions {
     pub banner_timeout_ms: u64,
     /// Most connection attempts per second, all targets together; 0 for no cap.
     pub rate: u32,
+    /// Find live hosts first and scan only those (like nmap). Off: scan every address
+    /// (like nmap `-Pn`).
+    pub discovery: bool,
+    /// Ports tried for TCP discovery when ICMP gets no answer.
+    pub discovery_ports: Vec<u16>,
 }
 
 impl Default for ScanOptions {
@@ -41,6 +47,8 @@ impl Default for ScanOptions {
             retries: 1,
             banner_timeout_ms: 500,
             rate: 0,
+            discovery: true,
+            discovery_ports: discovery::DEFAULT_PORTS.to_vec(),
         }
     }
 }
@@ -87,7 +95,22 @@ pub async fn scan(
         )
     });
     let limiter = &limiter;
-    let ips: Vec<IpAddr> = addresses.keys().copied().collect();
+    let all: Vec<IpAddr> = addresses.keys().copied().collect();
+    // Who is there: found by ICMP or TCP, or everyone when discovery is off.
+    let mut discovered: BTreeMap<IpAddr, Option<Discovery>> = if options.discovery {
+        let ports = &options.discovery_ports;
+        discovery::discover(&all, ports, timeout, options.retries, options.concurrency)
+            .await
+            .into_iter()
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let ips: Vec<IpAddr> = all
+        .iter()
+        .copied()
+        .filter(|ip| !options.discovery || discovered.get(ip).is_some_and(Option::is_some))
+        .collect();
     let pairs = ips.iter().flat_map(|&ip| {
         ports
             .ports()
@@ -129,13 +152,15 @@ pub async fn scan(
         .map(|(address, hostname)| {
             let mut ports = found.remove(&address).unwrap_or_default();
             ports.sort_unstable_by_key(|p| p.port);
-            // A completed handshake or a reset both prove the host is there.
-            let up = ports.iter().any(|p| p.state != PortState::Filtered);
+            let discovery = discovered.remove(&address).flatten();
+            // Found by discovery, or (discovery off) a handshake or reset on any port.
+            let up = discovery.is_some() || ports.iter().any(|p| p.state != PortState::Filtered);
             let state = if up { HostState::Up } else { HostState::Down };
             Host {
                 address,
                 hostname,
                 state,
+                discovery,
                 ports,
             }
         })

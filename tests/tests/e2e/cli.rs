@@ -384,6 +384,16 @@ impl Netns {
         ns
     }
 
+    /// `ip -n NAME ARGS...`, which must succeed.
+    fn ip(&self, args: &[&str]) {
+        let status = std::process::Command::new("ip")
+            .args(["-n", &self.0])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip {args:?} failed");
+    }
+
     fn exec(&self, program: &Path, args: &[&str]) -> std::process::Output {
         std::process::Command::new("ip")
             .args(["netns", "exec", &self.0])
@@ -449,4 +459,74 @@ fn wan_latency_falls_back_to_tcp_where_icmp_goes_unanswered() {
         "{m}"
     );
     assert!(m["median_ms"].as_f64().is_some());
+}
+
+#[test]
+fn discovery_finds_hosts_by_icmp_or_tcp_and_leaves_absent_ones_unscanned() {
+    let ns = Netns::new();
+    // A veth pair inside the namespace: 10.99.0.1 on one end, nobody on the other, so no
+    // other address of 10.99.0.0/24 ever answers (ARP goes unanswered).
+    ns.ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    ns.ip(&["addr", "add", "10.99.0.1/24", "dev", "v0"]);
+    ns.ip(&["link", "set", "v0", "up"]);
+    ns.ip(&["link", "set", "v1", "up"]);
+    let harvester = crate::process::binary("harvester");
+    let scan = |args: &[&str]| {
+        let mut all = vec![
+            "scan",
+            "--json",
+            "--timeout-ms",
+            "300",
+            "--retries",
+            "0",
+            "--banner-timeout-ms",
+            "0",
+        ];
+        all.extend_from_slice(args);
+        let out = ns.exec(&harvester, &all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        shared::Report::from_json(&out.stdout).unwrap()
+    };
+    let host = |r: &shared::Report, ip: &str| {
+        r.hosts
+            .iter()
+            .find(|h| h.address.to_string() == ip)
+            .unwrap()
+            .clone()
+    };
+    use shared::report::{DiscoveryMethod, HostState, PortState};
+
+    let report = scan(&["127.0.0.1", "10.99.0.2", "--ports", "1-3"]);
+    let up = host(&report, "127.0.0.1");
+    assert_eq!(
+        (up.state, up.discovery.map(|d| d.method)),
+        (HostState::Up, Some(DiscoveryMethod::Icmp))
+    );
+    assert!(up.ports.iter().all(|p| p.state == PortState::Closed) && up.ports.len() == 3);
+    let absent = host(&report, "10.99.0.2");
+    assert_eq!(
+        (absent.state, absent.discovery, absent.ports.len()),
+        (HostState::Down, None, 0),
+        "an absent host was scanned"
+    );
+
+    // Like nmap -Pn: scanned anyway, and silence reads as filtered.
+    let report = scan(&["10.99.0.2", "--ports", "1-3", "--skip-discovery"]);
+    let absent = host(&report, "10.99.0.2");
+    assert!(
+        absent.ports.len() == 3 && absent.ports.iter().all(|p| p.state == PortState::Filtered),
+        "{absent:?}"
+    );
+
+    // Where echo requests go unanswered, a reset on a discovery port still proves the host.
+    let sysctl = ns.exec(
+        Path::new("/usr/sbin/sysctl"),
+        &["-w", "net.ipv4.icmp_echo_ignore_all=1"],
+    );
+    assert!(sysctl.status.success(), "{}", stderr(&sysctl));
+    let report = scan(&["127.0.0.1", "--ports", "1"]);
+    assert_eq!(
+        host(&report, "127.0.0.1").discovery.map(|d| d.method),
+        Some(DiscoveryMethod::Tcp)
+    );
 }

@@ -147,6 +147,7 @@ impl TestNester {
                     retries: 0,
                     banner_timeout_ms: 500,
                     rate: 0,
+                    ..ScanOptions::default()
                 },
             },
             spool: SpoolConfig::default(),
