@@ -9,7 +9,7 @@ use hyper::Method;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::harness::{closed_port, https};
+use crate::harness::{closed_port, https, write_harvester_config};
 use crate::process::{Daemon, run, stderr};
 
 /// Polls the probe list until a probe has a report with at least `open` open ports (30 s at most).
@@ -123,14 +123,7 @@ async fn nester_and_harvester_processes_deliver_reports() {
     let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let ports = format!("{},{}", service.local_addr().unwrap().port(), closed_port());
     let harvester_toml = temp.path().join("harvester.toml");
-    std::fs::write(
-        &harvester_toml,
-        format!(
-            "state_dir = {:?}\ninterval = \"1s\"\n[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\n",
-            state.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    write_harvester_config(&harvester_toml, &state, "1s", &ports);
     let harvester = Daemon::spawn(
         "harvester",
         &["run", "--config", harvester_toml.to_str().unwrap()],

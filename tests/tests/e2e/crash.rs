@@ -6,18 +6,8 @@ use std::time::Duration;
 
 use harvester::backoff::random_unit;
 
-use crate::harness::{TestNester, closed_port};
+use crate::harness::{TestNester, closed_port, write_harvester_config};
 use crate::process::{Daemon, run, stderr};
-
-fn harvester_config(path: &Path, state: &Path, ingest: Option<&str>) {
-    let nester = ingest.map_or(String::new(), |a| format!("[nester]\ningest = {a:?}\n"));
-    let text = format!(
-        "state_dir = {:?}\ninterval = \"100ms\"\n{nester}[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = \"{}\"\ntimeout_ms = 500\n",
-        state.to_str().unwrap(),
-        closed_port()
-    );
-    std::fs::write(path, text).unwrap();
-}
 
 /// Every sequence from 1 to the harvester's last, once, and the database whole.
 fn assert_complete(db: &Path, state: &Path) {
@@ -61,7 +51,12 @@ async fn killing_the_harvester_mid_upload_loses_and_duplicates_nothing() {
     let probe = nester.probe().await;
     let temp = tempfile::tempdir().unwrap();
     let config = temp.path().join("harvester.toml");
-    harvester_config(&config, &probe.state_dir, None);
+    write_harvester_config(
+        &config,
+        &probe.state_dir,
+        "100ms",
+        &closed_port().to_string(),
+    );
 
     for _ in 0..20 {
         let harvester = Daemon::spawn("harvester", &["run", "--config", config.to_str().unwrap()]);
@@ -126,7 +121,7 @@ async fn killing_the_nester_mid_ingest_loses_nothing_acknowledged() {
         .await
         .unwrap();
     let harvester_toml = temp.path().join("harvester.toml");
-    harvester_config(&harvester_toml, &state, None);
+    write_harvester_config(&harvester_toml, &state, "100ms", &closed_port().to_string());
     let harvester = Daemon::spawn(
         "harvester",
         &["run", "--config", harvester_toml.to_str().unwrap()],

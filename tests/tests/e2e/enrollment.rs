@@ -4,7 +4,7 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::harness::{TestNester, closed_port, https};
+use crate::harness::{TestNester, closed_port, https, key_and_csr};
 
 async fn enroll(token: &str) -> (tempfile::TempDir, anyhow::Result<(uuid::Uuid, String)>) {
     let temp = tempfile::tempdir().unwrap();
@@ -121,13 +121,7 @@ async fn hostile_enrollment_requests_consume_nothing() {
     let token =
         shared::enroll::EnrollmentToken::parse(&nester.token("kc", Duration::minutes(30), 1).await)
             .unwrap();
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let p256_csr = rcgen::CertificateParams::new(Vec::<String>::new())
-        .unwrap()
-        .serialize_request(&key)
-        .unwrap()
-        .pem()
-        .unwrap();
+    let (_, p256_csr) = key_and_csr(&rcgen::PKCS_ECDSA_P256_SHA256);
     let body =
         |csr: &str| json!({"token_id": token.id, "secret": token.secret, "csr": csr}).to_string();
     let cases = [

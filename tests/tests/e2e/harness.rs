@@ -396,6 +396,27 @@ pub async fn https(
     })
 }
 
+/// A fresh key of `alg` and a certificate signing request for it, PEM.
+pub fn key_and_csr(alg: &'static rcgen::SignatureAlgorithm) -> (rcgen::KeyPair, String) {
+    let key = rcgen::KeyPair::generate_for(alg).unwrap();
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    (key, csr)
+}
+
+/// A harvester config file scanning `ports` on 127.0.0.1 every `interval`.
+pub fn write_harvester_config(path: &Path, state: &Path, interval: &str, ports: &str) {
+    let text = format!(
+        "state_dir = {:?}\ninterval = {interval:?}\n[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\ntimeout_ms = 500\n",
+        state.to_str().unwrap()
+    );
+    std::fs::write(path, text).unwrap();
+}
+
 /// A port on 127.0.0.1 that nothing listens on.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

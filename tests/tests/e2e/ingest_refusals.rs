@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{ClientCert, Refusal, TestNester, closed_port, https};
+use crate::harness::{ClientCert, Refusal, TestNester, closed_port, https, key_and_csr};
 
 const JOSE: Option<&str> = Some("application/jose");
 
@@ -313,13 +313,7 @@ async fn connections_without_a_trusted_client_certificate_are_refused() {
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     assert_eq!(response.error_code(), "client_certificate_required");
     // Our CA, a probe of ours, but its validity has ended.
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
-        .unwrap()
-        .serialize_request(&key)
-        .unwrap()
-        .pem()
-        .unwrap();
+    let (key, csr) = key_and_csr(&rcgen::PKCS_ED25519);
     let ca = nester::pki::Ca::load(&nester.dir).unwrap();
     let expired = ca
         .sign_probe_csr(&csr, probe.id, time::Duration::minutes(-1))
