@@ -1,1 +1,5 @@
-//! End-to-end tests live in `tests/e2e/`; this empty library only gives the package a target.
+//! Support for the end-to-end tests (`tests/e2e/`) and the benchmarks (`bench/`): network
+//! namespaces and sites built from them, and nmap as a reference scanner.
+
+pub mod netns;
+pub mod nmap;

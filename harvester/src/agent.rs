@@ -32,6 +32,8 @@ pub struct Agent {
     sequence: Counter,
     unsent: Counter,
     backoff: Backoff,
+    /// Kept between cycles: the reverse-DNS cache lives here.
+    scan_session: scan::Session,
 }
 
 /// A report signed and spooled.
@@ -64,6 +66,7 @@ impl Agent {
             sequence,
             unsent: Counter::unsent(dir)?,
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            scan_session: scan::Session::default(),
             config,
         })
     }
@@ -85,7 +88,14 @@ impl Agent {
     pub async fn produce(&mut self) -> anyhow::Result<Option<Signed>> {
         let options = &self.config.scan.options;
         let scan = &self.config.scan;
-        let result = scan::scan(&scan.targets, Some(&scan.scope), &self.ports, options).await?;
+        let result = scan::scan(
+            &scan.targets,
+            Some(&scan.scope),
+            &self.ports,
+            options,
+            &self.scan_session,
+        )
+        .await?;
         let wan = crate::wan::measure_all(&self.config.wan).await;
         // The number is taken only once the report has a place in the spool, so a report
         // never produced leaves no gap: it is counted in `unsent` instead.

@@ -17,12 +17,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Scan now and print the result; needs no nester.
+    #[command(
+        after_help = "Exit status: 0 when the scan ran, whatever it found; 1 when it could not \
+        (a target that does not parse or resolve, a local failure); 2 for a usage error.\n\
+        A progress bar is drawn on standard error when it is a terminal."
+    )]
     Scan {
         /// Addresses, CIDR ranges or host names.
         #[arg(required = true)]
         targets: Vec<String>,
-        /// Ports, e.g. `22,80,443,8000-8100`, or `all`.
-        #[arg(long, short)]
+        /// Ports: lists and ranges (`22,80,8000-8100`), `top100`, `top1000` or `all`.
+        #[arg(long, short, default_value = "top1000")]
         ports: PortSpec,
         /// Print the report JSON (the unsigned payload) instead of a table.
         #[arg(long)]
@@ -32,8 +37,13 @@ enum Command {
         site: String,
         #[arg(long, default_value_t = ScanOptions::default().concurrency)]
         concurrency: usize,
-        #[arg(long, default_value_t = ScanOptions::default().timeout_ms)]
-        timeout_ms: u64,
+        /// Connect timeout ceiling (and the timeout before a host has answered), e.g. `1s`;
+        /// it adapts to each host's round trips between --min-timeout and this.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Connect timeout floor, e.g. `100ms`.
+        #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+        min_timeout: std::time::Duration,
         #[arg(long, default_value_t = ScanOptions::default().retries)]
         retries: u32,
         /// How long to wait for a service banner on open ports; 0 reads none.
@@ -43,8 +53,11 @@ enum Command {
         #[arg(long, default_value_t = ScanOptions::default().rate)]
         rate: u32,
         /// Scan every address without checking it is up first (like nmap -Pn).
-        #[arg(long)]
+        #[arg(long, short = 'P')]
         skip_discovery: bool,
+        /// Do not name hosts by reverse DNS.
+        #[arg(long, short = 'n')]
+        no_dns: bool,
     },
     /// Measure WAN latency now: N probes per target, ICMP first, TCP connect as fallback.
     Wan {
@@ -112,22 +125,31 @@ async fn main() -> anyhow::Result<()> {
             json,
             site,
             concurrency,
-            timeout_ms,
+            timeout,
+            min_timeout,
             retries,
             banner_timeout_ms,
             rate,
             skip_discovery,
+            no_dns,
         } => {
+            let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
             let options = ScanOptions {
                 concurrency,
-                timeout_ms,
+                min_timeout_ms: millis(min_timeout),
+                max_timeout_ms: millis(timeout),
                 retries,
                 banner_timeout_ms,
                 rate,
                 discovery: !skip_discovery,
+                reverse_dns: !no_dns,
                 ..ScanOptions::default()
             };
-            let result = scan::scan(&targets, None, &ports, &options).await?;
+            let session = scan::Session {
+                progress: scan::Progress::new(true),
+                ..scan::Session::default()
+            };
+            let result = scan::scan(&targets, None, &ports, &options, &session).await?;
             if json {
                 let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result, Vec::new());
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,6 +1,6 @@
 //! Turning a scan into a report.
 
-use shared::report::{Report, SCHEMA_VERSION, WanMeasurement};
+use shared::report::{HostState, Report, SCHEMA_VERSION, WanMeasurement};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,6 +26,13 @@ pub fn build(
         unsent_reports,
         generated_at: OffsetDateTime::now_utc(),
         scan: scan.parameters,
+        hosts_up: u32::try_from(
+            scan.hosts
+                .iter()
+                .filter(|h| h.state == HostState::Up)
+                .count(),
+        )
+        .unwrap_or(u32::MAX),
         hosts: scan.hosts,
         wan,
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use shared::report::{Host, PortState};
+use shared::report::{Host, OsFamily, PortState};
 
 pub fn render(hosts: &[Host]) -> String {
     let mut out = String::new();
@@ -14,13 +14,22 @@ pub fn render(hosts: &[Host]) -> String {
             .unwrap_or_default();
         let state = format!("{:?}", host.state).to_lowercase();
         let how = host.discovery.as_ref().map_or(String::new(), |d| {
-            format!(
-                " ({} reply, {:.2} ms)",
-                format!("{:?}", d.method).to_lowercase(),
-                d.rtt_ms
-            )
+            let method = format!("{:?}", d.method).to_lowercase();
+            match d.rtt_ms {
+                Some(rtt) => format!(" ({method} reply, {rtt:.2} ms)"),
+                None => format!(" ({method} reply)"),
+            }
         });
         let _ = writeln!(out, "{}{name}: host {state}{how}", host.address);
+        if host.os.family != OsFamily::Unknown {
+            let _ = writeln!(
+                out,
+                "  OS guess: {:?} ({}%): {}",
+                host.os.family,
+                host.os.confidence,
+                host.os.evidence.join("; ")
+            );
+        }
         let shown: Vec<_> = host
             .ports
             .iter()
@@ -65,6 +74,11 @@ mod tests {
             hostname: Some("localhost".into()),
             state: HostState::Up,
             discovery: None,
+            os: shared::report::OsGuess {
+                family: OsFamily::Linux,
+                confidence: 85,
+                evidence: vec!["port 22 banner mentions \"debian\"".into()],
+            },
             ports: vec![
                 port(22, PortState::Open),
                 port(23, PortState::Closed),
@@ -76,5 +90,6 @@ mod tests {
         assert!(text.contains("22/tcp"), "{text}");
         assert!(!text.contains("23/tcp"), "{text}");
         assert!(text.contains("1 closed, 1 filtered"), "{text}");
+        assert!(text.contains("OS guess: Linux (85%)"), "{text}");
     }
 }

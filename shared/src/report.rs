@@ -12,19 +12,21 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Version of the report format this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Longest accepted free-text field (site label, version string).
 pub const MAX_LABEL_LEN: usize = 128;
 /// Longest accepted service banner, in bytes, after sanitising.
 pub const MAX_BANNER_LEN: usize = 1024;
+/// Most pieces of evidence behind one OS guess.
+pub const MAX_EVIDENCE: usize = 16;
 /// Longest DNS name (RFC 1035).
 pub const MAX_HOSTNAME_LEN: usize = 253;
 
 /// One scan cycle of one probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "Seahawks report", extend("$id" = "https://seahawks.invalid/schema/report-v1.json"))]
+#[schemars(title = "Seahawks report", extend("$id" = "https://seahawks.invalid/schema/report-v2.json"))]
 pub struct Report {
     /// Always [`SCHEMA_VERSION`] for reports this build writes.
     pub schema_version: u32,
@@ -47,6 +49,8 @@ pub struct Report {
     pub generated_at: OffsetDateTime,
     /// What was asked of the scan.
     pub scan: ScanParameters,
+    /// Hosts found up (state `up`) in this scan.
+    pub hosts_up: u32,
     /// Hosts found in scope, in address order.
     pub hosts: Vec<Host>,
     /// WAN latency measurements (may be empty).
@@ -67,6 +71,18 @@ pub struct ScanParameters {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(schema_with = "rfc3339")]
     pub finished_at: OffsetDateTime,
+    /// Connect attempts in flight at once.
+    pub concurrency: u32,
+    /// Connect timeout bounds in milliseconds: the timeout adapts to measured round trips
+    /// between these two.
+    pub min_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    /// Extra attempts for an unanswered port before it counts as `filtered`.
+    pub retries: u32,
+    /// Cap on connection attempts per second, all targets together; 0 for none.
+    pub rate: u32,
+    /// Whether hosts were discovered first (off: every address scanned, like nmap `-Pn`).
+    pub discovery: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -80,6 +96,8 @@ pub struct Host {
     /// How the host was found up; absent when discovery was skipped or nothing answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
+    /// What the evidence says about the operating system.
+    pub os: OsGuess,
     /// Scanned ports, in port order.
     pub ports: Vec<Port>,
 }
@@ -89,8 +107,10 @@ pub struct Host {
 #[serde(deny_unknown_fields)]
 pub struct Discovery {
     pub method: DiscoveryMethod,
-    /// Round trip of the answer that proved it, in milliseconds.
-    pub rtt_ms: f64,
+    /// Round trip of the answer that proved it, in milliseconds; absent for `arp`, whose
+    /// answer the kernel received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -100,6 +120,47 @@ pub enum DiscoveryMethod {
     Icmp,
     /// A TCP handshake or reset on one of the discovery ports.
     Tcp,
+    /// No ICMP or TCP answer, but the host answered ARP: the kernel's neighbour table holds
+    /// its link-layer address (a host on the local link that drops everything, as nmap
+    /// reports it).
+    Arp,
+}
+
+/// An operating-system guess from evidence actually observed; never invented.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OsGuess {
+    pub family: OsFamily,
+    /// 0 (no evidence) to 100.
+    pub confidence: u8,
+    /// What the guess rests on, e.g. `ICMP reply TTL 64` or `SSH banner: OpenSSH ... Debian`.
+    pub evidence: Vec<String>,
+}
+
+impl OsGuess {
+    pub fn unknown() -> Self {
+        Self {
+            family: OsFamily::Unknown,
+            confidence: 0,
+            evidence: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OsFamily {
+    /// No evidence.
+    Unknown,
+    Linux,
+    Windows,
+    /// FreeBSD, OpenBSD, NetBSD.
+    Bsd,
+    MacOs,
+    /// Unix-like, not told apart further (an initial TTL of 64 alone).
+    Unix,
+    /// Routers, switches and similar (an initial TTL of 255, vendor banners).
+    NetworkDevice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -235,7 +296,24 @@ impl Report {
         if self.scan.finished_at < self.scan.started_at {
             return invalid("scan.finished_at is before scan.started_at".into());
         }
+        let up = self
+            .hosts
+            .iter()
+            .filter(|h| h.state == HostState::Up)
+            .count();
+        if usize::try_from(self.hosts_up).ok() != Some(up) {
+            return invalid(format!(
+                "hosts_up is {} but {up} hosts are up",
+                self.hosts_up
+            ));
+        }
         for host in &self.hosts {
+            if host.os.confidence > 100
+                || host.os.evidence.len() > MAX_EVIDENCE
+                || host.os.evidence.iter().any(|e| e.len() > MAX_BANNER_LEN)
+            {
+                return invalid(format!("OS guess of {} is malformed", host.address));
+            }
             if host
                 .hostname
                 .as_ref()
@@ -305,15 +383,27 @@ pub(crate) mod tests {
                 ports: "22,80".into(),
                 started_at: datetime!(2026-11-21 11:59:58 UTC),
                 finished_at: datetime!(2026-11-21 12:00:00 UTC),
+                concurrency: 256,
+                min_timeout_ms: 100,
+                max_timeout_ms: 1000,
+                retries: 1,
+                rate: 0,
+                discovery: true,
             },
+            hosts_up: 1,
             hosts: vec![Host {
                 address: "192.0.2.1".parse().expect("literal address"),
                 hostname: Some("gw.example".into()),
                 state: HostState::Up,
                 discovery: Some(Discovery {
                     method: DiscoveryMethod::Icmp,
-                    rtt_ms: 0.4,
+                    rtt_ms: Some(0.4),
                 }),
+                os: OsGuess {
+                    family: OsFamily::Linux,
+                    confidence: 80,
+                    evidence: vec!["ICMP reply TTL 64".into()],
+                },
                 ports: vec![
                     Port {
                         port: 22,
@@ -355,9 +445,12 @@ pub(crate) mod tests {
     #[test]
     fn newer_schema_version_is_named() {
         let mut value = serde_json::to_value(sample(Uuid::now_v7())).unwrap();
-        value["schema_version"] = 2.into();
+        value["schema_version"] = (SCHEMA_VERSION + 1).into();
         let err = Report::from_json(&serde_json::to_vec(&value).unwrap()).unwrap_err();
-        assert!(matches!(err, ReportError::UnsupportedVersion(2)), "{err}");
+        assert!(
+            matches!(err, ReportError::UnsupportedVersion(v) if v == u64::from(SCHEMA_VERSION) + 1),
+            "{err}"
+        );
     }
 
     #[test]
@@ -383,6 +476,12 @@ pub(crate) mod tests {
         let mut r = sample(Uuid::now_v7());
         r.wan[0].received = 11;
         assert!(matches!(r.validate(), Err(ReportError::Invalid(m)) if m.contains("WAN")));
+        let mut r = sample(Uuid::now_v7());
+        r.hosts_up = 2;
+        assert!(matches!(r.validate(), Err(ReportError::Invalid(m)) if m.contains("hosts_up")));
+        let mut r = sample(Uuid::now_v7());
+        r.hosts[0].os.confidence = 101;
+        assert!(matches!(r.validate(), Err(ReportError::Invalid(m)) if m.contains("OS guess")));
     }
 
     /// The committed schema is what the types generate. To update after a deliberate change:

@@ -23,7 +23,8 @@ use nester::datadir::DataDir;
 use nester::server::{Listeners, Server};
 use rustls_pki_types::ServerName;
 use shared::report::{
-    Host, HostState, Port, PortState, Protocol, Report, SCHEMA_VERSION, ScanParameters,
+    Host, HostState, OsFamily, OsGuess, Port, PortState, Protocol, Report, SCHEMA_VERSION,
+    ScanParameters,
 };
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
@@ -66,6 +67,11 @@ fn report(probe: Uuid, sequence: u64) -> Report {
             hostname: Some(format!("host-{i}.kc.example.net")),
             state: HostState::Up,
             discovery: None,
+            os: OsGuess {
+                family: OsFamily::Linux,
+                confidence: 90,
+                evidence: vec!["SSH banner: OpenSSH Debian".into()],
+            },
             ports: vec![
                 port(
                     22,
@@ -91,7 +97,14 @@ fn report(probe: Uuid, sequence: u64) -> Report {
             ports: "22,80,443".into(),
             started_at: now,
             finished_at: now,
+            concurrency: 256,
+            min_timeout_ms: 100,
+            max_timeout_ms: 1000,
+            retries: 1,
+            rate: 0,
+            discovery: true,
         },
+        hosts_up: 50,
         hosts,
         wan: Vec::new(),
     }

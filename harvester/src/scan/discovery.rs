@@ -1,20 +1,37 @@
 //! Host discovery: is anybody at this address?
 //!
-//! ICMP echo first (surge-ping). When it gets no answer, or ICMP sockets are unavailable, a
-//! TCP connect to a few common ports: a completed handshake or a reset both prove the host is
-//! there. Each live host records how it was found and the round trip of that answer.
+//! ICMP echo (surge-ping) and, a moment later, a TCP connect to a few common ports: a
+//! completed handshake or a reset both prove the host is there, and the first answer wins.
+//! When neither answers, a host on the local link may still have answered ARP: the kernel's
+//! neighbour table then holds its address, and the host is up (as nmap reports it). Each live
+//! host records how it was found, the round trip of that answer and, for ICMP, the reply's
+//! TTL (evidence for the OS guess).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 use shared::report::{Discovery, DiscoveryMethod};
-use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence};
+use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence};
 
 use super::tcp::{self, Outcome};
+use super::timing::Timing;
 
 /// Ports tried when ICMP gets no answer, as nmap's default TCP discovery does.
 pub const DEFAULT_PORTS: &[u16] = &[22, 80, 443, 445, 3389];
+
+/// How long ICMP has to answer alone before the TCP probes start, so a host that answers
+/// both is recorded with its ICMP reply (and TTL).
+const ICMP_HEAD_START: Duration = Duration::from_millis(25);
+
+/// What discovery learnt about a live host.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub discovery: Discovery,
+    /// TTL of the ICMP echo reply, when that is how the host was found.
+    pub ttl: Option<u8>,
+}
 
 /// ICMP clients for both families; `None` where the socket could not be opened.
 struct Pingers {
@@ -45,23 +62,59 @@ pub async fn discover(
     timeout: Duration,
     retries: u32,
     concurrency: usize,
-) -> Vec<(IpAddr, Option<Discovery>)> {
+) -> Vec<(IpAddr, Option<Found>)> {
     let pingers = Pingers::new();
     let pingers = &pingers;
     stream::iter(addresses.iter().copied())
         .map(|ip| async move {
-            let found = match icmp(pingers, ip, timeout, retries).await {
-                Some(found) => Some(found),
-                None => tcp_any(ip, ports, timeout).await,
+            let icmp = icmp(pingers, ip, timeout, retries);
+            let tcp = async {
+                tokio::time::sleep(ICMP_HEAD_START).await;
+                tcp_any(ip, ports, timeout).await
             };
-            (ip, found)
+            tokio::pin!(icmp, tcp);
+            let found = tokio::select! {
+                Some(found) = &mut icmp => Some(found),
+                Some(found) = &mut tcp => Some(found),
+                else => None,
+            };
+            (ip, found.or_else(|| neighbour(ip)))
         })
         .buffered(concurrency.max(1))
         .collect()
         .await
 }
 
-async fn icmp(pingers: &Pingers, ip: IpAddr, timeout: Duration, retries: u32) -> Option<Discovery> {
+/// An IPv4 neighbour the kernel resolved (ARP complete), from the namespace's own
+/// `/proc/net/arp`. Our probes made the kernel ask; an answer proves the host is on the link.
+fn neighbour(ip: IpAddr) -> Option<Found> {
+    let IpAddr::V4(v4) = ip else { return None };
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    arp_complete(&table, v4).then_some(Found {
+        discovery: Discovery {
+            method: DiscoveryMethod::Arp,
+            rtt_ms: None,
+        },
+        ttl: None,
+    })
+}
+
+/// Whether `/proc/net/arp` lists `ip` with a link-layer address (flag ATF_COM, 0x2).
+fn arp_complete(table: &str, ip: std::net::Ipv4Addr) -> bool {
+    const ATF_COM: u32 = 0x2;
+    table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace();
+        let (Some(addr), Some(_hw_type), Some(flags)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap_or(0);
+        addr.parse() == Ok(ip) && flags & ATF_COM != 0
+    })
+}
+
+async fn icmp(pingers: &Pingers, ip: IpAddr, timeout: Duration, retries: u32) -> Option<Found> {
     let client = if ip.is_ipv4() {
         pingers.v4.as_ref()
     } else {
@@ -74,10 +127,17 @@ async fn icmp(pingers: &Pingers, ip: IpAddr, timeout: Duration, retries: u32) ->
         .await;
     pinger.timeout(timeout);
     for seq in 0..=retries {
-        if let Ok((_, rtt)) = pinger.ping(PingSequence(seq as u16), &[0u8; 16]).await {
-            return Some(Discovery {
-                method: DiscoveryMethod::Icmp,
-                rtt_ms: millis(rtt),
+        if let Ok((reply, rtt)) = pinger.ping(PingSequence(seq as u16), &[0u8; 16]).await {
+            let ttl = match reply {
+                IcmpPacket::V4(p) => p.get_ttl(),
+                IcmpPacket::V6(_) => None,
+            };
+            return Some(Found {
+                discovery: Discovery {
+                    method: DiscoveryMethod::Icmp,
+                    rtt_ms: Some(millis(rtt)),
+                },
+                ttl,
             });
         }
     }
@@ -85,11 +145,12 @@ async fn icmp(pingers: &Pingers, ip: IpAddr, timeout: Duration, retries: u32) ->
 }
 
 /// The first discovery port that answers (handshake or reset), tried together.
-async fn tcp_any(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<Discovery> {
+async fn tcp_any(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<Found> {
     let mut attempts = stream::iter(ports.iter().copied())
         .map(|port| async move {
             let started = Instant::now();
-            match tcp::probe(SocketAddr::new(ip, port), timeout, 0).await {
+            let fixed = Mutex::new(Timing::new(timeout, timeout));
+            match tcp::probe(SocketAddr::new(ip, port), &fixed, 0).await {
                 Ok(Outcome::Open(_) | Outcome::Closed) => Some(started.elapsed()),
                 _ => None,
             }
@@ -97,9 +158,12 @@ async fn tcp_any(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<Discove
         .buffer_unordered(ports.len().max(1));
     while let Some(answer) = attempts.next().await {
         if let Some(rtt) = answer {
-            return Some(Discovery {
-                method: DiscoveryMethod::Tcp,
-                rtt_ms: millis(rtt),
+            return Some(Found {
+                discovery: Discovery {
+                    method: DiscoveryMethod::Tcp,
+                    rtt_ms: Some(millis(rtt)),
+                },
+                ttl: None,
             });
         }
     }
@@ -125,9 +189,14 @@ mod tests {
             4,
         )
         .await;
-        let discovery = found[0].1.as_ref().expect("127.0.0.1 is up");
-        assert_eq!(discovery.method, DiscoveryMethod::Icmp);
-        assert!(discovery.rtt_ms >= 0.0);
+        let found = found[0].1.as_ref().expect("127.0.0.1 is up");
+        assert_eq!(found.discovery.method, DiscoveryMethod::Icmp);
+        assert!(found.discovery.rtt_ms.is_some_and(|rtt| rtt >= 0.0));
+        assert_eq!(
+            found.ttl,
+            Some(64),
+            "Linux starts at 64 and loopback has no hop"
+        );
     }
 
     #[tokio::test]
@@ -143,6 +212,24 @@ mod tests {
             Duration::from_secs(1),
         )
         .await;
-        assert_eq!(found.map(|d| d.method), Some(DiscoveryMethod::Tcp));
+        assert_eq!(
+            found.map(|f| f.discovery.method),
+            Some(DiscoveryMethod::Tcp)
+        );
+    }
+
+    #[test]
+    fn reads_complete_neighbours_only() {
+        let table = "IP address       HW type     Flags       HW address            Mask     Device
+10.99.0.2        0x1         0x2         b2:44:43:b7:a5:6b     *        xa
+10.99.0.3        0x1         0x0         00:00:00:00:00:00     *        xa
+";
+        assert!(arp_complete(table, "10.99.0.2".parse().unwrap()));
+        assert!(!arp_complete(table, "10.99.0.3".parse().unwrap()));
+        assert!(!arp_complete(table, "10.99.0.4".parse().unwrap()));
+        assert!(!arp_complete(
+            "garbage\n1 2\n",
+            "10.99.0.2".parse().unwrap()
+        ));
     }
 }

@@ -1,22 +1,32 @@
-//! The scan engine: expand targets, connect-scan every (address, port) pair concurrently,
-//! assemble hosts in address and port order.
+//! The scan engine: expand targets, find who is up, connect-scan every (address, port) pair
+//! concurrently under per-host adaptive timeouts, read banners, name hosts and guess their
+//! systems; hosts come out in address order, ports in port order.
 
 pub mod banner;
 pub mod discovery;
+pub mod os;
 pub mod ports;
+pub mod progress;
+pub mod rdns;
 pub mod targets;
 pub mod tcp;
+pub mod timing;
+mod top_ports;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
-use shared::report::{Discovery, Host, HostState, Port, PortState, Protocol, ScanParameters};
+use shared::report::{Host, HostState, OsGuess, Port, PortState, Protocol, ScanParameters};
 use time::OffsetDateTime;
 
 pub use ports::PortSpec;
+pub use progress::Progress;
+pub use rdns::ReverseDns;
+use timing::Timing;
 
 /// How hard and how fast to scan.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,8 +34,10 @@ pub use ports::PortSpec;
 pub struct ScanOptions {
     /// Connect attempts in flight at once.
     pub concurrency: usize,
-    /// How long one connect attempt may take before it counts as unanswered.
-    pub timeout_ms: u64,
+    /// Floor of the adaptive connect timeout.
+    pub min_timeout_ms: u64,
+    /// Ceiling of the adaptive connect timeout, and the timeout before a host has answered.
+    pub max_timeout_ms: u64,
     /// Extra attempts for an unanswered port before it is `filtered`.
     pub retries: u32,
     /// How long to wait for an open port's banner; 0 reads no banners.
@@ -37,19 +49,35 @@ pub struct ScanOptions {
     pub discovery: bool,
     /// Ports tried for TCP discovery when ICMP gets no answer.
     pub discovery_ports: Vec<u16>,
+    /// Name live hosts by reverse DNS.
+    pub reverse_dns: bool,
+    /// How long one reverse lookup may take.
+    pub dns_timeout_ms: u64,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
         Self {
             concurrency: 256,
-            timeout_ms: 1000,
+            min_timeout_ms: 100,
+            max_timeout_ms: 1000,
             retries: 1,
             banner_timeout_ms: 500,
             rate: 0,
             discovery: true,
             discovery_ports: discovery::DEFAULT_PORTS.to_vec(),
+            reverse_dns: true,
+            dns_timeout_ms: 2000,
         }
+    }
+}
+
+impl ScanOptions {
+    fn timing(&self) -> Timing {
+        Timing::new(
+            Duration::from_millis(self.min_timeout_ms),
+            Duration::from_millis(self.max_timeout_ms),
+        )
     }
 }
 
@@ -64,6 +92,8 @@ pub enum ScanError {
     },
     #[error("concurrency must be at least 1")]
     NoConcurrency,
+    #[error("the connect timeout must be at least 1 ms")]
+    NoTimeout,
 }
 
 /// What one scan found.
@@ -73,6 +103,22 @@ pub struct ScanResult {
     pub hosts: Vec<Host>,
 }
 
+/// What outlives one scan: the reverse-DNS cache (the daemon keeps it between cycles) and
+/// how progress is shown.
+pub struct Session {
+    pub rdns: ReverseDns,
+    pub progress: Progress,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            rdns: ReverseDns::default(),
+            progress: Progress::hidden(),
+        }
+    }
+}
+
 /// Scans `targets` on `ports`; with a `scope`, refuses (before any probe) a target that
 /// reaches outside it.
 pub async fn scan(
@@ -80,13 +126,18 @@ pub async fn scan(
     scope: Option<&[ipnet::IpNet]>,
     ports: &PortSpec,
     options: &ScanOptions,
+    session: &Session,
 ) -> Result<ScanResult, ScanError> {
     if options.concurrency == 0 {
         return Err(ScanError::NoConcurrency);
     }
+    if options.max_timeout_ms == 0 {
+        return Err(ScanError::NoTimeout);
+    }
+    let progress = &session.progress;
     let started_at = OffsetDateTime::now_utc();
     let addresses = targets::expand(targets, scope).await?;
-    let timeout = Duration::from_millis(options.timeout_ms);
+    let max_timeout = Duration::from_millis(options.max_timeout_ms);
     let banner_wait = Duration::from_millis(options.banner_timeout_ms);
     // Evenly spaced, no bursts: a cap that a franchise network can rely on.
     let limiter = std::num::NonZeroU32::new(options.rate).map(|rate| {
@@ -96,13 +147,20 @@ pub async fn scan(
     });
     let limiter = &limiter;
     let all: Vec<IpAddr> = addresses.keys().copied().collect();
-    // Who is there: found by ICMP or TCP, or everyone when discovery is off.
-    let mut discovered: BTreeMap<IpAddr, Option<Discovery>> = if options.discovery {
+    // Who is there: found by ICMP, TCP or ARP, or everyone when discovery is off.
+    let mut discovered: BTreeMap<IpAddr, Option<discovery::Found>> = if options.discovery {
+        progress.discovering(all.len());
         let ports = &options.discovery_ports;
-        discovery::discover(&all, ports, timeout, options.retries, options.concurrency)
-            .await
-            .into_iter()
-            .collect()
+        discovery::discover(
+            &all,
+            ports,
+            max_timeout,
+            options.retries,
+            options.concurrency,
+        )
+        .await
+        .into_iter()
+        .collect()
     } else {
         BTreeMap::new()
     };
@@ -111,18 +169,34 @@ pub async fn scan(
         .copied()
         .filter(|ip| !options.discovery || discovered.get(ip).is_some_and(Option::is_some))
         .collect();
+    // Each host's timeout follows its own round trips, seeded by its discovery answer.
+    let timings: HashMap<IpAddr, Mutex<Timing>> = ips
+        .iter()
+        .map(|ip| {
+            let mut timing = options.timing();
+            let seed = discovered
+                .get(ip)
+                .and_then(|f| f.as_ref()?.discovery.rtt_ms);
+            if let Some(rtt) = seed {
+                timing.sample(Duration::from_secs_f64(rtt / 1000.0));
+            }
+            (*ip, Mutex::new(timing))
+        })
+        .collect();
+    let timings = &timings;
     let pairs = ips.iter().flat_map(|&ip| {
         ports
             .ports()
             .iter()
             .map(move |&port| SocketAddr::new(ip, port))
     });
+    progress.scanning(ips.len() * ports.ports().len(), ips.len());
     let mut results = stream::iter(pairs)
         .map(|addr| async move {
             if let Some(limiter) = limiter {
                 limiter.until_ready().await;
             }
-            let outcome = tcp::probe(addr, timeout, options.retries)
+            let outcome = tcp::probe(addr, &timings[&addr.ip()], options.retries)
                 .await
                 .map_err(|source| ScanError::Local { addr, source })?;
             let state = outcome.state();
@@ -137,30 +211,62 @@ pub async fn scan(
         .buffer_unordered(options.concurrency);
 
     let mut found: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
+    let mut hosts_done = 0;
     while let Some(result) = results.next().await {
         let (addr, state, banner) = result?;
-        found.entry(addr.ip()).or_default().push(Port {
+        progress.port_done();
+        let host = found.entry(addr.ip()).or_default();
+        host.push(Port {
             port: addr.port(),
             protocol: Protocol::Tcp,
             state,
             banner,
         });
+        if host.len() == ports.ports().len() {
+            hosts_done += 1;
+            progress.hosts_done(hosts_done, ips.len());
+        }
     }
+    drop(results);
+
+    let names = if options.reverse_dns {
+        let unnamed: Vec<IpAddr> = addresses
+            .iter()
+            .filter(|(ip, name)| name.is_none() && ips.contains(ip))
+            .map(|(ip, _)| *ip)
+            .collect();
+        let timeout = Duration::from_millis(options.dns_timeout_ms);
+        let names = session.rdns.lookup_all(&unnamed, timeout).await;
+        unnamed.into_iter().zip(names).collect()
+    } else {
+        HashMap::new()
+    };
+    progress.finish();
 
     let hosts = addresses
         .into_iter()
         .map(|(address, hostname)| {
             let mut ports = found.remove(&address).unwrap_or_default();
             ports.sort_unstable_by_key(|p| p.port);
-            let discovery = discovered.remove(&address).flatten();
+            let found = discovered.remove(&address).flatten();
             // Found by discovery, or (discovery off) a handshake or reset on any port.
-            let up = discovery.is_some() || ports.iter().any(|p| p.state != PortState::Filtered);
+            let up = found.is_some() || ports.iter().any(|p| p.state != PortState::Filtered);
             let state = if up { HostState::Up } else { HostState::Down };
+            let ttl = found.as_ref().and_then(|f| f.ttl);
+            let banners = ports
+                .iter()
+                .filter_map(|p| Some((p.port, p.banner.as_deref()?)));
+            let os = if up {
+                os::guess(ttl, banners)
+            } else {
+                OsGuess::unknown()
+            };
             Host {
                 address,
-                hostname,
+                hostname: hostname.or_else(|| names.get(&address).cloned().flatten()),
                 state,
-                discovery,
+                discovery: found.map(|f| f.discovery),
+                os,
                 ports,
             }
         })
@@ -170,6 +276,12 @@ pub async fn scan(
         ports: ports.to_string(),
         started_at,
         finished_at: OffsetDateTime::now_utc(),
+        concurrency: u32::try_from(options.concurrency).unwrap_or(u32::MAX),
+        min_timeout_ms: options.min_timeout_ms,
+        max_timeout_ms: options.max_timeout_ms,
+        retries: options.retries,
+        rate: options.rate,
+        discovery: options.discovery,
     };
     Ok(ScanResult { parameters, hosts })
 }
@@ -200,9 +312,15 @@ mod tests {
             .parse()
             .unwrap();
 
-        let result = scan(&["127.0.0.1".into()], None, &spec, &ScanOptions::default())
-            .await
-            .unwrap();
+        let result = scan(
+            &["127.0.0.1".into()],
+            None,
+            &spec,
+            &ScanOptions::default(),
+            &Session::default(),
+        )
+        .await
+        .unwrap();
 
         assert_eq!(result.hosts.len(), 1);
         let host = &result.hosts[0];
@@ -225,9 +343,15 @@ mod tests {
             ..ScanOptions::default()
         };
         let started = std::time::Instant::now();
-        let result = scan(&["127.0.0.1".into()], None, &spec, &options)
-            .await
-            .unwrap();
+        let result = scan(
+            &["127.0.0.1".into()],
+            None,
+            &spec,
+            &options,
+            &Session::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(result.hosts[0].ports.len(), 100);
         assert!(
             started.elapsed() >= Duration::from_millis(450),

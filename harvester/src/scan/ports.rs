@@ -1,4 +1,5 @@
-//! Port specifications: `22,80,443,8000-8100`, or `all` (1-65535).
+//! Port specifications: lists and ranges (`22,80,443,8000-8100`), the most common ports
+//! (`top100`, `top1000`, as nmap ranks them), or `all` (1-65535). Items mix: `top100,8443`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,7 +10,7 @@ pub struct PortSpec(Vec<u16>);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "invalid port specification `{spec}`: {reason} (expected e.g. `22,80,8000-8100`, ports 1-65535)"
+    "invalid port specification `{spec}`: {reason} (expected e.g. `22,80,8000-8100`, `top100`, `top1000` or `all`; ports 1-65535)"
 )]
 pub struct PortSpecError {
     spec: String,
@@ -26,9 +27,6 @@ impl FromStr for PortSpec {
     type Err = PortSpecError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        if spec.trim().eq_ignore_ascii_case("all") {
-            return Ok(Self((1..=u16::MAX).collect()));
-        }
         let fail = |reason: String| PortSpecError {
             spec: spec.to_string(),
             reason,
@@ -40,10 +38,15 @@ impl FromStr for PortSpec {
         };
         let mut ports = Vec::new();
         for item in spec.split(',') {
-            if item.trim().is_empty() {
+            let item = item.trim();
+            if item.is_empty() {
                 return Err(fail("empty item".into()));
             }
+            let named = |n: usize| super::top_ports::TOP_PORTS[..n].iter().copied();
             match item.split_once('-') {
+                _ if item.eq_ignore_ascii_case("all") => ports.extend(1..=u16::MAX),
+                _ if item.eq_ignore_ascii_case("top100") => ports.extend(named(100)),
+                _ if item.eq_ignore_ascii_case("top1000") => ports.extend(named(1000)),
                 Some((a, b)) => {
                     let (a, b) = (port(a)?, port(b)?);
                     if a > b {
@@ -95,6 +98,53 @@ mod tests {
             "1-65535".parse::<PortSpec>().unwrap()
         );
         assert_eq!("ALL".parse::<PortSpec>().unwrap().to_string(), "1-65535");
+    }
+
+    #[test]
+    fn named_lists_mix_with_numbers() {
+        let top100: PortSpec = "top100".parse().unwrap();
+        assert_eq!(top100.ports().len(), 100);
+        assert!(
+            [22, 80, 443, 3389]
+                .iter()
+                .all(|p| top100.ports().contains(p))
+        );
+        let top1000: PortSpec = "TOP1000".parse().unwrap();
+        assert_eq!(top1000.ports().len(), 1000);
+        assert!(top100.ports().iter().all(|p| top1000.ports().contains(p)));
+        let mixed: PortSpec = "top100, 65000".parse().unwrap();
+        assert_eq!(mixed.ports().len(), 101);
+        assert_eq!("all,22".parse::<PortSpec>().unwrap().ports().len(), 65535);
+    }
+
+    proptest::proptest! {
+        /// Any set of ports survives printing and parsing again, unchanged.
+        #[test]
+        fn display_round_trips(ports in proptest::collection::btree_set(1u16.., 0..300)) {
+            proptest::prop_assume!(!ports.is_empty());
+            let spec = PortSpec(ports.iter().copied().collect());
+            let again: PortSpec = spec.to_string().parse().unwrap();
+            proptest::prop_assert_eq!(again, spec);
+        }
+
+        /// A range parses to exactly its ports, whatever the spacing.
+        #[test]
+        fn ranges_are_inclusive(a in 1u16.., len in 0u16..2000) {
+            let b = a.saturating_add(len);
+            let spec: PortSpec = format!(" {a} - {b} ").parse().unwrap();
+            proptest::prop_assert_eq!(spec.ports().len(), usize::from(b - a) + 1);
+            proptest::prop_assert_eq!(spec.ports().first().copied(), Some(a));
+            proptest::prop_assert_eq!(spec.ports().last().copied(), Some(b));
+        }
+
+        /// Garbage never panics; it either parses to valid ports or says why not.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
+            match text.parse::<PortSpec>() {
+                Ok(spec) => proptest::prop_assert!(spec.ports().iter().all(|&p| p > 0)),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("invalid port specification")),
+            }
+        }
     }
 
     #[test]

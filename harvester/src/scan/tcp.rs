@@ -2,10 +2,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use shared::report::PortState;
 use tokio::net::TcpStream;
+
+use super::timing::Timing;
 
 /// Longest total wait for local resources (file descriptors, source ports) before giving up.
 const MAX_PRESSURE_WAIT: Duration = Duration::from_secs(10);
@@ -28,18 +31,36 @@ impl Outcome {
     }
 }
 
-/// Probes one port. Running out of file descriptors or source ports is back-pressure: the
-/// probe waits and tries again. `Err` means the local machine could not try at all, which is
-/// never reported as a port state.
-pub async fn probe(addr: SocketAddr, timeout: Duration, retries: u32) -> io::Result<Outcome> {
+/// Probes one port, each attempt under the host's current timeout; a handshake or a reset
+/// feeds its round trip back into that timing. Running out of file descriptors or source
+/// ports is back-pressure: the probe waits and tries again. `Err` means the local machine
+/// could not try at all, which is never reported as a port state.
+pub async fn probe(addr: SocketAddr, timing: &Mutex<Timing>, retries: u32) -> io::Result<Outcome> {
     let mut silences = 0;
     let mut waited = Duration::ZERO;
+    let record = |started: Instant| {
+        timing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sample(started.elapsed());
+    };
     loop {
+        let timeout = timing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .timeout();
+        let started = Instant::now();
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) if is_self_connect(&stream) => return Ok(Outcome::Closed),
-            Ok(Ok(stream)) => return Ok(Outcome::Open(stream)),
+            Ok(Ok(stream)) => {
+                record(started);
+                return Ok(Outcome::Open(stream));
+            }
             Ok(Err(e)) => match classify(&e) {
-                Verdict::State(PortState::Closed) => return Ok(Outcome::Closed),
+                Verdict::State(PortState::Closed) => {
+                    record(started);
+                    return Ok(Outcome::Closed);
+                }
                 Verdict::State(_) => return Ok(Outcome::Filtered),
                 Verdict::Pressure if waited < MAX_PRESSURE_WAIT => {
                     let pause = Duration::from_millis(5 + u64::from(silences.min(20)) * 5);
@@ -103,12 +124,17 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let t = Duration::from_secs(2);
-        assert_eq!(probe(open, t, 0).await.unwrap().state(), PortState::Open);
+        let t = Mutex::new(Timing::new(
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        ));
+        assert_eq!(probe(open, &t, 0).await.unwrap().state(), PortState::Open);
         assert_eq!(
-            probe(closed, t, 0).await.unwrap().state(),
+            probe(closed, &t, 0).await.unwrap().state(),
             PortState::Closed
         );
+        // Two loopback answers taught the timing: the timeout fell from 2 s to the floor.
+        assert_eq!(t.lock().unwrap().timeout(), Duration::from_millis(100));
     }
 
     /// A socket bound to a port and connected to that same address connects to itself:

@@ -11,6 +11,7 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::harness::{closed_port, https, write_harvester_config};
 use crate::process::{Daemon, run, stderr};
+use seahawks_tests::netns::Netns;
 
 /// Polls the probe list until a probe has a report with at least `open` open ports (30 s at most).
 async fn wait_for_report(dashboard: &str, ca_pem: &Path, open: u64) -> serde_json::Value {
@@ -351,60 +352,6 @@ fn a_scan_under_a_tight_file_limit_waits_instead_of_failing() {
     );
 }
 
-/// A network namespace of our own, with a unique name, always removed.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Self {
-        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("shk-test-{}-{n}", std::process::id());
-        let ok = |args: &[&str]| {
-            std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        };
-        assert!(
-            ok(&["netns", "add", &name]),
-            "cannot create a network namespace (needs root and iproute2)"
-        );
-        let ns = Self(name);
-        assert!(ok(&[
-            "netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"
-        ]));
-        ns
-    }
-
-    /// `ip -n NAME ARGS...`, which must succeed.
-    fn ip(&self, args: &[&str]) {
-        let status = std::process::Command::new("ip")
-            .args(["-n", &self.0])
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(status.success(), "ip {args:?} failed");
-    }
-
-    fn exec(&self, program: &Path, args: &[&str]) -> std::process::Output {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .arg(program)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn wan_latency_falls_back_to_tcp_where_icmp_goes_unanswered() {
     let ns = Netns::new();
@@ -436,11 +383,7 @@ fn wan_latency_falls_back_to_tcp_where_icmp_goes_unanswered() {
         "{m}"
     );
     // This namespace (and only it) stops answering echo requests: TCP connect takes over.
-    let sysctl = ns.exec(
-        Path::new("/usr/sbin/sysctl"),
-        &["-w", "net.ipv4.icmp_echo_ignore_all=1"],
-    );
-    assert!(sysctl.status.success(), "{}", stderr(&sysctl));
+    ns.sysctl("net.ipv4.icmp_echo_ignore_all=1");
     let m = wan(&ns);
     assert_eq!(
         (m["method"].as_str(), m["received"].as_u64()),
@@ -468,8 +411,8 @@ fn discovery_finds_hosts_by_icmp_or_tcp_and_leaves_absent_ones_unscanned() {
         let mut all = vec![
             "scan",
             "--json",
-            "--timeout-ms",
-            "300",
+            "--timeout",
+            "300ms",
             "--retries",
             "0",
             "--banner-timeout-ms",
@@ -512,11 +455,7 @@ fn discovery_finds_hosts_by_icmp_or_tcp_and_leaves_absent_ones_unscanned() {
     );
 
     // Where echo requests go unanswered, a reset on a discovery port still proves the host.
-    let sysctl = ns.exec(
-        Path::new("/usr/sbin/sysctl"),
-        &["-w", "net.ipv4.icmp_echo_ignore_all=1"],
-    );
-    assert!(sysctl.status.success(), "{}", stderr(&sysctl));
+    ns.sysctl("net.ipv4.icmp_echo_ignore_all=1");
     let report = scan(&["127.0.0.1", "--ports", "1"]);
     assert_eq!(
         host(&report, "127.0.0.1").discovery.map(|d| d.method),

@@ -143,7 +143,7 @@ impl TestNester {
                 ports: ports.into(),
                 options: ScanOptions {
                     concurrency: 64,
-                    timeout_ms: 2000,
+                    max_timeout_ms: 2000,
                     retries: 0,
                     banner_timeout_ms: 500,
                     rate: 0,
@@ -411,7 +411,7 @@ pub fn key_and_csr(alg: &'static rcgen::SignatureAlgorithm) -> (rcgen::KeyPair, 
 /// A harvester config file scanning `ports` on 127.0.0.1 every `interval`.
 pub fn write_harvester_config(path: &Path, state: &Path, interval: &str, ports: &str) {
     let text = format!(
-        "state_dir = {:?}\ninterval = {interval:?}\n[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\ntimeout_ms = 500\n",
+        "state_dir = {:?}\ninterval = {interval:?}\n[scan]\nscope = [\"127.0.0.0/8\"]\ntargets = [\"127.0.0.1\"]\nports = {ports:?}\nmax_timeout_ms = 500\n",
         state.to_str().unwrap()
     );
     std::fs::write(path, text).unwrap();

@@ -152,7 +152,7 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
         (
             "schema version 2",
             JOSE,
-            with(&|v| v["schema_version"] = 2.into()).into(),
+            with(&|v| v["schema_version"] = 99.into()).into(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_schema_version",
         ),

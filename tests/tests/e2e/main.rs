@@ -11,3 +11,4 @@ mod ingest_refusals;
 mod jose_interop;
 mod pipe;
 mod process;
+mod scan_site;

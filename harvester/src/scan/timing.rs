@@ -1,0 +1,104 @@
+//! Connect timeouts that follow each host's measured round trips, as nmap's timing does:
+//! a smoothed RTT and its variation (RFC 6298), timeout = srtt + 4 × rttvar, kept between a
+//! floor and a ceiling. Before any answer the ceiling applies.
+
+use std::time::Duration;
+
+/// The variation assumed from a host's first sample, so one lucky answer cannot shrink the
+/// timeout to the floor at once (nmap uses the same 5 ms).
+const FIRST_RTTVAR: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone)]
+pub struct Timing {
+    min: Duration,
+    max: Duration,
+    /// Smoothed round trip and its variation; `None` before the first sample.
+    estimate: Option<(Duration, Duration)>,
+}
+
+impl Timing {
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Self {
+            min: min.min(max),
+            max,
+            estimate: None,
+        }
+    }
+
+    /// Takes one measured round trip (a handshake or a reset).
+    pub fn sample(&mut self, rtt: Duration) {
+        self.estimate = Some(match self.estimate {
+            None => (rtt, FIRST_RTTVAR.max(rtt)),
+            Some((srtt, rttvar)) => {
+                let delta = rtt.abs_diff(srtt);
+                let srtt = if rtt > srtt {
+                    srtt + delta / 8
+                } else {
+                    srtt - delta / 8
+                };
+                let rttvar = if delta > rttvar {
+                    rttvar + (delta - rttvar) / 4
+                } else {
+                    rttvar - (rttvar - delta) / 4
+                };
+                (srtt, rttvar)
+            }
+        });
+    }
+
+    /// How long the next attempt may wait for an answer.
+    pub fn timeout(&self) -> Duration {
+        match self.estimate {
+            None => self.max,
+            Some((srtt, rttvar)) => (srtt + rttvar * 4).clamp(self.min, self.max),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn starts_at_the_ceiling_and_follows_the_samples() {
+        let mut t = Timing::new(100 * MS, 1000 * MS);
+        assert_eq!(t.timeout(), 1000 * MS);
+        // A LAN host answering in 0.2 ms: the floor.
+        t.sample(MS / 5);
+        assert_eq!(t.timeout(), 100 * MS);
+        // A WAN-like host at 80 ms: 80 + 4 × 80 is 400 ms.
+        let mut t = Timing::new(100 * MS, 1000 * MS);
+        t.sample(80 * MS);
+        assert_eq!(t.timeout(), 400 * MS);
+        // Steady answers shrink the variation, and with it the timeout.
+        for _ in 0..50 {
+            t.sample(80 * MS);
+        }
+        assert!(t.timeout() < 110 * MS, "{:?}", t.timeout());
+        assert!(t.timeout() >= 100 * MS);
+    }
+
+    #[test]
+    fn a_slow_spike_widens_the_timeout_up_to_the_ceiling() {
+        let mut t = Timing::new(100 * MS, 1000 * MS);
+        for _ in 0..20 {
+            t.sample(50 * MS);
+        }
+        let calm = t.timeout();
+        t.sample(600 * MS);
+        assert!(t.timeout() > calm, "{:?} <= {calm:?}", t.timeout());
+        for _ in 0..20 {
+            t.sample(5000 * MS);
+        }
+        assert_eq!(t.timeout(), 1000 * MS);
+    }
+
+    #[test]
+    fn a_floor_above_the_ceiling_gives_way() {
+        let mut t = Timing::new(2000 * MS, 500 * MS);
+        t.sample(MS);
+        assert_eq!(t.timeout(), 500 * MS);
+    }
+}
