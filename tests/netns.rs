@@ -218,3 +218,52 @@ impl Drop for Site {
         let _ = std::fs::remove_dir_all(&self.etc);
     }
 }
+
+/// Two namespaces joined by a link with a fixed added delay each way (a user-space relay
+/// between two TUN devices, `support/delay_relay.py`): `near` is 10.88.0.1, `far` is
+/// 10.88.0.2, and a round trip takes at least twice the delay.
+pub struct DelayedLink {
+    relay: Child,
+    pub far: Netns,
+    pub near: Netns,
+}
+
+impl DelayedLink {
+    pub const NEAR: &str = "10.88.0.1";
+    pub const FAR: &str = "10.88.0.2";
+
+    pub fn new(delay_ms: u32) -> Self {
+        let near = Netns::named(&unique("near"));
+        let far = Netns::named(&unique("far"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/delay_relay.py");
+        let mut relay = near
+            .command("python3")
+            .arg(script)
+            .args(["wan0", "wan1", &delay_ms.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the relay");
+        let mut line = String::new();
+        BufReader::new(relay.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the relay reports");
+        let link = Self { relay, far, near };
+        assert_eq!(line.trim(), "ready", "the delay relay did not start");
+        link.near.ip(&["link", "set", "wan1", "netns", link.far.name()]);
+        for (ns, dev, local, peer) in [
+            (&link.near, "wan0", Self::NEAR, Self::FAR),
+            (&link.far, "wan1", Self::FAR, Self::NEAR),
+        ] {
+            ns.ip(&["addr", "add", local, "peer", peer, "dev", dev]);
+            ns.ip(&["link", "set", dev, "up"]);
+        }
+        link
+    }
+}
+
+impl Drop for DelayedLink {
+    fn drop(&mut self) {
+        let _ = self.relay.kill();
+        let _ = self.relay.wait();
+    }
+}

@@ -97,6 +97,10 @@ async fn resolve(target: &str) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
+/// Unanswered echo requests in a row, from the first, after which ICMP counts as blocked and
+/// the round moves to TCP. A lossy path that answers some of them stays on ICMP.
+const ICMP_GIVE_UP: u32 = 3;
+
 /// Round-trip times in milliseconds of the echo requests that were answered.
 async fn icmp_round(ip: IpAddr, options: &WanOptions) -> Result<Vec<f64>, surge_ping::SurgeError> {
     let kind = if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 };
@@ -118,6 +122,9 @@ async fn icmp_round(ip: IpAddr, options: &WanOptions) -> Result<Vec<f64>, surge_
             Err(surge_ping::SurgeError::Timeout { .. }) => {}
             Err(e) if seq == 0 => return Err(e),
             Err(_) => {}
+        }
+        if rtts.is_empty() && seq + 1 >= ICMP_GIVE_UP {
+            break; // blocked, not lossy: do not spend the whole round waiting
         }
     }
     Ok(rtts)

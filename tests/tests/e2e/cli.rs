@@ -353,51 +353,6 @@ fn a_scan_under_a_tight_file_limit_waits_instead_of_failing() {
 }
 
 #[test]
-fn wan_latency_falls_back_to_tcp_where_icmp_goes_unanswered() {
-    let ns = Netns::new();
-    let harvester = crate::process::binary("harvester");
-    let wan = |ns: &Netns| {
-        let out = ns.exec(
-            &harvester,
-            &[
-                "wan",
-                "127.0.0.1",
-                "--probes",
-                "3",
-                "--timeout-ms",
-                "300",
-                "--tcp-port",
-                "1",
-                "--json",
-            ],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        let measured: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        measured[0].clone()
-    };
-    // ICMP answered: ICMP it is.
-    let m = wan(&ns);
-    assert_eq!(
-        (m["method"].as_str(), m["received"].as_u64()),
-        (Some("icmp"), Some(3)),
-        "{m}"
-    );
-    // This namespace (and only it) stops answering echo requests: TCP connect takes over.
-    ns.sysctl("net.ipv4.icmp_echo_ignore_all=1");
-    let m = wan(&ns);
-    assert_eq!(
-        (m["method"].as_str(), m["received"].as_u64()),
-        (Some("tcp"), Some(3)),
-        "{m}"
-    );
-    assert!(
-        m["note"].as_str().unwrap().contains("ICMP unanswered"),
-        "{m}"
-    );
-    assert!(m["median_ms"].as_f64().is_some());
-}
-
-#[test]
 fn discovery_finds_hosts_by_icmp_or_tcp_and_leaves_absent_ones_unscanned() {
     let ns = Netns::new();
     // A veth pair inside the namespace: 10.99.0.1 on one end, nobody on the other, so no

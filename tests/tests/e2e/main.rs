@@ -12,3 +12,4 @@ mod jose_interop;
 mod pipe;
 mod process;
 mod scan_site;
+mod wan_delay;
