@@ -249,7 +249,8 @@ impl DelayedLink {
             .expect("the relay reports");
         let link = Self { relay, far, near };
         assert_eq!(line.trim(), "ready", "the delay relay did not start");
-        link.near.ip(&["link", "set", "wan1", "netns", link.far.name()]);
+        link.near
+            .ip(&["link", "set", "wan1", "netns", link.far.name()]);
         for (ns, dev, local, peer) in [
             (&link.near, "wan0", Self::NEAR, Self::FAR),
             (&link.far, "wan1", Self::FAR, Self::NEAR),

@@ -8,7 +8,6 @@
 //! TTL (evidence for the OS guess).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
@@ -16,7 +15,7 @@ use shared::report::{Discovery, DiscoveryMethod};
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence};
 
 use super::tcp::{self, Outcome};
-use super::timing::Timing;
+use super::timing::{Timing, Timings};
 
 /// Ports tried when ICMP gets no answer, as nmap's default TCP discovery does.
 pub const DEFAULT_PORTS: &[u16] = &[22, 80, 443, 445, 3389];
@@ -149,7 +148,7 @@ async fn tcp_any(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<Found> 
     let mut attempts = stream::iter(ports.iter().copied())
         .map(|port| async move {
             let started = Instant::now();
-            let fixed = Mutex::new(Timing::new(timeout, timeout));
+            let fixed = Timings::new(&Timing::new(timeout, timeout), []);
             match tcp::probe(SocketAddr::new(ip, port), &fixed, 0).await {
                 Ok(Outcome::Open(_) | Outcome::Closed) => Some(started.elapsed()),
                 _ => None,

@@ -15,7 +15,6 @@ mod top_ports;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
@@ -26,7 +25,7 @@ use time::OffsetDateTime;
 pub use ports::PortSpec;
 pub use progress::Progress;
 pub use rdns::ReverseDns;
-use timing::Timing;
+use timing::{Timing, Timings};
 
 /// How hard and how fast to scan.
 #[derive(Debug, Clone, Deserialize)]
@@ -170,19 +169,12 @@ pub async fn scan(
         .filter(|ip| !options.discovery || discovered.get(ip).is_some_and(Option::is_some))
         .collect();
     // Each host's timeout follows its own round trips, seeded by its discovery answer.
-    let timings: HashMap<IpAddr, Mutex<Timing>> = ips
-        .iter()
-        .map(|ip| {
-            let mut timing = options.timing();
-            let seed = discovered
-                .get(ip)
-                .and_then(|f| f.as_ref()?.discovery.rtt_ms);
-            if let Some(rtt) = seed {
-                timing.sample(Duration::from_secs_f64(rtt / 1000.0));
-            }
-            (*ip, Mutex::new(timing))
-        })
-        .collect();
+    let timings = Timings::new(&options.timing(), ips.iter().copied());
+    for (ip, found) in &discovered {
+        if let Some(rtt) = found.as_ref().and_then(|f| f.discovery.rtt_ms) {
+            timings.sample(*ip, Duration::from_secs_f64(rtt / 1000.0));
+        }
+    }
     let timings = &timings;
     let pairs = ips.iter().flat_map(|&ip| {
         ports
@@ -196,7 +188,7 @@ pub async fn scan(
             if let Some(limiter) = limiter {
                 limiter.until_ready().await;
             }
-            let outcome = tcp::probe(addr, &timings[&addr.ip()], options.retries)
+            let outcome = tcp::probe(addr, timings, options.retries)
                 .await
                 .map_err(|source| ScanError::Local { addr, source })?;
             let state = outcome.state();

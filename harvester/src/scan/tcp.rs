@@ -2,13 +2,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use shared::report::PortState;
 use tokio::net::TcpStream;
 
-use super::timing::Timing;
+use super::timing::Timings;
 
 /// Longest total wait for local resources (file descriptors, source ports) before giving up.
 const MAX_PRESSURE_WAIT: Duration = Duration::from_secs(10);
@@ -35,20 +34,12 @@ impl Outcome {
 /// feeds its round trip back into that timing. Running out of file descriptors or source
 /// ports is back-pressure: the probe waits and tries again. `Err` means the local machine
 /// could not try at all, which is never reported as a port state.
-pub async fn probe(addr: SocketAddr, timing: &Mutex<Timing>, retries: u32) -> io::Result<Outcome> {
+pub async fn probe(addr: SocketAddr, timings: &Timings, retries: u32) -> io::Result<Outcome> {
     let mut silences = 0;
     let mut waited = Duration::ZERO;
-    let record = |started: Instant| {
-        timing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .sample(started.elapsed());
-    };
+    let record = |started: Instant| timings.sample(addr.ip(), started.elapsed());
     loop {
-        let timeout = timing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .timeout();
+        let timeout = timings.timeout(addr.ip());
         let started = Instant::now();
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) if is_self_connect(&stream) => return Ok(Outcome::Closed),
@@ -115,6 +106,7 @@ fn classify(e: &io::Error) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::timing::Timing;
 
     #[tokio::test]
     async fn open_and_closed_on_loopback() {
@@ -124,17 +116,15 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let t = Mutex::new(Timing::new(
-            Duration::from_millis(100),
-            Duration::from_secs(2),
-        ));
+        let template = Timing::new(Duration::from_millis(100), Duration::from_secs(2));
+        let t = Timings::new(&template, [open.ip()]);
         assert_eq!(probe(open, &t, 0).await.unwrap().state(), PortState::Open);
         assert_eq!(
             probe(closed, &t, 0).await.unwrap().state(),
             PortState::Closed
         );
         // Two loopback answers taught the timing: the timeout fell from 2 s to the floor.
-        assert_eq!(t.lock().unwrap().timeout(), Duration::from_millis(100));
+        assert_eq!(t.timeout(open.ip()), Duration::from_millis(100));
     }
 
     /// A socket bound to a port and connected to that same address connects to itself:

@@ -2,6 +2,9 @@
 //! a smoothed RTT and its variation (RFC 6298), timeout = srtt + 4 × rttvar, kept between a
 //! floor and a ceiling. Before any answer the ceiling applies.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// The variation assumed from a host's first sample, so one lucky answer cannot shrink the
@@ -55,6 +58,47 @@ impl Timing {
     }
 }
 
+/// The timings of one scan: one per host, plus one for the whole scan that learns from every
+/// answer. A host that has not answered yet (found by ARP, or scanned without discovery)
+/// borrows the scan's timing, as nmap uses its group timing, instead of waiting the ceiling
+/// on every port.
+pub struct Timings {
+    scan: Mutex<Timing>,
+    hosts: HashMap<IpAddr, Mutex<Timing>>,
+}
+
+impl Timings {
+    pub fn new(template: &Timing, hosts: impl IntoIterator<Item = IpAddr>) -> Self {
+        Self {
+            scan: Mutex::new(template.clone()),
+            hosts: hosts
+                .into_iter()
+                .map(|ip| (ip, Mutex::new(template.clone())))
+                .collect(),
+        }
+    }
+
+    /// The timeout for the next attempt at `ip`.
+    pub fn timeout(&self, ip: IpAddr) -> Duration {
+        match self.hosts.get(&ip).map(lock) {
+            Some(host) if host.estimate.is_some() => host.timeout(),
+            _ => lock(&self.scan).timeout(),
+        }
+    }
+
+    /// An answer from `ip` after `rtt`.
+    pub fn sample(&self, ip: IpAddr, rtt: Duration) {
+        if let Some(host) = self.hosts.get(&ip) {
+            lock(host).sample(rtt);
+        }
+        lock(&self.scan).sample(rtt);
+    }
+}
+
+fn lock(m: &Mutex<Timing>) -> MutexGuard<'_, Timing> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +137,22 @@ mod tests {
             t.sample(5000 * MS);
         }
         assert_eq!(t.timeout(), 1000 * MS);
+    }
+
+    #[test]
+    fn a_silent_host_borrows_the_scans_timing() {
+        let (quiet, chatty): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t = Timings::new(&Timing::new(100 * MS, 1000 * MS), [quiet, chatty]);
+        assert_eq!(t.timeout(quiet), 1000 * MS);
+        t.sample(chatty, 20 * MS);
+        assert_eq!(t.timeout(chatty), 100 * MS);
+        assert_eq!(t.timeout(quiet), 100 * MS, "learnt from the other host");
+        // Once it answers, its own round trips count.
+        for _ in 0..3 {
+            t.sample(quiet, 300 * MS);
+        }
+        assert!(t.timeout(quiet) > 300 * MS, "{:?}", t.timeout(quiet));
     }
 
     #[test]
