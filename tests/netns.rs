@@ -131,7 +131,9 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(prefix: &str, specs: &[HostSpec], services: &Path) -> Self {
+    /// `services` is the program serving fake services and the arguments that come before
+    /// the services: `(fake-services, [])`, or a program with a subcommand.
+    pub fn new(prefix: &str, specs: &[HostSpec], services: (&Path, &[&str])) -> Self {
         let scanner = Netns::named(&unique("scan"));
         let etc = Path::new("/etc/netns").join(scanner.name());
         let mut site = Self {
@@ -194,9 +196,10 @@ impl Site {
     }
 }
 
-fn start_services(host: &Netns, services: &Path, args: &[String]) -> Child {
+fn start_services(host: &Netns, (program, before): (&Path, &[&str]), args: &[String]) -> Child {
     let mut child = host
-        .command(services)
+        .command(program)
+        .args(before)
         .args(args)
         .stdout(Stdio::piped())
         .spawn()

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use shared::report::{WanMeasurement, WanMethod};
-use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence};
+use surge_ping::{Client, Config, ICMP, PingSequence};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,10 +105,8 @@ const ICMP_GIVE_UP: u32 = 3;
 async fn icmp_round(ip: IpAddr, options: &WanOptions) -> Result<Vec<f64>, surge_ping::SurgeError> {
     let kind = if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 };
     let client = Client::new(&Config::builder().kind(kind).build())?;
-    let mut id = [0u8; 2];
-    let _ = aws_lc_rs::rand::fill(&mut id);
     let mut pinger = client
-        .pinger(ip, PingIdentifier(u16::from_le_bytes(id)))
+        .pinger(ip, crate::scan::discovery::ping_identifier())
         .await;
     pinger.timeout(Duration::from_millis(options.timeout_ms));
     let payload = [0u8; 56];

@@ -10,15 +10,19 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::{StreamExt, stream};
 use shared::report::{Discovery, DiscoveryMethod};
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence};
 
 use super::tcp::{self, Outcome};
-use super::timing::{Timing, Timings};
+use super::timing::{Timing, Timings, within};
 
 /// Ports tried when ICMP gets no answer, as nmap's default TCP discovery does.
 pub const DEFAULT_PORTS: &[u16] = &[22, 80, 443, 445, 3389];
+
+/// Echo request payload.
+const PAYLOAD: [u8; 16] = [0; 16];
 
 /// How long ICMP has to answer alone before the TCP probes start, so a host that answers
 /// both is recorded with its ICMP reply (and TTL).
@@ -54,22 +58,26 @@ impl Pingers {
     }
 }
 
-/// Discovers every address; `None` for an address nobody answered at.
+/// Discovers every address; `None` for an address nobody answered at. Waits follow
+/// `timing` as it learns from the answers (all addresses share it: the first live hosts
+/// teach how long the silent ones deserve).
 pub async fn discover(
     addresses: &[IpAddr],
     ports: &[u16],
-    timeout: Duration,
+    timing: &Timing,
     retries: u32,
     concurrency: usize,
 ) -> Vec<(IpAddr, Option<Found>)> {
     let pingers = Pingers::new();
     let pingers = &pingers;
+    let timings = Timings::new(timing, []);
+    let timings = &timings;
     stream::iter(addresses.iter().copied())
         .map(|ip| async move {
-            let icmp = icmp(pingers, ip, timeout, retries);
+            let icmp = icmp(pingers, ip, timings, retries);
             let tcp = async {
                 tokio::time::sleep(ICMP_HEAD_START).await;
-                tcp_any(ip, ports, timeout).await
+                tcp_any(ip, ports, timings).await
             };
             tokio::pin!(icmp, tcp);
             let found = tokio::select! {
@@ -113,20 +121,35 @@ fn arp_complete(table: &str, ip: std::net::Ipv4Addr) -> bool {
     })
 }
 
-async fn icmp(pingers: &Pingers, ip: IpAddr, timeout: Duration, retries: u32) -> Option<Found> {
+async fn icmp(pingers: &Pingers, ip: IpAddr, timings: &Timings, retries: u32) -> Option<Found> {
     let client = if ip.is_ipv4() {
         pingers.v4.as_ref()
     } else {
         pingers.v6.as_ref()
     }?;
-    let mut id = [0u8; 2];
-    let _ = aws_lc_rs::rand::fill(&mut id);
-    let mut pinger = client
-        .pinger(ip, PingIdentifier(u16::from_le_bytes(id)))
-        .await;
-    pinger.timeout(timeout);
-    for seq in 0..=retries {
-        if let Ok((reply, rtt)) = pinger.ping(PingSequence(seq as u16), &[0u8; 16]).await {
+    // One pinger per attempt, and every attempt stays open to its answer until the last
+    // one gives up: a reply that is merely slower than the learnt timeout still counts.
+    // Our own deadline (`within`) decides; surge-ping's is only a backstop.
+    let ident = ping_identifier();
+    let mut pingers = Vec::new();
+    for _ in 0..=retries {
+        let mut pinger = client.pinger(ip, ident).await;
+        pinger.timeout(Duration::from_secs(60));
+        pingers.push(pinger);
+    }
+    let mut pending = FuturesUnordered::new();
+    for (seq, pinger) in pingers.iter_mut().enumerate() {
+        pending.push(pinger.ping(PingSequence(seq as u16), &PAYLOAD));
+        let first_answer = async {
+            while let Some(answer) = pending.next().await {
+                if let Ok(answer) = answer {
+                    return Some(answer);
+                }
+            }
+            None
+        };
+        if let Some(Some((reply, rtt))) = within(timings, ip, first_answer).await {
+            timings.sample(ip, rtt);
             let ttl = match reply {
                 IcmpPacket::V4(p) => p.get_ttl(),
                 IcmpPacket::V6(_) => None,
@@ -144,12 +167,11 @@ async fn icmp(pingers: &Pingers, ip: IpAddr, timeout: Duration, retries: u32) ->
 }
 
 /// The first discovery port that answers (handshake or reset), tried together.
-async fn tcp_any(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<Found> {
+async fn tcp_any(ip: IpAddr, ports: &[u16], timings: &Timings) -> Option<Found> {
     let mut attempts = stream::iter(ports.iter().copied())
         .map(|port| async move {
             let started = Instant::now();
-            let fixed = Timings::new(&Timing::new(timeout, timeout), []);
-            match tcp::probe(SocketAddr::new(ip, port), &fixed, 0).await {
+            match tcp::probe(SocketAddr::new(ip, port), timings, 0).await {
                 Ok(Outcome::Open(_) | Outcome::Closed) => Some(started.elapsed()),
                 _ => None,
             }
@@ -169,6 +191,13 @@ async fn tcp_any(ip: IpAddr, ports: &[u16], timeout: Duration) -> Option<Found> 
     None
 }
 
+/// A random echo identifier, so concurrent pingers (ours and others') do not take each
+/// other's replies. Not a secret: the OS random source without a CSPRNG's start-up cost.
+pub fn ping_identifier() -> PingIdentifier {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    PingIdentifier(u16::from_le_bytes([bytes[0], bytes[1]]))
+}
+
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
@@ -183,7 +212,7 @@ mod tests {
         let found = discover(
             &["127.0.0.1".parse().unwrap()],
             DEFAULT_PORTS,
-            Duration::from_secs(1),
+            &Timing::new(Duration::from_millis(100), Duration::from_secs(1)),
             0,
             4,
         )
@@ -208,7 +237,10 @@ mod tests {
         let found = tcp_any(
             "127.0.0.1".parse().unwrap(),
             &[closed],
-            Duration::from_secs(1),
+            &Timings::new(
+                &Timing::new(Duration::from_secs(1), Duration::from_secs(1)),
+                [],
+            ),
         )
         .await;
         assert_eq!(

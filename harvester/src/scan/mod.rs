@@ -135,8 +135,8 @@ pub async fn scan(
     }
     let progress = &session.progress;
     let started_at = OffsetDateTime::now_utc();
+    let clock = std::time::Instant::now();
     let addresses = targets::expand(targets, scope).await?;
-    let max_timeout = Duration::from_millis(options.max_timeout_ms);
     let banner_wait = Duration::from_millis(options.banner_timeout_ms);
     // Evenly spaced, no bursts: a cap that a franchise network can rely on.
     let limiter = std::num::NonZeroU32::new(options.rate).map(|rate| {
@@ -150,19 +150,15 @@ pub async fn scan(
     let mut discovered: BTreeMap<IpAddr, Option<discovery::Found>> = if options.discovery {
         progress.discovering(all.len());
         let ports = &options.discovery_ports;
-        discovery::discover(
-            &all,
-            ports,
-            max_timeout,
-            options.retries,
-            options.concurrency,
-        )
-        .await
-        .into_iter()
-        .collect()
+        let timing = options.timing();
+        discovery::discover(&all, ports, &timing, options.retries, options.concurrency)
+            .await
+            .into_iter()
+            .collect()
     } else {
         BTreeMap::new()
     };
+    tracing::debug!(addresses = all.len(), elapsed = ?clock.elapsed(), "discovery done");
     let ips: Vec<IpAddr> = all
         .iter()
         .copied()
@@ -176,12 +172,12 @@ pub async fn scan(
         }
     }
     let timings = &timings;
-    let pairs = ips.iter().flat_map(|&ip| {
-        ports
-            .ports()
-            .iter()
-            .map(move |&port| SocketAddr::new(ip, port))
-    });
+    // Port by port across all hosts, as nmap scans a host group: a host that drops
+    // everything spreads its waits over the whole scan instead of piling them up at the end.
+    let pairs = ports
+        .ports()
+        .iter()
+        .flat_map(|&port| ips.iter().map(move |&ip| SocketAddr::new(ip, port)));
     progress.scanning(ips.len() * ports.ports().len(), ips.len());
     let mut results = stream::iter(pairs)
         .map(|addr| async move {
@@ -220,6 +216,7 @@ pub async fn scan(
         }
     }
     drop(results);
+    tracing::debug!(hosts = ips.len(), elapsed = ?clock.elapsed(), "ports done");
 
     let names = if options.reverse_dns {
         let unnamed: Vec<IpAddr> = addresses
@@ -234,6 +231,7 @@ pub async fn scan(
         HashMap::new()
     };
     progress.finish();
+    tracing::debug!(elapsed = ?clock.elapsed(), "names done");
 
     let hosts = addresses
         .into_iter()

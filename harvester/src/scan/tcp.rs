@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use shared::report::PortState;
 use tokio::net::TcpStream;
 
-use super::timing::Timings;
+use super::timing::{Timings, within};
 
 /// Longest total wait for local resources (file descriptors, source ports) before giving up.
 const MAX_PRESSURE_WAIT: Duration = Duration::from_secs(10);
@@ -39,15 +39,14 @@ pub async fn probe(addr: SocketAddr, timings: &Timings, retries: u32) -> io::Res
     let mut waited = Duration::ZERO;
     let record = |started: Instant| timings.sample(addr.ip(), started.elapsed());
     loop {
-        let timeout = timings.timeout(addr.ip());
         let started = Instant::now();
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) if is_self_connect(&stream) => return Ok(Outcome::Closed),
-            Ok(Ok(stream)) => {
+        match within(timings, addr.ip(), TcpStream::connect(addr)).await {
+            Some(Ok(stream)) if is_self_connect(&stream) => return Ok(Outcome::Closed),
+            Some(Ok(stream)) => {
                 record(started);
                 return Ok(Outcome::Open(stream));
             }
-            Ok(Err(e)) => match classify(&e) {
+            Some(Err(e)) => match classify(&e) {
                 Verdict::State(PortState::Closed) => {
                     record(started);
                     return Ok(Outcome::Closed);
@@ -60,7 +59,7 @@ pub async fn probe(addr: SocketAddr, timings: &Timings, retries: u32) -> io::Res
                 }
                 Verdict::Pressure | Verdict::Local => return Err(e),
             },
-            Err(_elapsed) => {
+            None => {
                 silences += 1;
                 if silences > retries {
                     return Ok(Outcome::Filtered);

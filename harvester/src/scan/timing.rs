@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The variation assumed from a host's first sample, so one lucky answer cannot shrink the
 /// timeout to the floor at once (nmap uses the same 5 ms).
@@ -95,6 +95,29 @@ impl Timings {
     }
 }
 
+/// How often an attempt in flight re-reads its timeout, which shrinks as answers arrive: the
+/// first wave of a scan starts before anything is known and must not wait the ceiling out.
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// Runs `attempt` until it completes or `ip`'s timeout, re-read as the timing learns, has
+/// passed since it started; `None` when it ran out.
+pub async fn within<F: Future>(timings: &Timings, ip: IpAddr, attempt: F) -> Option<F::Output> {
+    let started = Instant::now();
+    let mut attempt = std::pin::pin!(attempt);
+    loop {
+        let deadline = started + timings.timeout(ip);
+        let now = Instant::now();
+        if deadline <= now {
+            return None;
+        }
+        let wake = deadline.min(now + RECHECK);
+        tokio::select! {
+            out = &mut attempt => return Some(out),
+            () = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+}
+
 fn lock(m: &Mutex<Timing>) -> MutexGuard<'_, Timing> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -153,6 +176,26 @@ mod tests {
             t.sample(quiet, 300 * MS);
         }
         assert!(t.timeout(quiet) > 300 * MS, "{:?}", t.timeout(quiet));
+    }
+
+    /// An attempt that started while nothing was known gives up once answers from elsewhere
+    /// shrink the timeout, long before the ceiling.
+    #[tokio::test]
+    async fn an_attempt_in_flight_follows_the_shrinking_timeout() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let t = Timings::new(&Timing::new(100 * MS, 10_000 * MS), [ip]);
+        let started = Instant::now();
+        let (silent, ()) = tokio::join!(within(&t, ip, std::future::pending::<()>()), async {
+            tokio::time::sleep(50 * MS).await;
+            t.sample("192.0.2.2".parse().unwrap(), MS);
+        });
+        assert_eq!(silent, None);
+        let waited = started.elapsed();
+        assert!(
+            (100 * MS..1000 * MS).contains(&waited),
+            "gave up after {waited:?}"
+        );
+        assert_eq!(within(&t, ip, async { 7 }).await, Some(7));
     }
 
     #[test]

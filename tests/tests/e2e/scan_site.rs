@@ -45,7 +45,7 @@ fn site() -> Site {
             nft: rules("policy drop;"),
         },
     ];
-    Site::new("10.77.0", &specs, &binary("fake-services"))
+    Site::new("10.77.0", &specs, (&binary("fake-services"), &[]))
 }
 
 fn targets(site: &Site) -> Vec<String> {

@@ -66,3 +66,69 @@ fn wan_rounds_measure_an_added_delay_by_icmp_then_by_tcp() {
     );
     assert_round_trip(&m);
 }
+
+/// A host 150 ms away scanned together with 30 loopback addresses, which answer in
+/// microseconds: the scan's timeout shrinks to the floor (100 ms), yet the far host is found
+/// and its ports read right, because each host's timeout follows its own round trips.
+#[test]
+fn a_slow_host_among_fast_ones_keeps_its_own_timeouts() {
+    let link = DelayedLink::new(75);
+    link.far.nft(
+        "table inet filter {\n chain input {\n type filter hook input priority 0;\n tcp dport 23 drop;\n }\n}\n",
+    );
+    let mut services = link
+        .far
+        .command(binary("fake-services"))
+        .arg("22=greet:SSH-2.0-OpenSSH_9.6 FreeBSD-20240104")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(services.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    let out = link.near.exec(
+        &binary("harvester"),
+        &[
+            "scan",
+            "--json",
+            "-n",
+            "--ports",
+            "22-24,30-60",
+            "127.0.0.0/27",
+            DelayedLink::FAR,
+        ],
+    );
+    let _ = services.kill();
+    let _ = services.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = shared::Report::from_json(&out.stdout).unwrap();
+    let far = report
+        .hosts
+        .iter()
+        .find(|h| h.address.to_string() == DelayedLink::FAR)
+        .unwrap();
+    let discovery = far.discovery.as_ref().expect("the far host is up");
+    assert!(discovery.rtt_ms.unwrap() >= 150.0, "{discovery:?}");
+    let states: Vec<_> = far.ports.iter().map(|p| (p.port, p.state)).collect();
+    use shared::report::PortState::{Closed, Filtered, Open};
+    assert_eq!(states[..3], [(22, Open), (23, Filtered), (24, Closed)]);
+    assert!(states[3..].iter().all(|s| s.1 == Closed), "{states:?}");
+    assert!(far.ports[0].banner.as_deref().unwrap().contains("FreeBSD"));
+    assert_eq!(far.os.family, shared::report::OsFamily::Bsd, "{:?}", far.os);
+    let local: Vec<_> = report
+        .hosts
+        .iter()
+        .filter(|h| h.address.is_loopback())
+        .collect();
+    assert_eq!(local.len(), 30);
+    assert!(
+        local
+            .iter()
+            .flat_map(|h| &h.ports)
+            .all(|p| p.state == Closed),
+        "{local:?}"
+    );
+}

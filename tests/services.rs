@@ -1,4 +1,4 @@
-//! `fake-services`: small TCP services for scan tests and benchmarks, run inside a network
+//! Fake services (binary `fake-services`): small TCP services for scan tests and benchmarks, run inside a network
 //! namespace. Each argument is `PORT=KIND[:TEXT]`:
 //! - `greet:TEXT`: sends `TEXT\r\n` on connect, like SSH, SMTP or FTP;
 //! - `http:SERVER`: answers any request with a 200 and `Server: SERVER`;
@@ -58,8 +58,9 @@ fn serve(mut stream: TcpStream, kind: &Kind) {
     }
 }
 
-fn main() {
-    let services: Vec<(u16, Kind)> = match std::env::args().skip(1).map(|a| parse(&a)).collect() {
+/// Serves `args` (`PORT=KIND[:TEXT]`) until killed; exits the process on a bad argument.
+pub fn run(args: impl IntoIterator<Item = String>) {
+    let services: Vec<(u16, Kind)> = match args.into_iter().map(|a| parse(&a)).collect() {
         Ok(services) => services,
         Err(e) => {
             eprintln!("fake-services: {e}");
