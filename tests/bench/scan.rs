@@ -354,7 +354,8 @@ async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.inner {
         Some(Inner::Engine { ports, targets }) => {
-            println!("{}", serde_json::to_string(&engine(targets, ports).await?)?);
+            let states = engine(targets, ports).await?;
+            println!("{}", serde_json::to_string(&states)?);
             return Ok(());
         }
         Some(Inner::Bare {
