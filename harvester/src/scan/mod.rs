@@ -189,8 +189,10 @@ pub async fn scan(
                 .map_err(|source| ScanError::Local { addr, source })?;
             let state = outcome.state();
             let banner = match outcome {
+                // Boxed: only open ports need its buffer, and every probe's future would
+                // otherwise carry it (65,535 of them in a full scan).
                 tcp::Outcome::Open(stream) if banner_wait > Duration::ZERO => {
-                    banner::grab(stream, addr.port(), banner_wait).await
+                    Box::pin(banner::grab(stream, addr.port(), banner_wait)).await
                 }
                 _ => None,
             };
