@@ -188,6 +188,7 @@ pub async fn scan(
                 .await
                 .map_err(|source| ScanError::Local { addr, source })?;
             let state = outcome.state();
+            let unreachable = matches!(outcome, tcp::Outcome::Unreachable);
             let banner = match outcome {
                 // Boxed: only open ports need its buffer, and every probe's future would
                 // otherwise carry it (65,535 of them in a full scan).
@@ -196,14 +197,18 @@ pub async fn scan(
                 }
                 _ => None,
             };
-            Ok::<_, ScanError>((addr, state, banner))
+            Ok::<_, ScanError>((addr, state, banner, unreachable))
         })
         .buffer_unordered(options.concurrency);
 
     let mut found: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
+    let mut unreachable: std::collections::HashSet<IpAddr> = std::collections::HashSet::new();
     let mut hosts_done = 0;
     while let Some(result) = results.next().await {
-        let (addr, state, banner) = result?;
+        let (addr, state, banner, no_way) = result?;
+        if no_way {
+            unreachable.insert(addr.ip());
+        }
         progress.port_done();
         let host = found.entry(addr.ip()).or_default();
         host.push(Port {
@@ -244,6 +249,11 @@ pub async fn scan(
             // Found by discovery, or (discovery off) a handshake or reset on any port.
             let up = found.is_some() || ports.iter().any(|p| p.state != PortState::Filtered);
             let state = if up { HostState::Up } else { HostState::Down };
+            // Nothing answered but the path, saying the host cannot be reached: its ports
+            // were never asked, so none is reported.
+            if !up && unreachable.contains(&address) {
+                ports.clear();
+            }
             let ttl = found.as_ref().and_then(|f| f.ttl);
             let banners = ports
                 .iter()

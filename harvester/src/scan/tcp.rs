@@ -18,14 +18,18 @@ pub enum Outcome {
     Open(TcpStream),
     Closed,
     Filtered,
+    /// An ICMP unreachable (host, network, prohibited) or a failed ARP: news about the way to
+    /// the host, not about the port. The engine decides what it means for the host.
+    Unreachable,
 }
 
 impl Outcome {
+    /// The port state nmap reports: an unreachable on a host that is up is `filtered`.
     pub fn state(&self) -> PortState {
         match self {
             Self::Open(_) => PortState::Open,
             Self::Closed => PortState::Closed,
-            Self::Filtered => PortState::Filtered,
+            Self::Filtered | Self::Unreachable => PortState::Filtered,
         }
     }
 }
@@ -52,6 +56,7 @@ pub async fn probe(addr: SocketAddr, timings: &Timings, retries: u32) -> io::Res
                     return Ok(Outcome::Closed);
                 }
                 Verdict::State(_) => return Ok(Outcome::Filtered),
+                Verdict::Unreachable => return Ok(Outcome::Unreachable),
                 Verdict::Pressure if waited < MAX_PRESSURE_WAIT => {
                     let pause = Duration::from_millis(5 + u64::from(silences.min(20)) * 5);
                     tokio::time::sleep(pause).await;
@@ -80,6 +85,8 @@ pub fn is_self_connect(stream: &TcpStream) -> bool {
 enum Verdict {
     /// The answer says something about the port.
     State(PortState),
+    /// The answer says something about the way to the host.
+    Unreachable,
     /// The machine is out of a resource for now: wait and retry.
     Pressure,
     /// The machine cannot try at all (no route configured, permission...).
@@ -92,10 +99,8 @@ fn classify(e: &io::Error) -> Verdict {
     const EMFILE: i32 = 24;
     match e.kind() {
         io::ErrorKind::ConnectionRefused => Verdict::State(PortState::Closed),
-        // An ICMP unreachable from the path: nmap calls this filtered.
-        io::ErrorKind::HostUnreachable
-        | io::ErrorKind::NetworkUnreachable
-        | io::ErrorKind::TimedOut => Verdict::State(PortState::Filtered),
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => Verdict::Unreachable,
+        io::ErrorKind::TimedOut => Verdict::State(PortState::Filtered),
         io::ErrorKind::AddrNotAvailable => Verdict::Pressure,
         _ if matches!(e.raw_os_error(), Some(ENFILE | EMFILE)) => Verdict::Pressure,
         _ => Verdict::Local,
@@ -169,7 +174,11 @@ mod tests {
         );
         assert_eq!(
             classify(&io::Error::from_raw_os_error(113)),
-            Verdict::State(PortState::Filtered)
+            Verdict::Unreachable
         ); // EHOSTUNREACH
+        assert_eq!(
+            classify(&io::Error::from_raw_os_error(101)),
+            Verdict::Unreachable
+        ); // ENETUNREACH
     }
 }

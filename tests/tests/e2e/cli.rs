@@ -409,11 +409,65 @@ fn discovery_finds_hosts_by_icmp_or_tcp_and_leaves_absent_ones_unscanned() {
         "{absent:?}"
     );
 
+    // An unreachable (here a route that says so) is news about the host, not its ports:
+    // even scanned like nmap -Pn, the host is down and no port gets a state.
+    ns.ip(&["route", "add", "unreachable", "10.55.0.0/24"]);
+    let report = scan(&["10.55.0.7", "--ports", "1-3", "--skip-discovery"]);
+    let unreachable = host(&report, "10.55.0.7");
+    assert_eq!(
+        (unreachable.state, unreachable.ports.len()),
+        (HostState::Down, 0),
+        "{unreachable:?}"
+    );
+
     // Where echo requests go unanswered, a reset on a discovery port still proves the host.
     ns.sysctl("net.ipv4.icmp_echo_ignore_all=1");
     let report = scan(&["127.0.0.1", "--ports", "1"]);
     assert_eq!(
         host(&report, "127.0.0.1").discovery.map(|d| d.method),
         Some(DiscoveryMethod::Tcp)
+    );
+}
+
+/// Without root, ICMP needs a datagram socket, which `ping_group_range` allows per network
+/// namespace. Outside the range: a clear log line and discovery by TCP; inside: ICMP. Only
+/// our namespace's setting changes; the host's stays as it was.
+#[test]
+fn unprivileged_discovery_uses_datagram_icmp_where_allowed_and_tcp_otherwise() {
+    let host_setting = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+    let ns = Netns::new();
+    let harvester = crate::process::binary("harvester");
+    let scan_as_nobody = || {
+        let out = ns
+            .command("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(&harvester)
+            .args(["scan", "--json", "-n", "--ports", "1", "127.0.0.1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = shared::Report::from_json(&out.stdout).unwrap();
+        let method = report.hosts[0].discovery.as_ref().map(|d| d.method);
+        (method, stderr(&out))
+    };
+    use shared::report::DiscoveryMethod;
+
+    // A new namespace starts with "1 0": nobody may open a datagram ICMP socket.
+    let (method, log) = scan_as_nobody();
+    assert_eq!(method, Some(DiscoveryMethod::Tcp), "{log}");
+    assert!(
+        log.contains("ICMP unavailable") && log.contains("TCP only"),
+        "no clear log line: {log}"
+    );
+
+    ns.sysctl("net.ipv4.ping_group_range=0 2147483647");
+    let (method, log) = scan_as_nobody();
+    assert_eq!(method, Some(DiscoveryMethod::Icmp), "{log}");
+    assert!(!log.contains("ICMP unavailable"), "{log}");
+
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap(),
+        host_setting,
+        "the host's own setting changed"
     );
 }

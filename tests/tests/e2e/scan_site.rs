@@ -12,7 +12,7 @@ use shared::report::{DiscoveryMethod, Host, HostState, OsFamily, PortState, Repo
 
 use crate::process::{binary, stderr};
 
-const PORTS: &str = "22,25,80,443,8080,9999";
+const PORTS: &str = "22,25,80,443,8080,8081,9999";
 const SSH: &str = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
 const SMTP: &str = "220 bravo.site.test ESMTP Postfix";
 
@@ -30,7 +30,11 @@ fn site() -> Site {
                 format!("22=greet:{SSH}"),
                 "80=http:Apache/2.4.57 (Debian)".into(),
             ],
-            nft: rules("policy accept; tcp dport 8080 drop;"),
+            // 8080 silently dropped; 8081 refused with an ICMP "host prohibited", which nmap
+            // also reports as filtered (and which does not make the host unreachable).
+            nft: rules(
+                "policy accept; tcp dport 8080 drop; tcp dport 8081 reject with icmp type host-prohibited;",
+            ),
         },
         HostSpec {
             octet: 12,
@@ -112,7 +116,7 @@ fn every_host_port_banner_and_name_of_a_site_and_nmap_agrees() {
     );
     assert_eq!(ports_in(alpha, PortState::Open), [22, 80]);
     assert_eq!(ports_in(alpha, PortState::Closed), [25, 443, 9999]);
-    assert_eq!(ports_in(alpha, PortState::Filtered), [8080]);
+    assert_eq!(ports_in(alpha, PortState::Filtered), [8080, 8081]);
     assert_eq!(banner(alpha, 22), Some(SSH));
     let http = banner(alpha, 80).unwrap_or_default();
     assert!(
@@ -132,7 +136,10 @@ fn every_host_port_banner_and_name_of_a_site_and_nmap_agrees() {
         "ICMP is dropped: found by TCP"
     );
     assert_eq!(ports_in(bravo, PortState::Open), [25, 443]);
-    assert_eq!(ports_in(bravo, PortState::Closed), [22, 80, 8080, 9999]);
+    assert_eq!(
+        ports_in(bravo, PortState::Closed),
+        [22, 80, 8080, 8081, 9999]
+    );
     assert_eq!(banner(bravo, 25), Some(SMTP));
     assert_eq!(banner(bravo, 443), None, "a silent service has no banner");
     assert_eq!(
@@ -149,8 +156,8 @@ fn every_host_port_banner_and_name_of_a_site_and_nmap_agrees() {
         (HostState::Up, Some(DiscoveryMethod::Arp)),
         "drops everything but answers ARP"
     );
-    assert_eq!(charlie.ports.len(), 6);
-    assert_eq!(ports_in(charlie, PortState::Filtered).len(), 6);
+    assert_eq!(charlie.ports.len(), 7);
+    assert_eq!(ports_in(charlie, PortState::Filtered).len(), 7);
     assert_eq!(charlie.hostname.as_deref(), Some("charlie.site.test"));
 
     let nobody = host(14);
