@@ -227,6 +227,31 @@ fn harvester_scan_prints_a_table_or_the_report_json() {
         .find(|p| p.port == open)
         .unwrap();
     assert_eq!(port.state, shared::report::PortState::Open);
+    // Not a terminal: no progress bar, nothing on standard error at all.
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+/// On a terminal (a pseudo-terminal from script(1)), a progress bar with hosts, ports and
+/// ETA, cleared at the end so the table stands alone.
+#[test]
+fn harvester_scan_draws_progress_on_a_terminal() {
+    let harvester = crate::process::binary("harvester");
+    let command = format!(
+        "{} scan 127.0.0.1 -n --ports 1-3000 --rate 4000",
+        harvester.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("hosts ") && screen.contains("ports") && screen.contains("ETA"),
+        "no progress bar on a terminal: {screen}"
+    );
+    assert!(screen.contains("127.0.0.1"), "{screen}");
 }
 
 #[test]
