@@ -197,18 +197,25 @@ impl Site {
 }
 
 fn start_services(host: &Netns, (program, before): (&Path, &[&str]), args: &[String]) -> Child {
-    let mut child = host
-        .command(program)
-        .args(before)
-        .args(args)
+    spawn_ready(
+        host.command(program).args(before).args(args),
+        "fake-services",
+    )
+}
+
+/// Starts a helper that prints `ready` once it is, and waits for that line.
+pub fn spawn_ready(command: &mut Command, what: &str) -> Child {
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
-        .expect("fake-services starts");
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("fake-services reports");
-    assert_eq!(line.trim(), "ready", "fake-services {args:?} did not start");
+    let _ = BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line);
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not get ready (said {line:?})");
+    }
     child
 }
 
@@ -239,19 +246,13 @@ impl DelayedLink {
         let near = Netns::named(&unique("near"));
         let far = Netns::named(&unique("far"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/delay_relay.py");
-        let mut relay = near
-            .command("python3")
-            .arg(script)
-            .args(["wan0", "wan1", &delay_ms.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the relay");
-        let mut line = String::new();
-        BufReader::new(relay.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("the relay reports");
+        let relay = spawn_ready(
+            near.command("python3")
+                .arg(script)
+                .args(["wan0", "wan1", &delay_ms.to_string()]),
+            "the delay relay",
+        );
         let link = Self { relay, far, near };
-        assert_eq!(line.trim(), "ready", "the delay relay did not start");
         link.near
             .ip(&["link", "set", "wan1", "netns", link.far.name()]);
         for (ns, dev, local, peer) in [

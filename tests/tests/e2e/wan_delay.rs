@@ -1,7 +1,7 @@
 //! WAN latency rounds across a link with a known added delay, by ICMP and, once the far end
 //! drops echo requests, by TCP connect.
 
-use seahawks_tests::netns::DelayedLink;
+use seahawks_tests::netns::{DelayedLink, spawn_ready};
 
 use crate::process::{binary, stderr};
 
@@ -76,19 +76,12 @@ fn a_slow_host_among_fast_ones_keeps_its_own_timeouts() {
     link.far.nft(
         "table inet filter {\n chain input {\n type filter hook input priority 0;\n tcp dport 23 drop;\n }\n}\n",
     );
-    let mut services = link
-        .far
-        .command(binary("fake-services"))
-        .arg("22=greet:SSH-2.0-OpenSSH_9.6 FreeBSD-20240104")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(services.stdout.take().unwrap()),
-        &mut ready,
-    )
-    .unwrap();
+    let mut services = spawn_ready(
+        link.far
+            .command(binary("fake-services"))
+            .arg("22=greet:SSH-2.0-OpenSSH_9.6 FreeBSD-20240104"),
+        "fake-services",
+    );
     let out = link.near.exec(
         &binary("harvester"),
         &[
