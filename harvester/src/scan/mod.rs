@@ -13,7 +13,7 @@ pub mod tcp;
 pub mod timing;
 mod top_ports;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -202,7 +202,7 @@ pub async fn scan(
         .buffer_unordered(options.concurrency);
 
     let mut found: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
-    let mut unreachable: std::collections::HashSet<IpAddr> = std::collections::HashSet::new();
+    let mut unreachable: HashSet<IpAddr> = HashSet::new();
     let mut hosts_done = 0;
     while let Some(result) = results.next().await {
         let (addr, state, banner, no_way) = result?;
@@ -225,10 +225,22 @@ pub async fn scan(
     drop(results);
     tracing::debug!(hosts = ips.len(), elapsed = ?clock.elapsed(), "ports done");
 
+    // Found by discovery, or (discovery off) a handshake or reset on any port.
+    let up: HashSet<IpAddr> = addresses
+        .keys()
+        .copied()
+        .filter(|ip| {
+            discovered.get(ip).is_some_and(Option::is_some)
+                || found
+                    .get(ip)
+                    .is_some_and(|ports| ports.iter().any(|p| p.state != PortState::Filtered))
+        })
+        .collect();
+    // Only hosts that are up are named: a -Pn sweep of empty addresses asks DNS nothing.
     let names = if options.reverse_dns {
         let unnamed: Vec<IpAddr> = addresses
             .iter()
-            .filter(|(ip, name)| name.is_none() && ips.contains(ip))
+            .filter(|(ip, name)| name.is_none() && up.contains(ip))
             .map(|(ip, _)| *ip)
             .collect();
         let timeout = Duration::from_millis(options.dns_timeout_ms);
@@ -243,11 +255,10 @@ pub async fn scan(
     let hosts = addresses
         .into_iter()
         .map(|(address, hostname)| {
+            let up = up.contains(&address);
             let mut ports = found.remove(&address).unwrap_or_default();
             ports.sort_unstable_by_key(|p| p.port);
             let found = discovered.remove(&address).flatten();
-            // Found by discovery, or (discovery off) a handshake or reset on any port.
-            let up = found.is_some() || ports.iter().any(|p| p.state != PortState::Filtered);
             let state = if up { HostState::Up } else { HostState::Down };
             // Nothing answered but the path, saying the host cannot be reached: its ports
             // were never asked, so none is reported.
