@@ -72,7 +72,7 @@ pub async fn discover(
     let pingers = &pingers;
     let timings = Timings::new(timing, []);
     let timings = &timings;
-    stream::iter(addresses.iter().copied())
+    let mut found: Vec<(IpAddr, Option<Found>)> = stream::iter(addresses.iter().copied())
         .map(|ip| async move {
             let icmp = icmp(pingers, ip, timings, retries);
             let tcp = async {
@@ -85,40 +85,48 @@ pub async fn discover(
                 Some(found) = &mut tcp => Some(found),
                 else => None,
             };
-            (ip, found.or_else(|| neighbour(ip)))
+            (ip, found)
         })
         .buffered(concurrency.max(1))
         .collect()
-        .await
+        .await;
+    // Silent IPv4 addresses the kernel resolved (ARP complete), from the namespace's own
+    // `/proc/net/arp`, read once: our probes made the kernel ask, and an answer proves the
+    // host is on the link.
+    if found.iter().any(|(ip, f)| f.is_none() && ip.is_ipv4()) {
+        let table = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+        let neighbours = complete_neighbours(&table);
+        for (ip, f) in &mut found {
+            if f.is_none()
+                && let IpAddr::V4(v4) = ip
+                && neighbours.contains(v4)
+            {
+                *f = Some(Found {
+                    discovery: Discovery {
+                        method: DiscoveryMethod::Arp,
+                        rtt_ms: None,
+                    },
+                    ttl: None,
+                });
+            }
+        }
+    }
+    found
 }
 
-/// An IPv4 neighbour the kernel resolved (ARP complete), from the namespace's own
-/// `/proc/net/arp`. Our probes made the kernel ask; an answer proves the host is on the link.
-fn neighbour(ip: IpAddr) -> Option<Found> {
-    let IpAddr::V4(v4) = ip else { return None };
-    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
-    arp_complete(&table, v4).then_some(Found {
-        discovery: Discovery {
-            method: DiscoveryMethod::Arp,
-            rtt_ms: None,
-        },
-        ttl: None,
-    })
-}
-
-/// Whether `/proc/net/arp` lists `ip` with a link-layer address (flag ATF_COM, 0x2).
-fn arp_complete(table: &str, ip: std::net::Ipv4Addr) -> bool {
+/// The addresses `/proc/net/arp` lists with a link-layer address (flag ATF_COM, 0x2).
+fn complete_neighbours(table: &str) -> std::collections::HashSet<std::net::Ipv4Addr> {
     const ATF_COM: u32 = 0x2;
-    table.lines().skip(1).any(|line| {
-        let mut fields = line.split_whitespace();
-        let (Some(addr), Some(_hw_type), Some(flags)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            return false;
-        };
-        let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap_or(0);
-        addr.parse() == Ok(ip) && flags & ATF_COM != 0
-    })
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (addr, _hw_type, flags) = (fields.next()?, fields.next()?, fields.next()?);
+            let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
+            (flags & ATF_COM != 0).then(|| addr.parse().ok()).flatten()
+        })
+        .collect()
 }
 
 async fn icmp(pingers: &Pingers, ip: IpAddr, timings: &Timings, retries: u32) -> Option<Found> {
@@ -255,12 +263,11 @@ mod tests {
 10.99.0.2        0x1         0x2         b2:44:43:b7:a5:6b     *        xa
 10.99.0.3        0x1         0x0         00:00:00:00:00:00     *        xa
 ";
-        assert!(arp_complete(table, "10.99.0.2".parse().unwrap()));
-        assert!(!arp_complete(table, "10.99.0.3".parse().unwrap()));
-        assert!(!arp_complete(table, "10.99.0.4".parse().unwrap()));
-        assert!(!arp_complete(
-            "garbage\n1 2\n",
-            "10.99.0.2".parse().unwrap()
-        ));
+        let complete = complete_neighbours(table);
+        assert_eq!(
+            complete.into_iter().collect::<Vec<_>>(),
+            ["10.99.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
+        );
+        assert!(complete_neighbours("garbage\n1 2\nx y z\n").is_empty());
     }
 }
