@@ -14,17 +14,37 @@ const HTTP_PORTS: &[u16] = &[
 /// Longest banner kept, in characters.
 pub const MAX_LEN: usize = 200;
 
-/// Reads the banner of an open port; `None` when the service said nothing in time.
+/// Reads the banner of an open port; `None` when the service said nothing in time. A service
+/// may send its answer in pieces: reading goes on until a whole line (an HTTP answer: its whole
+/// header) has come, the service closes, the buffer is full or `wait` is over, and what came
+/// by then is the banner.
 pub async fn grab(mut stream: TcpStream, port: u16, wait: Duration) -> Option<String> {
-    let exchange = async {
-        if HTTP_PORTS.contains(&port) {
-            stream.write_all(b"HEAD / HTTP/1.0\r\n\r\n").await.ok()?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let http = HTTP_PORTS.contains(&port);
+    if http {
+        tokio::time::timeout_at(deadline, stream.write_all(b"HEAD / HTTP/1.0\r\n\r\n"))
+            .await
+            .ok()?
+            .ok()?;
+    }
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    while len < buf.len() && !complete(&buf[..len], http) {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf[len..])).await {
+            Ok(Ok(n)) if n > 0 => len += n,
+            _ => break, // closed, failed or out of time: keep what came
         }
-        let mut buf = [0u8; 1024];
-        let n = stream.read(&mut buf).await.ok()?;
-        sanitize(&buf[..n])
-    };
-    tokio::time::timeout(wait, exchange).await.ok().flatten()
+    }
+    sanitize(&buf[..len])
+}
+
+/// Whether a banner has come whole: the end of an HTTP header, or of a greeting's first line.
+fn complete(bytes: &[u8], http: bool) -> bool {
+    if http {
+        bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
+    } else {
+        bytes.contains(&b'\n')
+    }
 }
 
 /// The useful part of what a service sent: its first line, or for HTTP the status line and
@@ -89,9 +109,12 @@ mod tests {
             if answer_head {
                 let mut buf = [0u8; 64];
                 let _ = s.read(&mut buf).await;
-                s.write_all(b"HTTP/1.0 200 OK\r\nServer: test-httpd\r\n\r\n")
-                    .await
-                    .unwrap();
+                // In pieces, as a server (or TCP) may deliver it.
+                for piece in [&b"HTTP/1.0 200 OK\r\nServ"[..], b"er: test-httpd\r\n\r\n"] {
+                    s.write_all(piece).await.unwrap();
+                    s.flush().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         });
