@@ -27,14 +27,20 @@ pub fn default_server_names() -> Vec<String> {
     names
 }
 
-/// Creates the data directory, the CA, the server certificates and the database.
-pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
+/// Refuses a data directory that already holds a CA.
+pub fn ensure_uninitialised(dir: &DataDir) -> anyhow::Result<()> {
     if dir.is_initialised() {
         bail!(
             "{} is already initialised; refusing to replace its CA",
             dir.root().display()
         );
     }
+    Ok(())
+}
+
+/// Creates the data directory, the CA, the server certificates and the database.
+pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
+    ensure_uninitialised(dir)?;
     dir.create()?;
     let ca = Ca::create(dir)?;
     let mut names = extra_names.to_vec();
@@ -157,4 +163,121 @@ pub async fn list_probes(db: &Db) -> anyhow::Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// Where a new password comes from: one line of standard input (`--password-stdin`, for
+/// scripts), typed twice on a terminal, or generated. The second value says whether it was
+/// generated, in which case the caller shows it once.
+pub fn new_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        line.strip_suffix('\r').unwrap_or(line).to_string()
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("new password (empty: generate one): ")?;
+        if first.is_empty() {
+            return Ok((crate::users::generate_password()?, true));
+        }
+        crate::users::check_password(&first)?;
+        let again = rpassword::prompt_password("the same again: ")?;
+        if again != first {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        return Ok((crate::users::generate_password()?, true));
+    };
+    crate::users::check_password(&password)?;
+    Ok((password, false))
+}
+
+/// The line that shows a generated password, once.
+pub fn show_password(username: &str, password: &str, generated: bool) -> String {
+    if generated {
+        format!(
+            "password for {username}: {password}\n(shown once: keep it in a password manager; \
+             `nester user reset-password {username}` makes a new one)\n"
+        )
+    } else {
+        format!("password for {username} set\n")
+    }
+}
+
+fn refused(change: crate::db::UserChange, username: &str) -> anyhow::Result<()> {
+    use crate::db::UserChange;
+    match change {
+        UserChange::Done => Ok(()),
+        UserChange::NoSuchUser => bail!("no user `{username}` (see `nester user list`)"),
+        UserChange::AlreadyExists => bail!("user `{username}` already exists"),
+        UserChange::LastAdmin => bail!(
+            "`{username}` is the last enabled admin; make another admin first, or nobody could administer this nester"
+        ),
+    }
+}
+
+/// Adds a user; returns what to print (the generated password, if any, shown once).
+pub async fn add_user(
+    db: &Db,
+    username: &str,
+    role: crate::users::Role,
+    password: (String, bool),
+) -> anyhow::Result<String> {
+    crate::users::check_username(username)?;
+    let (password, generated) = password;
+    let hash = crate::users::hash_password(password.clone()).await?;
+    refused(
+        db.add_user(username.to_string(), role, hash).await?,
+        username,
+    )?;
+    Ok(format!(
+        "user {username} added ({role})\n{}",
+        show_password(username, &password, generated)
+    ))
+}
+
+pub async fn list_users(db: &Db) -> anyhow::Result<String> {
+    let mut out = format!(
+        "{:<24} {:<8} {:<9} {:<20} PASSWORD SET\n",
+        "USER", "ROLE", "STATE", "CREATED"
+    );
+    let date = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    for u in db.list_users().await? {
+        let state = if u.disabled { "disabled" } else { "enabled" };
+        out.push_str(&format!(
+            "{:<24} {:<8} {:<9} {:<20} {}\n",
+            u.username,
+            u.role,
+            state,
+            date(u.created_at),
+            date(u.password_changed_at)
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn set_user_disabled(db: &Db, username: &str, disabled: bool) -> anyhow::Result<()> {
+    refused(
+        db.set_disabled(username.to_string(), disabled).await?,
+        username,
+    )
+}
+
+pub async fn reset_password(
+    db: &Db,
+    username: &str,
+    password: (String, bool),
+) -> anyhow::Result<String> {
+    let (password, generated) = password;
+    let hash = crate::users::hash_password(password.clone()).await?;
+    refused(db.set_password(username.to_string(), hash).await?, username)?;
+    Ok(show_password(username, &password, generated))
+}
+
+pub async fn set_role(db: &Db, username: &str, role: crate::users::Role) -> anyhow::Result<()> {
+    refused(db.set_role(username.to_string(), role).await?, username)
 }

@@ -21,6 +21,7 @@ pub mod pki;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod users;
 pub mod web;
 
 /// Completes on Ctrl-C or SIGTERM (what systemd sends).

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use nester::config::{self, Config};
 use nester::datadir::DataDir;
 use nester::server::{Listeners, Server};
+use nester::users::Role;
 use nester::{commands, demo};
 
 /// Seahawks nester: receives signed reports from harvesters and serves the dashboard and API.
@@ -33,6 +34,12 @@ enum Command {
         /// Extra DNS name or IP address for the server certificates (repeatable).
         #[arg(long = "name")]
         names: Vec<String>,
+        /// User name of the first admin. Its password is typed twice on a terminal, read
+        /// from standard input with --password-stdin, or generated and shown once.
+        #[arg(long, default_value = "admin")]
+        admin: String,
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Run the ingest and web listeners.
     Serve {
@@ -52,6 +59,13 @@ enum Command {
         config: AdminConfig,
         #[command(subcommand)]
         command: ProbeCommand,
+    },
+    /// Users of the dashboard and the API: add, list, disable, enable, reset-password, set-role.
+    User {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Print an annotated example configuration.
     DefaultConfig,
@@ -89,6 +103,34 @@ enum TokenCommand {
     Revoke { token_id: String },
 }
 
+/// Passwords are typed twice on a terminal, read from standard input with --password-stdin,
+/// or generated and shown once. None is ever taken from the command line.
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user with a role: admin, noc or support.
+    Add {
+        username: String,
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users, their roles and state.
+    List,
+    /// Disable a user: no more logins.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
+    /// Give a user a new password.
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's role.
+    SetRole { username: String, role: Role },
+}
+
 #[derive(Subcommand)]
 enum ProbeCommand {
     /// List enrolled probes.
@@ -121,8 +163,21 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         }
-        Command::Init { data_dir, names } => {
+        Command::Init {
+            data_dir,
+            names,
+            admin,
+            password_stdin,
+        } => {
+            nester::users::check_username(&admin)?;
+            commands::ensure_uninitialised(&DataDir::new(&data_dir))?;
+            let password = commands::new_password(password_stdin)?;
             commands::init(&DataDir::new(&data_dir), &names)?;
+            let db = nester::db::Db::open(&DataDir::new(&data_dir).database())?;
+            print!(
+                "{}",
+                commands::add_user(&db, &admin, Role::Admin, password).await?
+            );
             println!("initialised {}", data_dir.display());
             println!(
                 "CA certificate: {}",
@@ -167,6 +222,46 @@ async fn main() -> anyhow::Result<()> {
                 ProbeCommand::Revoke { probe_id } => {
                     commands::revoke_probe(&db, probe_id).await?;
                     println!("probe {probe_id} revoked; its next connection will be refused");
+                }
+            }
+        }
+        Command::User { config, command } => {
+            let config = Config::load(&config.config)?;
+            let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
+            match command {
+                UserCommand::Add {
+                    username,
+                    role,
+                    password_stdin,
+                } => {
+                    let password = commands::new_password(password_stdin)?;
+                    print!(
+                        "{}",
+                        commands::add_user(&db, &username, role, password).await?
+                    );
+                }
+                UserCommand::List => print!("{}", commands::list_users(&db).await?),
+                UserCommand::Disable { username } => {
+                    commands::set_user_disabled(&db, &username, true).await?;
+                    println!("user {username} disabled");
+                }
+                UserCommand::Enable { username } => {
+                    commands::set_user_disabled(&db, &username, false).await?;
+                    println!("user {username} enabled");
+                }
+                UserCommand::ResetPassword {
+                    username,
+                    password_stdin,
+                } => {
+                    let password = commands::new_password(password_stdin)?;
+                    print!(
+                        "{}",
+                        commands::reset_password(&db, &username, password).await?
+                    );
+                }
+                UserCommand::SetRole { username, role } => {
+                    commands::set_role(&db, &username, role).await?;
+                    println!("user {username} is now {role}");
                 }
             }
         }

@@ -12,6 +12,7 @@
 
 mod enrollment;
 mod reports;
+mod users;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
@@ -25,6 +26,7 @@ use uuid::Uuid;
 
 pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
 pub use reports::{Gap, Inserted, Page, ProbeSummary, ReportSummary};
+pub use users::{UserChange, UserInfo};
 
 const READERS: usize = 2;
 /// Most jobs in one group commit.
@@ -69,6 +71,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_enrollment.sql")),
         M::up(include_str!("migrations/0003_drop_report_rows.sql")),
         M::up(include_str!("migrations/0004_compressed_reports.sql")),
+        M::up(include_str!("migrations/0005_users.sql")),
     ])
 }
 

@@ -12,4 +12,5 @@ mod jose_interop;
 mod pipe;
 mod process;
 mod scan_site;
+mod users;
 mod wan_delay;
