@@ -148,10 +148,7 @@ async fn main() -> anyhow::Result<()> {
                 reverse_dns: !no_dns,
                 ..ScanOptions::default()
             };
-            let session = scan::Session {
-                progress: scan::Progress::new(true),
-                ..scan::Session::default()
-            };
+            let session = scan::Session::new(scan::Progress::new(true));
             let result = scan::scan(&targets, None, &ports, &options, &session).await?;
             if json {
                 let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result, Vec::new());

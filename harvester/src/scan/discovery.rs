@@ -36,14 +36,17 @@ pub struct Found {
     pub ttl: Option<u8>,
 }
 
-/// ICMP clients for both families; `None` where the socket could not be opened.
-struct Pingers {
+/// ICMP clients for both families; `None` where the socket could not be opened. Opened once
+/// per [`super::Session`] (the daemon keeps it), so the sockets, and the warning when ICMP
+/// is unavailable, do not come back every cycle.
+pub struct Pingers {
     v4: Option<Client>,
     v6: Option<Client>,
 }
 
 impl Pingers {
-    fn new() -> Self {
+    /// Needs a tokio runtime: each client reads its socket in a task.
+    pub fn open() -> Self {
         let open = |kind| match Client::new(&Config::builder().kind(kind).build()) {
             Ok(client) => Some(client),
             Err(e) => {
@@ -62,14 +65,13 @@ impl Pingers {
 /// `timing` as it learns from the answers (all addresses share it: the first live hosts
 /// teach how long the silent ones deserve).
 pub async fn discover(
+    pingers: &Pingers,
     addresses: &[IpAddr],
     ports: &[u16],
     timing: &Timing,
     retries: u32,
     concurrency: usize,
 ) -> Vec<(IpAddr, Option<Found>)> {
-    let pingers = Pingers::new();
-    let pingers = &pingers;
     let timings = Timings::new(timing, []);
     let timings = &timings;
     let mut found: Vec<(IpAddr, Option<Found>)> = stream::iter(addresses.iter().copied())
@@ -218,6 +220,7 @@ mod tests {
     #[tokio::test]
     async fn loopback_answers_icmp() {
         let found = discover(
+            &Pingers::open(),
             &["127.0.0.1".parse().unwrap()],
             DEFAULT_PORTS,
             &Timing::new(Duration::from_millis(100), Duration::from_secs(1)),

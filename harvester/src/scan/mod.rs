@@ -102,19 +102,28 @@ pub struct ScanResult {
     pub hosts: Vec<Host>,
 }
 
-/// What outlives one scan: the reverse-DNS cache (the daemon keeps it between cycles) and
-/// how progress is shown.
+/// What outlives one scan: the reverse-DNS cache and the ICMP sockets (the daemon keeps
+/// both between cycles), and how progress is shown.
 pub struct Session {
     pub rdns: ReverseDns,
     pub progress: Progress,
+    /// Opened at the first discovery, inside the runtime.
+    pingers: std::sync::OnceLock<discovery::Pingers>,
+}
+
+impl Session {
+    pub fn new(progress: Progress) -> Self {
+        Self {
+            rdns: ReverseDns::default(),
+            progress,
+            pingers: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 impl Default for Session {
     fn default() -> Self {
-        Self {
-            rdns: ReverseDns::default(),
-            progress: Progress::hidden(),
-        }
+        Self::new(Progress::hidden())
     }
 }
 
@@ -151,10 +160,18 @@ pub async fn scan(
         progress.discovering(all.len());
         let ports = &options.discovery_ports;
         let timing = options.timing();
-        discovery::discover(&all, ports, &timing, options.retries, options.concurrency)
-            .await
-            .into_iter()
-            .collect()
+        let pingers = session.pingers.get_or_init(discovery::Pingers::open);
+        discovery::discover(
+            pingers,
+            &all,
+            ports,
+            &timing,
+            options.retries,
+            options.concurrency,
+        )
+        .await
+        .into_iter()
+        .collect()
     } else {
         BTreeMap::new()
     };
