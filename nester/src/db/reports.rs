@@ -25,13 +25,13 @@ pub enum Inserted {
 }
 
 /// Missing sequence numbers of a probe, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Gap {
     pub first: u64,
     pub last: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportSummary {
     pub report_id: Uuid,
     pub probe_id: Uuid,
@@ -45,7 +45,7 @@ pub struct ReportSummary {
     pub open_ports: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProbeSummary {
     pub probe_id: Uuid,
     pub site: String,
@@ -63,7 +63,7 @@ pub struct ProbeSummary {
 }
 
 /// One page of a list, newest first. Pass `next_cursor` back as `cursor` for the next page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,

@@ -2,6 +2,7 @@
 //! live in one file per resource.
 
 mod assets;
+pub mod openapi;
 mod pages;
 mod probes;
 mod reports;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::index))
         .route("/static/{file}", get(assets::file))
         .route("/ca.pem", get(assets::ca_pem))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/probes", get(probes::list))
         .route("/api/v1/probes/{probe_id}/reports", get(probes::reports))
         .route("/api/v1/probes/{probe_id}/gaps", get(probes::gaps))

@@ -6,24 +6,38 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::db::{Gap, Page, ProbeSummary, ReportSummary};
-use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
+/// Every enrolled probe with its latest report.
+#[utoipa::path(get, path = "/api/v1/probes", tag = "probes",
+    responses((status = 200, body = Vec<ProbeSummary>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProbeSummary>>, ApiError> {
     Ok(Json(state.db.probes().await?))
 }
 
 /// Paging: `limit` (1-500, default 50) and `cursor` (the `next_cursor` of the previous page).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items per page, 1 to 500 (default 50).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// A probe's reports, newest first, one page at a time.
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/reports", tag = "probes",
+    params(("probe_id" = Uuid, Path, description = "Probe id"), PageQuery),
+    responses(
+        (status = 200, body = Page<ReportSummary>),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 404, description = "No such probe", body = ErrorBody),
+    ))]
 pub async fn reports(
     State(state): State<AppState>,
     ApiPath(probe_id): ApiPath<Uuid>,
@@ -50,6 +64,12 @@ pub async fn reports(
 }
 
 /// Missing sequence numbers (lost reports), as inclusive ranges.
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/gaps", tag = "probes",
+    params(("probe_id" = Uuid, Path, description = "Probe id")),
+    responses(
+        (status = 200, body = Vec<Gap>),
+        (status = 404, description = "No such probe", body = ErrorBody),
+    ))]
 pub async fn gaps(
     State(state): State<AppState>,
     ApiPath(probe_id): ApiPath<Uuid>,

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use shared::protocol::JWS_MEDIA_TYPE;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiPath};
+use crate::error::{ApiError, ApiPath, ErrorBody};
 use crate::state::AppState;
 
 async fn load(state: &AppState, report_id: Uuid) -> Result<Vec<u8>, ApiError> {
@@ -17,7 +17,14 @@ async fn load(state: &AppState, report_id: Uuid) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no report {report_id}")))
 }
 
-/// The report JSON, exactly the payload the probe signed.
+/// The report JSON, exactly the payload the probe signed (schema: `Report`).
+#[utoipa::path(get, path = "/api/v1/reports/{report_id}", tag = "reports",
+    params(("report_id" = Uuid, Path, description = "Report id")),
+    responses(
+        (status = 200, description = "The report", content_type = "application/json",
+            body = Object),
+        (status = 404, description = "No such report", body = ErrorBody),
+    ))]
 pub async fn parsed(
     State(state): State<AppState>,
     ApiPath(report_id): ApiPath<Uuid>,
@@ -28,6 +35,13 @@ pub async fn parsed(
 }
 
 /// The JWS as received, for offline verification against `/ca.pem`.
+#[utoipa::path(get, path = "/api/v1/reports/{report_id}/signed", tag = "reports",
+    params(("report_id" = Uuid, Path, description = "Report id")),
+    responses(
+        (status = 200, description = "JWS compact serialisation, EdDSA, `x5c` chain to the CA",
+            content_type = "application/jose", body = String),
+        (status = 404, description = "No such report", body = ErrorBody),
+    ))]
 pub async fn signed(
     State(state): State<AppState>,
     ApiPath(report_id): ApiPath<Uuid>,

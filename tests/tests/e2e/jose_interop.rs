@@ -1,5 +1,6 @@
 //! A report pulled from the API verifies with a non-Rust JOSE library (PyJWT + cryptography),
-//! using only its `x5c` chain, `/ca.pem` and the committed JSON Schema.
+//! using only its `x5c` chain, `/ca.pem` and the committed JSON Schema. The API's OpenAPI
+//! document passes an independent validator, and describes routes that exist.
 //!
 //! `tests/run` installs the Python side into a venv and exports `SEAHAWKS_PYTHON`.
 
@@ -88,4 +89,50 @@ async fn pyjwt_verifies_a_report_pulled_from_the_api() {
     let other_ca = foreign.get("/ca.pem").await.body;
     let (ok, out) = python_verify(temp.path(), &other_ca, &jws);
     assert!(!ok, "report verified against another CA: {out}");
+}
+
+/// The served OpenAPI document is the committed one, valid OpenAPI 3.1 to a non-Rust
+/// validator, and every path it lists answers (a real route, not the 404 fallback).
+#[tokio::test]
+async fn the_openapi_document_is_valid_and_true() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let (signed, _) = nester
+        .agent(&probe, &closed_port().to_string())
+        .cycle()
+        .await
+        .unwrap();
+
+    let served = nester.get("/api/v1/openapi.json").await;
+    assert_eq!(served.status, 200);
+    let committed = std::fs::read(repo().join("docs/openapi.json")).unwrap();
+    let served_json: serde_json::Value = serde_json::from_slice(&served.body).unwrap();
+    let committed_json: serde_json::Value = serde_json::from_slice(&committed).unwrap();
+    assert_eq!(
+        served_json, committed_json,
+        "served and committed documents differ"
+    );
+
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("openapi.json");
+    std::fs::write(&file, &served.body).unwrap();
+    let out = Command::new(python())
+        .arg(repo().join("tests/interop/validate_openapi.py"))
+        .arg(&file)
+        .output()
+        .expect("the Python validator runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3.1.0");
+
+    for path in served_json["paths"].as_object().unwrap().keys() {
+        let concrete = path
+            .replace("{probe_id}", &probe.id.to_string())
+            .replace("{report_id}", &signed.report_id.to_string());
+        let response = nester.get(&concrete).await;
+        assert_eq!(response.status, 200, "{concrete}");
+    }
 }

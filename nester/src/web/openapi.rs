@@ -1,0 +1,135 @@
+//! The client API's OpenAPI 3.1 document, generated from the handlers and types (utoipa),
+//! served at `/api/v1/openapi.json` and committed as `docs/openapi.json`; a test keeps the two
+//! equal. The report itself is described by the schema the `shared` crate generates (the one
+//! committed as `shared/schema/report.schema.json`), so there is one definition of it.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::Value;
+use utoipa::OpenApi;
+
+use super::{probes, reports};
+use crate::db::{Gap, Page, ProbeSummary, ReportSummary};
+use crate::error::{ErrorBody, ErrorDetail};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Seahawks nester client API",
+        description = "Probes, their reports and lost reports. Lists are paged: pass a page's `next_cursor` back as `cursor`. Errors have the shape `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    paths(probes::list, probes::reports, probes::gaps, reports::parsed, reports::signed, document),
+    components(schemas(ProbeSummary, ReportSummary, Page<ReportSummary>, Gap, ErrorBody, ErrorDetail))
+)]
+struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub async fn document() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(generate).clone())
+}
+
+/// The whole document: utoipa's, with the report schema added under `components` and used
+/// by the parsed-report response.
+pub fn generate() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("OpenAPI is JSON");
+    let mut report = shared::report::json_schema();
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("utoipa writes components.schemas");
+    // The report schema's own definitions become components, and its references follow.
+    if let Some(Value::Object(defs)) = report.as_object_mut().and_then(|r| r.remove("$defs")) {
+        for (name, mut def) in defs {
+            rewrite_refs(&mut def);
+            schemas.insert(name, def);
+        }
+    }
+    if let Some(r) = report.as_object_mut() {
+        // `$id` would change what the references resolve against; `$schema` is implied.
+        r.remove("$id");
+        r.remove("$schema");
+    }
+    rewrite_refs(&mut report);
+    schemas.insert("Report".into(), report);
+    doc["paths"]["/api/v1/reports/{report_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"] = serde_json::json!({ "$ref": "#/components/schemas/Report" });
+    doc
+}
+
+fn rewrite_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref")
+                && let Some(name) = r.strip_prefix("#/$defs/")
+            {
+                *r = format!("#/components/schemas/{name}");
+            }
+            map.values_mut().for_each(rewrite_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed document is what the code generates. After a deliberate change:
+    /// `UPDATE_OPENAPI=1 cargo test -p nester committed_openapi`.
+    #[test]
+    fn committed_openapi_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        let generated = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{path} is out of date with the API; run UPDATE_OPENAPI=1 cargo test -p nester committed_openapi"
+        );
+    }
+
+    #[test]
+    fn every_reference_resolves_and_the_report_is_described() {
+        let doc = generate();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for name in [
+            "Report",
+            "Host",
+            "Port",
+            "OsGuess",
+            "ProbeSummary",
+            "ErrorBody",
+        ] {
+            assert!(schemas.contains_key(name), "{name} missing");
+        }
+        let mut refs = Vec::new();
+        collect_refs(&doc, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {r}"));
+            assert!(schemas.contains_key(name), "dangling reference {r}");
+        }
+    }
+
+    fn collect_refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| collect_refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+            _ => {}
+        }
+    }
+}
