@@ -40,6 +40,11 @@ pub struct IngestConfig {
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     pub listen: SocketAddr,
+    /// The operator's own certificate chain (PEM) for the web listener, with `key`. Default:
+    /// the certificate `nester init` issued from the nester CA.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
 }
 
 fn default_max_body() -> usize {
@@ -108,7 +113,11 @@ impl Config {
                 probe_certificate_days: default_probe_days(),
                 enroll_per_minute: default_enroll_rate(),
             },
-            web: WebConfig { listen: any },
+            web: WebConfig {
+                listen: any,
+                cert: None,
+                key: None,
+            },
         }
     }
 }

@@ -63,7 +63,7 @@ impl Server {
         Ok(Self {
             state: AppState::open(config)?,
             ingest_tls: tls::ingest(&dir)?,
-            web_tls: tls::web(&dir)?,
+            web_tls: tls::web(&dir, &config.web)?,
         })
     }
 

@@ -1,5 +1,6 @@
 //! rustls configurations for the two listeners. TLS 1.3 only, aws-lc-rs.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -8,6 +9,7 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::config::WebConfig;
 use crate::datadir::DataDir;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -19,18 +21,25 @@ pub fn ca_cert(dir: &DataDir) -> anyhow::Result<CertificateDer<'static>> {
     CertificateDer::from_pem_file(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// A certificate chain and its key, from PEM files.
 fn identity(
-    dir: &DataDir,
-    name: &str,
+    cert: &Path,
+    key: &Path,
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let cert = dir.pki(&format!("{name}.pem"));
-    let key = dir.pki(&format!("{name}.key"));
-    let chain = CertificateDer::pem_file_iter(&cert)
+    let chain: Vec<_> = CertificateDer::pem_file_iter(cert)
         .and_then(Iterator::collect)
-        .with_context(|| format!("cannot read {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&key)
-        .with_context(|| format!("cannot read {}", key.display()))?;
+        .with_context(|| format!("cannot read the certificate chain {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read the private key {}", key.display()))?;
     Ok((chain, key))
+}
+
+fn issued(dir: &DataDir, name: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.pki(&format!("{name}.pem")),
+        dir.pki(&format!("{name}.key")),
+    )
 }
 
 /// Ingest: a client certificate, when one is presented, must chain to our CA (else the
@@ -42,7 +51,8 @@ pub fn ingest(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .allow_unauthenticated()
         .build()?;
-    let (chain, key) = identity(dir, "ingest")?;
+    let (cert, key) = issued(dir, "ingest");
+    let (chain, key) = identity(&cert, &key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -51,13 +61,26 @@ pub fn ingest(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// Web: plain server authentication, HTTP/2 or HTTP/1.1.
-pub fn web(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
-    let (chain, key) = identity(dir, "web")?;
+/// Web: plain server authentication, HTTP/2 or HTTP/1.1, with the operator's certificate
+/// when the config names one, else the one issued at `nester init`.
+pub fn web(dir: &DataDir, web: &WebConfig) -> anyhow::Result<Arc<ServerConfig>> {
+    let (cert_path, key_path) = match (&web.cert, &web.key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        (None, None) => issued(dir, "web"),
+        _ => anyhow::bail!("[web] needs both `cert` and `key`, or neither"),
+    };
+    let (chain, key) = identity(&cert_path, &key_path)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        .with_single_cert(chain, key)
+        .with_context(|| {
+            format!(
+                "the key {} does not fit the certificate {}",
+                key_path.display(),
+                cert_path.display()
+            )
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

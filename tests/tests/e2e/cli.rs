@@ -496,3 +496,98 @@ fn unprivileged_discovery_uses_datagram_icmp_where_allowed_and_tcp_otherwise() {
         "the host's own setting changed"
     );
 }
+
+/// The web listener serves the operator's certificate when the config names one (here from
+/// another CA), refuses half a pair or a key that does not fit, and otherwise serves the one
+/// `nester init` issued.
+#[tokio::test]
+async fn the_web_listener_serves_the_operators_certificate() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("nester");
+    nester::commands::init(&nester::datadir::DataDir::new(&data), &[]).unwrap();
+    // "The operator's CA": another data directory, whose web certificate we borrow.
+    let other = temp.path().join("operator");
+    nester::commands::init(&nester::datadir::DataDir::new(&other), &[]).unwrap();
+    let pem = |dir: &Path, file: &str| dir.join("pki").join(file);
+    let ca = |dir: &Path| CertificateDer::from_pem_file(pem(dir, "ca.pem")).unwrap();
+    let config = |web: &str| {
+        let path = temp.path().join("nester.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = {data:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n{web}"
+            ),
+        )
+        .unwrap();
+        path
+    };
+
+    let own = config(&format!(
+        "cert = {:?}\nkey = {:?}\n",
+        pem(&other, "web.pem"),
+        pem(&other, "web.key")
+    ));
+    let nester = Daemon::spawn("nester", &["serve", "--config", own.to_str().unwrap()]);
+    let web: std::net::SocketAddr = nester
+        .field("dashboard")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let ok = https(
+        web,
+        &ca(&other),
+        None,
+        Method::GET,
+        "/ca.pem",
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, 200);
+    let err = https(
+        web,
+        &ca(&data),
+        None,
+        Method::GET,
+        "/ca.pem",
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("tls"),
+        "the nester CA's certificate was served: {err}"
+    );
+    drop(nester);
+
+    for (web, why) in [
+        (
+            format!("cert = {:?}\n", pem(&other, "web.pem")),
+            "needs both `cert` and `key`",
+        ),
+        (
+            format!(
+                "cert = {:?}\nkey = {:?}\n",
+                pem(&other, "web.pem"),
+                pem(&data, "web.key")
+            ),
+            "does not fit the certificate",
+        ),
+        (
+            format!(
+                "cert = {:?}\nkey = {:?}\n",
+                "/nonexistent/web.pem",
+                pem(&data, "web.key")
+            ),
+            "cannot read the certificate chain /nonexistent/web.pem",
+        ),
+    ] {
+        let path = config(&web);
+        let out = run("nester", &["serve", "--config", path.to_str().unwrap()]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(why), "{why}: {}", stderr(&out));
+    }
+}
