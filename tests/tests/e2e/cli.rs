@@ -9,7 +9,7 @@ use hyper::Method;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::harness::{closed_port, https, write_harvester_config};
+use crate::harness::{closed_port, https, write_harvester_config, write_nester_config};
 use crate::process::{Daemon, run, stderr};
 use seahawks_tests::netns::Netns;
 
@@ -512,13 +512,7 @@ async fn the_web_listener_serves_the_operators_certificate() {
     let ca = |dir: &Path| CertificateDer::from_pem_file(pem(dir, "ca.pem")).unwrap();
     let config = |web: &str| {
         let path = temp.path().join("nester.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "data_dir = {data:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n{web}"
-            ),
-        )
-        .unwrap();
+        write_nester_config(&path, &data, web);
         path
     };
 
@@ -534,29 +528,11 @@ async fn the_web_listener_serves_the_operators_certificate() {
         .trim_end_matches('/')
         .parse()
         .unwrap();
-    let ok = https(
-        web,
-        &ca(&other),
-        None,
-        Method::GET,
-        "/ca.pem",
-        &[],
-        Vec::new(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(ok.status, 200);
-    let err = https(
-        web,
-        &ca(&data),
-        None,
-        Method::GET,
-        "/ca.pem",
-        &[],
-        Vec::new(),
-    )
-    .await
-    .unwrap_err();
+    let get = |trusted: CertificateDer<'static>| async move {
+        https(web, &trusted, None, Method::GET, "/ca.pem", &[], Vec::new()).await
+    };
+    assert_eq!(get(ca(&other)).await.unwrap().status, 200);
+    let err = get(ca(&data)).await.unwrap_err();
     assert!(
         err.contains("tls"),
         "the nester CA's certificate was served: {err}"

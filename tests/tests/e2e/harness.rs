@@ -408,6 +408,15 @@ pub fn key_and_csr(alg: &'static rcgen::SignatureAlgorithm) -> (rcgen::KeyPair, 
     (key, csr)
 }
 
+/// A nester config file for `data`, both listeners on loopback port 0, with more `[web]`
+/// settings appended.
+pub fn write_nester_config(path: &Path, data: &Path, web: &str) {
+    let text = format!(
+        "data_dir = {data:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n{web}"
+    );
+    std::fs::write(path, text).unwrap();
+}
+
 /// A harvester config file scanning `ports` on 127.0.0.1 every `interval`.
 pub fn write_harvester_config(path: &Path, state: &Path, interval: &str, ports: &str) {
     let text = format!(

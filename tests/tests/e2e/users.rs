@@ -87,13 +87,7 @@ fn the_first_admin_and_every_user_change_from_the_command_line() {
     assert!(verifies(&admin_password, &hash));
 
     let config = temp.path().join("nester.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {data_str:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n"
-        ),
-    )
-    .unwrap();
+    crate::harness::write_nester_config(&config, &data, "");
     let config = config.to_str().unwrap();
     let user = |args: &[&str], stdin: Option<&str>| {
         let mut all = vec!["user", "--config", config];
