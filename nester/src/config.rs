@@ -45,6 +45,22 @@ pub struct WebConfig {
     pub cert: Option<PathBuf>,
     /// Its private key (PEM).
     pub key: Option<PathBuf>,
+    /// A plain-HTTP listener that only redirects to HTTPS (for example `0.0.0.0:80`).
+    pub redirect_http: Option<SocketAddr>,
+    /// Where redirects point, `https://name[:port]`. Default: this machine's name (or the
+    /// listen address when it is not a wildcard) and the web listener's port. Never taken
+    /// from the request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+/// `listen` as others can dial it: this machine's name instead of a wildcard address.
+fn reachable(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}:{}", host.trim(), listen.port())
+    } else {
+        listen.to_string()
+    }
 }
 
 fn default_max_body() -> usize {
@@ -84,20 +100,32 @@ impl Config {
             config.ingest.listen.port() == 0 || config.ingest.listen != config.web.listen,
             "`ingest.listen` and `web.listen` must differ"
         );
+        if let Some(url) = &config.web.public_url {
+            anyhow::ensure!(
+                url.starts_with("https://") && !url.contains(['?', '#', ' ']),
+                "`web.public_url` must be an https:// address without query, e.g. https://nester.example.net:8443"
+            );
+        }
         Ok(config)
     }
 
     /// The address enrollment tokens send harvesters to.
     pub fn public_ingest_address(&self) -> String {
-        if let Some(addr) = &self.ingest.public_address {
-            return addr.clone();
+        match &self.ingest.public_address {
+            Some(addr) => addr.clone(),
+            None => reachable(self.ingest.listen),
         }
-        let listen = self.ingest.listen;
-        if listen.ip().is_unspecified() {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            format!("{}:{}", host.trim(), listen.port())
-        } else {
-            listen.to_string()
+    }
+
+    /// Where the plain-HTTP listener sends browsers: `public_url`, or this machine at the
+    /// web listener's (bound) port.
+    pub fn public_web_url(&self, bound: SocketAddr) -> String {
+        match &self.web.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!(
+                "https://{}",
+                reachable(SocketAddr::new(self.web.listen.ip(), bound.port()))
+            ),
         }
     }
 
@@ -117,6 +145,8 @@ impl Config {
                 listen: any,
                 cert: None,
                 key: None,
+                redirect_http: None,
+                public_url: None,
             },
         }
     }

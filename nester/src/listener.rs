@@ -1,4 +1,5 @@
-//! The TLS accept loop shared by both listeners.
+//! The accept loop every listener shares: TLS (ingest, web) or plain HTTP (the optional
+//! redirect to HTTPS).
 //!
 //! Each accepted socket gets its own task; the TLS handshake runs there under a timeout, so
 //! a stalled or hostile client never blocks the loop or anyone else. The peer's address and,
@@ -35,15 +36,16 @@ pub struct Peer {
     pub standing: Arc<tokio::sync::OnceCell<Option<(String, bool)>>>,
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` completes, then drains connections.
+/// Serves `app` on `listener`, over TLS when `tls` is given, until `shutdown` completes, then
+/// drains connections.
 pub async fn serve(
     name: &'static str,
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: Option<Arc<ServerConfig>>,
     app: Router,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -80,6 +82,14 @@ pub async fn serve(
             graceful.watcher(),
         );
         tokio::spawn(async move {
+            let Some(acceptor) = acceptor else {
+                let peer = Peer {
+                    addr,
+                    probe_id: None,
+                    standing: Arc::default(),
+                };
+                return connection(name, &builder, tcp, peer, app, watcher).await;
+            };
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 // A client that connects and leaves (a port scan, a health check) is not news.
@@ -107,14 +117,7 @@ pub async fn serve(
                 probe_id,
                 standing: Arc::default(),
             };
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(peer.clone());
-                app.clone().oneshot(req)
-            });
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(listener = name, client_ip = %addr.ip(), error = %e, "connection ended with an error");
-            }
+            connection(name, &builder, tls, peer, app, watcher).await;
         });
     }
     drop(listener);
@@ -126,5 +129,27 @@ pub async fn serve(
             listener = name,
             "connections still open after {DRAIN_TIMEOUT:?}; closing them"
         );
+    }
+}
+
+/// Serves HTTP on one accepted stream, plain or TLS, with `peer` on every request.
+async fn connection<S>(
+    name: &'static str,
+    builder: &auto::Builder<TokioExecutor>,
+    stream: S,
+    peer: Peer,
+    app: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let addr = peer.addr;
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(peer.clone());
+        app.clone().oneshot(req)
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(listener = name, client_ip = %addr.ip(), error = %e, "connection ended with an error");
     }
 }

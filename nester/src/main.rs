@@ -190,6 +190,9 @@ async fn main() -> anyhow::Result<()> {
             let listeners = Listeners::bind(&config).await?;
             println!("dashboard: https://{}/", listeners.web_addr());
             println!("ingest: {}", listeners.ingest_addr());
+            if let Some(plain) = listeners.redirect_addr() {
+                println!("redirect: http://{plain}/ (to HTTPS)");
+            }
             server.run(listeners, nester::shutdown_signal()).await;
         }
         Command::Token { config, command } => {

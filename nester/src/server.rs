@@ -16,6 +16,8 @@ use crate::{ingest, listener, tls, web};
 pub struct Listeners {
     pub ingest: TcpListener,
     pub web: TcpListener,
+    /// Plain HTTP that only redirects to the web listener, when configured.
+    pub redirect: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -25,10 +27,19 @@ impl Listeners {
                 .await
                 .with_context(|| format!("cannot listen on {addr} ({what})"))
         };
+        let redirect = match config.web.redirect_http {
+            Some(addr) => Some(bind(addr, "redirect to HTTPS").await?),
+            None => None,
+        };
         Ok(Self {
             ingest: bind(config.ingest.listen, "ingest").await?,
             web: bind(config.web.listen, "web").await?,
+            redirect,
         })
+    }
+
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn ingest_addr(&self) -> SocketAddr {
@@ -49,6 +60,7 @@ pub struct Server {
     pub state: AppState,
     ingest_tls: std::sync::Arc<rustls::ServerConfig>,
     web_tls: std::sync::Arc<rustls::ServerConfig>,
+    config: Config,
 }
 
 impl Server {
@@ -64,6 +76,7 @@ impl Server {
             state: AppState::open(config)?,
             ingest_tls: tls::ingest(&dir)?,
             web_tls: tls::web(&dir, &config.web)?,
+            config: config.clone(),
         })
     }
 
@@ -81,15 +94,29 @@ impl Server {
         };
         let ingest_app = ingest::router(self.state.clone());
         let web_app = web::router(self.state);
+        let redirect = async {
+            if let Some(plain) = listeners.redirect {
+                let base = self.config.public_web_url(web);
+                let app = web::redirect::router(base);
+                listener::serve("redirect", plain, None, app, wait(stopped.clone())).await;
+            }
+        };
         tokio::join!(
             listener::serve(
                 "ingest",
                 listeners.ingest,
-                self.ingest_tls,
+                Some(self.ingest_tls),
                 ingest_app,
                 wait(stopped.clone())
             ),
-            listener::serve("web", listeners.web, self.web_tls, web_app, wait(stopped)),
+            listener::serve(
+                "web",
+                listeners.web,
+                Some(self.web_tls),
+                web_app,
+                wait(stopped.clone())
+            ),
+            redirect,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

@@ -5,6 +5,7 @@ mod assets;
 pub mod openapi;
 mod pages;
 mod probes;
+pub mod redirect;
 mod reports;
 
 use axum::Router;
@@ -34,7 +35,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// On every response: no inline script, no framing, no sniffing, HTTPS only.
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = [
         (
