@@ -18,11 +18,9 @@ pub fn default_server_names() -> Vec<String> {
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let host = host.trim();
-        if !host.is_empty() && host != "localhost" {
-            names.push(host.to_string());
-        }
+    let host = crate::config::hostname();
+    if !host.is_empty() && host != "localhost" {
+        names.push(host);
     }
     names
 }
@@ -66,7 +64,7 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+pub(crate) fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness available"))?;
     Ok(bytes)

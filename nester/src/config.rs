@@ -53,11 +53,17 @@ pub struct WebConfig {
     pub public_url: Option<String>,
 }
 
+/// This machine's name, as the kernel knows it (empty if unreadable).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// `listen` as others can dial it: this machine's name instead of a wildcard address.
 fn reachable(listen: SocketAddr) -> String {
     if listen.ip().is_unspecified() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!("{}:{}", host.trim(), listen.port())
+        format!("{}:{}", hostname(), listen.port())
     } else {
         listen.to_string()
     }

@@ -92,8 +92,7 @@ pub fn check_username(name: &str) -> Result<(), PolicyError> {
 /// A random password of 24 characters (144 bits), for a person to store in a password
 /// manager.
 pub fn generate_password() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 18];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness available"))?;
+    let bytes = crate::commands::random::<18>()?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 

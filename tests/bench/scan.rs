@@ -170,11 +170,11 @@ fn contender(
 }
 
 /// Runs every contender `runs` times, rotating who goes first; checks each result against
-/// the first contender's (nmap) and prints medians and ratios against the engine.
+/// the first contender's (`nmap -sT -T4`) and prints medians and ratios against the last
+/// (the engine).
 fn race(title: &str, contenders: &mut [Contender], runs: usize) -> anyhow::Result<()> {
     println!("\n{title}");
     for run in 0..runs {
-        let mut reference: Option<States> = None;
         for i in 0..contenders.len() {
             let c = &mut contenders[(i + run) % contenders.len()];
             let states = c.run()?;
@@ -184,29 +184,23 @@ fn race(title: &str, contenders: &mut [Contender], runs: usize) -> anyhow::Resul
                 c.name,
                 c.times.last().expect("just ran").as_secs_f64()
             );
-            if c.name.starts_with("nmap -sT -T4") {
-                reference = Some(states.clone());
-            }
             // The results are checked once all of this run is in.
             c.last = Some(states);
         }
-        let reference = reference.context("nmap -sT -T4 is the reference")?;
-        for c in contenders.iter() {
+        let (reference, others) = contenders.split_first().context("no contenders")?;
+        let reference = reference.last.as_ref().expect("ran");
+        for c in others {
             let states = c.last.as_ref().expect("ran");
-            if *states != reference {
+            if states != reference {
                 bail!(
                     "{} disagrees with nmap -sT -T4: {}",
                     c.name,
-                    diff(states, &reference)
+                    diff(states, reference)
                 );
             }
         }
     }
-    let engine = contenders
-        .iter()
-        .find(|c| c.name.starts_with("engine"))
-        .context("the engine runs")?
-        .median();
+    let engine = contenders.last().context("no contenders")?.median();
     println!("| contender | median | engine / contender |\n|---|---|---|");
     for c in contenders.iter() {
         println!(

@@ -218,7 +218,7 @@ pub async fn scan(
         })
         .buffer_unordered(options.concurrency);
 
-    let mut found: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
+    let mut scanned: BTreeMap<IpAddr, Vec<Port>> = BTreeMap::new();
     let mut unreachable: HashSet<IpAddr> = HashSet::new();
     let mut hosts_done = 0;
     while let Some(result) = results.next().await {
@@ -227,7 +227,7 @@ pub async fn scan(
             unreachable.insert(addr.ip());
         }
         progress.port_done();
-        let host = found.entry(addr.ip()).or_default();
+        let host = scanned.entry(addr.ip()).or_default();
         host.push(Port {
             port: addr.port(),
             protocol: Protocol::Tcp,
@@ -248,7 +248,7 @@ pub async fn scan(
         .copied()
         .filter(|ip| {
             discovered.get(ip).is_some_and(Option::is_some)
-                || found
+                || scanned
                     .get(ip)
                     .is_some_and(|ports| ports.iter().any(|p| p.state != PortState::Filtered))
         })
@@ -273,7 +273,7 @@ pub async fn scan(
         .into_iter()
         .map(|(address, hostname)| {
             let up = up.contains(&address);
-            let mut ports = found.remove(&address).unwrap_or_default();
+            let mut ports = scanned.remove(&address).unwrap_or_default();
             ports.sort_unstable_by_key(|p| p.port);
             let found = discovered.remove(&address).flatten();
             let state = if up { HostState::Up } else { HostState::Down };
