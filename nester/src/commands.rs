@@ -237,8 +237,8 @@ pub async fn add_user(
 
 pub async fn list_users(db: &Db) -> anyhow::Result<String> {
     let mut out = format!(
-        "{:<24} {:<8} {:<9} {:<20} PASSWORD SET\n",
-        "USER", "ROLE", "STATE", "CREATED"
+        "{:<24} {:<8} {:<9} {:<4} {:<20} PASSWORD SET\n",
+        "USER", "ROLE", "STATE", "2FA", "CREATED"
     );
     let date = |t: OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
@@ -247,10 +247,11 @@ pub async fn list_users(db: &Db) -> anyhow::Result<String> {
     for u in db.list_users().await? {
         let state = if u.disabled { "disabled" } else { "enabled" };
         out.push_str(&format!(
-            "{:<24} {:<8} {:<9} {:<20} {}\n",
+            "{:<24} {:<8} {:<9} {:<4} {:<20} {}\n",
             u.username,
             u.role,
             state,
+            if u.mfa { "on" } else { "off" },
             date(u.created_at),
             date(u.password_changed_at)
         ));
@@ -278,4 +279,94 @@ pub async fn reset_password(
 
 pub async fn set_role(db: &Db, username: &str, role: crate::users::Role) -> anyhow::Result<()> {
     refused(db.set_role(username.to_string(), role).await?, username)
+}
+
+/// Creates an API token for `user_id` and returns it (`shk_...`); only its SHA-256 is kept.
+pub async fn create_api_token(
+    db: &Db,
+    user_id: i64,
+    name: &str,
+    scope: crate::db::Scope,
+    ttl: Duration,
+    now: OffsetDateTime,
+) -> anyhow::Result<String> {
+    let token = crate::auth::secret::api_token()?;
+    db.create_api_token(crate::db::NewApiToken {
+        token_hash: crate::auth::secret::sha256(&token),
+        user_id,
+        name: name.to_string(),
+        scope,
+        now_ms: crate::db::to_ms(now),
+        expires_ms: crate::db::to_ms(now + ttl),
+    })
+    .await?;
+    Ok(token)
+}
+
+async fn existing_user(db: &Db, username: &str) -> anyhow::Result<i64> {
+    db.user_id(username.to_string())
+        .await?
+        .with_context(|| format!("no user `{username}` (see `nester user list`)"))
+}
+
+/// `nester api-token create`: the token for `username`, printed once.
+pub async fn create_user_api_token(
+    db: &Db,
+    username: &str,
+    name: &str,
+    scope: crate::db::Scope,
+    ttl: Duration,
+) -> anyhow::Result<String> {
+    let user_id = existing_user(db, username).await?;
+    create_api_token(db, user_id, name, scope, ttl, OffsetDateTime::now_utc()).await
+}
+
+pub async fn list_api_tokens(db: &Db, username: Option<&str>) -> anyhow::Result<String> {
+    let user_id = match username {
+        Some(u) => Some(existing_user(db, u).await?),
+        None => None,
+    };
+    let date = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut out = format!(
+        "{:<6} {:<20} {:<20} {:<10} {:<8} {:<22} LAST USED\n",
+        "ID", "USER", "NAME", "SCOPE", "STATE", "EXPIRES"
+    );
+    let now = OffsetDateTime::now_utc();
+    for t in db.api_tokens(user_id).await? {
+        let state = match (t.revoked, t.expires_at <= now) {
+            (true, _) => "revoked",
+            (false, true) => "expired",
+            (false, false) => "active",
+        };
+        out.push_str(&format!(
+            "{:<6} {:<20} {:<20} {:<10} {:<8} {:<22} {}\n",
+            t.token_id,
+            t.username,
+            t.name,
+            t.scope.as_str(),
+            state,
+            date(t.expires_at),
+            t.last_used_at.map_or_else(|| "never".to_string(), date)
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn revoke_api_token(db: &Db, token_id: i64) -> anyhow::Result<()> {
+    if !db
+        .revoke_api_token(token_id, None, crate::db::to_ms(OffsetDateTime::now_utc()))
+        .await?
+    {
+        bail!("no API token {token_id} (see `nester api-token list`)");
+    }
+    Ok(())
+}
+
+/// Turns a user's TOTP off (lost authenticator and recovery codes) and ends their sessions;
+/// an admin sets it up again at the next sign-in.
+pub async fn reset_mfa(db: &Db, username: &str) -> anyhow::Result<()> {
+    refused(db.reset_totp(username.to_string()).await?, username)
 }

@@ -51,6 +51,21 @@ pub struct WebConfig {
     /// listen address when it is not a wildcard) and the web listener's port. Never taken
     /// from the request's `Host` header.
     pub public_url: Option<String>,
+    /// A session ends after this long without a request (default 30m).
+    #[serde(
+        default = "default_session_idle",
+        deserialize_with = "harvester::config::duration"
+    )]
+    pub session_idle: std::time::Duration,
+    /// A session ends this long after sign-in, whatever happens (default 12h).
+    #[serde(
+        default = "default_session_lifetime",
+        deserialize_with = "harvester::config::duration"
+    )]
+    pub session_lifetime: std::time::Duration,
+    /// Largest request body (forms) accepted, in bytes.
+    #[serde(default = "default_web_body")]
+    pub max_body_bytes: usize,
 }
 
 /// This machine's name, as the kernel knows it (empty if unreadable).
@@ -71,6 +86,18 @@ fn reachable(listen: SocketAddr) -> String {
 
 fn default_max_body() -> usize {
     4 * 1024 * 1024
+}
+
+fn default_session_idle() -> std::time::Duration {
+    std::time::Duration::from_secs(30 * 60)
+}
+
+fn default_session_lifetime() -> std::time::Duration {
+    std::time::Duration::from_secs(12 * 60 * 60)
+}
+
+fn default_web_body() -> usize {
+    64 * 1024
 }
 
 fn default_probe_days() -> u32 {
@@ -105,6 +132,15 @@ impl Config {
         anyhow::ensure!(
             config.ingest.listen.port() == 0 || config.ingest.listen != config.web.listen,
             "`ingest.listen` and `web.listen` must differ"
+        );
+        anyhow::ensure!(
+            config.web.session_idle >= std::time::Duration::from_secs(60)
+                && config.web.session_idle <= config.web.session_lifetime,
+            "`web.session_idle` must be at least 1m and at most `web.session_lifetime`"
+        );
+        anyhow::ensure!(
+            config.web.max_body_bytes >= 1024,
+            "`web.max_body_bytes` must be at least 1024"
         );
         if let Some(url) = &config.web.public_url {
             anyhow::ensure!(
@@ -153,6 +189,9 @@ impl Config {
                 key: None,
                 redirect_http: None,
                 public_url: None,
+                session_idle: default_session_idle(),
+                session_lifetime: default_session_lifetime(),
+                max_body_bytes: default_web_body(),
             },
         }
     }

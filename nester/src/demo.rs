@@ -115,7 +115,18 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         },
     })?;
 
+    let login = demo_login(&db).await?;
+
     println!("dashboard: https://{web}/");
+    println!("login: {} / {}", DEMO_ADMIN, login.password);
+    println!(
+        "totp: {} (add it to an authenticator app; `oathtool --totp -b {}` prints the code)",
+        login.otpauth, login.secret
+    );
+    println!(
+        "api token: {} (read-only; curl -H 'Authorization: Bearer …' https://{web}/api/v1/probes)",
+        login.api_token
+    );
     println!("ingest: {ingest}");
     println!("data dir: {}", root.display());
     println!(
@@ -141,6 +152,60 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     services.shutdown().await;
     drop(temp);
     Ok(())
+}
+
+const DEMO_ADMIN: &str = "admin";
+
+struct DemoLogin {
+    password: String,
+    secret: String,
+    otpauth: String,
+    api_token: String,
+}
+
+/// The demo's admin, with a new generated password, TOTP secret and read-only API token on
+/// every start (nothing is fixed, so nothing can leak from the source).
+async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
+    use crate::auth::{secret, totp};
+    use crate::db::UserChange;
+    use crate::users::{self, Role};
+    let password = users::generate_password()?;
+    let hash = users::hash_password(password.clone()).await?;
+    if db
+        .add_user(DEMO_ADMIN.into(), Role::Admin, hash.clone())
+        .await?
+        == UserChange::AlreadyExists
+    {
+        db.set_password(DEMO_ADMIN.into(), hash).await?;
+    }
+    let user_id = db
+        .user_id(DEMO_ADMIN.into())
+        .await?
+        .context("the demo admin was just created")?;
+    let totp_secret = totp::new_secret()?;
+    let mut codes = Vec::new();
+    for _ in 0..secret::RECOVERY_CODES {
+        codes.push(secret::sha256(&secret::normalise_recovery_code(
+            &secret::recovery_code()?,
+        )));
+    }
+    db.enable_totp(user_id, totp_secret.clone(), 0, codes)
+        .await?;
+    let api_token = commands::create_api_token(
+        db,
+        user_id,
+        "demo",
+        crate::db::Scope::Read,
+        time::Duration::days(30),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(DemoLogin {
+        password,
+        secret: totp::base32(&totp_secret),
+        otpauth: totp::otpauth_url(&totp_secret, DEMO_ADMIN)?,
+        api_token,
+    })
 }
 
 /// Accepts connections and greets each with `banner`.

@@ -2,7 +2,9 @@
 //! A 4xx carries its message; a 5xx says nothing specific and the detail is logged.
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{
+    BytesRejection, FormRejection, JsonRejection, PathRejection, QueryRejection,
+};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -112,6 +114,30 @@ impl From<JsonRejection> for ApiError {
         }
     }
 }
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        match r.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                r.status(),
+                "unsupported_media_type",
+                "send a form (application/x-www-form-urlencoded)",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(r.status(), "payload_too_large", r.body_text())
+            }
+            status if status.is_client_error() => {
+                Self::new(StatusCode::BAD_REQUEST, "bad_form", r.body_text())
+            }
+            _ => Self::internal(r.body_text()),
+        }
+    }
+}
+
+/// `Form` whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::extract::Form), rejection(ApiError))]
+pub struct ApiForm<T>(pub T);
 
 /// `Path` whose rejection is an [`ApiError`].
 #[derive(axum::extract::FromRequestParts)]

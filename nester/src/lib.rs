@@ -6,8 +6,12 @@
 //! - [`db`]: the only place that runs SQL.
 //! - [`pki`], [`tls`], [`datadir`]: the nester CA, rustls configs, the data directory layout.
 //! - [`commands`], [`demo`]: `init`, tokens, probe revocation, and `demo`.
+//! - [`auth`]: who may call what on the web listener (sessions, TOTP, CSRF, API tokens,
+//!   throttling); [`users`]: roles and passwords; [`clock`]: the time tests can move.
 //! - [`config`], [`error`], [`state`]: configuration, the API error shape, the app state.
 
+pub mod auth;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod datadir;

@@ -60,15 +60,48 @@ enum Command {
         #[command(subcommand)]
         command: ProbeCommand,
     },
-    /// Users of the dashboard and the API: add, list, disable, enable, reset-password, set-role.
+    /// Users of the dashboard and the API: add, list, disable, enable, reset-password, set-role,
+    /// reset-mfa.
     User {
         #[command(flatten)]
         config: AdminConfig,
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// API tokens for scripts (`Authorization: Bearer`): create, list, revoke.
+    ApiToken {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: ApiTokenCommand,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
+}
+
+#[derive(Subcommand)]
+enum ApiTokenCommand {
+    /// Create a token for a user and print it (shown once).
+    Create {
+        #[arg(long)]
+        user: String,
+        /// What it is for, e.g. `inventory-sync`.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// `read` (GET only) or `read-write`.
+        #[arg(long, default_value = "read")]
+        scope: nester::db::Scope,
+        /// How long it stays valid, e.g. `30d`, `1y`.
+        #[arg(long, default_value = "90d")]
+        ttl: humantime::Duration,
+    },
+    /// List tokens (of one user with --user).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke { token_id: i64 },
 }
 
 /// The configuration the administrative commands read (data dir, public ingest address).
@@ -129,6 +162,9 @@ enum UserCommand {
     },
     /// Change a user's role.
     SetRole { username: String, role: Role },
+    /// Turn off a user's two-factor authentication (lost authenticator and recovery codes);
+    /// ends their sessions. Admins must set it up again at their next sign-in.
+    ResetMfa { username: String },
 }
 
 #[derive(Subcommand)]
@@ -265,6 +301,34 @@ async fn main() -> anyhow::Result<()> {
                 UserCommand::SetRole { username, role } => {
                     commands::set_role(&db, &username, role).await?;
                     println!("user {username} is now {role}");
+                }
+                UserCommand::ResetMfa { username } => {
+                    commands::reset_mfa(&db, &username).await?;
+                    println!("two-factor authentication of {username} turned off; sessions ended");
+                }
+            }
+        }
+        Command::ApiToken { config, command } => {
+            let config = Config::load(&config.config)?;
+            let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
+            match command {
+                ApiTokenCommand::Create {
+                    user,
+                    name,
+                    scope,
+                    ttl,
+                } => {
+                    let ttl = time::Duration::try_from(*ttl).context("--ttl is too long")?;
+                    let token =
+                        commands::create_user_api_token(&db, &user, &name, scope, ttl).await?;
+                    println!("{token}");
+                }
+                ApiTokenCommand::List { user } => {
+                    print!("{}", commands::list_api_tokens(&db, user.as_deref()).await?);
+                }
+                ApiTokenCommand::Revoke { token_id } => {
+                    commands::revoke_api_token(&db, token_id).await?;
+                    println!("API token {token_id} revoked");
                 }
             }
         }

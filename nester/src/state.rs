@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::auth::session::SessionPolicy;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Db;
@@ -21,6 +23,13 @@ pub struct AppState {
     /// The CA certificate, PEM, as served at `/ca.pem`.
     pub ca_pem: Arc<str>,
     pub max_body_bytes: usize,
+    /// Largest body on the web listener.
+    pub web_max_body_bytes: usize,
+    pub clock: Clock,
+    pub sessions: SessionPolicy,
+    /// Verified against when a user name is unknown, so that answer takes as long as a
+    /// wrong password.
+    pub decoy_hash: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl AppState {
@@ -41,6 +50,13 @@ impl AppState {
             enroll_limiter: enroll::limiter(config.ingest.enroll_per_minute),
             ca_pem: ca_pem.into(),
             max_body_bytes: config.ingest.max_body_bytes,
+            web_max_body_bytes: config.web.max_body_bytes,
+            clock: Clock::default(),
+            sessions: SessionPolicy {
+                idle: config.web.session_idle.try_into()?,
+                absolute: config.web.session_lifetime.try_into()?,
+            },
+            decoy_hash: Arc::default(),
         })
     }
 }

@@ -10,8 +10,11 @@
 //! itself), and every caller hears back only after the shared commit is durable. One fsync
 //! then covers many reports.
 
+mod api_tokens;
 mod enrollment;
+mod logins;
 mod reports;
+mod sessions;
 mod users;
 
 use std::path::Path;
@@ -24,9 +27,12 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub use api_tokens::{ApiTokenInfo, NewApiToken, Scope, TokenOwner};
 pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
+pub use logins::{Failures, LoginEvent, LoginOutcome};
 pub use reports::{Gap, Inserted, Page, ProbeSummary, ReportSummary};
-pub use users::{UserChange, UserInfo};
+pub use sessions::{NewSession, SessionInfo, SessionRow, Stage};
+pub use users::{LoginUser, UserChange, UserInfo};
 
 const READERS: usize = 2;
 /// Most jobs in one group commit.
@@ -72,6 +78,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0003_drop_report_rows.sql")),
         M::up(include_str!("migrations/0004_compressed_reports.sql")),
         M::up(include_str!("migrations/0005_users.sql")),
+        M::up(include_str!("migrations/0006_auth.sql")),
     ])
 }
 
@@ -240,7 +247,7 @@ pub(crate) fn now_ms() -> i64 {
     to_ms(OffsetDateTime::now_utc())
 }
 
-pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
+pub fn to_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 

@@ -16,6 +16,18 @@ pub struct UserInfo {
     #[serde(with = "time::serde::rfc3339")]
     pub password_changed_at: OffsetDateTime,
     pub disabled: bool,
+    /// Has TOTP set up.
+    pub mfa: bool,
+}
+
+/// An enabled user as signing in sees it.
+#[derive(Debug, Clone)]
+pub struct LoginUser {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub has_totp: bool,
 }
 
 /// What became of a change. Refusals are answers, not errors: the caller words them.
@@ -28,11 +40,19 @@ pub enum UserChange {
     LastAdmin,
 }
 
-fn role(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Role> {
+pub(super) fn role(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Role> {
     let text: String = row.get(i)?;
     text.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
     })
+}
+
+/// Signs `username` out everywhere.
+fn end_sessions(conn: &rusqlite::Connection, username: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM sessions WHERE user_id = (SELECT user_id FROM users WHERE username = ?1)",
+        [username],
+    )
 }
 
 /// Enabled admins other than `username`.
@@ -71,7 +91,8 @@ impl Db {
     pub async fn list_users(&self) -> Result<Vec<UserInfo>, DbError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT username, role, created_ms, password_ms, disabled_ms IS NOT NULL
+                "SELECT username, role, created_ms, password_ms, disabled_ms IS NOT NULL,
+                        totp_secret IS NOT NULL
                  FROM users ORDER BY username",
             )?;
             let users = stmt
@@ -82,6 +103,7 @@ impl Db {
                         created_at: millis(r, 2)?,
                         password_changed_at: millis(r, 3)?,
                         disabled: r.get(4)?,
+                        mfa: r.get(5)?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -90,12 +112,119 @@ impl Db {
         .await
     }
 
-    /// The stored hash of an enabled user, for login.
-    pub async fn password_hash(&self, username: String) -> Result<Option<String>, DbError> {
+    /// An enabled user, with what signing in checks.
+    pub async fn login_user(&self, username: String) -> Result<Option<LoginUser>, DbError> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT password_hash FROM users WHERE username = ?1 AND disabled_ms IS NULL",
+                    "SELECT user_id, username, role, password_hash, totp_secret IS NOT NULL
+                     FROM users WHERE username = ?1 AND disabled_ms IS NULL",
+                    [username],
+                    |r| {
+                        Ok(LoginUser {
+                            user_id: r.get(0)?,
+                            username: r.get(1)?,
+                            role: role(r, 2)?,
+                            password_hash: r.get(3)?,
+                            has_totp: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The confirmed TOTP secret of a user and the last time step accepted.
+    pub async fn totp(&self, user_id: i64) -> Result<Option<(Vec<u8>, Option<i64>)>, DbError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT totp_secret, totp_last_step FROM users
+                     WHERE user_id = ?1 AND totp_secret IS NOT NULL",
+                    [user_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Records `step` as used; false if it (or a later one) was already accepted: a replay.
+    pub async fn accept_totp_step(&self, user_id: i64, step: i64) -> Result<bool, DbError> {
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE users SET totp_last_step = ?2
+                 WHERE user_id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+                params![user_id, step],
+            )? == 1)
+        })
+        .await
+    }
+
+    /// Turns TOTP on with a confirmed secret (whose code for `step` was just accepted) and
+    /// replaces the recovery codes.
+    pub async fn enable_totp(
+        &self,
+        user_id: i64,
+        secret: Vec<u8>,
+        step: i64,
+        recovery_hashes: Vec<[u8; 32]>,
+    ) -> Result<(), DbError> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE users SET totp_secret = ?2, totp_last_step = ?3 WHERE user_id = ?1",
+                params![user_id, secret, step],
+            )?;
+            tx.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+            for hash in recovery_hashes {
+                tx.execute(
+                    "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+                    params![user_id, hash],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Uses up one recovery code; false if it is unknown or already used.
+    pub async fn use_recovery_code(
+        &self,
+        user_id: i64,
+        code_hash: [u8; 32],
+        now_ms: i64,
+    ) -> Result<bool, DbError> {
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "UPDATE recovery_codes SET used_ms = ?3
+                 WHERE user_id = ?1 AND code_hash = ?2 AND used_ms IS NULL",
+                params![user_id, code_hash, now_ms],
+            )? == 1)
+        })
+        .await
+    }
+
+    /// Recovery codes not used yet.
+    pub async fn recovery_codes_left(&self, user_id: i64) -> Result<u32, DbError> {
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_ms IS NULL",
+                [user_id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// The id of a user, enabled or not.
+    pub async fn user_id(&self, username: String) -> Result<Option<i64>, DbError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT user_id FROM users WHERE username = ?1",
                     [username],
                     |r| r.get(0),
                 )
@@ -119,6 +248,9 @@ impl Db {
                  WHERE username = ?1",
                 params![user, disabled, now_ms()],
             )?;
+            if disabled {
+                end_sessions(tx, user)?;
+            }
             Ok(UserChange::Done)
         })
         .await
@@ -134,6 +266,25 @@ impl Db {
                 "UPDATE users SET password_hash = ?2, password_ms = ?3 WHERE username = ?1",
                 params![user, password_hash, now_ms()],
             )?;
+            end_sessions(tx, user)?;
+            Ok(UserChange::Done)
+        })
+        .await
+    }
+
+    /// Turns TOTP off, drops the recovery codes and ends the user's sessions.
+    pub async fn reset_totp(&self, username: String) -> Result<UserChange, DbError> {
+        self.change_user(username, move |tx, user, _| {
+            tx.execute(
+                "DELETE FROM recovery_codes
+                 WHERE user_id = (SELECT user_id FROM users WHERE username = ?1)",
+                [user],
+            )?;
+            tx.execute(
+                "UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE username = ?1",
+                [user],
+            )?;
+            end_sessions(tx, user)?;
             Ok(UserChange::Done)
         })
         .await

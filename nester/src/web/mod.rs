@@ -1,53 +1,207 @@
-//! The web listener: dashboard and client API over HTTPS. Every route is listed here; handlers
-//! live in one file per resource.
+//! The web listener: dashboard and client API over HTTPS. Every route is listed in
+//! [`routes`] with its access rule; the router is built from that list only, and
+//! [`auth::guard`](crate::auth::guard) enforces the rules in front of every handler.
 
+mod account;
+mod admin;
 mod assets;
+mod login;
+mod mfa;
 pub mod openapi;
 mod pages;
 mod probes;
 pub mod redirect;
 mod reports;
+mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 
-use crate::error::{method_not_allowed, not_found};
+use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
+use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
 
+/// A request taking longer than this gets 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<AppState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        handler,
+    }
+}
+
+/// Every route of the web listener and who may call it.
+pub fn routes() -> Vec<Route> {
+    use Access::{AnySession, MfaSetup, Public, Roles, SecondFactor};
+    use Method as M;
+    vec![
+        // Signing in and out.
+        route(M::GET, "/login", Public, get(login::page)),
+        route(M::POST, "/login", Public, post(login::submit)),
+        route(M::GET, "/login/mfa", SecondFactor, get(login::code_page)),
+        route(
+            M::POST,
+            "/login/mfa",
+            SecondFactor,
+            post(login::code_submit),
+        ),
+        route(M::POST, "/logout", AnySession, post(login::logout)),
+        // One's own account.
+        route(M::GET, "/account/mfa", MfaSetup, get(mfa::page)),
+        route(M::POST, "/account/mfa", MfaSetup, post(mfa::confirm)),
+        route(M::GET, "/account", Roles(ANYONE), get(account::page)),
+        route(
+            M::POST,
+            "/account/password",
+            Roles(ANYONE),
+            post(account::password),
+        ),
+        route(
+            M::POST,
+            "/account/sessions/{session_id}/end",
+            Roles(ANYONE),
+            post(account::end_session),
+        ),
+        route(
+            M::POST,
+            "/account/tokens",
+            Roles(TOKEN_HOLDERS),
+            post(account::create_token),
+        ),
+        route(
+            M::POST,
+            "/account/tokens/{token_id}/revoke",
+            Roles(TOKEN_HOLDERS),
+            post(account::revoke_token),
+        ),
+        // Administration.
+        route(M::GET, "/admin/users", Roles(ADMIN), get(admin::page)),
+        route(M::POST, "/admin/users", Roles(ADMIN), post(admin::add)),
+        route(
+            M::POST,
+            "/admin/users/{username}",
+            Roles(ADMIN),
+            post(admin::change),
+        ),
+        // Dashboard.
+        route(M::GET, "/", Roles(ANYONE), get(pages::index)),
+        route(M::GET, "/static/{file}", Public, get(assets::file)),
+        route(M::GET, "/ca.pem", Public, get(assets::ca_pem)),
+        // Client API.
+        route(
+            M::GET,
+            "/api/v1/openapi.json",
+            Public,
+            get(openapi::document),
+        ),
+        route(M::GET, "/api/v1/probes", Roles(ANYONE), get(probes::list)),
+        route(
+            M::GET,
+            "/api/v1/probes/{probe_id}/reports",
+            Roles(ANYONE),
+            get(probes::reports),
+        ),
+        route(
+            M::GET,
+            "/api/v1/probes/{probe_id}/gaps",
+            Roles(ANYONE),
+            get(probes::gaps),
+        ),
+        route(
+            M::GET,
+            "/api/v1/reports/{report_id}",
+            Roles(ANYONE),
+            get(reports::parsed),
+        ),
+        route(
+            M::GET,
+            "/api/v1/reports/{report_id}/signed",
+            Roles(ANYONE),
+            get(reports::signed),
+        ),
+    ]
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(pages::index))
-        .route("/static/{file}", get(assets::file))
-        .route("/ca.pem", get(assets::ca_pem))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/probes", get(probes::list))
-        .route("/api/v1/probes/{probe_id}/reports", get(probes::reports))
-        .route("/api/v1/probes/{probe_id}/gaps", get(probes::gaps))
-        .route("/api/v1/reports/{report_id}", get(reports::parsed))
-        .route("/api/v1/reports/{report_id}/signed", get(reports::signed))
+    build(state, routes())
+}
+
+/// The router for `routes`, behind the guard, the limits and the security headers.
+pub fn build(state: AppState, routes: Vec<Route>) -> Router {
+    let rules = routes
+        .iter()
+        .map(|r| (r.method.clone(), r.path, r.access))
+        .collect();
+    let guard = Guard {
+        state: state.clone(),
+        rules: Arc::new(rules),
+    };
+    let max_body = state.web_max_body_bytes;
+    let mut router = Router::new();
+    for r in routes {
+        router = router.route(r.path, r.handler);
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(guard, crate::auth::guard))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }
 
-/// On every response: no inline script, no framing, no sniffing, HTTPS only.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    axum::response::IntoResponse::into_response(ApiError::internal("a handler panicked"))
+}
+
+/// On every response: no inline script, no framing, no sniffing, HTTPS only, and nothing
+/// kept by the browser unless the handler said it may be (static files), so the back button
+/// after signing out shows no data.
 pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
         (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
     ];
     for (name, value) in set {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }

@@ -17,15 +17,88 @@ use crate::error::{ErrorBody, ErrorDetail};
 #[openapi(
     info(
         title = "Seahawks nester client API",
-        description = "Probes, their reports and lost reports. Lists are paged: pass a page's `next_cursor` back as `cursor`. Errors have the shape `{\"error\": {\"code\", \"message\"}}`."
+        description = "Probes, their reports and lost reports. Lists are paged: pass a page's `next_cursor` back as `cursor`. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403."
     ),
     paths(probes::list, probes::reports, probes::gaps, reports::parsed, reports::signed, document),
-    components(schemas(ProbeSummary, ReportSummary, Page<ReportSummary>, Gap, ErrorBody, ErrorDetail))
+    components(schemas(ProbeSummary, ReportSummary, Page<ReportSummary>, Gap, ErrorBody, ErrorDetail)),
+    modifiers(&Security),
+    security(("api_token" = []), ("session" = []))
 )]
 struct ApiDoc;
 
+/// The two ways to authenticate: an API token, or the browser's session cookie.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token, `shk_...`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::session::SESSION_COOKIE,
+            ))),
+        );
+        // Every operation that is not public can answer 401 and 403.
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|s| s.iter().all(|r| *r == Default::default()))
+                {
+                    continue;
+                }
+                for (status, why) in [
+                    (
+                        "401",
+                        "Not signed in, or the API token is unknown, expired or revoked",
+                    ),
+                    ("403", "The role or the token's scope does not allow this"),
+                ] {
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.into(), error_response(why));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub async fn document() -> Json<Value> {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();

@@ -6,6 +6,8 @@ use axum::response::Html;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::view::Nav;
+use crate::auth::Caller;
 use crate::db::ProbeSummary;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -32,11 +34,15 @@ struct LastReport {
 #[derive(Template)]
 #[template(path = "index.html")]
 struct Index {
+    nav: Option<Nav>,
     probes: Vec<ProbeRow>,
     generated_at: String,
 }
 
-pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+pub async fn index(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Html<String>, ApiError> {
     let now = OffsetDateTime::now_utc();
     let probes = state
         .db
@@ -46,6 +52,7 @@ pub async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiErr
         .map(|p| row(p, now))
         .collect();
     let page = Index {
+        nav: Nav::of(&caller),
         probes,
         generated_at: rfc3339(now),
     };
@@ -71,7 +78,7 @@ fn row(p: ProbeSummary, now: OffsetDateTime) -> ProbeRow {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.replace_nanosecond(0)
         .unwrap_or(t)
         .format(&Rfc3339)

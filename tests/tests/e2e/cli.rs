@@ -14,7 +14,13 @@ use crate::process::{Daemon, run, stderr};
 use seahawks_tests::netns::Netns;
 
 /// Polls the probe list until a probe has a report with at least `open` open ports (30 s at most).
-async fn wait_for_report(dashboard: &str, ca_pem: &Path, open: u64) -> serde_json::Value {
+async fn wait_for_report(
+    dashboard: &str,
+    ca_pem: &Path,
+    api_token: &str,
+    open: u64,
+) -> serde_json::Value {
+    let bearer = format!("Bearer {api_token}");
     let addr = dashboard
         .trim_start_matches("https://")
         .trim_end_matches('/')
@@ -29,7 +35,7 @@ async fn wait_for_report(dashboard: &str, ca_pem: &Path, open: u64) -> serde_jso
             None,
             Method::GET,
             "/api/v1/probes",
-            &[],
+            &[("authorization", &bearer)],
             Vec::new(),
         )
         .await
@@ -130,7 +136,42 @@ async fn nester_and_harvester_processes_deliver_reports() {
         &["run", "--config", harvester_toml.to_str().unwrap()],
     );
 
-    let probes = wait_for_report(&dashboard, &data.join("pki/ca.pem"), 1).await;
+    // Nothing without a token; `nester api-token create` makes one for the admin `init` made.
+    let ca = CertificateDer::from_pem_file(data.join("pki/ca.pem")).unwrap();
+    let web_addr = dashboard
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let anonymous = https(
+        web_addr,
+        &ca,
+        None,
+        Method::GET,
+        "/api/v1/probes",
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(anonymous.status, 401);
+    let admin_cli = |args: &[&str]| {
+        let mut all = vec!["api-token"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", admin_config.to_str().unwrap()]);
+        let out = run("nester", &all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let api_token = admin_cli(&["create", "--user", "admin", "--name", "ci", "--ttl", "1d"]);
+    let api_token = api_token.trim();
+    assert!(api_token.starts_with("shk_"), "{api_token}");
+    let listed = admin_cli(&["list"]);
+    assert!(
+        listed.contains("ci") && listed.contains("read ") && listed.contains("active"),
+        "{listed}"
+    );
+    let probes = wait_for_report(&dashboard, &data.join("pki/ca.pem"), api_token, 1).await;
     assert_eq!(probes[0]["probe_id"], probe_id);
     assert_eq!(probes[0]["site"], "process-test");
     harvester.stop("-INT");
@@ -157,8 +198,18 @@ async fn nester_and_harvester_processes_deliver_reports() {
 async fn demo_prints_where_to_look_and_cleans_up() {
     let demo = Daemon::spawn("nester", &["demo", "--interval-secs", "1"]);
     let dashboard = demo.field("dashboard");
+    let login = demo.field("login");
+    let totp = demo.field("totp");
+    let api_token = demo.field("api token");
     let ingest = demo.field("ingest");
     let data_dir = PathBuf::from(demo.field("data dir"));
+    // A generated login with its TOTP secret, and a token: nothing fixed in the source.
+    let (user, password) = login.split_once(" / ").unwrap();
+    assert_eq!(user, "admin");
+    assert!(nester::users::check_password(password).is_ok(), "{login}");
+    assert!(totp.starts_with("otpauth://totp/Seahawks:admin?"), "{totp}");
+    let api_token = api_token.split_whitespace().next().unwrap();
+    assert!(api_token.starts_with("shk_"), "{api_token}");
     assert!(
         dashboard.starts_with("https://127.0.0.1:") && dashboard.ends_with('/'),
         "{dashboard}"
@@ -166,7 +217,7 @@ async fn demo_prints_where_to_look_and_cleans_up() {
     assert!(ingest.starts_with("127.0.0.1:"), "{ingest}");
     // The demo opens three services with banners for its harvester to find.
     let ca_path = data_dir.join("pki/ca.pem");
-    let probes = wait_for_report(&dashboard, &ca_path, 3).await;
+    let probes = wait_for_report(&dashboard, &ca_path, api_token, 3).await;
     assert_eq!(probes[0]["site"], "demo");
     // ...and reads what each one says.
     let addr = dashboard
@@ -179,10 +230,19 @@ async fn demo_prints_where_to_look_and_cleans_up() {
         probes[0]["last_report"]["report_id"].as_str().unwrap()
     );
     let ca = CertificateDer::from_pem_file(&ca_path).unwrap();
-    let report = https(addr, &ca, None, Method::GET, &path, &[], Vec::new())
-        .await
-        .unwrap()
-        .json();
+    let bearer = format!("Bearer {api_token}");
+    let report = https(
+        addr,
+        &ca,
+        None,
+        Method::GET,
+        &path,
+        &[("authorization", &bearer)],
+        Vec::new(),
+    )
+    .await
+    .unwrap()
+    .json();
     let banners: Vec<&str> = report["hosts"][0]["ports"]
         .as_array()
         .unwrap()

@@ -11,9 +11,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use nester::auth::session::SESSION_COOKIE;
 use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::server::{Listeners, Server};
+use nester::users::Role;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -29,6 +31,12 @@ pub struct TestNester {
     pub ca: CertificateDer<'static>,
     pub config: Config,
     pub db: Option<nester::db::Db>,
+    /// The running server's clock; tests move it forward instead of waiting.
+    pub clock: Option<nester::clock::Clock>,
+    /// A read-only API token of an admin, sent with every `/api/` request of [`Self::get`].
+    pub api_token: String,
+    /// A signed-in `noc` session, sent with every page request of [`Self::get`].
+    pub noc: Option<WebSession>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _temp: tempfile::TempDir,
@@ -54,18 +62,145 @@ impl TestNester {
             ca,
             config,
             db: None,
+            clock: None,
+            api_token: String::new(),
+            noc: None,
             stop: None,
             task: None,
             _temp: temp,
         };
         nester.launch().await;
+        let admin = nester.add_user("harness-admin", Role::Admin).await;
+        let admin_id = nester.user_id(&admin.0).await;
+        nester.api_token = nester::commands::create_api_token(
+            nester.db(),
+            admin_id,
+            "harness",
+            nester::db::Scope::Read,
+            time::Duration::days(1),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        let (noc, password) = nester.add_user("harness-noc", Role::Noc).await;
+        nester.noc = Some(nester.login(&noc, &password).await.unwrap());
         nester
+    }
+
+    pub fn db(&self) -> &nester::db::Db {
+        self.db.as_ref().unwrap()
+    }
+
+    pub fn clock(&self) -> &nester::clock::Clock {
+        self.clock.as_ref().unwrap()
+    }
+
+    /// Adds a user with a generated password; returns name and password.
+    pub async fn add_user(&self, name: &str, role: Role) -> (String, String) {
+        let password = nester::users::generate_password().unwrap();
+        let hash = nester::users::hash_password(password.clone())
+            .await
+            .unwrap();
+        let added = self.db().add_user(name.into(), role, hash).await.unwrap();
+        assert_eq!(added, nester::db::UserChange::Done);
+        (name.to_string(), password)
+    }
+
+    pub async fn user_id(&self, name: &str) -> i64 {
+        self.db().user_id(name.into()).await.unwrap().unwrap()
+    }
+
+    /// Signs in through the real form (no second factor); `Err` with the refusal otherwise.
+    pub async fn login(&self, username: &str, password: &str) -> Result<WebSession, Response> {
+        let response = self.submit_login(username, password).await;
+        if response.status != StatusCode::SEE_OTHER || response.header("location") != "/" {
+            return Err(response);
+        }
+        Ok(self.session_from(&response).await)
+    }
+
+    /// The sign-in form as a browser sends it: its token cookie and field, same origin.
+    pub async fn submit_login(&self, username: &str, password: &str) -> Response {
+        let form = self.anonymous(Method::GET, "/login", &[], Vec::new()).await;
+        let token = cookie_in(&form, "__Host-seahawks-login").expect("the form sets its token");
+        assert_eq!(csrf_in(&form.body), token);
+        let body = form_body(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", &token),
+        ]);
+        let cookie = format!("__Host-seahawks-login={token}");
+        self.anonymous(
+            Method::POST,
+            "/login",
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", "https://127.0.0.1"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            body.into_bytes(),
+        )
+        .await
+    }
+
+    /// The session a sign-in response started, with the CSRF token its pages carry.
+    pub async fn session_from(&self, response: &Response) -> WebSession {
+        let token = cookie_in(response, SESSION_COOKIE).expect("a session cookie");
+        let mut session = WebSession {
+            cookie: format!("{SESSION_COOKIE}={token}"),
+            csrf: String::new(),
+        };
+        let next = response.header("location").to_string();
+        let page = self
+            .as_session(&session, Method::GET, &next, &[], Vec::new())
+            .await;
+        session.csrf = csrf_in(&page.body);
+        session
+    }
+
+    /// A request with `session`'s cookie; for other methods than GET, also its CSRF token in
+    /// the form, from this site.
+    pub async fn as_session(
+        &self,
+        session: &WebSession,
+        method: Method,
+        path: &str,
+        fields: &[(&str, &str)],
+        extra: Vec<(&str, &str)>,
+    ) -> Response {
+        let mut headers = vec![("cookie", session.cookie.as_str())];
+        let mut body = Vec::new();
+        if method != Method::GET {
+            let mut all = fields.to_vec();
+            all.push(("csrf", &session.csrf));
+            body = form_body(&all).into_bytes();
+            headers.push(("content-type", "application/x-www-form-urlencoded"));
+            headers.push(("origin", "https://127.0.0.1"));
+            headers.push(("sec-fetch-site", "same-origin"));
+        }
+        headers.extend(extra);
+        self.anonymous(method, path, &headers, body).await
+    }
+
+    /// A request with exactly these headers and body, no credentials added.
+    pub async fn anonymous(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        https(self.web, &self.ca, None, method, path, headers, body)
+            .await
+            .unwrap()
     }
 
     /// Binds the configured addresses and serves; afterwards they hold the real ports.
     async fn launch(&mut self) {
         let server = Server::open(&self.config).unwrap();
         self.db = Some(server.state.db.clone());
+        self.clock = Some(server.state.clock.clone());
         let listeners = Listeners::bind(&self.config).await.unwrap();
         (self.ingest, self.web) = (listeners.ingest_addr(), listeners.web_addr());
         (self.config.ingest.listen, self.config.web.listen) = (self.ingest, self.web);
@@ -174,15 +309,20 @@ impl TestNester {
             .unwrap()
     }
 
-    /// GET on the web listener.
+    /// GET on the web listener, signed in: the API token on `/api/`, the noc session on pages.
     pub async fn get(&self, path: &str) -> Response {
         self.web_request(Method::GET, path).await
     }
 
     pub async fn web_request(&self, method: Method, path: &str) -> Response {
-        https(self.web, &self.ca, None, method, path, &[], Vec::new())
+        let bearer = format!("Bearer {}", self.api_token);
+        let credentials = if path.starts_with("/api/") {
+            ("authorization", bearer.as_str())
+        } else {
+            ("cookie", self.noc.as_ref().unwrap().cookie.as_str())
+        };
+        self.anonymous(method, path, &[credentials], Vec::new())
             .await
-            .unwrap()
     }
 
     /// POST to the ingest listener presenting `client` (certificate chain and key).
@@ -333,6 +473,41 @@ impl Response {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
+}
+
+/// A browser's session: its cookie (`name=value`) and the CSRF token of its forms.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The value `response` sets for cookie `name`.
+pub fn cookie_in(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_in(html: &[u8]) -> String {
+    let html = String::from_utf8_lossy(html);
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
+        + "name=\"csrf\" value=\"".len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
 }
 
 /// One HTTPS request on a new connection; `Err` when TLS or HTTP fails.

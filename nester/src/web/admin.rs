@@ -1,0 +1,176 @@
+//! Administration pages: the same user management as `nester user`, for admins.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::mfa::Notice;
+use super::pages::rfc3339;
+use super::view::{self, Nav};
+use crate::auth::Caller;
+use crate::db::UserChange;
+use crate::error::{ApiError, ApiForm, ApiPath};
+use crate::state::AppState;
+use crate::users::{self, Role};
+
+const ROLES: [&str; 3] = ["admin", "noc", "support"];
+
+struct UserView {
+    username: String,
+    /// Every role, and whether it is this user's.
+    roles: Vec<(&'static str, bool)>,
+    mfa: bool,
+    created: String,
+    password_changed: String,
+    disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    csrf: String,
+    users: Vec<UserView>,
+    roles: [&'static str; 3],
+    error: Option<String>,
+}
+
+async fn users_page(
+    state: &AppState,
+    caller: &Caller,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let users = state
+        .db
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            roles: ROLES.iter().map(|r| (*r, *r == u.role.as_str())).collect(),
+            mfa: u.mfa,
+            created: rfc3339(u.created_at),
+            password_changed: rfc3339(u.password_changed_at),
+            disabled: u.disabled,
+            username: u.username,
+        })
+        .collect();
+    view::render(
+        status,
+        &UsersPage {
+            nav: Nav::of(caller),
+            csrf: caller.csrf().to_string(),
+            users,
+            roles: ROLES,
+            error,
+        },
+    )
+}
+
+pub async fn page(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    users_page(&state, &caller, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// A generated password, shown once to the admin who made or reset it.
+fn show_password(
+    caller: &Caller,
+    title: &str,
+    username: &str,
+    password: String,
+) -> Result<Response, ApiError> {
+    view::ok(&Notice {
+        nav: Nav::of(caller),
+        title: title.into(),
+        message: format!("The password of {username}:"),
+        secrets: vec![password],
+        next: "/admin/users".into(),
+    })
+}
+
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiForm(form): ApiForm<AddForm>,
+) -> Result<Response, ApiError> {
+    let refuse = |e: String| users_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
+    let username = form.username.trim().to_string();
+    if let Err(e) = users::check_username(&username) {
+        return refuse(format!("{e}.")).await;
+    }
+    let role: Role = match form.role.parse() {
+        Ok(r) => r,
+        Err(e) => return refuse(e).await,
+    };
+    let password = users::generate_password().map_err(ApiError::internal)?;
+    let hash = users::hash_password(password.clone())
+        .await
+        .map_err(ApiError::internal)?;
+    match state.db.add_user(username.clone(), role, hash).await? {
+        UserChange::Done => {
+            tracing::info!(admin = %caller.username, username = %username, role = %role, "user added");
+            show_password(&caller, "User added", &username, password)
+        }
+        _ => refuse(format!("A user named {username} already exists.")).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    action: String,
+    role: Option<String>,
+}
+
+pub async fn change(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(username): ApiPath<String>,
+    ApiForm(form): ApiForm<ChangeForm>,
+) -> Result<Response, ApiError> {
+    let refuse = |e: String| users_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
+    let mut password = None;
+    let outcome = match form.action.as_str() {
+        "disable" => state.db.set_disabled(username.clone(), true).await?,
+        "enable" => state.db.set_disabled(username.clone(), false).await?,
+        "set-role" => {
+            let role: Role = match form.role.as_deref().unwrap_or("").parse() {
+                Ok(r) => r,
+                Err(e) => return refuse(e).await,
+            };
+            state.db.set_role(username.clone(), role).await?
+        }
+        "reset-password" => {
+            let new = users::generate_password().map_err(ApiError::internal)?;
+            let hash = users::hash_password(new.clone())
+                .await
+                .map_err(ApiError::internal)?;
+            password = Some(new);
+            state.db.set_password(username.clone(), hash).await?
+        }
+        other => return refuse(format!("Unknown action `{other}`.")).await,
+    };
+    match outcome {
+        UserChange::Done => {
+            tracing::info!(admin = %caller.username, username = %username, action = %form.action, "user changed");
+            match password {
+                Some(p) => show_password(&caller, "Password reset", &username, p),
+                None => Ok(Redirect::to("/admin/users").into_response()),
+            }
+        }
+        UserChange::NoSuchUser => Err(ApiError::not_found(format!("no user named {username}"))),
+        UserChange::LastAdmin => {
+            refuse("That would leave no enabled admin. Make someone else admin first.".into()).await
+        }
+        UserChange::AlreadyExists => Err(ApiError::internal("unexpected user change outcome")),
+    }
+}
