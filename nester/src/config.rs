@@ -205,10 +205,27 @@ mod tests {
     fn shipped_example_loads() {
         let config = Config::parse(EXAMPLE).unwrap();
         assert_eq!(config.ingest.max_body_bytes, 4 * 1024 * 1024);
-        assert!(
-            config.web.listen.ip().is_loopback(),
-            "no login yet: the web listener stays on loopback"
+        assert_eq!(
+            config.web.session_idle,
+            std::time::Duration::from_secs(30 * 60)
         );
+        assert_eq!(
+            config.web.session_lifetime,
+            std::time::Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(config.web.max_body_bytes, 65536);
+        let err = format!(
+            "{:#}",
+            Config::parse(&EXAMPLE.replace("session_idle = \"30m\"", "session_idle = \"13h\""))
+                .unwrap_err()
+        );
+        assert!(err.contains("session_idle"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::parse(&EXAMPLE.replace("session_idle = \"30m\"", "session_idle = \"soon\""))
+                .unwrap_err()
+        );
+        assert!(err.contains("soon"), "{err}");
     }
 
     #[test]

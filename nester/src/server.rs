@@ -83,10 +83,13 @@ impl Server {
     /// Serves until `shutdown` completes, then drains both listeners.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
         let web = listeners.web_addr();
-        if web.ip().is_loopback() {
-            tracing::info!(%web, "web listener on loopback only: the dashboard and API have no login yet");
-        } else {
-            tracing::warn!(%web, "web listener reachable from the network, but the dashboard and API have no login yet: anyone who can connect can read every report");
+        tracing::info!(%web, "web listener: dashboard and API, sign-in required");
+        match self.state.db.list_users().await {
+            Ok(users) if !users.iter().any(|u| !u.disabled) => tracing::warn!(
+                "no enabled user: nobody can sign in; add one with `nester user add NAME --role admin`"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the users"),
         }
         let (stop, stopped) = watch::channel(());
         let wait = |mut rx: watch::Receiver<()>| async move {

@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::users::{self, Role};
 
 /// The one answer to a wrong user name or password.
-pub const WRONG: &str = "Wrong user name or password.";
+pub const WRONG_CREDENTIALS: &str = "Wrong user name or password.";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -170,7 +170,7 @@ pub async fn submit(
     let right = users::verify_password(form.password, hash).await;
     let Some(user) = user.filter(|_| right) else {
         attempt.record(&state, LoginOutcome::BadPassword).await?;
-        return login_page(StatusCode::UNAUTHORIZED, expected, Some(WRONG));
+        return login_page(StatusCode::UNAUTHORIZED, expected, Some(WRONG_CREDENTIALS));
     };
     let (stage, outcome, next) = match (user.has_totp, user.role) {
         (true, _) => (Stage::Mfa, LoginOutcome::PasswordOk, "/login/mfa"),

@@ -6,6 +6,7 @@ mod account;
 mod admin;
 mod assets;
 mod login;
+pub use login::WRONG_CREDENTIALS;
 mod mfa;
 pub mod openapi;
 mod pages;
@@ -204,4 +205,49 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    /// A handler that fails in the worst way still gets a JSON 500 with every security
+    /// header (the e2e suite covers the other statuses over HTTPS).
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_500_with_the_headers() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = crate::datadir::DataDir::new(temp.path().join("n"));
+        crate::commands::init(&dir, &[]).unwrap();
+        let state = AppState::open(&crate::config::Config::loopback(dir.root())).unwrap();
+        let mut all = routes();
+        all.push(route(Method::GET, "/boom", Access::Public, get(boom)));
+        let response = build(state, all)
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let h = response.headers();
+        assert!(
+            h[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(h[header::STRICT_TRANSPORT_SECURITY], "max-age=31536000");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"]["code"], "internal");
+    }
 }

@@ -14,3 +14,4 @@ mod process;
 mod scan_site;
 mod users;
 mod wan_delay;
+mod web_auth;

@@ -1,0 +1,1102 @@
+//! Signing in and who may do what, over real HTTPS: cookie flags, expiry under a moved
+//! clock, TOTP setup, replay and recovery codes, CSRF, throttling, identical refusals,
+//! sessions and API tokens, and the role × route matrix over every route of the router.
+
+use std::collections::BTreeMap;
+
+use hyper::{Method, StatusCode};
+use nester::auth::{secret, totp};
+use nester::db::{NewSession, Scope, Stage};
+use nester::users::Role;
+
+use crate::harness::{Response, TestNester, WebSession, cookie_in, csrf_in, form_body};
+
+/// A session straight in the database (the sign-in form has its own tests).
+async fn session_for(nester: &TestNester, user_id: i64, stage: Stage) -> WebSession {
+    let token = secret::token().unwrap();
+    let csrf = secret::token().unwrap();
+    nester
+        .db()
+        .create_session(NewSession {
+            token_hash: secret::sha256(&token),
+            user_id,
+            stage,
+            csrf_token: csrf.clone(),
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            now_ms: nester.clock().now_ms(),
+        })
+        .await
+        .unwrap();
+    WebSession {
+        cookie: format!("__Host-seahawks-session={token}"),
+        csrf,
+    }
+}
+
+fn now_secs(nester: &TestNester) -> u64 {
+    u64::try_from(nester.clock().now().unix_timestamp()).unwrap()
+}
+
+/// What a request came to, as the matrix sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Handled (whatever the handler answered: 200, 400, 404...).
+    Allowed,
+    /// 401, or a page sending the browser to the sign-in form.
+    SignIn,
+    /// 403 `forbidden`: signed in, but the role may not.
+    Denied,
+    /// Sent to the home page (a second-factor page for a session that is already past it).
+    Home,
+}
+
+fn outcome(r: &Response) -> Outcome {
+    match (r.status, r.header("location")) {
+        (StatusCode::UNAUTHORIZED, _) if r.header("content-type") == "application/json" => {
+            Outcome::SignIn
+        }
+        (StatusCode::SEE_OTHER, "/login") => Outcome::SignIn,
+        (StatusCode::SEE_OTHER, "/") => Outcome::Home,
+        (StatusCode::FORBIDDEN, _) if r.header("content-type") == "application/json" => {
+            assert_eq!(r.error_code(), "forbidden", "{r:?}");
+            Outcome::Denied
+        }
+        _ => Outcome::Allowed,
+    }
+}
+
+#[tokio::test]
+async fn every_route_against_every_role() {
+    use Outcome::{Allowed as A, Denied as D, Home as H, SignIn as S};
+    // Anonymous, noc, support, admin. Written out by hand: the router's own rules are what is
+    // being checked, so they cannot be the expectation.
+    let expected: BTreeMap<(&str, &str), [Outcome; 4]> = BTreeMap::from([
+        (("GET", "/login"), [A, A, A, A]),
+        (("POST", "/login"), [A, A, A, A]),
+        (("GET", "/login/mfa"), [S, H, H, H]),
+        (("POST", "/login/mfa"), [S, H, H, H]),
+        (("POST", "/logout"), [S, S, S, S]),
+        (("GET", "/account/mfa"), [S, A, A, A]),
+        (("POST", "/account/mfa"), [S, A, A, A]),
+        (("GET", "/account"), [S, A, A, A]),
+        (("POST", "/account/password"), [S, A, A, A]),
+        (("POST", "/account/sessions/{session_id}/end"), [S, A, A, A]),
+        (("POST", "/account/tokens"), [S, D, A, A]),
+        (("POST", "/account/tokens/{token_id}/revoke"), [S, D, A, A]),
+        (("GET", "/admin/users"), [S, D, D, A]),
+        (("POST", "/admin/users"), [S, D, D, A]),
+        (("POST", "/admin/users/{username}"), [S, D, D, A]),
+        (("GET", "/"), [S, A, A, A]),
+        (("GET", "/static/{file}"), [A, A, A, A]),
+        (("GET", "/ca.pem"), [A, A, A, A]),
+        (("GET", "/api/v1/openapi.json"), [A, A, A, A]),
+        (("GET", "/api/v1/probes"), [S, A, A, A]),
+        (("GET", "/api/v1/probes/{probe_id}/reports"), [S, A, A, A]),
+        (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, A, A, A]),
+        (("GET", "/api/v1/reports/{report_id}"), [S, A, A, A]),
+        (("GET", "/api/v1/reports/{report_id}/signed"), [S, A, A, A]),
+    ]);
+    let routes = nester::web::routes();
+    let served: Vec<(&str, &str)> = routes.iter().map(|r| (r.method.as_str(), r.path)).collect();
+    let listed: Vec<(&str, &str)> = expected.keys().copied().collect();
+    let mut sorted = served.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted, listed,
+        "a route was added or removed: give it its expected outcome per role here"
+    );
+
+    let nester = TestNester::start().await;
+    let mut sessions = vec![None];
+    for (name, role) in [
+        ("m-noc", Role::Noc),
+        ("m-support", Role::Support),
+        ("m-admin", Role::Admin),
+    ] {
+        nester.add_user(name, role).await;
+        let id = nester.user_id(name).await;
+        sessions.push(Some(session_for(&nester, id, Stage::Full).await));
+    }
+    let concrete = |path: &str| {
+        path.replace("{probe_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{report_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{session_id}", "999999")
+            .replace("{token_id}", "999999")
+            .replace("{username}", "nobody-here")
+            .replace("{file}", "style.css")
+    };
+    for (method, pattern) in served {
+        let path = concrete(pattern);
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        for (i, session) in sessions.iter().enumerate() {
+            let response = match session {
+                // Logging out would end the session the next routes use: a fresh one each time.
+                Some(s) if pattern == "/logout" => {
+                    let user = nester
+                        .db()
+                        .session(secret::sha256(s.cookie.split('=').nth(1).unwrap()))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .user_id;
+                    let fresh = session_for(&nester, user, Stage::Full).await;
+                    nester
+                        .as_session(&fresh, method.clone(), &path, &[], vec![])
+                        .await
+                }
+                Some(s) => {
+                    nester
+                        .as_session(s, method.clone(), &path, &[], vec![])
+                        .await
+                }
+                None => {
+                    nester
+                        .anonymous(method.clone(), &path, &[], Vec::new())
+                        .await
+                }
+            };
+            let want = expected[&(method.as_str(), pattern)][i];
+            assert_eq!(
+                outcome(&response),
+                want,
+                "{method} {pattern} as {}: {} {}",
+                ["anonymous", "noc", "support", "admin"][i],
+                response.status,
+                String::from_utf8_lossy(&response.body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            );
+        }
+    }
+    // An API token works on the API, read-only, and nowhere else.
+    for (method, pattern) in nester::web::routes()
+        .iter()
+        .map(|r| (r.method.clone(), r.path))
+    {
+        let bearer = format!("Bearer {}", nester.api_token);
+        let path = concrete(pattern);
+        let response = nester
+            .anonymous(
+                method.clone(),
+                &path,
+                &[("authorization", &bearer)],
+                Vec::new(),
+            )
+            .await;
+        let anonymous = expected[&(method.as_str(), pattern)][0];
+        let want = if pattern.starts_with("/api/") {
+            A
+        } else {
+            anonymous
+        };
+        assert_eq!(outcome(&response), want, "{method} {pattern} with a token");
+    }
+}
+
+#[tokio::test]
+async fn cookie_flags_logout_and_the_back_button() {
+    let nester = TestNester::start().await;
+    let (name, password) = nester.add_user("ana", Role::Support).await;
+    let response = nester.submit_login(&name, &password).await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    let set = response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("__Host-seahawks-session="))
+        .unwrap();
+    for flag in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.split("; ").any(|f| f == flag), "{flag} missing: {set}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    let token = cookie_in(&response, "__Host-seahawks-session").unwrap();
+    assert_eq!(token.len(), 43, "256 bits, base64url");
+    // Only its hash is stored.
+    let stored: i64 = nester.scalar(&format!(
+        "SELECT count(*) FROM sessions WHERE token_hash = x'{}'",
+        hex(&secret::sha256(&token))
+    ));
+    assert_eq!(stored, 1);
+    assert_eq!(
+        nester.scalar(&format!(
+            "SELECT count(*) FROM sessions WHERE instr(token_hash, '{token}') > 0 OR csrf_token = '{token}'"
+        )),
+        0
+    );
+
+    let session = nester.session_from(&response).await;
+    let page = nester
+        .as_session(&session, Method::GET, "/", &[], vec![])
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("cache-control"),
+        "no-store",
+        "the back button must not show data"
+    );
+    let api = nester
+        .as_session(&session, Method::GET, "/api/v1/probes", &[], vec![])
+        .await;
+    assert_eq!(api.status, StatusCode::OK);
+
+    let out = nester
+        .as_session(&session, Method::POST, "/logout", &[], vec![])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.headers.get_all("set-cookie").iter().any(|v| {
+        v.to_str().unwrap().starts_with("__Host-seahawks-session=;")
+            && v.to_str().unwrap().contains("Max-Age=0")
+    }));
+    // The same cookie, replayed after logout: nothing.
+    let reused = nester
+        .as_session(&session, Method::GET, "/api/v1/probes", &[], vec![])
+        .await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reused.error_code(), "unauthenticated");
+    assert!(reused.header("www-authenticate").starts_with("Bearer"));
+    let page = nester
+        .as_session(&session, Method::GET, "/", &[], vec![])
+        .await;
+    assert_eq!(
+        (page.status, page.header("location")),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    assert_eq!(nester.scalar("SELECT count(*) FROM sessions WHERE user_id = (SELECT user_id FROM users WHERE username = 'ana')"), 0);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_at_the_absolute_limit() {
+    let nester = TestNester::start().await;
+    nester.add_user("idle", Role::Noc).await;
+    let user = nester.user_id("idle").await;
+    let clock = nester.clock();
+    let get = |s: WebSession| {
+        let nester = &nester;
+        async move {
+            nester
+                .as_session(&s, Method::GET, "/api/v1/probes", &[], vec![])
+                .await
+                .status
+        }
+    };
+    // Idle: 29 minutes between requests is fine, 31 is not.
+    let s = session_for(&nester, user, Stage::Full).await;
+    for _ in 0..3 {
+        clock.advance(time::Duration::minutes(29));
+        assert_eq!(get(s.clone()).await, StatusCode::OK);
+    }
+    clock.advance(time::Duration::minutes(31));
+    assert_eq!(get(s.clone()).await, StatusCode::UNAUTHORIZED);
+    // Absolute: busy all the time, still over after 12 hours.
+    let s = session_for(&nester, user, Stage::Full).await;
+    for _ in 0..(12 * 60 / 20 - 1) {
+        clock.advance(time::Duration::minutes(20));
+        assert_eq!(get(s.clone()).await, StatusCode::OK);
+    }
+    clock.advance(time::Duration::minutes(20));
+    assert_eq!(get(s).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        nester.scalar(&format!(
+            "SELECT count(*) FROM sessions WHERE user_id = {user}"
+        )),
+        0,
+        "expired sessions are deleted"
+    );
+}
+
+/// An admin without TOTP is taken to set it up; afterwards signing in takes a code, each
+/// code works once, and each recovery code works once.
+#[tokio::test]
+async fn totp_setup_sign_in_replay_and_recovery_codes() {
+    let nester = TestNester::start().await;
+    let (name, password) = nester.add_user("root-ana", Role::Admin).await;
+    let response = nester.submit_login(&name, &password).await;
+    assert_eq!(response.header("location"), "/account/mfa");
+    let session = {
+        let token = cookie_in(&response, "__Host-seahawks-session").unwrap();
+        WebSession {
+            cookie: format!("__Host-seahawks-session={token}"),
+            csrf: String::new(),
+        }
+    };
+    // Nothing else until TOTP is set up: pages go to the setup, the API says 401.
+    let home = nester
+        .as_session(&session, Method::GET, "/admin/users", &[], vec![])
+        .await;
+    assert_eq!(
+        (home.status, home.header("location")),
+        (StatusCode::SEE_OTHER, "/account/mfa")
+    );
+    let api = nester
+        .as_session(&session, Method::GET, "/api/v1/probes", &[], vec![])
+        .await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+
+    let setup = nester
+        .as_session(&session, Method::GET, "/account/mfa", &[], vec![])
+        .await;
+    assert_eq!(setup.status, StatusCode::OK);
+    let html = String::from_utf8(setup.body.clone()).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("<path d=\"M"),
+        "a QR code drawn on the server"
+    );
+    let secret_b32 = html
+        .split("id=\"totp-secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    let secret = base32_decode(secret_b32);
+    let session = WebSession {
+        csrf: csrf_in(&setup.body),
+        ..session
+    };
+    let wrong = nester
+        .as_session(
+            &session,
+            Method::POST,
+            "/account/mfa",
+            &[("code", "000000")],
+            vec![],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let code = totp::code_at(&secret, now_secs(&nester));
+    let done = nester
+        .as_session(
+            &session,
+            Method::POST,
+            "/account/mfa",
+            &[("code", &code)],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        done.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&done.body)
+    );
+    let page = String::from_utf8(done.body.clone()).unwrap();
+    let recovery: Vec<String> = page
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    // A new session token once TOTP is on; the setup one is gone.
+    let full = cookie_in(&done, "__Host-seahawks-session").unwrap();
+    assert_ne!(format!("__Host-seahawks-session={full}"), session.cookie);
+    let old = nester
+        .as_session(&session, Method::GET, "/api/v1/probes", &[], vec![])
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM recovery_codes WHERE used_ms IS NULL"),
+        10
+    );
+
+    // Signing in again: password, then a code. The code just used is refused (replay).
+    let sign_in = |code: String| {
+        let nester = &nester;
+        let (name, password) = (name.clone(), password.clone());
+        async move {
+            let r = nester.submit_login(&name, &password).await;
+            assert_eq!(r.header("location"), "/login/mfa");
+            let token = cookie_in(&r, "__Host-seahawks-session").unwrap();
+            let pending = WebSession {
+                cookie: format!("__Host-seahawks-session={token}"),
+                csrf: String::new(),
+            };
+            let form = nester
+                .as_session(&pending, Method::GET, "/login/mfa", &[], vec![])
+                .await;
+            let pending = WebSession {
+                csrf: csrf_in(&form.body),
+                ..pending
+            };
+            // Not signed in yet.
+            let early = nester
+                .as_session(&pending, Method::GET, "/", &[], vec![])
+                .await;
+            assert_eq!(early.header("location"), "/login/mfa");
+            nester
+                .as_session(
+                    &pending,
+                    Method::POST,
+                    "/login/mfa",
+                    &[("code", &code)],
+                    vec![],
+                )
+                .await
+        }
+    };
+    let replay = sign_in(code.clone()).await;
+    assert_eq!(
+        replay.status,
+        StatusCode::UNAUTHORIZED,
+        "a code is good once"
+    );
+    nester.clock().advance(time::Duration::seconds(30));
+    let fresh = totp::code_at(&secret, now_secs(&nester));
+    let ok = sign_in(fresh.clone()).await;
+    assert_eq!(
+        (ok.status, ok.header("location")),
+        (StatusCode::SEE_OTHER, "/")
+    );
+    let again = sign_in(fresh).await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNAUTHORIZED,
+        "replayed within its window"
+    );
+    // A recovery code (typed in capitals, without the dash) works once.
+    let typed = recovery[3].replace('-', "").to_uppercase();
+    let ok = sign_in(typed.clone()).await;
+    assert_eq!(
+        ok.header("location"),
+        "/",
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+    assert_eq!(sign_in(typed).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM recovery_codes WHERE used_ms IS NULL"),
+        9
+    );
+    // Only hashes are stored.
+    let stored: Vec<u8> = nester
+        .sqlite()
+        .query_row("SELECT code_hash FROM recovery_codes LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored.len(), 32);
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
+        bits = (bits << 5) | v;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
+/// Form fields or headers.
+type Fields = Vec<(&'static str, String)>;
+
+#[tokio::test]
+async fn csrf_token_and_origin_are_checked() {
+    let nester = TestNester::start().await;
+    let (name, password) = nester.add_user("forms", Role::Support).await;
+    let session = nester.login(&name, &password).await.unwrap();
+    let post = |fields: Fields, headers: Fields| {
+        let nester = &nester;
+        let session = session.clone();
+        async move {
+            let mut h = vec![
+                ("cookie", session.cookie.as_str()),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ];
+            h.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            nester
+                .anonymous(
+                    Method::POST,
+                    "/account/tokens",
+                    &h,
+                    form_body(&pairs).into_bytes(),
+                )
+                .await
+        }
+    };
+    let name_field = ("name", "ci".to_string());
+    let good = ("csrf", session.csrf.clone());
+    let cases: Vec<(&str, Fields, Fields)> = vec![
+        ("no token", vec![name_field.clone()], vec![]),
+        (
+            "wrong token",
+            vec![name_field.clone(), ("csrf", "x".repeat(43))],
+            vec![],
+        ),
+        (
+            "empty token",
+            vec![name_field.clone(), ("csrf", String::new())],
+            vec![],
+        ),
+        (
+            "other origin",
+            vec![name_field.clone(), good.clone()],
+            vec![("origin", "https://evil.example".into())],
+        ),
+        (
+            "cross-site fetch",
+            vec![name_field.clone(), good.clone()],
+            vec![("sec-fetch-site", "cross-site".into())],
+        ),
+        (
+            "same-site is not same-origin",
+            vec![name_field.clone(), good.clone()],
+            vec![("sec-fetch-site", "same-site".into())],
+        ),
+    ];
+    for (what, fields, headers) in cases {
+        let r = post(fields, headers).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(r.error_code(), "csrf", "{what}");
+    }
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM api_tokens"),
+        1,
+        "only the harness's"
+    );
+    // The token in a header works as well as the form field.
+    let r = post(
+        vec![name_field.clone()],
+        vec![
+            ("origin", "https://127.0.0.1".into()),
+            ("x-csrf-token", session.csrf.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(nester.scalar("SELECT count(*) FROM api_tokens"), 2);
+    // The sign-in form: its token cookie and field must match, from this site.
+    let login_cases = [
+        ("no cookie", None, "x".repeat(43), "https://127.0.0.1"),
+        (
+            "other origin",
+            Some("y".repeat(43)),
+            "y".repeat(43),
+            "https://evil.example",
+        ),
+        (
+            "mismatch",
+            Some("y".repeat(43)),
+            "z".repeat(43),
+            "https://127.0.0.1",
+        ),
+    ];
+    for (what, cookie, field, origin) in login_cases {
+        let cookie = cookie
+            .map(|c| format!("__Host-seahawks-login={c}"))
+            .unwrap_or_default();
+        let body = form_body(&[
+            ("username", &name),
+            ("password", &password),
+            ("csrf", &field),
+        ]);
+        let r = nester
+            .anonymous(
+                Method::POST,
+                "/login",
+                &[
+                    ("cookie", &cookie),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("origin", origin),
+                ],
+                body.into_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{what}");
+        assert!(cookie_in(&r, "__Host-seahawks-session").is_none(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn failures_are_throttled_alike_for_real_and_unknown_users() {
+    let nester = TestNester::start().await;
+    let (name, password) = nester.add_user("target", Role::Noc).await;
+    // Same sign-in form token for both, so the pages can be compared byte for byte.
+    let login = |user: String, pass: String| {
+        let nester = &nester;
+        async move {
+            let body = form_body(&[
+                ("username", &user),
+                ("password", &pass),
+                ("csrf", &"t".repeat(43)),
+            ]);
+            nester
+                .anonymous(
+                    Method::POST,
+                    "/login",
+                    &[
+                        (
+                            "cookie",
+                            &format!("__Host-seahawks-login={}", "t".repeat(43)),
+                        ),
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("origin", "https://127.0.0.1"),
+                        ("user-agent", "throttle-test/1.0"),
+                    ],
+                    body.into_bytes(),
+                )
+                .await
+        }
+    };
+    let unknown = login("nobody".into(), "wrong-password-1".into()).await;
+    let wrong = login(name.clone(), "wrong-password-1".into()).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.body, unknown.body, "the same page for both");
+    let without_date = |r: &Response| {
+        let mut h = r.headers.clone();
+        h.remove("date");
+        format!("{h:?}")
+    };
+    assert_eq!(without_date(&wrong), without_date(&unknown));
+    assert!(String::from_utf8_lossy(&wrong.body).contains(nester::web::WRONG_CREDENTIALS));
+
+    // Five failures are free; then each attempt waits, growing; the right password too.
+    for _ in 0..3 {
+        for user in [&name, &"nobody".to_string()] {
+            assert_eq!(
+                login(user.clone(), "wrong-password-2".into()).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+    // 4 failures each so far; the fifth is still checked.
+    assert_eq!(
+        login(name.clone(), "wrong-password-3".into()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for user in [&name, &"nobody".to_string()] {
+        let _ = login(user.clone(), "wrong-password-3".into()).await;
+        let throttled = login(user.clone(), password.clone()).await;
+        assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "{user}");
+        assert!(throttled.header("retry-after").parse::<u64>().unwrap() >= 1);
+    }
+    nester.clock().advance(time::Duration::seconds(3));
+    assert!(
+        nester.login(&name, &password).await.is_ok(),
+        "the wait is over"
+    );
+    // Every attempt is on record with name, IP and user agent.
+    let rows: Vec<(String, String, String, String)> = {
+        let db = nester.sqlite();
+        let mut stmt = db
+            .prepare("SELECT username, ip, user_agent, outcome FROM login_events WHERE username IN ('target', 'nobody') ORDER BY event_id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(rows.iter().all(|r| r.1 == "127.0.0.1"));
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+    // The target's sixth wrong password and its right one, and the unknown name's right one.
+    assert_eq!(outcomes.iter().filter(|o| **o == "throttled").count(), 3);
+    assert_eq!(outcomes.last(), Some(&"success"));
+    assert!(
+        rows.iter()
+            .filter(|r| r.3 == "bad_password")
+            .all(|r| r.2 == "throttle-test/1.0")
+    );
+}
+
+#[tokio::test]
+async fn users_see_and_end_their_sessions_and_a_new_password_ends_them_all() {
+    let nester = TestNester::start().await;
+    let (name, password) = nester.add_user("multi", Role::Noc).await;
+    let laptop = nester.login(&name, &password).await.unwrap();
+    let wall = nester.login(&name, &password).await.unwrap();
+    let account = nester
+        .as_session(&laptop, Method::GET, "/account", &[], vec![])
+        .await;
+    let html = String::from_utf8(account.body).unwrap();
+    assert_eq!(
+        html.matches("/end\"").count(),
+        1,
+        "the other session, with an End button"
+    );
+    assert!(html.contains("this one"));
+    let other: i64 = html
+        .split("/account/sessions/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = format!("/account/sessions/{other}/end");
+    let ended = nester
+        .as_session(&laptop, Method::POST, &path, &[], vec![])
+        .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    let dead = nester
+        .as_session(&wall, Method::GET, "/api/v1/probes", &[], vec![])
+        .await;
+    assert_eq!(dead.status, StatusCode::UNAUTHORIZED);
+    // Someone else's session id is not yours to end.
+    let (_, p2) = nester.add_user("someone", Role::Noc).await;
+    let theirs = nester.login("someone", &p2).await.unwrap();
+    let their_id = nester.scalar("SELECT max(session_id) FROM sessions");
+    let r = nester
+        .as_session(
+            &laptop,
+            Method::POST,
+            &format!("/account/sessions/{their_id}/end"),
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        nester
+            .as_session(&theirs, Method::GET, "/", &[], vec![])
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // A new password: the current one first, then every session ends.
+    let second = nester.login(&name, &password).await.unwrap();
+    let refused = nester
+        .as_session(
+            &laptop,
+            Method::POST,
+            "/account/password",
+            &[
+                ("current", "not-it-at-all"),
+                ("new", "a brand new passphrase"),
+                ("again", "a brand new passphrase"),
+            ],
+            vec![],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let short = nester
+        .as_session(
+            &laptop,
+            Method::POST,
+            "/account/password",
+            &[("current", &password), ("new", "short"), ("again", "short")],
+            vec![],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&short.body).contains("at least 12 characters"));
+    let changed = nester
+        .as_session(
+            &laptop,
+            Method::POST,
+            "/account/password",
+            &[
+                ("current", &password),
+                ("new", "a brand new passphrase"),
+                ("again", "a brand new passphrase"),
+            ],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        (changed.status, changed.header("location")),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    for s in [&laptop, &second] {
+        let r = nester
+            .as_session(s, Method::GET, "/api/v1/probes", &[], vec![])
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(nester.login(&name, &password).await.is_err());
+    let after = nester.login(&name, "a brand new passphrase").await.unwrap();
+    // Disabling a user ends their sessions too.
+    nester.db().set_disabled(name.clone(), true).await.unwrap();
+    let r = nester
+        .as_session(&after, Method::GET, "/api/v1/probes", &[], vec![])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
+    let nester = TestNester::start().await;
+    let (name, password) = nester.add_user("scripts", Role::Support).await;
+    let session = nester.login(&name, &password).await.unwrap();
+    let created = nester
+        .as_session(
+            &session,
+            Method::POST,
+            "/account/tokens",
+            &[("name", "inventory"), ("days", "1")],
+            vec![],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK);
+    let html = String::from_utf8(created.body).unwrap();
+    let token = html
+        .split("<li><code>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(token.starts_with("shk_"));
+    let bearer = format!("Bearer {token}");
+    let get = |path: &'static str| {
+        let nester = &nester;
+        let bearer = bearer.clone();
+        async move {
+            nester
+                .anonymous(Method::GET, path, &[("authorization", &bearer)], Vec::new())
+                .await
+        }
+    };
+    assert_eq!(get("/api/v1/probes").await.status, StatusCode::OK);
+    // Not a way into pages.
+    assert_eq!(get("/account").await.header("location"), "/login");
+    // Stored as a hash only.
+    let hash: Vec<u8> = nester
+        .sqlite()
+        .query_row(
+            "SELECT token_hash FROM api_tokens WHERE name = 'inventory'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(hash, secret::sha256(&token));
+    // Broken headers.
+    for header in [
+        "Bearer",
+        "Bearer shk_nope",
+        "Basic c2NyaXB0czpwYXNz",
+        &format!("bearer {token}"),
+    ] {
+        let r = nester
+            .anonymous(
+                Method::GET,
+                "/api/v1/probes",
+                &[("authorization", header)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{header}");
+    }
+    // Expired after its day.
+    nester.clock().advance(time::Duration::days(1));
+    assert_eq!(get("/api/v1/probes").await.status, StatusCode::UNAUTHORIZED);
+    // Revoked: the page's button, then 401.
+    let id = nester::commands::create_api_token(
+        nester.db(),
+        nester.user_id(&name).await,
+        "second",
+        Scope::Read,
+        time::Duration::days(30),
+        nester.clock().now(),
+    )
+    .await
+    .unwrap();
+    let second = format!("Bearer {id}");
+    let ok = nester
+        .anonymous(
+            Method::GET,
+            "/api/v1/probes",
+            &[("authorization", &second)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let token_id = nester.scalar("SELECT token_id FROM api_tokens WHERE name = 'second'");
+    let session = nester.login(&name, &password).await.unwrap();
+    let revoked = nester
+        .as_session(
+            &session,
+            Method::POST,
+            &format!("/account/tokens/{token_id}/revoke"),
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let gone = nester
+        .anonymous(
+            Method::GET,
+            "/api/v1/probes",
+            &[("authorization", &second)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn admins_manage_users_from_the_pages() {
+    let nester = TestNester::start().await;
+    nester.add_user("boss", Role::Admin).await;
+    let boss = session_for(&nester, nester.user_id("boss").await, Stage::Full).await;
+    let added = nester
+        .as_session(
+            &boss,
+            Method::POST,
+            "/admin/users",
+            &[("username", "newbie"), ("role", "support")],
+            vec![],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK);
+    let html = String::from_utf8(added.body).unwrap();
+    let password = html
+        .split("<li><code>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let newbie = nester.login("newbie", &password).await.unwrap();
+    for (fields, status) in [
+        (
+            vec![("action", "set-role"), ("role", "noc")],
+            StatusCode::SEE_OTHER,
+        ),
+        (
+            vec![("action", "set-role"), ("role", "root")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (vec![("action", "explode")], StatusCode::BAD_REQUEST),
+    ] {
+        let r = nester
+            .as_session(&boss, Method::POST, "/admin/users/newbie", &fields, vec![])
+            .await;
+        assert_eq!(r.status, status, "{fields:?}");
+    }
+    let page = nester
+        .as_session(&boss, Method::GET, "/admin/users", &[], vec![])
+        .await;
+    assert!(String::from_utf8_lossy(&page.body).contains("<td>newbie</td><td>noc</td>"));
+    let r = nester
+        .as_session(
+            &boss,
+            Method::POST,
+            "/admin/users/newbie",
+            &[("action", "disable")],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = nester
+        .as_session(&newbie, Method::GET, "/", &[], vec![])
+        .await;
+    assert_eq!(r.header("location"), "/login", "disabled: signed out");
+    assert!(nester.login("newbie", &password).await.is_err());
+    // The last admins cannot lock themselves out.
+    nester
+        .db()
+        .set_disabled("harness-admin".into(), true)
+        .await
+        .unwrap();
+    let r = nester
+        .as_session(
+            &boss,
+            Method::POST,
+            "/admin/users/boss",
+            &[("action", "disable")],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&r.body).contains("no enabled admin"));
+    let r = nester
+        .as_session(
+            &boss,
+            Method::POST,
+            "/admin/users/ghost",
+            &[("action", "enable")],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn security_headers_on_every_kind_of_response() {
+    let nester = TestNester::start().await;
+    let noc = nester.noc.clone().unwrap();
+    let responses = [
+        ("page", nester.get("/").await),
+        (
+            "sign-in form",
+            nester
+                .anonymous(Method::GET, "/login", &[], Vec::new())
+                .await,
+        ),
+        ("static", nester.get("/static/style.css").await),
+        ("404", nester.get("/no/such/page").await),
+        (
+            "401",
+            nester
+                .anonymous(Method::GET, "/api/v1/probes", &[], Vec::new())
+                .await,
+        ),
+        (
+            "403",
+            nester
+                .as_session(&noc, Method::GET, "/admin/users", &[], vec![])
+                .await,
+        ),
+        (
+            "405",
+            nester.web_request(Method::DELETE, "/api/v1/probes").await,
+        ),
+        (
+            "413",
+            nester
+                .as_session(
+                    &noc,
+                    Method::POST,
+                    "/account/password",
+                    &[("current", &"x".repeat(70_000))],
+                    vec![],
+                )
+                .await,
+        ),
+    ];
+    for (what, r) in &responses {
+        assert!(
+            r.header("strict-transport-security")
+                .starts_with("max-age=31536000"),
+            "{what}"
+        );
+        let csp = r.header("content-security-policy");
+        assert!(
+            csp.contains("frame-ancestors 'none'")
+                && csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline"),
+            "{what}: {csp}"
+        );
+        assert_eq!(r.header("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(r.header("referrer-policy"), "no-referrer", "{what}");
+    }
+    assert_eq!(
+        responses[2].1.header("cache-control"),
+        "public, max-age=3600"
+    );
+    assert_eq!(responses[7].1.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
