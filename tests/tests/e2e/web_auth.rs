@@ -1092,7 +1092,7 @@ async fn security_headers_on_every_kind_of_response() {
             "{what}: {csp}"
         );
         assert_eq!(r.header("x-content-type-options"), "nosniff", "{what}");
-        assert_eq!(r.header("referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(r.header("referrer-policy"), "same-origin", "{what}");
     }
     assert_eq!(
         responses[2].1.header("cache-control"),
