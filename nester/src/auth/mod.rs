@@ -90,9 +90,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The client's IP (from the connection, never from a header) and user agent.
-pub fn client(parts_headers: &axum::http::HeaderMap, peer: Option<&Peer>) -> (String, String) {
+pub fn client(headers: &axum::http::HeaderMap, peer: Option<&Peer>) -> (String, String) {
     let ip = peer.map_or_else(|| "unknown".to_string(), |p| p.addr.ip().to_string());
-    let agent = parts_headers
+    let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")

@@ -2,16 +2,17 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::login::{Attempt, too_many, wait_message};
 use super::mfa::Notice;
 use super::pages::rfc3339;
 use super::view::{self, Nav};
 use crate::auth::session::{SESSION_COOKIE, clear_cookie};
 use crate::auth::{Caller, TOKEN_HOLDERS};
-use crate::db::{Scope, UserChange};
+use crate::db::{LoginOutcome, Scope, UserChange};
 use crate::error::{ApiError, ApiForm, ApiPath};
 use crate::state::AppState;
 use crate::users::{self, Role};
@@ -122,26 +123,42 @@ pub struct PasswordForm {
     again: String,
 }
 
-/// A new password: the current one first; ends every session of the user, this one too.
+/// A new password: the current one first (throttled and recorded like a sign-in, so a
+/// stolen session cannot guess it); ends every session of the user, this one too.
 pub async fn password(
     State(state): State<AppState>,
     caller: Caller,
+    parts: Parts,
     ApiForm(form): ApiForm<PasswordForm>,
 ) -> Result<Response, ApiError> {
-    let refuse = |e: String| account_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
+    let refuse = |status, e: String| account_page(&state, &caller, status, Some(e));
+    let attempt = Attempt::new(&caller.username, &parts);
+    if let Some(secs) = attempt.throttled(&state).await? {
+        let page = refuse(StatusCode::TOO_MANY_REQUESTS, wait_message(secs)).await;
+        return too_many(page, secs);
+    }
     let stored = state.db.login_user(caller.username.clone()).await?;
     let right = match stored {
         Some(u) => users::verify_password(form.current, u.password_hash).await,
         None => false,
     };
     if !right {
-        return refuse("The current password is wrong.".into()).await;
+        attempt.record(&state, LoginOutcome::BadPassword).await?;
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "The current password is wrong.".into(),
+        )
+        .await;
     }
     if form.new != form.again {
-        return refuse("The two new passwords differ.".into()).await;
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "The two new passwords differ.".into(),
+        )
+        .await;
     }
     if let Err(e) = users::check_password(&form.new) {
-        return refuse(format!("{e}.")).await;
+        return refuse(StatusCode::BAD_REQUEST, format!("{e}.")).await;
     }
     let hash = users::hash_password(form.new)
         .await

@@ -74,14 +74,14 @@ pub struct Credentials {
 }
 
 /// Who is asking, for the record.
-struct Attempt {
+pub(super) struct Attempt {
     username: String,
     ip: String,
     user_agent: String,
 }
 
 impl Attempt {
-    fn new(username: &str, parts: &Parts) -> Self {
+    pub(super) fn new(username: &str, parts: &Parts) -> Self {
         let (ip, user_agent) = crate::auth::client(&parts.headers, parts.extensions.get::<Peer>());
         Self {
             username: username.trim().to_lowercase(),
@@ -90,7 +90,11 @@ impl Attempt {
         }
     }
 
-    async fn record(&self, state: &AppState, outcome: LoginOutcome) -> Result<(), ApiError> {
+    pub(super) async fn record(
+        &self,
+        state: &AppState,
+        outcome: LoginOutcome,
+    ) -> Result<(), ApiError> {
         tracing::info!(
             username = %self.username, client_ip = %self.ip, user_agent = %self.user_agent,
             outcome = ?outcome, "sign-in attempt"
@@ -109,7 +113,7 @@ impl Attempt {
     }
 
     /// `Some(seconds)` when this attempt must wait (and is recorded as throttled).
-    async fn throttled(&self, state: &AppState) -> Result<Option<u64>, ApiError> {
+    pub(super) async fn throttled(&self, state: &AppState) -> Result<Option<u64>, ApiError> {
         let now = state.clock.now_ms();
         let failures = state
             .db
@@ -129,7 +133,7 @@ impl Attempt {
     }
 }
 
-fn too_many(page: Result<Response, ApiError>, secs: u64) -> Result<Response, ApiError> {
+pub(super) fn too_many(page: Result<Response, ApiError>, secs: u64) -> Result<Response, ApiError> {
     let mut response = page?;
     response
         .headers_mut()
@@ -137,7 +141,7 @@ fn too_many(page: Result<Response, ApiError>, secs: u64) -> Result<Response, Api
     Ok(response)
 }
 
-fn wait_message(secs: u64) -> String {
+pub(super) fn wait_message(secs: u64) -> String {
     format!("Too many failed attempts. Try again in {secs} s.")
 }
 

@@ -220,14 +220,65 @@ mod tests {
         panic!("boom")
     }
 
-    /// A handler that fails in the worst way still gets a JSON 500 with every security
-    /// header (the e2e suite covers the other statuses over HTTPS).
-    #[tokio::test]
-    async fn a_panicking_handler_gets_a_500_with_the_headers() {
+    async fn state() -> (tempfile::TempDir, AppState) {
         let temp = tempfile::tempdir().unwrap();
         let dir = crate::datadir::DataDir::new(temp.path().join("n"));
         crate::commands::init(&dir, &[]).unwrap();
         let state = AppState::open(&crate::config::Config::loopback(dir.root())).unwrap();
+        (temp, state)
+    }
+
+    /// No API route changes state yet; this one shows how one will be guarded: a token
+    /// needs the read-write scope and no CSRF token (a browser never sends it by itself).
+    #[tokio::test]
+    async fn state_changing_api_calls_need_a_read_write_token_and_no_csrf() {
+        let (_temp, state) = state().await;
+        let hash = crate::users::hash_password("a long enough password".into())
+            .await
+            .unwrap();
+        state
+            .db
+            .add_user("script".into(), crate::users::Role::Support, hash)
+            .await
+            .unwrap();
+        let user = state.db.user_id("script".into()).await.unwrap().unwrap();
+        let mut all = routes();
+        all.push(route(
+            Method::POST,
+            "/api/v1/example",
+            Access::Roles(ANYONE),
+            post(|| async { "changed" }),
+        ));
+        let app = build(state.clone(), all);
+        for (scope, status) in [
+            (crate::db::Scope::Read, StatusCode::FORBIDDEN),
+            (crate::db::Scope::ReadWrite, StatusCode::OK),
+        ] {
+            let token = crate::commands::create_api_token(
+                &state.db,
+                user,
+                "t",
+                scope,
+                time::Duration::days(1),
+                state.clock.now(),
+            )
+            .await
+            .unwrap();
+            let request = Request::post("/api/v1/example")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::ORIGIN, "https://evil.example")
+                .body(Body::empty())
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), status, "{scope:?}");
+        }
+    }
+
+    /// A handler that fails in the worst way still gets a JSON 500 with every security
+    /// header (the e2e suite covers the other statuses over HTTPS).
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_500_with_the_headers() {
+        let (_temp, state) = state().await;
         let mut all = routes();
         all.push(route(Method::GET, "/boom", Access::Public, get(boom)));
         let response = build(state, all)

@@ -182,6 +182,30 @@ fn the_first_admin_and_every_user_change_from_the_command_line() {
     assert!(verifies(&new_password, &hash));
     assert!(!verifies(passphrase, &hash));
 
+    // A lost authenticator: reset-mfa turns TOTP off (the admin sets it up again at sign-in).
+    let db = rusqlite::Connection::open(data.join("nester.db")).unwrap();
+    db.execute(
+        "UPDATE users SET totp_secret = x'00', totp_last_step = 1 WHERE username = 'ana'",
+        [],
+    )
+    .unwrap();
+    assert!(
+        stdout(&user(&["list"], None))
+            .lines()
+            .any(|l| l.starts_with("ana") && l.contains(" on "))
+    );
+    let out = user(&["reset-mfa", "ana"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let off: bool = db
+        .query_row(
+            "SELECT totp_secret IS NULL FROM users WHERE username = 'ana'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(off);
+    refused(&user(&["reset-mfa", "nobody"], None), "no user `nobody`");
+
     refused(&user(&["disable", "nobody"], None), "no user `nobody`");
     // A second init would replace the CA: refused before any password is asked.
     refused(

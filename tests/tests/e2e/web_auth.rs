@@ -34,6 +34,15 @@ async fn session_for(nester: &TestNester, user_id: i64, stage: Stage) -> WebSess
     }
 }
 
+/// The secrets a notice page shows once (new password, API token, recovery codes).
+fn shown_once(page: &Response) -> Vec<String> {
+    String::from_utf8_lossy(&page.body)
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_string())
+        .collect()
+}
+
 fn now_secs(nester: &TestNester) -> u64 {
     u64::try_from(nester.clock().now().unix_timestamp()).unwrap()
 }
@@ -386,12 +395,7 @@ async fn totp_setup_sign_in_replay_and_recovery_codes() {
         "{}",
         String::from_utf8_lossy(&done.body)
     );
-    let page = String::from_utf8(done.body.clone()).unwrap();
-    let recovery: Vec<String> = page
-        .split("<li><code>")
-        .skip(1)
-        .map(|s| s.split('<').next().unwrap().to_string())
-        .collect();
+    let recovery = shown_once(&done);
     assert_eq!(recovery.len(), 10);
     // A new session token once TOTP is on; the setup one is gone.
     let full = cookie_in(&done, "__Host-seahawks-session").unwrap();
@@ -776,20 +780,27 @@ async fn users_see_and_end_their_sessions_and_a_new_password_ends_them_all() {
 
     // A new password: the current one first, then every session ends.
     let second = nester.login(&name, &password).await.unwrap();
-    let refused = nester
-        .as_session(
-            &laptop,
-            Method::POST,
-            "/account/password",
-            &[
-                ("current", "not-it-at-all"),
-                ("new", "a brand new passphrase"),
-                ("again", "a brand new passphrase"),
-            ],
-            vec![],
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    // Guessing the current password is throttled like signing in.
+    for expected in [StatusCode::BAD_REQUEST; 5]
+        .into_iter()
+        .chain([StatusCode::TOO_MANY_REQUESTS])
+    {
+        let refused = nester
+            .as_session(
+                &laptop,
+                Method::POST,
+                "/account/password",
+                &[
+                    ("current", "not-it-at-all"),
+                    ("new", "a brand new passphrase"),
+                    ("again", "a brand new passphrase"),
+                ],
+                vec![],
+            )
+            .await;
+        assert_eq!(refused.status, expected);
+    }
+    nester.clock().advance(time::Duration::seconds(2));
     let short = nester
         .as_session(
             &laptop,
@@ -825,6 +836,7 @@ async fn users_see_and_end_their_sessions_and_a_new_password_ends_them_all() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     assert!(nester.login(&name, &password).await.is_err());
+    nester.clock().advance(time::Duration::seconds(5));
     let after = nester.login(&name, "a brand new passphrase").await.unwrap();
     // Disabling a user ends their sessions too.
     nester.db().set_disabled(name.clone(), true).await.unwrap();
@@ -849,15 +861,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
         )
         .await;
     assert_eq!(created.status, StatusCode::OK);
-    let html = String::from_utf8(created.body).unwrap();
-    let token = html
-        .split("<li><code>")
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap()
-        .to_string();
+    let token = shown_once(&created).remove(0);
     assert!(token.starts_with("shk_"));
     let bearer = format!("Bearer {token}");
     let get = |path: &'static str| {
@@ -961,15 +965,7 @@ async fn admins_manage_users_from_the_pages() {
         )
         .await;
     assert_eq!(added.status, StatusCode::OK);
-    let html = String::from_utf8(added.body).unwrap();
-    let password = html
-        .split("<li><code>")
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap()
-        .to_string();
+    let password = shown_once(&added).remove(0);
     let newbie = nester.login("newbie", &password).await.unwrap();
     for (fields, status) in [
         (
