@@ -64,6 +64,12 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A time in the CLI's tables.
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 pub(crate) fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness available"))?;
@@ -240,10 +246,6 @@ pub async fn list_users(db: &Db) -> anyhow::Result<String> {
         "{:<24} {:<8} {:<9} {:<4} {:<20} PASSWORD SET\n",
         "USER", "ROLE", "STATE", "2FA", "CREATED"
     );
-    let date = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
     for u in db.list_users().await? {
         let state = if u.disabled { "disabled" } else { "enabled" };
         out.push_str(&format!(
@@ -252,8 +254,8 @@ pub async fn list_users(db: &Db) -> anyhow::Result<String> {
             u.role,
             state,
             if u.mfa { "on" } else { "off" },
-            date(u.created_at),
-            date(u.password_changed_at)
+            rfc3339(u.created_at),
+            rfc3339(u.password_changed_at)
         ));
     }
     Ok(out)
@@ -326,10 +328,6 @@ pub async fn list_api_tokens(db: &Db, username: Option<&str>) -> anyhow::Result<
         Some(u) => Some(existing_user(db, u).await?),
         None => None,
     };
-    let date = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
     let mut out = format!(
         "{:<6} {:<20} {:<20} {:<10} {:<8} {:<22} LAST USED\n",
         "ID", "USER", "NAME", "SCOPE", "STATE", "EXPIRES"
@@ -348,8 +346,8 @@ pub async fn list_api_tokens(db: &Db, username: Option<&str>) -> anyhow::Result<
             t.name,
             t.scope.as_str(),
             state,
-            date(t.expires_at),
-            t.last_used_at.map_or_else(|| "never".to_string(), date)
+            rfc3339(t.expires_at),
+            t.last_used_at.map_or_else(|| "never".to_string(), rfc3339)
         ));
     }
     Ok(out)

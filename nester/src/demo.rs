@@ -183,13 +183,8 @@ async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
         .await?
         .context("the demo admin was just created")?;
     let totp_secret = totp::new_secret()?;
-    let mut codes = Vec::new();
-    for _ in 0..secret::RECOVERY_CODES {
-        codes.push(secret::sha256(&secret::normalise_recovery_code(
-            &secret::recovery_code()?,
-        )));
-    }
-    db.enable_totp(user_id, totp_secret.clone(), 0, codes)
+    let (_, hashes) = secret::recovery_codes()?;
+    db.enable_totp(user_id, totp_secret.clone(), 0, hashes)
         .await?;
     let api_token = commands::create_api_token(
         db,

@@ -47,6 +47,18 @@ pub fn recovery_code() -> anyhow::Result<String> {
     Ok(code)
 }
 
+/// A fresh set of recovery codes: the codes to show once, and the hashes to store.
+pub fn recovery_codes() -> anyhow::Result<(Vec<String>, Vec<[u8; 32]>)> {
+    let codes = (0..RECOVERY_CODES)
+        .map(|_| recovery_code())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let hashes = codes
+        .iter()
+        .map(|c| sha256(&normalise_recovery_code(c)))
+        .collect();
+    Ok((codes, hashes))
+}
+
 /// A recovery code as typed, in the form that is hashed: spaces and dashes dropped,
 /// lower case.
 pub fn normalise_recovery_code(typed: &str) -> String {

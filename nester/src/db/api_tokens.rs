@@ -40,10 +40,7 @@ impl std::str::FromStr for Scope {
 }
 
 fn scope(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Scope> {
-    let text: String = row.get(i)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    })
+    super::parsed(row, i)
 }
 
 pub struct NewApiToken {

@@ -258,6 +258,17 @@ pub(crate) fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime
     })
 }
 
+/// A text column holding something `FromStr` (a role, a scope).
+pub(crate) fn parsed<T: std::str::FromStr<Err = String>>(
+    row: &Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(i)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 pub(crate) fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     let s: String = row.get(i)?;
     Uuid::try_parse(&s).map_err(|e| {

@@ -41,10 +41,7 @@ pub enum UserChange {
 }
 
 pub(super) fn role(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Role> {
-    let text: String = row.get(i)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    })
+    super::parsed(row, i)
 }
 
 /// Signs `username` out everywhere.

@@ -7,9 +7,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::login::{Attempt, too_many, wait_message};
-use super::mfa::Notice;
 use super::pages::rfc3339;
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use crate::auth::session::{SESSION_COOKIE, clear_cookie};
 use crate::auth::{Caller, TOKEN_HOLDERS};
 use crate::db::{LoginOutcome, Scope, UserChange};

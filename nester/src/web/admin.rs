@@ -6,9 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::mfa::Notice;
 use super::pages::rfc3339;
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use crate::auth::Caller;
 use crate::db::UserChange;
 use crate::error::{ApiError, ApiForm, ApiPath};

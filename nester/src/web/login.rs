@@ -182,9 +182,8 @@ pub async fn submit(
         (false, _) => (Stage::Full, LoginOutcome::Success, "/"),
     };
     attempt.record(&state, outcome).await?;
-    let session = new_session(&state, user.user_id, stage, &attempt)?;
-    let token = session.0.clone();
-    state.db.create_session(session.1).await?;
+    let (token, session) = new_session(&state, user.user_id, stage, &attempt)?;
+    state.db.create_session(session).await?;
     let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, &token));

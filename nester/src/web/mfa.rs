@@ -7,7 +7,7 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::view::{self, Nav};
+use super::view::{self, Nav, Notice};
 use crate::auth::{Caller, secret, totp};
 use crate::db::Stage;
 use crate::error::{ApiError, ApiForm};
@@ -26,16 +26,6 @@ struct MfaPage {
     qr_svg: String,
     secret: String,
     csrf: String,
-}
-
-#[derive(Template)]
-#[template(path = "notice.html")]
-pub(super) struct Notice {
-    pub nav: Option<Nav>,
-    pub title: String,
-    pub message: String,
-    pub secrets: Vec<String>,
-    pub next: String,
 }
 
 fn setting_up(caller: &Caller) -> bool {
@@ -125,14 +115,7 @@ pub async fn confirm(
             "That code does not match. Check the clock of the device and try the next code.";
         return setup_page(&state, &caller, StatusCode::BAD_REQUEST, Some(error.into())).await;
     };
-    let mut codes = Vec::with_capacity(secret::RECOVERY_CODES);
-    for _ in 0..secret::RECOVERY_CODES {
-        codes.push(secret::recovery_code().map_err(ApiError::internal)?);
-    }
-    let hashes = codes
-        .iter()
-        .map(|c| secret::sha256(&secret::normalise_recovery_code(c)))
-        .collect();
+    let (codes, hashes) = secret::recovery_codes().map_err(ApiError::internal)?;
     state
         .db
         .enable_totp(caller.user_id, secret, step, hashes)

@@ -28,6 +28,17 @@ impl Nav {
     }
 }
 
+/// A message, with secrets shown once (a new password, an API token, recovery codes).
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct Notice {
+    pub nav: Option<Nav>,
+    pub title: String,
+    pub message: String,
+    pub secrets: Vec<String>,
+    pub next: String,
+}
+
 /// `page` rendered, with `status`.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<Response, ApiError> {
     Ok((status, Html(page.render().map_err(ApiError::internal)?)).into_response())
