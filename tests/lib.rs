@@ -1,7 +1,8 @@
 //! Support for the end-to-end tests (`tests/e2e/`) and the benchmarks (`bench/`): network
 //! namespaces and sites built from them, fake services to scan, and nmap as a reference
-//! scanner.
+//! scanner, and synthetic reports.
 
 pub mod netns;
 pub mod nmap;
 pub mod services;
+pub mod synthetic;

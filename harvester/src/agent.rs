@@ -107,6 +107,7 @@ impl Agent {
             &identity.site,
             sequence,
             unsent,
+            self.config.interval,
             result,
             wan,
         );

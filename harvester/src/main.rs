@@ -151,7 +151,15 @@ async fn main() -> anyhow::Result<()> {
             let session = scan::Session::new(scan::Progress::new(true));
             let result = scan::scan(&targets, None, &ports, &options, &session).await?;
             if json {
-                let report = report::build(uuid::Uuid::nil(), &site, 0, 0, result, Vec::new());
+                let report = report::build(
+                    uuid::Uuid::nil(),
+                    &site,
+                    0,
+                    0,
+                    std::time::Duration::ZERO,
+                    result,
+                    Vec::new(),
+                );
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", table::render(&result.hosts));

@@ -13,6 +13,7 @@ pub fn build(
     site: &str,
     sequence: u64,
     unsent_reports: u64,
+    interval: std::time::Duration,
     scan: ScanResult,
     wan: Vec<WanMeasurement>,
 ) -> Report {
@@ -25,6 +26,7 @@ pub fn build(
         sequence,
         unsent_reports,
         generated_at: OffsetDateTime::now_utc(),
+        interval_s: interval.as_secs(),
         scan: scan.parameters,
         hosts_up: u32::try_from(
             scan.hosts

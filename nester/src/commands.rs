@@ -147,14 +147,58 @@ pub async fn revoke_probe(db: &Db, probe_id: Uuid) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `nester db stats`: every table and index by size, then the file.
+pub async fn db_stats(db: &Db) -> anyhow::Result<String> {
+    let stats = db.stats().await?;
+    let mut out = format!("{:<28}  {:>12}  {:>12}\n", "TABLE / INDEX", "ROWS", "SIZE");
+    for t in &stats.tables {
+        let rows = t.rows.map_or("(index)".to_string(), |r| r.to_string());
+        out.push_str(&format!(
+            "{:<28}  {rows:>12}  {:>12}\n",
+            t.name,
+            human_bytes(t.bytes)
+        ));
+    }
+    out.push_str(&format!(
+        "{:<28}  {:>12}  {:>12}\n{:<28}  {:>12}  {:>12}\n",
+        "free pages",
+        "",
+        human_bytes(stats.free_bytes),
+        "database file",
+        "",
+        human_bytes(stats.file_bytes)
+    ));
+    Ok(out)
+}
+
+/// 1536 → "1.5 KiB".
+pub fn human_bytes(n: u64) -> String {
+    let mut value = n as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if value < 1024.0 || unit == "GiB" {
+            return if unit == "B" {
+                format!("{n} B")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+        value /= 1024.0;
+    }
+    unreachable!("the loop returns at GiB")
+}
+
 /// `nester probe list`, one line per probe.
 pub async fn list_probes(db: &Db) -> anyhow::Result<String> {
     let mut out = format!(
         "{:<36}  {:<20}  {:<8}  {:<8}  {}\n",
         "PROBE", "SITE", "STATE", "MISSING", "LAST REPORT"
     );
-    for p in db.probes().await? {
-        let state = if p.revoked { "revoked" } else { "enrolled" };
+    for p in db.probes(None, time::OffsetDateTime::now_utc()).await? {
+        let state = if p.revoked {
+            "revoked"
+        } else {
+            p.status.as_str()
+        };
         let last = p.last_report.map_or("never".to_string(), |r| {
             r.generated_at
                 .replace_nanosecond(0)

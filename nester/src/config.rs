@@ -16,6 +16,48 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub ingest: IngestConfig,
     pub web: WebConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// How long data is kept at full detail (humantime durations).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Signed reports older than this are deleted (each probe's latest stays).
+    #[serde(deserialize_with = "harvester::config::duration")]
+    pub reports: std::time::Duration,
+    /// WAN samples older than this are rolled up into hours.
+    #[serde(deserialize_with = "harvester::config::duration")]
+    pub wan_raw: std::time::Duration,
+    /// Hourly WAN rollups older than this are rolled up into days, kept for ever.
+    #[serde(deserialize_with = "harvester::config::duration")]
+    pub wan_hourly: std::time::Duration,
+    /// How often the retention pass runs.
+    #[serde(deserialize_with = "harvester::config::duration")]
+    pub every: std::time::Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let days = |n: u64| std::time::Duration::from_secs(n * 86_400);
+        Self {
+            reports: days(14),
+            wan_raw: days(7),
+            wan_hourly: days(90),
+            every: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn policy(&self) -> anyhow::Result<crate::db::Policy> {
+        Ok(crate::db::Policy {
+            reports: self.reports.try_into()?,
+            wan_raw: self.wan_raw.try_into()?,
+            wan_hourly: self.wan_hourly.try_into()?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +184,19 @@ impl Config {
             config.web.max_body_bytes >= 1024,
             "`web.max_body_bytes` must be at least 1024"
         );
+        let r = &config.retention;
+        anyhow::ensure!(
+            r.reports >= std::time::Duration::from_secs(86_400),
+            "`retention.reports` must be at least 1d"
+        );
+        anyhow::ensure!(
+            r.wan_raw >= std::time::Duration::from_secs(3600) && r.wan_raw <= r.wan_hourly,
+            "`retention.wan_raw` must be at least 1h and at most `retention.wan_hourly`"
+        );
+        anyhow::ensure!(
+            r.every >= std::time::Duration::from_secs(60),
+            "`retention.every` must be at least 1m"
+        );
         if let Some(url) = &config.web.public_url {
             anyhow::ensure!(
                 url.starts_with("https://") && !url.contains(['?', '#', ' ']),
@@ -193,6 +248,7 @@ impl Config {
                 session_lifetime: default_session_lifetime(),
                 max_body_bytes: default_web_body(),
             },
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -53,6 +53,13 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The database: sizes, and retention on demand.
+    Db {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Enrolled probes: list, revoke.
     Probe {
         #[command(flatten)]
@@ -168,6 +175,14 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum DbCommand {
+    /// Rows and bytes of every table and index, and the file's size.
+    Stats,
+    /// Apply the retention policy now (`nester serve` does it every `retention.every`).
+    Retain,
+}
+
+#[derive(Subcommand)]
 enum ProbeCommand {
     /// List enrolled probes.
     List,
@@ -251,6 +266,25 @@ async fn main() -> anyhow::Result<()> {
                 }
                 TokenCommand::List => print!("{}", commands::list_tokens(&db).await?),
                 TokenCommand::Revoke { token_id } => commands::revoke_token(&db, &token_id).await?,
+            }
+        }
+        Command::Db { config, command } => {
+            let config = Config::load(&config.config)?;
+            let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
+            match command {
+                DbCommand::Stats => print!("{}", commands::db_stats(&db).await?),
+                DbCommand::Retain => {
+                    let done = db
+                        .retain(config.retention.policy()?, time::OffsetDateTime::now_utc())
+                        .await?;
+                    println!(
+                        "{} reports deleted, {} WAN samples rolled up into hours, {} hours into days, {} pages freed",
+                        done.reports_deleted,
+                        done.samples_rolled_up,
+                        done.hours_rolled_up,
+                        done.pages_freed
+                    );
+                }
             }
         }
         Command::Probe { config, command } => {

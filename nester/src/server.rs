@@ -7,7 +7,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 use crate::datadir::DataDir;
 use crate::state::AppState;
 use crate::{ingest, listener, tls, web};
@@ -95,6 +95,11 @@ impl Server {
         let wait = |mut rx: watch::Receiver<()>| async move {
             let _ = rx.changed().await;
         };
+        let retention = retain(
+            self.state.clone(),
+            self.config.retention.clone(),
+            wait(stopped.clone()),
+        );
         let ingest_app = ingest::router(self.state.clone());
         let web_app = web::router(self.state);
         let redirect = async {
@@ -120,10 +125,42 @@ impl Server {
                 wait(stopped.clone())
             ),
             redirect,
+            retention,
             async move {
                 shutdown.await;
                 let _ = stop.send(());
             },
         );
+    }
+}
+
+/// Applies the retention policy at start and then every `config.every`, until `stop`.
+async fn retain(state: AppState, config: RetentionConfig, stop: impl Future<Output = ()>) {
+    let policy = match config.policy() {
+        Ok(policy) => policy,
+        Err(e) => {
+            return tracing::error!(error = %e, "retention policy unusable: nothing is pruned");
+        }
+    };
+    let passes = async {
+        loop {
+            let started = std::time::Instant::now();
+            match state.db.retain(policy, state.clock.now()).await {
+                Ok(done) => tracing::info!(
+                    reports_deleted = done.reports_deleted,
+                    samples_rolled_up = done.samples_rolled_up,
+                    hours_rolled_up = done.hours_rolled_up,
+                    pages_freed = done.pages_freed,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "retention pass"
+                ),
+                Err(e) => tracing::error!(error = %e, "retention pass failed; retrying next time"),
+            }
+            tokio::time::sleep(config.every).await;
+        }
+    };
+    tokio::select! {
+        () = passes => {}
+        () = stop => {}
     }
 }

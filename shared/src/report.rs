@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Version of the report format this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Longest accepted free-text field (site label, version string).
 pub const MAX_LABEL_LEN: usize = 128;
@@ -26,7 +26,7 @@ pub const MAX_HOSTNAME_LEN: usize = 253;
 /// One scan cycle of one probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "Seahawks report", extend("$id" = "https://seahawks.invalid/schema/report-v2.json"))]
+#[schemars(title = "Seahawks report", extend("$id" = "https://seahawks.invalid/schema/report-v3.json"))]
 pub struct Report {
     /// Always [`SCHEMA_VERSION`] for reports this build writes.
     pub schema_version: u32,
@@ -47,6 +47,9 @@ pub struct Report {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(schema_with = "rfc3339")]
     pub generated_at: OffsetDateTime,
+    /// How often this probe reports, in seconds (its configured interval; 0 for a one-off
+    /// scan). The nester calls a probe stale or offline by it.
+    pub interval_s: u64,
     /// What was asked of the scan.
     pub scan: ScanParameters,
     /// Hosts found up (state `up`) in this scan.
@@ -187,6 +190,15 @@ pub struct Port {
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
+}
+
+impl Protocol {
+    /// The name used on the wire (`tcp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+        }
+    }
 }
 
 /// Port states as nmap defines them for a connect scan.
@@ -378,6 +390,7 @@ pub(crate) mod tests {
             sequence: 7,
             unsent_reports: 0,
             generated_at: datetime!(2026-11-21 12:00:00 UTC),
+            interval_s: 300,
             scan: ScanParameters {
                 targets: vec!["192.0.2.0/30".into()],
                 ports: "22,80".into(),

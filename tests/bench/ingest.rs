@@ -92,6 +92,7 @@ fn report(probe: Uuid, sequence: u64) -> Report {
         sequence,
         unsent_reports: 0,
         generated_at: now,
+        interval_s: 300,
         scan: ScanParameters {
             targets: vec!["10.20.0.0/16".into()],
             ports: "22,80,443".into(),

@@ -12,16 +12,19 @@
 
 mod api_tokens;
 mod enrollment;
+mod history;
 mod logins;
 mod reports;
+mod retention;
 mod sessions;
 mod users;
+mod wan;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 use rusqlite_migration::{M, Migrations};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
@@ -29,10 +32,15 @@ use uuid::Uuid;
 
 pub use api_tokens::{ApiTokenInfo, NewApiToken, Scope, TokenOwner};
 pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
+pub use history::{
+    Change, ChangeFilter, ChangeKind, HostDetail, HostSummary, Interval, OpenPort, PortTimeline,
+};
 pub use logins::{Failures, LoginEvent, LoginOutcome};
-pub use reports::{Gap, Inserted, Page, ProbeSummary, ReportSummary};
+pub use reports::{Gap, Inserted, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary};
+pub use retention::{Policy, Pruned, Stats, TableStats};
 pub use sessions::{NewSession, SessionInfo, SessionRow, Stage};
 pub use users::{LoginUser, UserChange, UserInfo};
+pub use wan::{Resolution, WanPoint, summary as wan_summary};
 
 const READERS: usize = 2;
 /// Most jobs in one group commit.
@@ -79,6 +87,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_compressed_reports.sql")),
         M::up(include_str!("migrations/0005_users.sql")),
         M::up(include_str!("migrations/0006_auth.sql")),
+        M::up(include_str!("migrations/0007_history.sql")),
     ])
 }
 
@@ -86,6 +95,13 @@ impl Db {
     /// Opens (creating if needed) and migrates the database, then starts the workers.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let mut conn = Connection::open(path)?;
+        // Retention frees pages; this hands them back to the file system. It must be set
+        // before the first table exists, or be followed by a VACUUM.
+        let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        if auto_vacuum != 2 {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+            conn.execute_batch("VACUUM")?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         configure(&conn)?;
@@ -267,6 +283,36 @@ pub(crate) fn parsed<T: std::str::FromStr<Err = String>>(
     text.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
     })
+}
+
+pub(crate) fn optional_millis(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+    match row.get::<_, Option<i64>>(i)? {
+        Some(_) => millis(row, i).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn probe_exists(conn: &Connection, probe_id: Uuid) -> Result<bool, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM probes WHERE probe_id = ?")?
+        .query_row([probe_id.to_string()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Cuts a page fetched with `limit + 1` rows down to `limit`; the cursor is the last item's
+/// key when more follow.
+pub(crate) fn next_cursor<T>(
+    items: &mut Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> String,
+) -> Option<String> {
+    if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(key)
+    } else {
+        None
+    }
 }
 
 pub(crate) fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {

@@ -1,12 +1,13 @@
 //! Reports and the probes that sent them.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::report::{HostState, Report};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Db, DbError, millis, now_ms, to_ms, uuid};
+use super::wan::WanPoint;
+use super::{Db, DbError, millis, now_ms, optional_millis, to_ms, uuid};
 
 /// What storing a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +46,60 @@ pub struct ReportSummary {
     pub open_ports: u32,
 }
 
+/// `online`: the last report is at most two intervals old; `stale`: at most six; `offline`:
+/// older, none yet, or the probe is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeStatus {
+    Online,
+    Stale,
+    Offline,
+}
+
+impl ProbeStatus {
+    /// Assumed when a probe has not said how often it reports.
+    pub const DEFAULT_INTERVAL: time::Duration = time::Duration::minutes(5);
+
+    pub fn of(
+        last_report: Option<OffsetDateTime>,
+        interval: Option<time::Duration>,
+        revoked: bool,
+        now: OffsetDateTime,
+    ) -> Self {
+        let interval = interval
+            .filter(|i| i.is_positive())
+            .unwrap_or(Self::DEFAULT_INTERVAL);
+        match last_report {
+            Some(at) if !revoked => {
+                let age = now - at;
+                if age <= interval * 2 {
+                    Self::Online
+                } else if age <= interval * 6 {
+                    Self::Stale
+                } else {
+                    Self::Offline
+                }
+            }
+            _ => Self::Offline,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Stale => "stale",
+            Self::Offline => "offline",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProbeSummary {
     pub probe_id: Uuid,
     pub site: String,
+    pub status: ProbeStatus,
+    /// How often the probe says it reports.
+    pub interval_s: Option<u64>,
     pub harvester_version: String,
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen_at: OffsetDateTime,
@@ -60,9 +111,22 @@ pub struct ProbeSummary {
     /// Reports the harvester says it could not produce or keep.
     pub unsent_reports: u64,
     pub last_report: Option<ReportSummary>,
+    /// The latest WAN measurement of each target.
+    pub wan: Vec<WanPoint>,
 }
 
-/// One page of a list, newest first. Pass `next_cursor` back as `cursor` for the next page.
+/// Which of a probe's reports to list: newest first, generated in `[from, to)`.
+#[derive(Debug, Clone, Default)]
+pub struct ReportQuery {
+    pub limit: u32,
+    /// Continue below this sequence number (the cursor).
+    pub before_sequence: Option<u64>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+/// One page of a list. Pass `next_cursor` back as `cursor` for the next page; it is absent on
+/// the last page.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -85,38 +149,56 @@ impl Db {
             .await
     }
 
-    pub async fn probes(&self) -> Result<Vec<ProbeSummary>, DbError> {
-        self.read(|conn| {
+    /// Every probe (or one), by site, with its status as of `now`.
+    pub async fn probes(
+        &self,
+        only: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ProbeSummary>, DbError> {
+        self.read(move |conn| {
             let sql = format!(
                 "SELECT p.probe_id, p.site, p.harvester_version, p.first_seen_ms, p.cert_expires_ms,
                         p.revoked_ms IS NOT NULL, p.unsent_reports,
                         (SELECT coalesce(sum(g.last - g.first + 1), 0) FROM sequence_gaps g WHERE g.probe_id = p.probe_id),
+                        p.interval_ms, p.last_report_ms,
                         {SUMMARY_COLUMNS}
                  FROM probes p LEFT JOIN reports r ON r.report_id = p.last_report_id
+                 WHERE ?1 IS NULL OR p.probe_id = ?1
                  ORDER BY p.site, p.probe_id"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map([], |row| {
-                let last_report = match row.get::<_, Option<String>>(8)? {
-                    Some(_) => Some(summary(row, 8)?),
+            let rows = stmt.query_map([only.map(|p| p.to_string())], |row| {
+                let last_report = match row.get::<_, Option<String>>(10)? {
+                    Some(_) => Some(summary(row, 10)?),
                     None => None,
                 };
+                let interval_ms: Option<i64> = row.get(8)?;
+                let revoked = row.get(5)?;
                 Ok(ProbeSummary {
                     probe_id: uuid(row, 0)?,
                     site: row.get(1)?,
+                    status: ProbeStatus::of(
+                        optional_millis(row, 9)?,
+                        interval_ms.map(time::Duration::milliseconds),
+                        revoked,
+                        now,
+                    ),
+                    interval_s: interval_ms.map(|ms| (ms / 1000) as u64),
                     harvester_version: row.get(2)?,
                     first_seen_at: millis(row, 3)?,
-                    certificate_expires_at: match row.get::<_, Option<i64>>(4)? {
-                        Some(_) => Some(millis(row, 4)?),
-                        None => None,
-                    },
-                    revoked: row.get(5)?,
+                    certificate_expires_at: optional_millis(row, 4)?,
+                    revoked,
                     unsent_reports: row.get::<_, i64>(6)? as u64,
                     missing_reports: row.get::<_, i64>(7)? as u64,
                     last_report,
+                    wan: Vec::new(),
                 })
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut probes: Vec<ProbeSummary> = rows.collect::<Result<_, _>>()?;
+            for probe in &mut probes {
+                probe.wan = super::wan::latest(conn, &probe.probe_id.to_string())?;
+            }
+            Ok(probes)
         })
         .await
     }
@@ -125,39 +207,49 @@ impl Db {
     pub async fn probe_reports(
         &self,
         probe_id: Uuid,
-        limit: u32,
-        before_sequence: Option<u64>,
+        query: ReportQuery,
     ) -> Result<Option<Page<ReportSummary>>, DbError> {
         self.read(move |conn| {
-            let known = conn
-                .query_row(
-                    "SELECT 1 FROM probes WHERE probe_id = ?",
-                    [probe_id.to_string()],
-                    |_| Ok(()),
-                )
-                .optional()?;
-            if known.is_none() {
+            if !super::probe_exists(conn, probe_id)? {
                 return Ok(None);
             }
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM reports r
-                 WHERE r.probe_id = ?1 AND r.sequence < ?2 ORDER BY r.sequence DESC LIMIT ?3"
+                 WHERE r.probe_id = ?1 AND r.sequence < ?2
+                   AND r.generated_ms >= ?3 AND r.generated_ms < ?4
+                 ORDER BY r.sequence DESC LIMIT ?5"
             );
-            let before = before_sequence.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
+            let before = query
+                .before_sequence
+                .map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut items = stmt
                 .query_map(
-                    params![probe_id.to_string(), before, i64::from(limit) + 1],
+                    params![
+                        probe_id.to_string(),
+                        before,
+                        query.from.map_or(i64::MIN, to_ms),
+                        query.to.map_or(i64::MAX, to_ms),
+                        i64::from(query.limit) + 1
+                    ],
                     |row| summary(row, 0),
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
-            let next_cursor = if items.len() > limit as usize {
-                items.truncate(limit as usize);
-                items.last().map(|r| r.sequence.to_string())
-            } else {
-                None
-            };
+            let next_cursor =
+                super::next_cursor(&mut items, query.limit, |r| r.sequence.to_string());
             Ok(Some(Page { items, next_cursor }))
+        })
+        .await
+    }
+
+    /// A report's summary and the site it came from.
+    pub async fn report_summary(&self, report_id: Uuid) -> Result<Option<ReportSummary>, DbError> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM reports r WHERE r.report_id = ?");
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([report_id.to_string()], |row| summary(row, 0))
+                .optional()?)
         })
         .await
     }
@@ -166,11 +258,7 @@ impl Db {
     pub async fn gaps(&self, probe_id: Uuid) -> Result<Option<Vec<Gap>>, DbError> {
         self.read(move |conn| {
             let id = probe_id.to_string();
-            if conn
-                .query_row("SELECT 1 FROM probes WHERE probe_id = ?", [&id], |_| Ok(()))
-                .optional()?
-                .is_none()
-            {
+            if !super::probe_exists(conn, probe_id)? {
                 return Ok(None);
             }
             let mut stmt = conn.prepare_cached(
@@ -236,6 +324,18 @@ fn insert(
     if taken.is_some() {
         return Ok(Inserted::ConflictingSequence);
     }
+    // Stored once and since deleted by retention (unless it falls in a gap: never stored).
+    let pruned = conn
+        .prepare_cached(
+            "SELECT 1 FROM probes WHERE probe_id = ?1 AND pruned_through >= ?2
+               AND NOT EXISTS (SELECT 1 FROM sequence_gaps
+                               WHERE probe_id = ?1 AND first <= ?2 AND last >= ?2)",
+        )?
+        .query_row(params![probe, sequence], |_| Ok(()))
+        .optional()?;
+    if pruned.is_some() {
+        return Ok(Inserted::Duplicate);
+    }
     let enrolled: Option<String> = conn
         .prepare_cached("SELECT site FROM probes WHERE probe_id = ?")?
         .query_row([&probe], |r| r.get(0))
@@ -245,6 +345,10 @@ fn insert(
     }
 
     let generated = to_ms(report.generated_at);
+    conn.prepare_cached(
+        "INSERT INTO sites (name, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+    )?
+    .execute(params![report.site, generated])?;
     conn.prepare_cached("INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (probe_id) DO NOTHING")?.execute(params![probe, report.site, report.harvester_version, now_ms()],
     )?;
@@ -274,12 +378,22 @@ fn insert(
         stored
     ])?;
     update_gaps(conn, &probe, sequence, previous_max)?;
+    super::history::apply(conn, report, generated)?;
+    super::wan::insert(conn, report, generated)?;
     // The probe row follows its newest report (by generation time), whatever the arrival order.
+    let interval_ms = i64::try_from(report.interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     conn.prepare_cached(
-        "UPDATE probes SET harvester_version = ?2, last_report_id = ?3, last_report_ms = ?4
+        "UPDATE probes SET harvester_version = ?2, last_report_id = ?3, last_report_ms = ?4,
+                           interval_ms = ?5
          WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?4)",
     )?
-    .execute(params![probe, report.harvester_version, id, generated])?;
+    .execute(params![
+        probe,
+        report.harvester_version,
+        id,
+        generated,
+        interval_ms
+    ])?;
     // A running total: keep the highest seen, whatever the arrival order.
     if report.unsent_reports > 0 {
         conn.prepare_cached(

@@ -7,11 +7,18 @@ use axum::response::IntoResponse;
 use crate::error::{ApiError, ApiPath};
 use crate::state::AppState;
 
-const ASSETS: &[(&str, &str, &str)] = &[(
-    "style.css",
-    "text/css; charset=utf-8",
-    include_str!("../../../dashboard/static/style.css"),
-)];
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../dashboard/static/style.css"),
+    ),
+    (
+        "refresh.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../dashboard/static/refresh.js"),
+    ),
+];
 
 pub async fn file(ApiPath(name): ApiPath<String>) -> Result<impl IntoResponse, ApiError> {
     let (_, mime, body) = ASSETS

@@ -5,14 +5,18 @@
 mod account;
 mod admin;
 mod assets;
+mod chart;
 mod login;
 pub use login::WRONG_CREDENTIALS;
+mod hosts;
 mod mfa;
 pub mod openapi;
 mod pages;
+mod params;
 mod probes;
 pub mod redirect;
 mod reports;
+mod sites;
 mod view;
 
 use std::sync::Arc;
@@ -108,6 +112,20 @@ pub fn routes() -> Vec<Route> {
         ),
         // Dashboard.
         route(M::GET, "/", Roles(ANYONE), get(pages::index)),
+        route(
+            M::GET,
+            "/probes/{probe_id}",
+            Roles(ANYONE),
+            get(pages::probe),
+        ),
+        route(M::GET, "/hosts/{host_id}", Roles(ANYONE), get(pages::host)),
+        route(
+            M::GET,
+            "/reports/{report_id}",
+            Roles(ANYONE),
+            get(pages::report),
+        ),
+        route(M::GET, "/search", Roles(ANYONE), get(pages::search)),
         route(M::GET, "/static/{file}", Public, get(assets::file)),
         route(M::GET, "/ca.pem", Public, get(assets::ca_pem)),
         // Client API.
@@ -117,7 +135,39 @@ pub fn routes() -> Vec<Route> {
             Public,
             get(openapi::document),
         ),
+        route(M::GET, "/api/v1/sites", Roles(ANYONE), get(sites::list)),
+        route(
+            M::GET,
+            "/api/v1/changes",
+            Roles(ANYONE),
+            get(sites::changes),
+        ),
+        route(M::GET, "/api/v1/hosts", Roles(ANYONE), get(hosts::search)),
+        route(
+            M::GET,
+            "/api/v1/hosts/{host_id}",
+            Roles(ANYONE),
+            get(hosts::one),
+        ),
         route(M::GET, "/api/v1/probes", Roles(ANYONE), get(probes::list)),
+        route(
+            M::GET,
+            "/api/v1/probes/{probe_id}",
+            Roles(ANYONE),
+            get(probes::one),
+        ),
+        route(
+            M::GET,
+            "/api/v1/probes/{probe_id}/hosts",
+            Roles(ANYONE),
+            get(probes::hosts),
+        ),
+        route(
+            M::GET,
+            "/api/v1/probes/{probe_id}/wan",
+            Roles(ANYONE),
+            get(probes::wan),
+        ),
         route(
             M::GET,
             "/api/v1/probes/{probe_id}/reports",

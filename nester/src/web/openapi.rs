@@ -9,18 +9,30 @@ use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::{probes, reports};
-use crate::db::{Gap, Page, ProbeSummary, ReportSummary};
+use super::{hosts, probes, reports, sites};
+use crate::db::{
+    Change, ChangeKind, Gap, HostDetail, HostSummary, Interval, OpenPort, Page, PortTimeline,
+    ProbeStatus, ProbeSummary, ReportSummary, Resolution, WanPoint,
+};
 use crate::error::{ErrorBody, ErrorDetail};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Seahawks nester client API",
-        description = "Probes, their reports and lost reports. Lists are paged: pass a page's `next_cursor` back as `cursor`. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403."
+        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403."
     ),
-    paths(probes::list, probes::reports, probes::gaps, reports::parsed, reports::signed, document),
-    components(schemas(ProbeSummary, ReportSummary, Page<ReportSummary>, Gap, ErrorBody, ErrorDetail)),
+    paths(
+        sites::list, sites::changes, probes::list, probes::one, probes::reports, probes::hosts,
+        probes::wan, probes::gaps, hosts::search, hosts::one, reports::parsed, reports::signed,
+        document
+    ),
+    components(schemas(
+        ProbeSummary, ProbeStatus, probes::ProbeDetail, ReportSummary, Page<ReportSummary>, Gap,
+        HostSummary, OpenPort, HostDetail, Interval, PortTimeline, Page<HostSummary>, Change,
+        ChangeKind, Page<Change>, WanPoint, Resolution, probes::WanSeries, sites::SiteSummary,
+        ErrorBody, ErrorDetail
+    )),
     modifiers(&Security),
     security(("api_token" = []), ("session" = []))
 )]

@@ -1,66 +1,248 @@
-//! `/api/v1/probes`: probes and their reports.
+//! `/api/v1/probes`: probes, their reports, hosts, WAN latency and lost reports.
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use time::Duration;
 use uuid::Uuid;
 
-use crate::db::{Gap, Page, ProbeSummary, ReportSummary};
+use super::params::{Paging, bad_query, range};
+use crate::db::{
+    Gap, HostSummary, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary, Resolution,
+    WanPoint,
+};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 500;
-
-/// Every enrolled probe with its latest report.
-#[utoipa::path(get, path = "/api/v1/probes", tag = "probes",
-    responses((status = 200, body = Vec<ProbeSummary>)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<ProbeSummary>>, ApiError> {
-    Ok(Json(state.db.probes().await?))
-}
-
-/// Paging: `limit` (1-500, default 50) and `cursor` (the `next_cursor` of the previous page).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub struct ProbeFilter {
+    /// Only probes of this site (exact name).
+    site: Option<String>,
+    /// Only probes in this state.
+    status: Option<ProbeStatus>,
+}
+
+/// Every enrolled probe with its status and latest report, by site.
+///
+/// Status: `online` when the last report is at most two of the probe's intervals old, `stale`
+/// at most six, `offline` beyond that, before its first report, or once revoked.
+#[utoipa::path(get, path = "/api/v1/probes", tag = "probes", params(ProbeFilter),
+    responses(
+        (status = 200, body = Vec<ProbeSummary>),
+        (status = 400, description = "Unknown filter or status", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<ProbeFilter>,
+) -> Result<Json<Vec<ProbeSummary>>, ApiError> {
+    let probes = state.db.probes(None, state.clock.now()).await?;
+    Ok(Json(
+        probes
+            .into_iter()
+            .filter(|p| filter.site.as_ref().is_none_or(|s| *s == p.site))
+            .filter(|p| filter.status.is_none_or(|s| s == p.status))
+            .collect(),
+    ))
+}
+
+/// One probe in detail.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProbeDetail {
+    #[serde(flatten)]
+    pub probe: ProbeSummary,
+    /// Each WAN target over the last 24 hours: median of the medians, lowest, highest, loss.
+    pub wan_24h: Vec<WanPoint>,
+    /// Hosts up in the probe's history now (its latest report).
+    pub hosts_up: u32,
+    /// Ports open now, on all its hosts.
+    pub open_ports: u32,
+    /// Missing sequence numbers (lost reports), oldest first.
+    pub gaps: Vec<Gap>,
+}
+
+/// One probe: status, certificate expiry, version, last report, hosts up, open ports, WAN.
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}", tag = "probes",
+    params(("probe_id" = Uuid, Path, description = "Probe id")),
+    responses(
+        (status = 200, body = ProbeDetail),
+        (status = 400, description = "Not a probe id", body = ErrorBody),
+        (status = 404, description = "No such probe", body = ErrorBody),
+    ))]
+pub async fn one(
+    State(state): State<AppState>,
+    ApiPath(probe_id): ApiPath<Uuid>,
+) -> Result<Json<ProbeDetail>, ApiError> {
+    detail(&state, probe_id).await.map(Json)
+}
+
+pub(super) async fn detail(state: &AppState, probe_id: Uuid) -> Result<ProbeDetail, ApiError> {
+    let now = state.clock.now();
+    let probe = state
+        .db
+        .probes(Some(probe_id), now)
+        .await?
+        .pop()
+        .ok_or_else(|| no_probe(probe_id))?;
+    let day = state
+        .db
+        .wan_series(probe_id, now - Duration::days(1), now, Resolution::Raw)
+        .await?
+        .unwrap_or_default();
+    let hosts = state.db.probe_hosts(probe_id).await?.unwrap_or_default();
+    let up: Vec<&HostSummary> = hosts.iter().filter(|h| h.up).collect();
+    Ok(ProbeDetail {
+        probe,
+        wan_24h: crate::db::wan_summary(&day),
+        hosts_up: up.len() as u32,
+        open_ports: up.iter().map(|h| h.open_ports.len() as u32).sum(),
+        gaps: state.db.gaps(probe_id).await?.unwrap_or_default(),
+    })
+}
+
+fn no_probe(probe_id: Uuid) -> ApiError {
+    ApiError::not_found(format!("no probe {probe_id}"))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportsQuery {
     /// Items per page, 1 to 500 (default 50).
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only reports generated at or after this time (RFC 3339).
+    from: Option<String>,
+    /// Only reports generated before this time (RFC 3339).
+    to: Option<String>,
 }
 
-/// A probe's reports, newest first, one page at a time.
+/// A probe's reports, newest first, one page at a time, optionally within a time range.
 #[utoipa::path(get, path = "/api/v1/probes/{probe_id}/reports", tag = "probes",
-    params(("probe_id" = Uuid, Path, description = "Probe id"), PageQuery),
+    params(("probe_id" = Uuid, Path, description = "Probe id"), ReportsQuery),
     responses(
         (status = 200, body = Page<ReportSummary>),
-        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 400, description = "Bad limit, cursor or time", body = ErrorBody),
         (status = 404, description = "No such probe", body = ErrorBody),
     ))]
 pub async fn reports(
     State(state): State<AppState>,
     ApiPath(probe_id): ApiPath<Uuid>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ReportsQuery>,
 ) -> Result<Json<Page<ReportSummary>>, ApiError> {
-    let bad = |m: String| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "bad_query", m);
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
-    }
-    let before = match query.cursor {
-        Some(c) => Some(
-            c.parse::<u64>()
-                .map_err(|_| bad(format!("invalid cursor `{c}`")))?,
-        ),
-        None => None,
+    let paging = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
+    let query = ReportQuery {
+        limit: paging.limit()?,
+        before_sequence: paging.cursor()?,
+        from,
+        to,
     };
     state
         .db
-        .probe_reports(probe_id, limit, before)
+        .probe_reports(probe_id, query)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no probe {probe_id}")))
+        .ok_or_else(|| no_probe(probe_id))
+}
+
+/// Every host the probe has seen, up ones first, with the ports open now.
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/hosts", tag = "probes",
+    params(("probe_id" = Uuid, Path, description = "Probe id")),
+    responses(
+        (status = 200, body = Vec<HostSummary>),
+        (status = 404, description = "No such probe", body = ErrorBody),
+    ))]
+pub async fn hosts(
+    State(state): State<AppState>,
+    ApiPath(probe_id): ApiPath<Uuid>,
+) -> Result<Json<Vec<HostSummary>>, ApiError> {
+    state
+        .db
+        .probe_hosts(probe_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_probe(probe_id))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WanQuery {
+    /// Start (RFC 3339); default: 24 hours before `to`.
+    from: Option<String>,
+    /// End (RFC 3339); default: now.
+    to: Option<String>,
+    /// `raw`, `hour`, `day`, or `auto` (the default: raw up to 2 days, hourly up to 60, daily
+    /// beyond).
+    resolution: Option<String>,
+}
+
+/// A probe's WAN latency series.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WanSeries {
+    pub probe_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    pub resolution: Resolution,
+    /// By target, then time. Old parts come from rollups even at `raw`.
+    pub points: Vec<WanPoint>,
+}
+
+/// A probe's WAN latency over time: raw samples, or rolled up by hour or day.
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/wan", tag = "probes",
+    params(("probe_id" = Uuid, Path, description = "Probe id"), WanQuery),
+    responses(
+        (status = 200, body = WanSeries),
+        (status = 400, description = "Bad time or resolution", body = ErrorBody),
+        (status = 404, description = "No such probe", body = ErrorBody),
+    ))]
+pub async fn wan(
+    State(state): State<AppState>,
+    ApiPath(probe_id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<WanQuery>,
+) -> Result<Json<WanSeries>, ApiError> {
+    let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
+    let to = to.unwrap_or_else(|| state.clock.now());
+    let from = from.unwrap_or(to - Duration::days(1));
+    if from >= to {
+        return Err(bad_query("`from` must be before `to`"));
+    }
+    series(&state, probe_id, from, to, query.resolution.as_deref())
+        .await
+        .map(Json)
+}
+
+pub(super) async fn series(
+    state: &AppState,
+    probe_id: Uuid,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+    resolution: Option<&str>,
+) -> Result<WanSeries, ApiError> {
+    let resolution = match resolution {
+        None | Some("auto") => Resolution::for_span(to - from),
+        Some(r) => r.parse().map_err(bad_query)?,
+    };
+    let points = state
+        .db
+        .wan_series(probe_id, from, to, resolution)
+        .await?
+        .ok_or_else(|| no_probe(probe_id))?;
+    Ok(WanSeries {
+        probe_id,
+        from,
+        to,
+        resolution,
+        points,
+    })
 }
 
 /// Missing sequence numbers (lost reports), as inclusive ranges.
@@ -79,5 +261,5 @@ pub async fn gaps(
         .gaps(probe_id)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no probe {probe_id}")))
+        .ok_or_else(|| no_probe(probe_id))
 }

@@ -350,6 +350,29 @@ impl TestNester {
     }
 }
 
+impl TestNester {
+    /// Signs `report` as `probe` and delivers it over mTLS; panics unless it is stored.
+    pub async fn deliver(&self, probe: &Probe, report: &shared::Report) {
+        let jws = probe.signer().sign_report(report).unwrap();
+        let response = self
+            .post_ingest(
+                Some(&probe.client_cert()),
+                shared::protocol::REPORTS_PATH,
+                Some(shared::protocol::JWS_MEDIA_TYPE),
+                jws,
+            )
+            .await
+            .unwrap();
+        assert!(
+            response.status.is_success(),
+            "report {} refused: {} {}",
+            report.sequence,
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+}
+
 /// Name, content type, body, expected status, expected error code.
 pub type Refusal<'a> = (
     &'a str,

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod enrollment;
+mod history;
 mod ingest_refusals;
 mod jose_interop;
 mod pipe;

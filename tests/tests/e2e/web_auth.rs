@@ -97,10 +97,21 @@ async fn every_route_against_every_role() {
         (("POST", "/admin/users"), [S, D, D, A]),
         (("POST", "/admin/users/{username}"), [S, D, D, A]),
         (("GET", "/"), [S, A, A, A]),
+        (("GET", "/probes/{probe_id}"), [S, A, A, A]),
+        (("GET", "/hosts/{host_id}"), [S, A, A, A]),
+        (("GET", "/reports/{report_id}"), [S, A, A, A]),
+        (("GET", "/search"), [S, A, A, A]),
         (("GET", "/static/{file}"), [A, A, A, A]),
         (("GET", "/ca.pem"), [A, A, A, A]),
         (("GET", "/api/v1/openapi.json"), [A, A, A, A]),
+        (("GET", "/api/v1/sites"), [S, A, A, A]),
+        (("GET", "/api/v1/changes"), [S, A, A, A]),
+        (("GET", "/api/v1/hosts"), [S, A, A, A]),
+        (("GET", "/api/v1/hosts/{host_id}"), [S, A, A, A]),
         (("GET", "/api/v1/probes"), [S, A, A, A]),
+        (("GET", "/api/v1/probes/{probe_id}"), [S, A, A, A]),
+        (("GET", "/api/v1/probes/{probe_id}/hosts"), [S, A, A, A]),
+        (("GET", "/api/v1/probes/{probe_id}/wan"), [S, A, A, A]),
         (("GET", "/api/v1/probes/{probe_id}/reports"), [S, A, A, A]),
         (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, A, A, A]),
         (("GET", "/api/v1/reports/{report_id}"), [S, A, A, A]),
@@ -131,6 +142,7 @@ async fn every_route_against_every_role() {
         path.replace("{probe_id}", &uuid::Uuid::new_v4().to_string())
             .replace("{report_id}", &uuid::Uuid::new_v4().to_string())
             .replace("{session_id}", "999999")
+            .replace("{host_id}", "999999")
             .replace("{token_id}", "999999")
             .replace("{username}", "nobody-here")
             .replace("{file}", "style.css")

@@ -1,0 +1,592 @@
+//! What each probe has seen over time: hosts and their open ports as intervals, and the
+//! change feed. Updated at ingest by comparing a report with the open intervals, so a query
+//! never rescans old reports and a steady network costs two reads and no writes per report.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use shared::report::{HostState, OsGuess, PortState, Report};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Db, DbError, Page, millis, optional_millis, uuid};
+
+/// A host as one probe sees it, with the ports open now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HostSummary {
+    pub host_id: i64,
+    pub probe_id: Uuid,
+    pub site: String,
+    pub address: String,
+    pub hostname: Option<String>,
+    /// The latest OS guess: `{family, confidence, evidence[]}` (report schema `OsGuess`).
+    #[schema(value_type = Object)]
+    pub os: OsGuess,
+    /// Up in the probe's latest report.
+    pub up: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen_at: OffsetDateTime,
+    /// The last report that saw it up.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+    pub open_ports: Vec<OpenPort>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OpenPort {
+    pub protocol: String,
+    pub port: u16,
+    pub banner: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub open_since: OffsetDateTime,
+}
+
+/// A time something was up or open: from `from` to `until` (absent while it still is);
+/// `last_seen_at` is the last report that saw it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Interval {
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// One port's history: first seen open, last seen open, and every time it closed and reopened.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PortTimeline {
+    pub protocol: String,
+    pub port: u16,
+    pub open: bool,
+    pub banner: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen_open: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_open: OffsetDateTime,
+    /// Oldest first.
+    pub intervals: Vec<Interval>,
+}
+
+/// A host with its whole history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HostDetail {
+    pub host: HostSummary,
+    /// When the host was up, oldest first.
+    pub up: Vec<Interval>,
+    /// Every port ever seen open, by protocol and number.
+    pub ports: Vec<PortTimeline>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    HostUp,
+    HostDown,
+    PortOpened,
+    PortClosed,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::HostUp => "host_up",
+            Self::HostDown => "host_down",
+            Self::PortOpened => "port_opened",
+            Self::PortClosed => "port_closed",
+        }
+    }
+}
+
+impl std::str::FromStr for ChangeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "host_up" => Self::HostUp,
+            "host_down" => Self::HostDown,
+            "port_opened" => Self::PortOpened,
+            "port_closed" => Self::PortClosed,
+            other => return Err(format!("unknown change kind `{other}`")),
+        })
+    }
+}
+
+/// One entry of the change feed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Change {
+    pub change_id: i64,
+    /// Generation time of the report that showed the change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub kind: ChangeKind,
+    pub site: String,
+    pub probe_id: Uuid,
+    pub host_id: i64,
+    pub address: String,
+    pub hostname: Option<String>,
+    pub protocol: Option<String>,
+    pub port: Option<u16>,
+    pub report_id: Uuid,
+}
+
+/// Which changes to list.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub since: Option<OffsetDateTime>,
+    pub site: Option<String>,
+    pub probe_id: Option<Uuid>,
+    /// Continue after this change id.
+    pub after: Option<i64>,
+    /// Newest first (the overview) instead of oldest first (a feed to follow).
+    pub newest_first: bool,
+    pub limit: u32,
+}
+
+/// What the open intervals say about one host before a report is applied.
+struct Known {
+    host_id: i64,
+    hostname: Option<String>,
+    os: String,
+    up: bool,
+    /// Open ports: (protocol, port) → (opened_ms, banner).
+    open: HashMap<(String, u16), (i64, Option<String>)>,
+}
+
+/// Brings the probe's history up to `report` (generated at `at`). Reports older than the
+/// newest one applied are stored but leave history alone: it only moves forward.
+pub(super) fn apply(conn: &Connection, report: &Report, at: i64) -> Result<(), DbError> {
+    let probe = report.probe_id.to_string();
+    let previous: Option<i64> = conn
+        .prepare_cached("SELECT history_ms FROM probes WHERE probe_id = ?")?
+        .query_row([&probe], |r| r.get(0))?;
+    if previous.is_some_and(|p| p >= at) {
+        return Ok(());
+    }
+    let step = Step {
+        conn,
+        at,
+        // The report before this one: what "last seen" means for anything that ends now.
+        last_seen: previous.unwrap_or(at),
+        report_id: report.report_id.to_string(),
+    };
+    let mut known = known(conn, &probe)?;
+    for host in report.hosts.iter().filter(|h| h.state == HostState::Up) {
+        let address = host.address.to_string();
+        let os = serde_json::to_string(&host.os).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let mut entry = match known.remove(&address) {
+            Some(entry) => entry,
+            None => Known {
+                host_id: conn
+                    .prepare_cached(
+                        "INSERT INTO hosts (probe_id, address, hostname, os, first_seen_ms, up)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0) RETURNING host_id",
+                    )?
+                    .query_row(params![probe, address, host.hostname, os, at], |r| r.get(0))?,
+                hostname: host.hostname.clone(),
+                os: os.clone(),
+                up: false,
+                open: HashMap::new(),
+            },
+        };
+        let id = entry.host_id;
+        if !entry.up {
+            conn.prepare_cached("UPDATE hosts SET up = 1, last_seen_ms = NULL WHERE host_id = ?")?
+                .execute([id])?;
+            conn.prepare_cached("INSERT INTO host_intervals (host_id, up_ms) VALUES (?1, ?2)")?
+                .execute(params![id, at])?;
+            step.record(id, ChangeKind::HostUp, None)?;
+        }
+        let name_changed = host.hostname.is_some() && host.hostname != entry.hostname;
+        if name_changed || os != entry.os {
+            conn.prepare_cached(
+                "UPDATE hosts SET hostname = coalesce(?2, hostname), os = ?3 WHERE host_id = ?1",
+            )?
+            .execute(params![id, host.hostname, os])?;
+        }
+        for port in host.ports.iter().filter(|p| p.state == PortState::Open) {
+            let protocol = port.protocol.as_str();
+            match entry.open.remove(&(protocol.to_string(), port.port)) {
+                Some((opened, banner)) => {
+                    if port.banner.is_some() && port.banner != banner {
+                        conn.prepare_cached(
+                            "UPDATE port_intervals SET banner = ?5
+                             WHERE host_id = ?1 AND protocol = ?2 AND port = ?3 AND opened_ms = ?4",
+                        )?
+                        .execute(params![
+                            id,
+                            protocol,
+                            port.port,
+                            opened,
+                            port.banner
+                        ])?;
+                    }
+                }
+                None => {
+                    conn.prepare_cached(
+                        "INSERT INTO port_intervals (host_id, protocol, port, opened_ms, banner)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        id,
+                        protocol,
+                        port.port,
+                        at,
+                        port.banner
+                    ])?;
+                    step.record(id, ChangeKind::PortOpened, Some((protocol, port.port)))?;
+                }
+            }
+        }
+        step.close_ports(&entry)?;
+    }
+    // Hosts the report did not see up: down, and their ports with them.
+    for entry in known.values().filter(|k| k.up) {
+        step.close_ports(entry)?;
+        conn.prepare_cached("UPDATE hosts SET up = 0, last_seen_ms = ?2 WHERE host_id = ?1")?
+            .execute(params![entry.host_id, step.last_seen])?;
+        conn.prepare_cached(
+            "UPDATE host_intervals SET down_ms = ?2, last_seen_ms = ?3
+             WHERE host_id = ?1 AND down_ms IS NULL",
+        )?
+        .execute(params![entry.host_id, at, step.last_seen])?;
+        step.record(entry.host_id, ChangeKind::HostDown, None)?;
+    }
+    conn.prepare_cached("UPDATE probes SET history_ms = ?2 WHERE probe_id = ?1")?
+        .execute(params![probe, at])?;
+    Ok(())
+}
+
+/// Applying one report.
+struct Step<'c> {
+    conn: &'c Connection,
+    at: i64,
+    last_seen: i64,
+    report_id: String,
+}
+
+impl Step<'_> {
+    fn record(
+        &self,
+        host_id: i64,
+        kind: ChangeKind,
+        port: Option<(&str, u16)>,
+    ) -> Result<(), DbError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO changes (at_ms, host_id, kind, protocol, port, report_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                self.at,
+                host_id,
+                kind.as_str(),
+                port.map(|p| p.0),
+                port.map(|p| p.1),
+                self.report_id
+            ])?;
+        Ok(())
+    }
+
+    /// Ends the intervals of the ports still in `entry.open`: the report did not see them.
+    fn close_ports(&self, entry: &Known) -> Result<(), DbError> {
+        for ((protocol, port), (opened, _)) in &entry.open {
+            self.conn
+                .prepare_cached(
+                    "UPDATE port_intervals SET closed_ms = ?5, last_seen_ms = ?6
+                     WHERE host_id = ?1 AND protocol = ?2 AND port = ?3 AND opened_ms = ?4",
+                )?
+                .execute(params![
+                    entry.host_id,
+                    protocol,
+                    port,
+                    opened,
+                    self.at,
+                    self.last_seen
+                ])?;
+            self.record(
+                entry.host_id,
+                ChangeKind::PortClosed,
+                Some((protocol, *port)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Every host the probe knows, with its open ports, by address.
+fn known(conn: &Connection, probe: &str) -> Result<HashMap<String, Known>, DbError> {
+    let mut hosts: HashMap<String, Known> = HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT host_id, address, hostname, os, up FROM hosts WHERE probe_id = ?",
+    )?;
+    let mut by_id = HashMap::new();
+    for row in stmt.query_map([probe], |r| {
+        Ok((
+            r.get::<_, String>(1)?,
+            Known {
+                host_id: r.get(0)?,
+                hostname: r.get(2)?,
+                os: r.get(3)?,
+                up: r.get(4)?,
+                open: HashMap::new(),
+            },
+        ))
+    })? {
+        let (address, known) = row?;
+        by_id.insert(known.host_id, address.clone());
+        hosts.insert(address, known);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.host_id, p.protocol, p.port, p.opened_ms, p.banner
+         FROM hosts h JOIN port_intervals p INDEXED BY open_ports
+              ON p.host_id = h.host_id AND p.closed_ms IS NULL
+         WHERE h.probe_id = ?",
+    )?;
+    let mut rows = stmt.query([probe])?;
+    while let Some(r) = rows.next()? {
+        let host_id: i64 = r.get(0)?;
+        if let Some(known) = by_id.get(&host_id).and_then(|a| hosts.get_mut(a)) {
+            known
+                .open
+                .insert((r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
+        }
+    }
+    Ok(hosts)
+}
+
+const HOST_COLUMNS: &str = "h.host_id, h.probe_id, p.site, h.address, h.hostname, h.os, h.up,
+    h.first_seen_ms, CASE WHEN h.up THEN p.history_ms ELSE h.last_seen_ms END";
+
+fn host_row(row: &Row<'_>) -> rusqlite::Result<HostSummary> {
+    let os: String = row.get(5)?;
+    Ok(HostSummary {
+        host_id: row.get(0)?,
+        probe_id: uuid(row, 1)?,
+        site: row.get(2)?,
+        address: row.get(3)?,
+        hostname: row.get(4)?,
+        os: serde_json::from_str(&os).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+        })?,
+        up: row.get(6)?,
+        first_seen_at: millis(row, 7)?,
+        last_seen_at: millis(row, 8)?,
+        open_ports: Vec::new(),
+    })
+}
+
+/// Fills in the open ports of `hosts`.
+fn with_open_ports(conn: &Connection, hosts: &mut [HostSummary]) -> Result<(), DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT protocol, port, banner, opened_ms FROM port_intervals INDEXED BY open_ports
+         WHERE host_id = ? AND closed_ms IS NULL ORDER BY protocol, port",
+    )?;
+    for host in hosts {
+        host.open_ports = stmt
+            .query_map([host.host_id], |r| {
+                Ok(OpenPort {
+                    protocol: r.get(0)?,
+                    port: r.get(1)?,
+                    banner: r.get(2)?,
+                    open_since: millis(r, 3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Db {
+    /// The hosts a probe has seen (up ones first, then by address); `None` for an unknown probe.
+    pub async fn probe_hosts(&self, probe_id: Uuid) -> Result<Option<Vec<HostSummary>>, DbError> {
+        self.read(move |conn| {
+            if !super::probe_exists(conn, probe_id)? {
+                return Ok(None);
+            }
+            let sql = format!(
+                "SELECT {HOST_COLUMNS} FROM hosts h JOIN probes p ON p.probe_id = h.probe_id
+                 WHERE h.probe_id = ?"
+            );
+            let mut hosts: Vec<HostSummary> = conn
+                .prepare_cached(&sql)?
+                .query_map([probe_id.to_string()], host_row)?
+                .collect::<Result<_, _>>()?;
+            hosts.sort_by(|a, b| b.up.cmp(&a.up).then_with(|| address_order(a, b)));
+            with_open_ports(conn, &mut hosts)?;
+            Ok(Some(hosts))
+        })
+        .await
+    }
+
+    /// Hosts whose name or address contains `query` (any case), across every site; paged by
+    /// host id.
+    pub async fn search_hosts(
+        &self,
+        query: String,
+        limit: u32,
+        after: Option<i64>,
+    ) -> Result<Page<HostSummary>, DbError> {
+        self.read(move |conn| {
+            let pattern = format!("%{}%", like_escaped(&query));
+            let sql = format!(
+                "SELECT {HOST_COLUMNS} FROM hosts h JOIN probes p ON p.probe_id = h.probe_id
+                 WHERE (h.hostname LIKE ?1 ESCAPE '\\' OR h.address LIKE ?1 ESCAPE '\\')
+                   AND h.host_id > ?2
+                 ORDER BY h.host_id LIMIT ?3"
+            );
+            let mut hosts: Vec<HostSummary> = conn
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![pattern, after.unwrap_or(0), i64::from(limit) + 1],
+                    host_row,
+                )?
+                .collect::<Result<_, _>>()?;
+            let next_cursor = super::next_cursor(&mut hosts, limit, |h| h.host_id.to_string());
+            with_open_ports(conn, &mut hosts)?;
+            Ok(Page {
+                items: hosts,
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    /// One host and its whole history.
+    pub async fn host(&self, host_id: i64) -> Result<Option<HostDetail>, DbError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {HOST_COLUMNS} FROM hosts h JOIN probes p ON p.probe_id = h.probe_id
+                 WHERE h.host_id = ?"
+            );
+            let Some(mut host) = conn
+                .prepare_cached(&sql)?
+                .query_row([host_id], host_row)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            with_open_ports(conn, std::slice::from_mut(&mut host))?;
+            let now = host.last_seen_at;
+            let interval = |r: &Row<'_>, at: usize| -> rusqlite::Result<Interval> {
+                let until = optional_millis(r, at + 1)?;
+                Ok(Interval {
+                    from: millis(r, at)?,
+                    until,
+                    last_seen_at: optional_millis(r, at + 2)?.unwrap_or(now),
+                })
+            };
+            let up = conn
+                .prepare_cached(
+                    "SELECT up_ms, down_ms, last_seen_ms FROM host_intervals
+                     WHERE host_id = ? ORDER BY up_ms",
+                )?
+                .query_map([host_id], |r| interval(r, 0))?
+                .collect::<Result<_, _>>()?;
+            let mut ports: Vec<PortTimeline> = Vec::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT protocol, port, banner, opened_ms, closed_ms, last_seen_ms
+                 FROM port_intervals WHERE host_id = ? ORDER BY protocol, port, opened_ms",
+            )?;
+            let mut rows = stmt.query([host_id])?;
+            while let Some(r) = rows.next()? {
+                let (protocol, port): (String, u16) = (r.get(0)?, r.get(1)?);
+                let banner: Option<String> = r.get(2)?;
+                let span = interval(r, 3)?;
+                match ports.last_mut() {
+                    Some(t) if t.protocol == protocol && t.port == port => {
+                        t.open = span.until.is_none();
+                        t.last_seen_open = span.last_seen_at;
+                        t.banner = banner.or(t.banner.take());
+                        t.intervals.push(span);
+                    }
+                    _ => ports.push(PortTimeline {
+                        protocol,
+                        port,
+                        open: span.until.is_none(),
+                        banner,
+                        first_seen_open: span.from,
+                        last_seen_open: span.last_seen_at,
+                        intervals: vec![span],
+                    }),
+                }
+            }
+            Ok(Some(HostDetail { host, up, ports }))
+        })
+        .await
+    }
+
+    /// The change feed, filtered and paged by change id.
+    pub async fn changes(&self, filter: ChangeFilter) -> Result<Page<Change>, DbError> {
+        self.read(move |conn| {
+            let (order, cmp) = if filter.newest_first {
+                ("DESC", "<")
+            } else {
+                ("ASC", ">")
+            };
+            let sql = format!(
+                "SELECT c.change_id, c.at_ms, c.kind, p.site, h.probe_id, c.host_id, h.address,
+                        h.hostname, c.protocol, c.port, c.report_id
+                 FROM changes c JOIN hosts h ON h.host_id = c.host_id
+                      JOIN probes p ON p.probe_id = h.probe_id
+                 WHERE c.at_ms >= ?1 AND (?2 IS NULL OR p.site = ?2)
+                   AND (?3 IS NULL OR h.probe_id = ?3) AND (?4 IS NULL OR c.change_id {cmp} ?4)
+                 ORDER BY c.change_id {order} LIMIT ?5"
+            );
+            let mut items: Vec<Change> = conn
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![
+                        filter.since.map_or(i64::MIN, super::to_ms),
+                        filter.site,
+                        filter.probe_id.map(|p| p.to_string()),
+                        filter.after,
+                        i64::from(filter.limit) + 1
+                    ],
+                    |r| {
+                        Ok(Change {
+                            change_id: r.get(0)?,
+                            at: millis(r, 1)?,
+                            kind: super::parsed(r, 2)?,
+                            site: r.get(3)?,
+                            probe_id: uuid(r, 4)?,
+                            host_id: r.get(5)?,
+                            address: r.get(6)?,
+                            hostname: r.get(7)?,
+                            protocol: r.get(8)?,
+                            port: r.get(9)?,
+                            report_id: uuid(r, 10)?,
+                        })
+                    },
+                )?
+                .collect::<Result<_, _>>()?;
+            let next_cursor =
+                super::next_cursor(&mut items, filter.limit, |c| c.change_id.to_string());
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+}
+
+/// Numeric address order (so 10.0.0.9 comes before 10.0.0.10).
+fn address_order(a: &HostSummary, b: &HostSummary) -> std::cmp::Ordering {
+    match (
+        a.address.parse::<std::net::IpAddr>(),
+        b.address.parse::<std::net::IpAddr>(),
+    ) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.address.cmp(&b.address),
+    }
+}

@@ -1,0 +1,80 @@
+//! `/api/v1/hosts`: host search across every site, and one host with its port timeline.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::params::{Paging, bad_query};
+use crate::db::{HostDetail, HostSummary, Page};
+use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::state::AppState;
+
+/// Longest search text.
+pub const MAX_QUERY: usize = 256;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Part of a host name or address, any case (1 to 256 characters).
+    q: String,
+    /// Items per page, 1 to 500 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Hosts whose name or address contains `q`, ignoring case, across every site.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(SearchQuery),
+    responses(
+        (status = 200, body = Page<HostSummary>),
+        (status = 400, description = "Missing or too long `q`, bad limit or cursor", body = ErrorBody),
+    ))]
+pub async fn search(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<Page<HostSummary>>, ApiError> {
+    let paging = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    find(&state, &query.q, paging).await.map(Json)
+}
+
+pub(super) async fn find(
+    state: &AppState,
+    q: &str,
+    paging: Paging,
+) -> Result<Page<HostSummary>, ApiError> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > MAX_QUERY {
+        return Err(bad_query(format!(
+            "`q` must be 1 to {MAX_QUERY} characters"
+        )));
+    }
+    Ok(state
+        .db
+        .search_hosts(q.to_string(), paging.limit()?, paging.cursor()?)
+        .await?)
+}
+
+/// One host: when it was up, and each port's timeline (first and last seen open, every close
+/// and reopening).
+#[utoipa::path(get, path = "/api/v1/hosts/{host_id}", tag = "hosts",
+    params(("host_id" = i64, Path, description = "Host id (from a search or a probe's hosts)")),
+    responses(
+        (status = 200, body = HostDetail),
+        (status = 400, description = "Not a host id", body = ErrorBody),
+        (status = 404, description = "No such host", body = ErrorBody),
+    ))]
+pub async fn one(
+    State(state): State<AppState>,
+    ApiPath(host_id): ApiPath<i64>,
+) -> Result<Json<HostDetail>, ApiError> {
+    state
+        .db
+        .host(host_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no host {host_id}")))
+}

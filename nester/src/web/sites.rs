@@ -1,0 +1,104 @@
+//! `/api/v1/sites` and `/api/v1/changes`: the sites, and what changed on their networks.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::params::{Paging, time};
+use crate::db::{Change, ChangeFilter, Page, ProbeStatus, ProbeSummary};
+use crate::error::{ApiError, ApiQuery, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SiteSummary {
+    pub name: String,
+    pub probes: u32,
+    pub online: u32,
+    pub stale: u32,
+    pub offline: u32,
+    /// Hosts up in the probes' latest reports.
+    pub hosts_up: u32,
+    /// Open ports in the probes' latest reports.
+    pub open_ports: u32,
+}
+
+/// Groups probes (ordered by site) into sites.
+pub(super) fn sites(probes: &[ProbeSummary]) -> Vec<SiteSummary> {
+    let mut by_name: BTreeMap<&str, SiteSummary> = BTreeMap::new();
+    for p in probes {
+        let site = by_name.entry(&p.site).or_insert_with(|| SiteSummary {
+            name: p.site.clone(),
+            probes: 0,
+            online: 0,
+            stale: 0,
+            offline: 0,
+            hosts_up: 0,
+            open_ports: 0,
+        });
+        site.probes += 1;
+        match p.status {
+            ProbeStatus::Online => site.online += 1,
+            ProbeStatus::Stale => site.stale += 1,
+            ProbeStatus::Offline => site.offline += 1,
+        }
+        if let Some(r) = &p.last_report {
+            site.hosts_up += r.hosts_up;
+            site.open_ports += r.open_ports;
+        }
+    }
+    by_name.into_values().collect()
+}
+
+/// Every site with its probes' states.
+#[utoipa::path(get, path = "/api/v1/sites", tag = "sites",
+    responses((status = 200, body = Vec<SiteSummary>)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SiteSummary>>, ApiError> {
+    let probes = state.db.probes(None, state.clock.now()).await?;
+    Ok(Json(sites(&probes)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Changes seen at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Only this site.
+    site: Option<String>,
+    /// Only this probe.
+    probe_id: Option<Uuid>,
+    /// Items per page, 1 to 500 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// What changed: hosts up or down, ports opened or closed, oldest first. Follow the feed by
+/// passing `next_cursor` back; on the last page, keep the last `change_id` and ask again later
+/// with `cursor` set to it.
+#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", params(ChangesQuery),
+    responses(
+        (status = 200, body = Page<Change>),
+        (status = 400, description = "Bad time, limit or cursor", body = ErrorBody),
+    ))]
+pub async fn changes(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ChangesQuery>,
+) -> Result<Json<Page<Change>>, ApiError> {
+    let paging = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let filter = ChangeFilter {
+        since: time("since", query.since.as_deref())?,
+        site: query.site,
+        probe_id: query.probe_id,
+        after: paging.cursor()?,
+        newest_first: false,
+        limit: paging.limit()?,
+    };
+    Ok(Json(state.db.changes(filter).await?))
+}

@@ -1,0 +1,658 @@
+//! What the nester keeps of reports over time, through the client API: probe status, port
+//! timelines, host search, WAN series, the change feed; paging, filters and bad parameters;
+//! retention and rollups under a moved clock.
+
+use hyper::StatusCode;
+use seahawks_tests::synthetic::{SimHost, SimProbe, wan};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::harness::{Probe, TestNester};
+
+fn at(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap()
+}
+
+/// `t` without sub-millisecond digits, as the nester stores times.
+fn ms(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap()
+}
+
+fn time_of(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(
+        v.as_str().unwrap_or_else(|| panic!("not a time: {v}")),
+        &Rfc3339,
+    )
+    .unwrap()
+}
+
+async fn get_ok(nester: &TestNester, path: &str) -> Value {
+    let response = nester.get(path).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{path}: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    response.json()
+}
+
+async fn bad_query(nester: &TestNester, path: &str) {
+    let response = nester.get(path).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{path}");
+    assert_eq!(response.error_code(), "bad_query", "{path}");
+}
+
+async fn bad_path(nester: &TestNester, path: &str) {
+    let response = nester.get(path).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{path}");
+    assert_eq!(response.error_code(), "bad_path", "{path}");
+}
+
+async fn not_found(nester: &TestNester, path: &str) {
+    let response = nester.get(path).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+    assert_eq!(response.error_code(), "not_found", "{path}");
+}
+
+/// Four reports five minutes apart, ending one minute ago:
+/// 1. gw (22), NAS-01 (80, 443), a printer (3389);
+/// 2. NAS-01 closes 443;
+/// 3. NAS-01 reopens 443; the printer goes down;
+/// 4. the printer is back; gw opens 8080.
+async fn four_reports(nester: &TestNester, probe: &Probe) -> (SimProbe, Vec<OffsetDateTime>) {
+    let site = probe.identity().site;
+    let mut sim = SimProbe::new(
+        probe.id,
+        &site,
+        vec![
+            SimHost::new(
+                "10.0.0.1",
+                Some("gw.kc.example"),
+                &[(22, Some("SSH-2.0-OpenSSH_9.2"))],
+            ),
+            SimHost::new(
+                "10.0.0.2",
+                Some("NAS-01.kc.example"),
+                &[(80, None), (443, None)],
+            ),
+            SimHost::new("10.0.0.10", None, &[(3389, None)]),
+        ],
+    );
+    let start = ms(OffsetDateTime::now_utc() - Duration::minutes(16));
+    let times: Vec<OffsetDateTime> = (0..4).map(|i| start + Duration::minutes(5 * i)).collect();
+    for (i, t) in times.iter().enumerate() {
+        match i {
+            1 => sim.host_mut("10.0.0.2").close_port(443),
+            2 => {
+                sim.host_mut("10.0.0.2")
+                    .open_port(443, Some("HTTP/1.1 200 OK"));
+                sim.host_mut("10.0.0.10").up = false;
+            }
+            3 => {
+                sim.host_mut("10.0.0.10").up = true;
+                sim.host_mut("10.0.0.1").open_port(8080, None);
+            }
+            _ => {}
+        }
+        let rtt = 20.0 + i as f64;
+        let report = sim.report(
+            *t,
+            vec![wan(
+                "192.0.2.1",
+                10,
+                10 - i as u32,
+                Some((rtt - 2.0, rtt, rtt + 8.0)),
+            )],
+        );
+        nester.deliver(probe, &report).await;
+    }
+    (sim, times)
+}
+
+#[tokio::test]
+async fn probes_status_filters_and_detail() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let site = probe.identity().site;
+    let _quiet = nester.probe().await; // enrolled, never reported
+    four_reports(&nester, &probe).await;
+    let id = probe.id.to_string();
+
+    let all = get_ok(&nester, "/api/v1/probes").await;
+    let ours = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["probe_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(ours["status"], "online");
+    assert_eq!(ours["interval_s"], 300);
+    assert_eq!(ours["wan"][0]["target"], "192.0.2.1");
+    assert_eq!(ours["wan"][0]["median_ms"], 23.0);
+    assert_eq!(ours["wan"][0]["loss_pct"], 30.0);
+    let online = get_ok(&nester, "/api/v1/probes?status=online").await;
+    assert_eq!(online.as_array().unwrap().len(), 1, "{online}");
+    assert_eq!(online[0]["probe_id"], id.as_str());
+    let offline = get_ok(&nester, "/api/v1/probes?status=offline").await;
+    assert_eq!(
+        offline.as_array().unwrap().len(),
+        1,
+        "the probe that never reported: {offline}"
+    );
+    assert_ne!(offline[0]["probe_id"], id.as_str());
+    let by_site = get_ok(
+        &nester,
+        &format!("/api/v1/probes?site={site}&status=online"),
+    )
+    .await;
+    assert_eq!(by_site.as_array().unwrap().len(), 1);
+    let elsewhere = get_ok(&nester, "/api/v1/probes?site=nowhere").await;
+    assert_eq!(elsewhere, serde_json::json!([]));
+    bad_query(&nester, "/api/v1/probes?status=asleep").await;
+    bad_query(&nester, "/api/v1/probes?colour=red").await;
+
+    // The last report is a minute old; the interval is 5 minutes. Stale past 10 minutes,
+    // offline past 30.
+    nester.clock().advance(Duration::minutes(15));
+    assert_eq!(
+        get_ok(&nester, &format!("/api/v1/probes/{id}")).await["status"],
+        "stale"
+    );
+    nester.clock().advance(Duration::minutes(20));
+    assert_eq!(
+        get_ok(&nester, &format!("/api/v1/probes/{id}")).await["status"],
+        "offline"
+    );
+
+    let detail = get_ok(&nester, &format!("/api/v1/probes/{id}")).await;
+    assert_eq!(detail["site"], site.as_str());
+    assert_eq!(detail["hosts_up"], 3);
+    assert_eq!(detail["open_ports"], 5, "22, 8080, 80, 443, 3389: {detail}");
+    assert_eq!(detail["last_report"]["sequence"], 4);
+    assert_eq!(detail["harvester_version"], "0.1.0-sim");
+    assert!(detail["certificate_expires_at"].is_string());
+    assert_eq!(detail["gaps"], serde_json::json!([]));
+    let day = &detail["wan_24h"][0];
+    assert_eq!(day["samples"], 4);
+    assert_eq!(
+        (day["sent"].as_u64(), day["received"].as_u64()),
+        (Some(40), Some(34))
+    );
+    assert_eq!(day["median_ms"], 21.5, "median of 20, 21, 22, 23");
+    assert_eq!(
+        (day["min_ms"].as_f64(), day["max_ms"].as_f64()),
+        (Some(18.0), Some(31.0))
+    );
+    assert_eq!(
+        get_ok(&nester, "/api/v1/sites").await[0]["name"],
+        site.as_str()
+    );
+
+    not_found(
+        &nester,
+        "/api/v1/probes/00000000-0000-0000-0000-000000000000",
+    )
+    .await;
+    bad_path(&nester, "/api/v1/probes/not-a-uuid").await;
+}
+
+#[tokio::test]
+async fn reports_page_and_filter_by_time() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let (_, times) = four_reports(&nester, &probe).await;
+    let base = format!("/api/v1/probes/{}/reports", probe.id);
+
+    let first = get_ok(&nester, &format!("{base}?limit=3")).await;
+    let sequences = |page: &Value| -> Vec<u64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["sequence"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(sequences(&first), [4, 3, 2]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = get_ok(&nester, &format!("{base}?limit=3&cursor={cursor}")).await;
+    assert_eq!(sequences(&second), [1]);
+    assert!(second["next_cursor"].is_null());
+
+    let from = at(times[1]);
+    let to = at(times[3]);
+    let window = get_ok(&nester, &format!("{base}?from={from}&to={to}")).await;
+    assert_eq!(sequences(&window), [3, 2], "from inclusive, to exclusive");
+    let report_id = window["items"][0]["report_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parsed = get_ok(&nester, &format!("/api/v1/reports/{report_id}")).await;
+    assert_eq!(parsed["sequence"], 3);
+    let signed = nester
+        .get(&format!("/api/v1/reports/{report_id}/signed"))
+        .await;
+    assert_eq!(signed.header("content-type"), "application/jose");
+    assert_eq!(signed.body.iter().filter(|&&b| b == b'.').count(), 2);
+
+    for bad in [
+        "?limit=0",
+        "?limit=501",
+        "?limit=many",
+        "?cursor=abc",
+        "?from=yesterday",
+        "?from=2026-11-21T10:00:00Z&to=2026-11-21T09:00:00Z",
+        "?sort=asc",
+    ] {
+        bad_query(&nester, &format!("{base}{bad}")).await;
+    }
+    not_found(
+        &nester,
+        "/api/v1/probes/00000000-0000-0000-0000-000000000000/reports",
+    )
+    .await;
+    not_found(
+        &nester,
+        "/api/v1/reports/00000000-0000-0000-0000-000000000000",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn port_timeline_search_and_change_feed() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let (_, t) = four_reports(&nester, &probe).await;
+
+    // Search: any part of a name or address, any case, across sites.
+    let found = get_ok(&nester, "/api/v1/hosts?q=nas-01").await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let nas = &found["items"][0];
+    assert_eq!(nas["hostname"], "NAS-01.kc.example");
+    assert_eq!(nas["up"], true);
+    let ports: Vec<u64> = nas["open_ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [80, 443]);
+    assert_eq!(nas["open_ports"][1]["banner"], "HTTP/1.1 200 OK");
+    let by_ip = get_ok(&nester, "/api/v1/hosts?q=0.0.1").await;
+    let addresses: Vec<&str> = by_ip["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["10.0.0.1", "10.0.0.10"]);
+    let first = get_ok(&nester, "/api/v1/hosts?q=10.0.0&limit=2").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let rest = get_ok(
+        &nester,
+        &format!(
+            "/api/v1/hosts?q=10.0.0&limit=2&cursor={}",
+            first["next_cursor"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+    // LIKE wildcards are text, not patterns.
+    assert_eq!(
+        get_ok(&nester, "/api/v1/hosts?q=%25").await["items"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        get_ok(&nester, "/api/v1/hosts?q=_").await["items"],
+        serde_json::json!([])
+    );
+    bad_query(&nester, "/api/v1/hosts").await;
+    bad_query(&nester, "/api/v1/hosts?q=").await;
+    bad_query(&nester, &format!("/api/v1/hosts?q={}", "a".repeat(257))).await;
+
+    // NAS-01's 443: open at 1, closed at 2 (last seen at 1), reopened at 3, open since.
+    let host = get_ok(&nester, &format!("/api/v1/hosts/{}", nas["host_id"])).await;
+    let https = host["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == 443)
+        .unwrap();
+    assert_eq!(https["open"], true);
+    assert_eq!(time_of(&https["first_seen_open"]), t[0]);
+    assert_eq!(time_of(&https["last_seen_open"]), t[3]);
+    let spans = https["intervals"].as_array().unwrap();
+    assert_eq!(spans.len(), 2, "{https}");
+    assert_eq!(time_of(&spans[0]["from"]), t[0]);
+    assert_eq!(time_of(&spans[0]["until"]), t[1]);
+    assert_eq!(time_of(&spans[0]["last_seen_at"]), t[0]);
+    assert_eq!(time_of(&spans[1]["from"]), t[2]);
+    assert!(spans[1]["until"].is_null());
+    let http = host["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == 80)
+        .unwrap();
+    assert_eq!(
+        http["intervals"].as_array().unwrap().len(),
+        1,
+        "never closed"
+    );
+
+    // The printer: up at 1, down at 3 (last seen at 2), back at 4; its port with it.
+    let printer = get_ok(&nester, "/api/v1/hosts?q=10.0.0.10").await["items"][0]["host_id"].clone();
+    let printer = get_ok(&nester, &format!("/api/v1/hosts/{printer}")).await;
+    let up = printer["up"].as_array().unwrap();
+    assert_eq!(up.len(), 2);
+    assert_eq!(
+        (time_of(&up[0]["until"]), time_of(&up[0]["last_seen_at"])),
+        (t[2], t[1])
+    );
+    assert_eq!(time_of(&up[1]["from"]), t[3]);
+    assert_eq!(
+        printer["ports"][0]["intervals"].as_array().unwrap().len(),
+        2
+    );
+    not_found(&nester, "/api/v1/hosts/999999").await;
+    bad_path(&nester, "/api/v1/hosts/abc").await;
+
+    // The change feed after the first report, oldest first, paged.
+    let since = at(t[0] + Duration::seconds(1));
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let page = get_ok(
+            &nester,
+            &format!("/api/v1/changes?since={since}&limit=2{cursor}"),
+        )
+        .await;
+        for c in page["items"].as_array().unwrap() {
+            let port = c["port"]
+                .as_u64()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default();
+            seen.push(format!(
+                "{} {}{port}",
+                c["kind"].as_str().unwrap(),
+                c["address"].as_str().unwrap()
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "port_closed 10.0.0.2 443",
+            "port_opened 10.0.0.2 443",
+            "port_closed 10.0.0.10 3389",
+            "host_down 10.0.0.10",
+            "port_opened 10.0.0.1 8080",
+            "host_up 10.0.0.10",
+            "port_opened 10.0.0.10 3389",
+        ],
+    );
+    let everything = get_ok(&nester, "/api/v1/changes?limit=500").await;
+    assert_eq!(
+        everything["items"].as_array().unwrap().len(),
+        3 + 4 + 7,
+        "3 hosts up and 4 ports open at first"
+    );
+    let other_site = get_ok(&nester, "/api/v1/changes?site=nowhere").await;
+    assert_eq!(other_site["items"], serde_json::json!([]));
+    bad_query(&nester, "/api/v1/changes?since=last-week").await;
+    bad_query(&nester, "/api/v1/changes?cursor=-").await;
+    bad_query(&nester, "/api/v1/changes?probe_id=42").await;
+}
+
+#[tokio::test]
+async fn wan_series_raw_and_rolled_up() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let (_, t) = four_reports(&nester, &probe).await;
+    let base = format!("/api/v1/probes/{}/wan", probe.id);
+
+    let raw = get_ok(&nester, &base).await;
+    assert_eq!(raw["resolution"], "raw", "24 h by default");
+    let points = raw["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    assert_eq!(time_of(&points[0]["at"]), t[0]);
+    assert_eq!(points[3]["loss_pct"], 30.0);
+
+    let hourly = get_ok(&nester, &format!("{base}?resolution=hour")).await;
+    let sent: u64 = hourly["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sent"].as_u64().unwrap())
+        .sum();
+    let samples: u64 = hourly["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["samples"].as_u64().unwrap())
+        .sum();
+    assert_eq!((sent, samples), (40, 4), "every sample in some hour");
+    let window = get_ok(
+        &nester,
+        &format!("{base}?from={}&to={}", at(t[1]), at(t[2])),
+    )
+    .await;
+    assert_eq!(window["points"].as_array().unwrap().len(), 1);
+    let long = get_ok(
+        &nester,
+        &format!("{base}?from={}", at(t[0] - Duration::days(90))),
+    )
+    .await;
+    assert_eq!(long["resolution"], "day");
+
+    bad_query(&nester, &format!("{base}?resolution=minute")).await;
+    bad_query(
+        &nester,
+        &format!("{base}?from={}&to={}", at(t[2]), at(t[1])),
+    )
+    .await;
+    bad_query(&nester, &format!("{base}?from=1700000000")).await;
+    not_found(
+        &nester,
+        "/api/v1/probes/00000000-0000-0000-0000-000000000000/wan",
+    )
+    .await;
+}
+
+/// 100 days of hourly reports; the policy keeps reports 14 days, raw WAN samples 7, hourly
+/// rollups 30. Everything the policy keeps is still there, rollups add up to the samples they
+/// replaced, and the file shrinks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let signer = probe.signer();
+    let db = nester.db().clone();
+    let mut sim = SimProbe::new(
+        probe.id,
+        &probe.identity().site,
+        seahawks_tests::synthetic::site_hosts(1, 40, &mut seahawks_tests::synthetic::Rng::new(7)),
+    );
+    sim.interval_s = 3600;
+    let hours = 100 * 24;
+    let now = OffsetDateTime::now_utc()
+        .replace_minute(30)
+        .unwrap()
+        .replace_second(0)
+        .unwrap()
+        .replace_nanosecond(0)
+        .unwrap();
+    let start = now - Duration::hours(hours);
+    let mut stored = Vec::new();
+    for h in 0..hours {
+        let t = start + Duration::hours(h);
+        // Median 20 + hour of day; 10 sent, one lost every fourth hour.
+        let hour = f64::from(t.hour());
+        let lost = u32::from(h % 4 == 0);
+        let report = sim.report(
+            t,
+            vec![wan(
+                "192.0.2.1",
+                10,
+                10 - lost,
+                Some((10.0 + hour, 20.0 + hour, 40.0 + hour)),
+            )],
+        );
+        let jws = signer.sign_report(&report).unwrap();
+        stored.push((report.sequence, report.clone(), jws.clone()));
+        let inserted = db
+            .insert_report(report, "kid".into(), jws.into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(inserted, nester::db::Inserted::Stored);
+    }
+    let file = nester.dir.database();
+    let checkpoint = || {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        std::fs::metadata(&file).unwrap().len()
+    };
+    let size_before = checkpoint();
+    let totals = |c: &rusqlite::Connection| -> (i64, i64) {
+        c.query_row(
+            "SELECT (SELECT sum(sent) FROM wan_samples) + coalesce((SELECT sum(sent) FROM wan_rollups), 0),
+                    (SELECT sum(received) FROM wan_samples) + coalesce((SELECT sum(received) FROM wan_rollups), 0)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let before = totals(&nester.sqlite());
+    assert_eq!(before, (hours * 10, hours * 10 - hours / 4));
+
+    let policy = nester::db::Policy {
+        reports: Duration::days(14),
+        wan_raw: Duration::days(7),
+        wan_hourly: Duration::days(30),
+    };
+    nester.clock().advance(Duration::minutes(1));
+    let now = nester.clock().now();
+    let done = db.retain(policy, now).await.unwrap();
+    let kept_from = now - Duration::days(14);
+    let expected_kept = stored
+        .iter()
+        .filter(|(_, r, _)| r.generated_at >= kept_from)
+        .count() as i64;
+    assert_eq!(done.reports_deleted as i64, hours - expected_kept);
+    assert_eq!(nester.count("reports"), expected_kept);
+    let sql = nester.sqlite();
+    let oldest_report: i64 = sql
+        .query_row("SELECT min(generated_ms) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    assert!(oldest_report >= nester::db::to_ms(kept_from));
+
+    // Raw samples from the last whole hour 7 days back; hourly rollups of one sample each
+    // back to the day 30 days back; daily rollups before that.
+    let raw_from = nester::db::to_ms(now - Duration::days(7)) / 3_600_000 * 3_600_000;
+    let hourly_from = nester::db::to_ms(now - Duration::days(30)) / 86_400_000 * 86_400_000;
+    let (raw_min, raw_n): (i64, i64) = sql
+        .query_row("SELECT min(at_ms), count(*) FROM wan_samples", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(raw_min >= raw_from);
+    assert_eq!(
+        raw_n,
+        stored
+            .iter()
+            .filter(|(_, r, _)| nester::db::to_ms(r.generated_at) >= raw_from)
+            .count() as i64
+    );
+    let (hour_min, hour_max, hour_n, hour_samples): (i64, i64, i64, i64) = sql
+        .query_row("SELECT min(start_ms), max(start_ms), count(*), sum(samples) FROM wan_rollups WHERE span_s = 3600", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap();
+    assert!(hour_min >= hourly_from && hour_max < raw_from);
+    assert_eq!(
+        hour_n, hour_samples,
+        "one report an hour: one sample per hourly rollup"
+    );
+    assert_eq!(hour_n, (raw_from - hourly_from) / 3_600_000);
+    // A whole day in the daily rollups: 24 samples, medians 20..43 → 31.5, min 10, max 63,
+    // 6 of 240 probes lost.
+    let day: (i64, i64, i64, f64, f64, f64) = sql
+        .query_row(
+            "SELECT samples, sent, received, min_ms, median_ms, max_ms FROM wan_rollups
+             WHERE span_s = 86400 AND start_ms = ?",
+            [hourly_from - 10 * 86_400_000],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(day, (24, 240, 234, 10.0, 31.5, 63.0));
+    assert_eq!(
+        totals(&sql),
+        before,
+        "rollups add up to the samples they replaced"
+    );
+
+    // The API serves the same totals across the three kinds of storage.
+    let series = get_ok(
+        &nester,
+        &format!(
+            "/api/v1/probes/{}/wan?from={}&to={}&resolution=day",
+            probe.id,
+            at(start - Duration::days(1)),
+            at(now)
+        ),
+    )
+    .await;
+    let points = series["points"].as_array().unwrap();
+    let sent: i64 = points.iter().map(|p| p["sent"].as_i64().unwrap()).sum();
+    let received: i64 = points.iter().map(|p| p["received"].as_i64().unwrap()).sum();
+    assert_eq!((sent, received), before);
+    assert!((100..=102).contains(&points.len()), "{}", points.len());
+
+    // History is kept whole: the first host's first interval still starts at the first report.
+    let first_seen: i64 = sql
+        .query_row("SELECT min(first_seen_ms) FROM hosts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(first_seen, nester::db::to_ms(start));
+
+    let size_after = checkpoint();
+    assert!(
+        size_after * 2 < size_before,
+        "file {size_before} → {size_after} bytes: it shrinks"
+    );
+
+    // A pruned report delivered again is a duplicate, not a new report.
+    let (_, old, jws) = stored[0].clone();
+    let again = db
+        .insert_report(old, "kid".into(), jws.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(again, nester::db::Inserted::Duplicate);
+    assert_eq!(nester.count("reports"), expected_kept);
+
+    // A second pass has nothing left to do.
+    let idle = db.retain(policy, now).await.unwrap();
+    assert_eq!(
+        (
+            idle.reports_deleted,
+            idle.samples_rolled_up,
+            idle.hours_rolled_up
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(totals(&nester.sqlite()), before);
+}
