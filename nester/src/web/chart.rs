@@ -234,10 +234,18 @@ pub fn timeline(rows: &[Row], span: Span) -> String {
 }
 
 fn axis(svg: &mut String, span: Span, left: f64, width: f64, baseline: f64) {
-    for (t, label) in span.ticks(6) {
+    let ticks = span.ticks(6);
+    let last = ticks.len() - 1;
+    for (i, (t, label)) in ticks.into_iter().enumerate() {
+        // The outer labels stay inside the picture.
+        let anchor = match i {
+            0 => "start",
+            i if i == last => "end",
+            _ => "middle",
+        };
         let _ = write!(
             svg,
-            r#"<text class="label" x="{:.1}" y="{baseline:.1}" text-anchor="middle">{label}</text>"#,
+            r#"<text class="label" x="{:.1}" y="{baseline:.1}" text-anchor="{anchor}">{label}</text>"#,
             span.x(t, left, width)
         );
     }

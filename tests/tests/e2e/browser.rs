@@ -1,6 +1,7 @@
 //! A real browser (Debian's headless Chromium through chromedriver, driven over WebDriver):
 //! sign in with a password and a TOTP code computed here, see the overview, sign out, and the
-//! back button shows no data. Screenshots of each page go to `target/test-artifacts/browser/`.
+//! back button shows no data; then the dashboard's pages against a seeded database.
+//! Screenshots of each page go to `target/test-artifacts/browser/`.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -11,6 +12,9 @@ use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, Locator};
 use nester::auth::totp;
 use nester::users::Role;
+
+use seahawks_tests::synthetic::{self, Rng, SimHost, SimProbe};
+use time::OffsetDateTime;
 
 use crate::harness::{TestNester, closed_port};
 
@@ -142,15 +146,9 @@ async fn wait_for_path(client: &Client, path: &str) {
     }
 }
 
-#[tokio::test]
-async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
-    let nester = TestNester::start().await;
-    let probe = nester.probe().await;
-    nester
-        .agent(&probe, &closed_port().to_string())
-        .cycle()
-        .await
-        .unwrap();
+/// Signs in through the pages as a new admin with TOTP: password, then a code computed here.
+/// With `screenshots`, saves the sign-in page.
+async fn sign_in(nester: &TestNester, client: &Client, base: &str, screenshots: bool) {
     let (name, password) = nester.add_user("chrome-admin", Role::Admin).await;
     let secret = totp::new_secret().unwrap();
     let user = nester.user_id(&name).await;
@@ -160,11 +158,11 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
         .await
         .unwrap();
 
-    let (_driver, client) = browser().await;
-    let base = format!("https://127.0.0.1:{}", nester.web.port());
     client.goto(&format!("{base}/")).await.unwrap();
-    wait_for_path(&client, "/login").await;
-    screenshot(&client, "login").await;
+    wait_for_path(client, "/login").await;
+    if screenshots {
+        screenshot(client, "login").await;
+    }
     client
         .find(Locator::Css("input[name=username]"))
         .await
@@ -186,7 +184,7 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
         .click()
         .await
         .unwrap();
-    wait_for_path(&client, "/login/mfa").await;
+    wait_for_path(client, "/login/mfa").await;
     let now = u64::try_from(nester.clock().now().unix_timestamp()).unwrap();
     client
         .find(Locator::Css("input[name=code]"))
@@ -202,7 +200,21 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
         .click()
         .await
         .unwrap();
-    wait_for_path(&client, "/").await;
+    wait_for_path(client, "/").await;
+}
+
+#[tokio::test]
+async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    nester
+        .agent(&probe, &closed_port().to_string())
+        .cycle()
+        .await
+        .unwrap();
+    let (_driver, client) = browser().await;
+    let base = format!("https://127.0.0.1:{}", nester.web.port());
+    sign_in(&nester, &client, &base, true).await;
     let table = client
         .wait()
         .for_element(Locator::Css("#probes"))
@@ -212,7 +224,7 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
         .await
         .unwrap();
     assert!(
-        table.contains(&probe.id.to_string()) && table.contains("test-site"),
+        table.contains(&probe.id.to_string()[..8]) && table.contains("test-site"),
         "{table}"
     );
     let who = client
@@ -253,4 +265,273 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
         "console errors"
     );
     client.close().await.unwrap();
+}
+
+/// Half a day of reports from a site of a dozen hosts: latency that rises and falls, a lossy
+/// hour, a host that leaves for an hour, a port that opens. Returns the id of the last report.
+async fn seed(nester: &TestNester, probe: &crate::harness::Probe) -> (SimProbe, uuid::Uuid) {
+    let mut rng = Rng::new(42);
+    let mut sim = SimProbe::new(
+        probe.id,
+        &probe.identity().site,
+        synthetic::site_hosts(7, 12, &mut rng),
+    );
+    let steps = 12 * 12;
+    let start = OffsetDateTime::now_utc() - Duration::from_secs(5 * 60 * steps);
+    let mut last = uuid::Uuid::nil();
+    for i in 0..steps {
+        let at = start + Duration::from_secs(5 * 60 * i);
+        match i {
+            40 => sim.host_mut("10.7.0.4").up = false,
+            52 => sim.host_mut("10.7.0.4").up = true,
+            90 => sim
+                .host_mut("10.7.0.2")
+                .open_port(8443, Some("HTTP/1.1 200 OK")),
+            _ => {}
+        }
+        let wave = 25.0 + 10.0 * (i as f64 / 20.0).sin() + rng.unit() * 4.0;
+        let (received, rtt) = match i {
+            70..82 => (7, Some((wave, wave + 15.0, wave + 60.0))),
+            100 => (0, None),
+            _ => (10, Some((wave - 3.0, wave, wave + 6.0 + rng.unit() * 8.0))),
+        };
+        let report = sim.report(at, vec![synthetic::wan("192.0.2.1", 10, received, rtt)]);
+        last = report.report_id;
+        nester.deliver(probe, &report).await;
+    }
+    (sim, last)
+}
+
+async fn count(client: &Client, css: &str) -> usize {
+    client.find_all(Locator::Css(css)).await.unwrap().len()
+}
+
+/// The dashboard against a seeded database: the overview lists the probes and refreshes in
+/// place, the probe page draws the latency chart and the port timeline, search finds a host
+/// by name, the host and report pages show their history and signature; no console errors.
+#[tokio::test]
+async fn dashboard_overview_probe_search_host_and_report_pages() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let quiet = nester.probe().await;
+    let (mut sim, last_report) = seed(&nester, &probe).await;
+    let (_driver, client) = browser().await;
+    client.set_window_size(1440, 1600).await.unwrap();
+    let base = format!("https://127.0.0.1:{}", nester.web.port());
+    sign_in(&nester, &client, &base, false).await;
+
+    // Overview: both probes, with their status.
+    let row = |id: uuid::Uuid| format!("#probes tr[data-probe-id='{id}']");
+    let ours = client
+        .wait()
+        .for_element(Locator::Css(&row(probe.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        ours.attr("data-status").await.unwrap().as_deref(),
+        Some("online")
+    );
+    let theirs = client.find(Locator::Css(&row(quiet.id))).await.unwrap();
+    assert_eq!(
+        theirs.attr("data-status").await.unwrap().as_deref(),
+        Some("offline")
+    );
+    assert!(
+        count(&client, "#changes tr.change").await > 0,
+        "recent changes listed"
+    );
+    screenshot(&client, "overview").await;
+    save_for_docs("overview");
+
+    // A new report arrives; the page refreshes its live part without reloading.
+    client
+        .execute("window.notReloaded = true; return 0", vec![])
+        .await
+        .unwrap();
+    sim.hosts.push(SimHost::new(
+        "10.7.0.99",
+        Some("fresh-arrival.example"),
+        &[(22, None)],
+    ));
+    let report = sim.report(OffsetDateTime::now_utc(), Vec::new());
+    nester.deliver(&probe, &report).await;
+    client
+        .execute("return window.seahawksRefresh().then(() => 0)", vec![])
+        .await
+        .unwrap();
+    let changes = client
+        .find(Locator::Css("#changes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(changes.contains("fresh-arrival.example"), "{changes}");
+    let kept = client
+        .execute("return window.notReloaded === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(kept, serde_json::json!(true), "the page was not reloaded");
+
+    // The probe page: a chart with a median line and a band, and the port timeline.
+    client
+        .find(Locator::Css(&format!(
+            "{} a[href^='/probes/']",
+            row(probe.id)
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&client, &format!("/probes/{}", probe.id)).await;
+    let chart = client
+        .wait()
+        .for_element(Locator::Css("svg.latency"))
+        .await
+        .unwrap();
+    let points: usize = chart
+        .attr("data-points")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(points >= 140, "{points} points drawn");
+    let line = client
+        .find(Locator::Css("svg.latency path.median"))
+        .await
+        .unwrap();
+    let d = line.attr("d").await.unwrap().unwrap();
+    assert!(d.matches('L').count() > 50, "a median line: {d}");
+    assert!(count(&client, "svg.latency polygon.band").await >= 1);
+    assert!(
+        count(&client, "svg.latency rect.loss").await >= 12,
+        "the lossy hour is marked"
+    );
+    assert!(
+        count(&client, "svg.timeline rect.open").await >= 10,
+        "port bars"
+    );
+    assert!(
+        count(&client, "svg.timeline rect.up").await >= 13,
+        "a host that left and came back has two bars"
+    );
+    let hosts = client
+        .find(Locator::Css("#hosts"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(hosts.contains("host-3.site7.example.net"), "{hosts}");
+    screenshot(&client, "probe").await;
+    save_for_docs("probe");
+    client
+        .find(Locator::Css(".ranges a[href='?range=7d']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".ranges a.current[href='?range=7d']"))
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "svg.latency path.median").await, 1);
+
+    // Search from the header: a name, typed in another case.
+    let search = client
+        .find(Locator::Css("header form.search input[name=q]"))
+        .await
+        .unwrap();
+    search.send_keys("HOST-3.SITE7\u{E007}").await.unwrap();
+    wait_for_path(&client, "/search").await;
+    let results = client
+        .wait()
+        .for_element(Locator::Css("#results"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        results.contains("host-3.site7.example.net") && results.contains("10.7.0.4"),
+        "{results}"
+    );
+    screenshot(&client, "search").await;
+
+    // The host page: its ports' history.
+    client
+        .find(Locator::Css("#results a[href^='/hosts/']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let ports = client
+        .wait()
+        .for_element(Locator::Css("#ports"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ports.contains("open"), "{ports}");
+    assert!(
+        count(&client, "svg.timeline rect.up").await >= 2,
+        "down for an hour: two bars"
+    );
+    screenshot(&client, "host").await;
+
+    // A report: parsed, signature checked, the signed original offered.
+    client
+        .goto(&format!("{base}/reports/{last_report}"))
+        .await
+        .unwrap();
+    let signature = client
+        .wait()
+        .for_element(Locator::Css("#signature.ok"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        signature.contains("valid") && signature.contains(&probe.id.to_string()),
+        "{signature}"
+    );
+    let download = client
+        .find(Locator::Css("#download"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(download, format!("/api/v1/reports/{last_report}/signed"));
+    assert!(count(&client, "#hosts tbody tr").await >= 12);
+    screenshot(&client, "report").await;
+
+    assert_eq!(
+        console_errors(&client).await,
+        Vec::<String>::new(),
+        "console errors"
+    );
+    client.close().await.unwrap();
+}
+
+/// With `UPDATE_SCREENSHOTS=1`, the screenshot `name` also replaces the one in `docs/` that
+/// the README shows.
+fn save_for_docs(name: &str) {
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(
+            artifacts().join(format!("{name}.png")),
+            docs.join(format!("{name}.png")),
+        )
+        .unwrap();
+    }
 }
