@@ -61,9 +61,7 @@ fn report(probe: Uuid, sequence: u64) -> Report {
     };
     let hosts = (1..=50u8)
         .map(|i| Host {
-            address: format!("10.20.{}.{i}", sequence % 200)
-                .parse()
-                .expect("a valid address"),
+            address: format!("10.20.0.{i}").parse().expect("a valid address"),
             hostname: Some(format!("host-{i}.kc.example.net")),
             state: HostState::Up,
             discovery: None,

@@ -157,7 +157,7 @@ fn upsert_rollups(
     let mut stmt = conn.prepare_cached(
         "INSERT INTO wan_rollups (probe_id, target, span_s, start_ms, samples, sent, received, min_ms, median_ms, max_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (probe_id, target, span_s, start_ms) DO UPDATE SET
+         ON CONFLICT (probe_id, span_s, start_ms, target) DO UPDATE SET
            median_ms = CASE WHEN median_ms IS NULL THEN excluded.median_ms
                             WHEN excluded.median_ms IS NULL THEN median_ms
                             ELSE (median_ms * samples + excluded.median_ms * excluded.samples)

@@ -246,13 +246,13 @@ pub(crate) fn loss_pct(sent: u32, received: u32) -> f64 {
     100.0 * f64::from(sent.saturating_sub(received)) / f64::from(sent)
 }
 
-/// The latest sample of each of a probe's targets.
+/// The samples of a probe's latest report that measured anything.
 pub(super) fn latest(conn: &Connection, probe: &str) -> Result<Vec<WanPoint>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT s.target, s.at_ms, 1, s.sent, s.received, s.min_ms, s.median_ms, s.max_ms
-         FROM (SELECT target, max(at_ms) AS at FROM wan_samples WHERE probe_id = ?1 GROUP BY target) l
-         JOIN wan_samples s ON s.probe_id = ?1 AND s.target = l.target AND s.at_ms = l.at
-         ORDER BY s.target",
+        "SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples
+         WHERE probe_id = ?1
+           AND at_ms = (SELECT max(at_ms) FROM wan_samples WHERE probe_id = ?1)
+         ORDER BY target",
     )?;
     let rows = stmt
         .query_map([probe], |r| {

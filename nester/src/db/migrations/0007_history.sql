@@ -87,7 +87,8 @@ CREATE TABLE wan_samples (
     min_ms    REAL,
     median_ms REAL,
     max_ms    REAL,
-    PRIMARY KEY (probe_id, target, at_ms)
+    -- Time before target: reads are a probe's time range, or its latest report's samples.
+    PRIMARY KEY (probe_id, at_ms, target)
 ) STRICT, WITHOUT ROWID;
 
 -- WAN samples rolled up per hour (span_s 3600) or day (86400): lowest, median of the medians,
@@ -103,5 +104,5 @@ CREATE TABLE wan_rollups (
     min_ms    REAL,
     median_ms REAL,
     max_ms    REAL,
-    PRIMARY KEY (probe_id, target, span_s, start_ms)
+    PRIMARY KEY (probe_id, span_s, start_ms, target)
 ) STRICT, WITHOUT ROWID;

@@ -1,0 +1,518 @@
+//! History benchmark: a year of data for 100 probes reporting every 5 minutes, then what it
+//! costs to keep and to read.
+//!
+//!   cargo run --release -p seahawks-tests --bin history-bench -- [--probes 100] [--days 365]
+//!
+//! Seeding: WAN samples for the whole year are written raw and rolled up by the real retention
+//! pass; signed reports for the retention window (14 days) go through the real insert path
+//! (history intervals, change feed, WAN samples). Then, in the same run:
+//! - ingest rate into that database against an empty one (the same reports, storage path);
+//! - the database size after rollups;
+//! - p50 / p99 and throughput of the probe list, the probe page's data, a report fetch and a
+//!   host search under 64 HTTPS keep-alive clients, against a bare axum + rustls "hello".
+//! Record the figures in docs/benchmarks.md.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use nester::config::Config;
+use nester::datadir::DataDir;
+use nester::db::{Db, Inserted};
+use nester::server::{Listeners, Server};
+use rustls_pki_types::ServerName;
+use seahawks_tests::synthetic::{Rng, SimProbe, site_hosts, wan};
+use time::{Duration, OffsetDateTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 100)]
+    probes: usize,
+    /// Days of WAN history.
+    #[arg(long, default_value_t = 365)]
+    days: i64,
+    /// Days of signed reports (the retention window).
+    #[arg(long, default_value_t = 14)]
+    report_days: i64,
+    /// Hosts per site.
+    #[arg(long, default_value_t = 20)]
+    hosts: u16,
+    /// Concurrent HTTPS keep-alive clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Requests per endpoint.
+    #[arg(long, default_value_t = 6400)]
+    requests: usize,
+    /// Reports in each ingest-rate run.
+    #[arg(long, default_value_t = 3000)]
+    ingest_reports: usize,
+}
+
+const INTERVAL_S: i64 = 300;
+
+struct Fleet {
+    sims: Vec<SimProbe>,
+    signers: Vec<Arc<shared::Signer>>,
+    rngs: Vec<Rng>,
+}
+
+impl Fleet {
+    /// The next report of probe `i` at `at`, signed, with a little churn: now and then a
+    /// port opens or closes, a host leaves or returns.
+    fn next(&mut self, i: usize, at: OffsetDateTime) -> anyhow::Result<(shared::Report, Vec<u8>)> {
+        let (sim, rng) = (&mut self.sims[i], &mut self.rngs[i]);
+        if rng.below(50) == 0 {
+            let h = rng.below(sim.hosts.len() as u64) as usize;
+            let port = [22u16, 80, 443, 3389, 8080][rng.below(5) as usize];
+            let host = &mut sim.hosts[h];
+            if host.open.iter().any(|(p, _)| *p == port) {
+                host.close_port(port);
+            } else {
+                host.open_port(port, None);
+            }
+        }
+        if rng.below(200) == 0 {
+            let h = rng.below(sim.hosts.len() as u64) as usize;
+            sim.hosts[h].up = !sim.hosts[h].up;
+        }
+        let rtt = 20.0 + 5.0 * rng.unit();
+        let received = if rng.below(20) == 0 { 8 } else { 10 };
+        let report = sim.report(
+            at,
+            vec![wan(
+                "192.0.2.1",
+                10,
+                received,
+                Some((rtt - 2.0, rtt, rtt + 6.0)),
+            )],
+        );
+        let jws = self.signers[i].sign_report(&report)?.into_bytes();
+        Ok((report, jws))
+    }
+}
+
+/// Inserts `count` reports per probe from `start`, one task per probe (in order within a
+/// probe, concurrent across probes: group commit). Returns reports per second.
+async fn ingest(
+    db: &Db,
+    fleet: &mut Fleet,
+    start: OffsetDateTime,
+    count: usize,
+) -> anyhow::Result<f64> {
+    let mut batches = Vec::new();
+    for i in 0..fleet.sims.len() {
+        let mut reports = Vec::with_capacity(count);
+        for n in 0..count {
+            reports.push(fleet.next(i, start + Duration::seconds(INTERVAL_S * n as i64))?);
+        }
+        batches.push(reports);
+    }
+    let total = batches.iter().map(Vec::len).sum::<usize>();
+    let started = Instant::now();
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|reports| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                for (report, jws) in reports {
+                    let outcome = db.insert_report(report, "bench".into(), jws).await?;
+                    if outcome != Inserted::Stored {
+                        bail!("not stored: {outcome:?}");
+                    }
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A year of raw WAN samples, written straight into SQLite (the retention pass then rolls
+/// them up, as it would have over the year).
+fn seed_wan(
+    path: &std::path::Path,
+    probes: &[SimProbe],
+    from: i64,
+    to: i64,
+) -> anyhow::Result<u64> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let mut rng = Rng::new(99);
+    let mut n = 0;
+    for p in probes {
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO wan_samples (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
+                 VALUES (?1, '192.0.2.1', ?2, 'icmp', 10, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut at = from;
+            while at < to {
+                let rtt = 20.0 + 5.0 * rng.unit();
+                let received = if rng.below(20) == 0 { 8 } else { 10 };
+                stmt.execute(rusqlite::params![
+                    p.probe_id.to_string(),
+                    at,
+                    received,
+                    rtt - 2.0,
+                    rtt,
+                    rtt + 6.0
+                ])?;
+                at += INTERVAL_S * 1000;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(n)
+}
+
+fn file_bytes(path: &std::path::Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+async fn connect(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<SendRequest<Empty<Bytes>>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let stream = TlsConnector::from(tls)
+        .connect(ServerName::try_from("127.0.0.1")?, tcp)
+        .await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// `requests` GETs of the paths (round robin) over `clients` kept-alive connections.
+/// Returns (p50 ms, p99 ms, requests per second).
+async fn load(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    token: &str,
+    paths: Arc<Vec<String>>,
+    clients: usize,
+    requests: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let per_client = requests.div_ceil(clients);
+    let mut senders = Vec::new();
+    for _ in 0..clients {
+        senders.push(connect(addr, tls.clone()).await?);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut sender)| {
+            let (paths, auth) = (paths.clone(), format!("Bearer {token}"));
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_client);
+                for n in 0..per_client {
+                    let path = &paths[(c + n) % paths.len()];
+                    let t = Instant::now();
+                    sender.ready().await?;
+                    let request = Request::get(path.as_str())
+                        .header("host", "127.0.0.1")
+                        .header("authorization", &auth)
+                        .body(Empty::new())?;
+                    let response = sender.send_request(request).await?;
+                    let status = response.status();
+                    let body = response.into_body().collect().await?.to_bytes();
+                    if status != StatusCode::OK {
+                        bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
+                    }
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    Ok((at(0.50), at(0.99), rate))
+}
+
+/// The peer: axum answering "hello" behind the nester's own web TLS configuration.
+async fn bare_server(dir: &DataDir, config: &Config) -> anyhow::Result<SocketAddr> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(nester::tls::web(dir, &config.web)?);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().fallback(|| async { "hello" });
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let temp = tempfile::tempdir()?;
+    let dir = DataDir::new(temp.path().join("nester"));
+    nester::commands::init(&dir, &[])?;
+    let mut config = Config::loopback(dir.root());
+    config.ingest.enroll_per_minute = 100_000;
+    // The bench runs retention itself, once the year is in.
+    config.retention.every = std::time::Duration::from_secs(365 * 86_400);
+    let server = Server::open(&config)?;
+    let db = server.state.db.clone();
+    let listeners = Listeners::bind(&config).await?;
+    let (ingest_addr, web_addr) = (listeners.ingest_addr(), listeners.web_addr());
+    tokio::spawn(server.run(listeners, std::future::pending()));
+
+    eprintln!("enrolling {} probes...", args.probes);
+    let token = nester::commands::create_token(
+        &db,
+        &dir,
+        ingest_addr.to_string(),
+        "bench",
+        Duration::hours(1),
+        args.probes as u32,
+    )
+    .await?;
+    let mut fleet = Fleet {
+        sims: Vec::new(),
+        signers: Vec::new(),
+        rngs: Vec::new(),
+    };
+    for i in 0..args.probes {
+        let state = temp.path().join(format!("probe-{i}"));
+        harvester::enroll::enroll(&token, &state).await?;
+        let identity = harvester::state::Identity::load(&state)?;
+        let mut rng = Rng::new(i as u64 + 1);
+        let hosts = site_hosts((i % 250) as u8, args.hosts, &mut rng);
+        let mut sim = SimProbe::new(identity.probe_id, "bench", hosts);
+        sim.interval_s = INTERVAL_S as u64;
+        fleet.sims.push(sim);
+        fleet.signers.push(Arc::new(identity.signer()?));
+        fleet.rngs.push(rng);
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let reports_from = now - Duration::days(args.report_days);
+    let per_probe = (args.report_days * 86_400 / INTERVAL_S) as usize;
+    eprintln!(
+        "seeding {} reports ({} days × {} probes) through the insert path...",
+        per_probe * args.probes,
+        args.report_days,
+        args.probes
+    );
+    let seed_rate = ingest(&db, &mut fleet, reports_from, per_probe).await?;
+    eprintln!("  {seed_rate:.0} reports/s");
+    eprintln!(
+        "seeding {} days of raw WAN samples before that...",
+        args.days - args.report_days
+    );
+    let started = Instant::now();
+    let samples = seed_wan(
+        &dir.database(),
+        &fleet.sims,
+        nester::db::to_ms(now - Duration::days(args.days)),
+        nester::db::to_ms(reports_from),
+    )?;
+    eprintln!(
+        "  {samples} samples in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let before_rollup = file_bytes(&dir.database());
+    eprintln!("retention pass (roll-ups, report pruning)...");
+    let started = Instant::now();
+    let done = db.retain(config.retention.policy()?, now).await?;
+    let retain_s = started.elapsed().as_secs_f64();
+    let after_rollup = file_bytes(&dir.database());
+
+    // Ingest at that size against an empty database: the same reports, the same code.
+    let next = now + Duration::seconds(1);
+    let per_probe_run = args.ingest_reports.div_ceil(args.probes);
+    let mut twin = Fleet {
+        sims: fleet.sims.clone(),
+        signers: fleet.signers.clone(),
+        rngs: fleet.rngs.clone(),
+    };
+    eprintln!("ingest into the year-old database...");
+    let full_rate = ingest(&db, &mut fleet, next, per_probe_run).await?;
+    let empty_dir = tempfile::tempdir()?;
+    let empty = Db::open(&empty_dir.path().join("empty.db"))?;
+    eprintln!("ingest into an empty database...");
+    let empty_rate = ingest(&empty, &mut twin, next, per_probe_run).await?;
+
+    // Reads under 64 keep-alive clients.
+    let admin = {
+        let hash = nester::users::hash_password("benchmark password 1".into()).await?;
+        db.add_user("bench".into(), nester::users::Role::Support, hash)
+            .await?;
+        let id = db
+            .user_id("bench".into())
+            .await?
+            .context("the bench user")?;
+        nester::commands::create_api_token(
+            &db,
+            id,
+            "bench",
+            nester::db::Scope::Read,
+            Duration::days(1),
+            OffsetDateTime::now_utc(),
+        )
+        .await?
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(nester::tls::ca_cert(&dir)?)?;
+    let tls = Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let probe_ids: Vec<String> = fleet.sims.iter().map(|s| s.probe_id.to_string()).collect();
+    let report_ids: Vec<String> = {
+        let conn = rusqlite::Connection::open(dir.database())?;
+        let mut stmt =
+            conn.prepare("SELECT report_id FROM reports ORDER BY random() LIMIT 1000")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let workloads: Vec<(&str, Vec<String>)> = vec![
+        ("probe list", vec!["/api/v1/probes".into()]),
+        (
+            "probe page data (detail)",
+            probe_ids
+                .iter()
+                .map(|p| format!("/api/v1/probes/{p}"))
+                .collect(),
+        ),
+        (
+            "probe page data (hosts)",
+            probe_ids
+                .iter()
+                .map(|p| format!("/api/v1/probes/{p}/hosts"))
+                .collect(),
+        ),
+        (
+            "probe page data (WAN 24 h)",
+            probe_ids
+                .iter()
+                .map(|p| format!("/api/v1/probes/{p}/wan"))
+                .collect(),
+        ),
+        (
+            "report fetch",
+            report_ids
+                .iter()
+                .map(|r| format!("/api/v1/reports/{r}"))
+                .collect(),
+        ),
+        (
+            "host search",
+            (1..=50)
+                .map(|i| format!("/api/v1/hosts?q=host-{i}.site"))
+                .collect(),
+        ),
+    ];
+    let bare = bare_server(&dir, &config).await?;
+    let mut rows = Vec::new();
+    for (name, paths) in workloads {
+        eprintln!("{name}...");
+        let paths = Arc::new(paths);
+        let (p50, p99, rate) = load(
+            web_addr,
+            tls.clone(),
+            &admin,
+            paths,
+            args.clients,
+            args.requests,
+        )
+        .await?;
+        let (b50, b99, brate) = load(
+            bare,
+            tls.clone(),
+            &admin,
+            Arc::new(vec!["/".into()]),
+            args.clients,
+            args.requests,
+        )
+        .await?;
+        rows.push((name, p50, p99, rate, b50, b99, brate));
+    }
+
+    println!();
+    println!(
+        "history benchmark: {} probes, {} hosts each, every {INTERVAL_S} s; {} days of WAN, {} of reports",
+        args.probes, args.hosts, args.days, args.report_days
+    );
+    println!("seed: {seed_rate:.0} reports/s through the insert path; {samples} raw WAN samples");
+    println!(
+        "retention pass: {:.1} s ({} reports deleted, {} samples rolled into hours, {} hours into days)",
+        retain_s, done.reports_deleted, done.samples_rolled_up, done.hours_rolled_up
+    );
+    println!(
+        "database: {:.1} MB before roll-ups, {:.1} MB after",
+        before_rollup as f64 / 1e6,
+        after_rollup as f64 / 1e6
+    );
+    println!(
+        "ingest (storage path, {} reports): year-old database {full_rate:.0}/s, empty {empty_rate:.0}/s, ratio {:.2}",
+        per_probe_run * args.probes,
+        full_rate / empty_rate
+    );
+    println!(
+        "{:<28} {:>8} {:>8} {:>9} | {:>8} {:>8} {:>9} | {:>6}",
+        "reads (64 clients)",
+        "p50 ms",
+        "p99 ms",
+        "req/s",
+        "bare p50",
+        "bare p99",
+        "bare r/s",
+        "ratio"
+    );
+    for (name, p50, p99, rate, b50, b99, brate) in &rows {
+        println!(
+            "{name:<28} {p50:>8.2} {p99:>8.2} {rate:>9.0} | {b50:>8.2} {b99:>8.2} {brate:>9.0} | {:>5.2}x",
+            rate / brate
+        );
+    }
+    let stats = db.stats().await?;
+    println!("largest tables:");
+    for t in stats.tables.iter().take(8) {
+        println!(
+            "  {:<24} {:>10} rows {:>10.1} MB",
+            t.name,
+            t.rows.map_or("-".into(), |r| r.to_string()),
+            t.bytes as f64 / 1e6
+        );
+    }
+    Ok(())
+}
