@@ -10,6 +10,7 @@
 //! - the database size after rollups;
 //! - p50 / p99 and throughput of the probe list, the probe page's data, a report fetch and a
 //!   host search under 64 HTTPS keep-alive clients, against a bare axum + rustls "hello".
+//!
 //! Record the figures in docs/benchmarks.md.
 
 use std::net::SocketAddr;
