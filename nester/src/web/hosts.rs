@@ -25,7 +25,7 @@ pub struct SearchQuery {
 }
 
 /// Hosts whose name or address contains `q`, ignoring case, across every site.
-#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(SearchQuery),
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", operation_id = "search_hosts", params(SearchQuery),
     responses(
         (status = 200, body = Page<HostSummary>),
         (status = 400, description = "Missing or too long `q`, bad limit or cursor", body = ErrorBody),
@@ -60,7 +60,7 @@ pub(super) async fn find(
 
 /// One host: when it was up, and each port's timeline (first and last seen open, every close
 /// and reopening).
-#[utoipa::path(get, path = "/api/v1/hosts/{host_id}", tag = "hosts",
+#[utoipa::path(get, path = "/api/v1/hosts/{host_id}", tag = "hosts", operation_id = "get_host",
     params(("host_id" = i64, Path, description = "Host id (from a search or a probe's hosts)")),
     responses(
         (status = 200, body = HostDetail),

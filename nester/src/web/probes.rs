@@ -28,7 +28,7 @@ pub struct ProbeFilter {
 ///
 /// Status: `online` when the last report is at most two of the probe's intervals old, `stale`
 /// at most six, `offline` beyond that, before its first report, or once revoked.
-#[utoipa::path(get, path = "/api/v1/probes", tag = "probes", params(ProbeFilter),
+#[utoipa::path(get, path = "/api/v1/probes", tag = "probes", operation_id = "list_probes", params(ProbeFilter),
     responses(
         (status = 200, body = Vec<ProbeSummary>),
         (status = 400, description = "Unknown filter or status", body = ErrorBody),
@@ -63,7 +63,7 @@ pub struct ProbeDetail {
 }
 
 /// One probe: status, certificate expiry, version, last report, hosts up, open ports, WAN.
-#[utoipa::path(get, path = "/api/v1/probes/{probe_id}", tag = "probes",
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}", tag = "probes", operation_id = "get_probe",
     params(("probe_id" = Uuid, Path, description = "Probe id")),
     responses(
         (status = 200, body = ProbeDetail),
@@ -120,7 +120,7 @@ pub struct ReportsQuery {
 }
 
 /// A probe's reports, newest first, one page at a time, optionally within a time range.
-#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/reports", tag = "probes",
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/reports", tag = "probes", operation_id = "list_probe_reports",
     params(("probe_id" = Uuid, Path, description = "Probe id"), ReportsQuery),
     responses(
         (status = 200, body = Page<ReportSummary>),
@@ -152,7 +152,7 @@ pub async fn reports(
 }
 
 /// Every host the probe has seen, up ones first, with the ports open now.
-#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/hosts", tag = "probes",
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/hosts", tag = "probes", operation_id = "list_probe_hosts",
     params(("probe_id" = Uuid, Path, description = "Probe id")),
     responses(
         (status = 200, body = Vec<HostSummary>),
@@ -197,7 +197,7 @@ pub struct WanSeries {
 }
 
 /// A probe's WAN latency over time: raw samples, or rolled up by hour or day.
-#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/wan", tag = "probes",
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/wan", tag = "probes", operation_id = "get_probe_wan",
     params(("probe_id" = Uuid, Path, description = "Probe id"), WanQuery),
     responses(
         (status = 200, body = WanSeries),
@@ -246,7 +246,7 @@ pub(super) async fn series(
 }
 
 /// Missing sequence numbers (lost reports), as inclusive ranges.
-#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/gaps", tag = "probes",
+#[utoipa::path(get, path = "/api/v1/probes/{probe_id}/gaps", tag = "probes", operation_id = "list_probe_gaps",
     params(("probe_id" = Uuid, Path, description = "Probe id")),
     responses(
         (status = 200, body = Vec<Gap>),

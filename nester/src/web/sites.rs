@@ -53,7 +53,7 @@ pub(super) fn sites(probes: &[ProbeSummary]) -> Vec<SiteSummary> {
 }
 
 /// Every site with its probes' states.
-#[utoipa::path(get, path = "/api/v1/sites", tag = "sites",
+#[utoipa::path(get, path = "/api/v1/sites", tag = "sites", operation_id = "list_sites",
     responses((status = 200, body = Vec<SiteSummary>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SiteSummary>>, ApiError> {
     let probes = state.db.probes(None, state.clock.now()).await?;
@@ -79,7 +79,7 @@ pub struct ChangesQuery {
 /// What changed: hosts up or down, ports opened or closed, oldest first. Follow the feed by
 /// passing `next_cursor` back; on the last page, keep the last `change_id` and ask again later
 /// with `cursor` set to it.
-#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", params(ChangesQuery),
+#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", operation_id = "list_changes", params(ChangesQuery),
     responses(
         (status = 200, body = Page<Change>),
         (status = 400, description = "Bad time, limit or cursor", body = ErrorBody),

@@ -128,10 +128,17 @@ async fn the_openapi_document_is_valid_and_true() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3.1.0");
 
+    let found = nester.get("/api/v1/hosts?q=127.0.0.1").await.json();
+    let host_id = found["items"][0]["host_id"].to_string();
+    assert_ne!(host_id, "null", "the scanned host is in history: {found}");
     for path in served_json["paths"].as_object().unwrap().keys() {
-        let concrete = path
+        let mut concrete = path
             .replace("{probe_id}", &probe.id.to_string())
-            .replace("{report_id}", &signed.report_id.to_string());
+            .replace("{report_id}", &signed.report_id.to_string())
+            .replace("{host_id}", &host_id);
+        if concrete == "/api/v1/hosts" {
+            concrete.push_str("?q=127");
+        }
         let response = nester.get(&concrete).await;
         assert_eq!(response.status, 200, "{concrete}");
     }
