@@ -61,11 +61,15 @@ impl Db {
             }
             let p = probe.clone();
             done.samples_rolled_up += self
-                .write(move |c| in_transaction(c, |c| roll_up_samples(c, &p, raw_cutoff)))
+                .write(move |c| {
+                    in_transaction(c, |c| roll_up(c, &SAMPLES_TO_HOURS, &p, raw_cutoff))
+                })
                 .await?;
             let p = probe.clone();
             done.hours_rolled_up += self
-                .write(move |c| in_transaction(c, |c| roll_up_hours(c, &p, hourly_cutoff)))
+                .write(move |c| {
+                    in_transaction(c, |c| roll_up(c, &HOURS_TO_DAYS, &p, hourly_cutoff))
+                })
                 .await?;
         }
         done.pages_freed = self
@@ -130,18 +134,7 @@ fn samples_before(
 ) -> Result<Vec<Sample>, DbError> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt
-        .query_map(params![probe, cutoff], |r| {
-            Ok(Sample {
-                target: r.get(0)?,
-                at_ms: r.get(1)?,
-                samples: r.get(2)?,
-                sent: r.get(3)?,
-                received: r.get(4)?,
-                min_ms: r.get(5)?,
-                median_ms: r.get(6)?,
-                max_ms: r.get(7)?,
-            })
-        })?
+        .query_map(params![probe, cutoff], Sample::from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -185,47 +178,35 @@ fn upsert_rollups(
     Ok(())
 }
 
-/// Raw samples before `cutoff` (a whole hour) become hourly rollups.
-fn roll_up_samples(conn: &Connection, probe: &str, cutoff: i64) -> Result<u64, DbError> {
-    let rows = samples_before(
-        conn,
-        "SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples
-         WHERE probe_id = ?1 AND at_ms < ?2 ORDER BY target, at_ms",
-        probe,
-        cutoff,
-    )?;
-    upsert_rollups(
-        conn,
-        probe,
-        Resolution::HOUR_MS,
-        &bucketed(&rows, Resolution::HOUR_MS),
-    )?;
-    conn.execute(
-        "DELETE FROM wan_samples WHERE probe_id = ?1 AND at_ms < ?2",
-        params![probe, cutoff],
-    )?;
-    Ok(rows.len() as u64)
+/// One step of rolling up: rows older than a cutoff (a whole bucket) are merged into
+/// buckets of `into_ms` and deleted.
+struct RollUp {
+    select: &'static str,
+    delete: &'static str,
+    into_ms: i64,
 }
 
-/// Hourly rollups before `cutoff` (a whole day) become daily ones.
-fn roll_up_hours(conn: &Connection, probe: &str, cutoff: i64) -> Result<u64, DbError> {
-    let rows = samples_before(
-        conn,
-        "SELECT target, start_ms, samples, sent, received, min_ms, median_ms, max_ms FROM wan_rollups
-         WHERE probe_id = ?1 AND span_s = 3600 AND start_ms < ?2 ORDER BY target, start_ms",
-        probe,
-        cutoff,
-    )?;
-    upsert_rollups(
-        conn,
-        probe,
-        Resolution::DAY_MS,
-        &bucketed(&rows, Resolution::DAY_MS),
-    )?;
-    conn.execute(
-        "DELETE FROM wan_rollups WHERE probe_id = ?1 AND span_s = 3600 AND start_ms < ?2",
-        params![probe, cutoff],
-    )?;
+/// Raw samples become hourly rollups.
+const SAMPLES_TO_HOURS: RollUp = RollUp {
+    select: "SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples
+             WHERE probe_id = ?1 AND at_ms < ?2 ORDER BY target, at_ms",
+    delete: "DELETE FROM wan_samples WHERE probe_id = ?1 AND at_ms < ?2",
+    into_ms: Resolution::HOUR_MS,
+};
+
+/// Hourly rollups become daily ones.
+const HOURS_TO_DAYS: RollUp = RollUp {
+    select: "SELECT target, start_ms, samples, sent, received, min_ms, median_ms, max_ms FROM wan_rollups
+             WHERE probe_id = ?1 AND span_s = 3600 AND start_ms < ?2 ORDER BY target, start_ms",
+    delete: "DELETE FROM wan_rollups WHERE probe_id = ?1 AND span_s = 3600 AND start_ms < ?2",
+    into_ms: Resolution::DAY_MS,
+};
+
+/// Applies `step` to the probe's rows before `cutoff`; returns how many were rolled up.
+fn roll_up(conn: &Connection, step: &RollUp, probe: &str, cutoff: i64) -> Result<u64, DbError> {
+    let rows = samples_before(conn, step.select, probe, cutoff)?;
+    upsert_rollups(conn, probe, step.into_ms, &bucketed(&rows, step.into_ms))?;
+    conn.execute(step.delete, params![probe, cutoff])?;
     Ok(rows.len() as u64)
 }
 

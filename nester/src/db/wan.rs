@@ -90,6 +90,22 @@ pub(super) struct Sample {
     pub max_ms: Option<f64>,
 }
 
+impl Sample {
+    /// A row of `target, time, samples, sent, received, min, median, max`.
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            target: r.get(0)?,
+            at_ms: r.get(1)?,
+            samples: r.get(2)?,
+            sent: r.get(3)?,
+            received: r.get(4)?,
+            min_ms: r.get(5)?,
+            median_ms: r.get(6)?,
+            max_ms: r.get(7)?,
+        })
+    }
+}
+
 pub(super) fn insert(conn: &Connection, report: &Report, at: i64) -> Result<(), DbError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO wan_samples (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
@@ -176,18 +192,10 @@ impl Db {
                  ORDER BY 1, 2",
             )?;
             let rows: Vec<Sample> = stmt
-                .query_map(params![probe_id.to_string(), to_ms(from), to_ms(to)], |r| {
-                    Ok(Sample {
-                        target: r.get(0)?,
-                        at_ms: r.get(1)?,
-                        samples: r.get(2)?,
-                        sent: r.get(3)?,
-                        received: r.get(4)?,
-                        min_ms: r.get(5)?,
-                        median_ms: r.get(6)?,
-                        max_ms: r.get(7)?,
-                    })
-                })?
+                .query_map(
+                    params![probe_id.to_string(), to_ms(from), to_ms(to)],
+                    Sample::from_row,
+                )?
                 .collect::<Result<_, _>>()?;
             let rows = match resolution.bucket_ms() {
                 Some(bucket) => bucketed(&rows, bucket),
@@ -255,18 +263,7 @@ pub(super) fn latest(conn: &Connection, probe: &str) -> Result<Vec<WanPoint>, Db
          ORDER BY target",
     )?;
     let rows = stmt
-        .query_map([probe], |r| {
-            Ok(Sample {
-                target: r.get(0)?,
-                at_ms: r.get(1)?,
-                samples: r.get(2)?,
-                sent: r.get(3)?,
-                received: r.get(4)?,
-                min_ms: r.get(5)?,
-                median_ms: r.get(6)?,
-                max_ms: r.get(7)?,
-            })
-        })?
+        .query_map([probe], Sample::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter().map(point).collect()
 }

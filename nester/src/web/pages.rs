@@ -16,7 +16,8 @@ use super::sites::{SiteSummary, sites};
 use super::view::{Nav, ok};
 use crate::auth::Caller;
 use crate::db::{
-    Change, ChangeFilter, ChangeKind, HostSummary, Interval, ProbeSummary, ReportQuery, WanPoint,
+    Change, ChangeFilter, ChangeKind, HostSummary, Interval, ProbeSummary, ReportQuery,
+    ReportSummary, WanPoint,
 };
 use crate::error::{ApiError, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -149,15 +150,19 @@ fn row(p: ProbeSummary, now: OffsetDateTime) -> ProbeRow {
         revoked: p.revoked,
         certificate,
         certificate_warn,
-        last_report: p.last_report.map(|r| LastReport {
-            report_id: r.report_id.to_string(),
-            sequence: r.sequence,
-            at: rfc3339(r.generated_at),
-            age: age(now - r.generated_at),
-            hosts_up: r.hosts_up,
-            open_ports: r.open_ports,
-        }),
+        last_report: p.last_report.map(|r| last_report(&r, now)),
         wan: p.wan.iter().map(wan_cell).collect(),
+    }
+}
+
+fn last_report(r: &ReportSummary, now: OffsetDateTime) -> LastReport {
+    LastReport {
+        report_id: r.report_id.to_string(),
+        sequence: r.sequence,
+        at: rfc3339(r.generated_at),
+        age: age(now - r.generated_at),
+        hosts_up: r.hosts_up,
+        open_ports: r.open_ports,
     }
 }
 
@@ -247,7 +252,7 @@ pub async fn probe(
         from: now - Duration::hours(hours),
         to: now,
     };
-    let detail = super::probes::detail(&state, probe_id).await?;
+    let (detail, hosts) = super::probes::detail(&state, probe_id).await?;
     let series = super::probes::series(&state, probe_id, span.from, span.to, None).await?;
     let charts = series
         .points
@@ -257,7 +262,6 @@ pub async fn probe(
             svg: chart::latency(&points[0].target, points, span),
         })
         .collect();
-    let hosts = state.db.probe_hosts(probe_id).await?.unwrap_or_default();
     let mut rows = Vec::new();
     for host in &hosts {
         if let Some(history) = state.db.host(host.host_id).await? {
@@ -277,14 +281,7 @@ pub async fn probe(
         .map(|page| page.items)
         .unwrap_or_default()
         .into_iter()
-        .map(|r| LastReport {
-            report_id: r.report_id.to_string(),
-            sequence: r.sequence,
-            at: rfc3339(r.generated_at),
-            age: age(now - r.generated_at),
-            hosts_up: r.hosts_up,
-            open_ports: r.open_ports,
-        })
+        .map(|r| last_report(&r, now))
         .collect();
     let gaps = detail
         .gaps

@@ -74,10 +74,16 @@ pub async fn one(
     State(state): State<AppState>,
     ApiPath(probe_id): ApiPath<Uuid>,
 ) -> Result<Json<ProbeDetail>, ApiError> {
-    detail(&state, probe_id).await.map(Json)
+    detail(&state, probe_id)
+        .await
+        .map(|(detail, _)| Json(detail))
 }
 
-pub(super) async fn detail(state: &AppState, probe_id: Uuid) -> Result<ProbeDetail, ApiError> {
+/// The probe's detail, and the hosts it was computed from (the probe page shows them too).
+pub(super) async fn detail(
+    state: &AppState,
+    probe_id: Uuid,
+) -> Result<(ProbeDetail, Vec<HostSummary>), ApiError> {
     let now = state.clock.now();
     let probe = state
         .db
@@ -92,13 +98,14 @@ pub(super) async fn detail(state: &AppState, probe_id: Uuid) -> Result<ProbeDeta
         .unwrap_or_default();
     let hosts = state.db.probe_hosts(probe_id).await?.unwrap_or_default();
     let up: Vec<&HostSummary> = hosts.iter().filter(|h| h.up).collect();
-    Ok(ProbeDetail {
+    let detail = ProbeDetail {
         probe,
         wan_24h: crate::db::wan_summary(&day),
         hosts_up: up.len() as u32,
         open_ports: up.iter().map(|h| h.open_ports.len() as u32).sum(),
         gaps: state.db.gaps(probe_id).await?.unwrap_or_default(),
-    })
+    };
+    Ok((detail, hosts))
 }
 
 fn no_probe(probe_id: Uuid) -> ApiError {
