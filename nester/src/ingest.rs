@@ -20,7 +20,7 @@ use shared::protocol::{JWS_MEDIA_TYPE, REPORTS_PATH};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::db::Inserted;
+use crate::db::{Inserted, SignedReport};
 use crate::enroll;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::listener::Peer;
@@ -141,7 +141,7 @@ async fn accept(
     let (report_id, site) = (verified.report.report_id, verified.report.site.clone());
     let inserted = state
         .db
-        .insert_report(verified.report, verified.kid, body.to_vec())
+        .insert_report(SignedReport::verified(verified, body.to_vec()))
         .await?;
     let conflict = |code, message: String| Err(ApiError::new(StatusCode::CONFLICT, code, message));
     let (status, outcome) = match inserted {

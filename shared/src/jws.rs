@@ -155,6 +155,8 @@ pub struct VerifiedReport {
     pub probe_id: Uuid,
     /// SHA-256 of the signer certificate.
     pub kid: String,
+    /// The payload, decoded: the exact JSON the probe signed, which `report` was parsed from.
+    pub payload: Vec<u8>,
 }
 
 /// Verifies signed reports against one trusted CA certificate.
@@ -283,6 +285,7 @@ impl Verifier {
             report,
             probe_id,
             kid: fingerprint,
+            payload,
         })
     }
 

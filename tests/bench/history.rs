@@ -26,7 +26,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use nester::config::Config;
 use nester::datadir::DataDir;
-use nester::db::{Db, Inserted};
+use nester::db::{Db, Inserted, SignedReport};
 use nester::server::{Listeners, Server};
 use rustls_pki_types::ServerName;
 use seahawks_tests::synthetic::{Rng, SimProbe, site_hosts, wan};
@@ -69,7 +69,7 @@ struct Fleet {
 impl Fleet {
     /// The next report of probe `i` at `at`, signed, with a little churn: now and then a
     /// port opens or closes, a host leaves or returns.
-    fn next(&mut self, i: usize, at: OffsetDateTime) -> anyhow::Result<(shared::Report, Vec<u8>)> {
+    fn next(&mut self, i: usize, at: OffsetDateTime) -> anyhow::Result<SignedReport> {
         let (sim, rng) = (&mut self.sims[i], &mut self.rngs[i]);
         if rng.below(50) == 0 {
             let h = rng.below(sim.hosts.len() as u64) as usize;
@@ -97,7 +97,7 @@ impl Fleet {
             )],
         );
         let jws = self.signers[i].sign_report(&report)?.into_bytes();
-        Ok((report, jws))
+        Ok(SignedReport::own(report, "bench".into(), jws)?)
     }
 }
 
@@ -124,8 +124,8 @@ async fn ingest(
         .map(|reports| {
             let db = db.clone();
             tokio::spawn(async move {
-                for (report, jws) in reports {
-                    let outcome = db.insert_report(report, "bench".into(), jws).await?;
+                for report in reports {
+                    let outcome = db.insert_report(report).await?;
                     if outcome != Inserted::Stored {
                         bail!("not stored: {outcome:?}");
                     }

@@ -17,6 +17,7 @@ mod logins;
 mod reports;
 mod retention;
 mod sessions;
+mod signed;
 mod users;
 mod wan;
 
@@ -39,6 +40,7 @@ pub use logins::{Failures, LoginEvent, LoginOutcome};
 pub use reports::{Gap, Inserted, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary};
 pub use retention::{Policy, Pruned, Stats, TableStats};
 pub use sessions::{NewSession, SessionInfo, SessionRow, Stage};
+pub use signed::SignedReport;
 pub use users::{LoginUser, UserChange, UserInfo};
 pub use wan::{Resolution, WanPoint, summary as wan_summary};
 
@@ -88,6 +90,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0005_users.sql")),
         M::up(include_str!("migrations/0006_auth.sql")),
         M::up(include_str!("migrations/0007_history.sql")),
+        M::up(include_str!("migrations/0008_report_parts.sql")),
     ])
 }
 
@@ -178,8 +181,13 @@ impl Db {
     }
 }
 
+/// Page cache per connection, in KiB (SQLite's default is 2 MiB). The indexes that every
+/// insert touches stay in memory on a database of a few GB.
+const CACHE_KIB: i64 = 64 * 1024;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 

@@ -2,10 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use shared::report::{HostState, Report};
+use shared::report::HostState;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::signed::{self, SignedReport, Stored};
 use super::wan::WanPoint;
 use super::{Db, DbError, millis, now_ms, optional_millis, to_ms, uuid};
 
@@ -137,15 +138,10 @@ const SUMMARY_COLUMNS: &str = "r.report_id, r.probe_id, r.sequence, r.site, r.ge
 
 impl Db {
     /// Stores a verified report, its hosts and ports, in one transaction.
-    pub async fn insert_report(
-        &self,
-        report: Report,
-        signer_kid: String,
-        jws: Vec<u8>,
-    ) -> Result<Inserted, DbError> {
+    pub async fn insert_report(&self, signed: SignedReport) -> Result<Inserted, DbError> {
         // Compressed here, on the caller's thread, so the single writer only copies bytes.
-        let stored = lz4_flex::compress_prepend_size(&jws);
-        self.write_batched(move |conn| insert(conn, &report, &signer_kid, &jws, &stored))
+        let stored = Stored::of(&signed.jws, &signed.payload);
+        self.write_batched(move |conn| insert(conn, &signed, &stored))
             .await
     }
 
@@ -279,39 +275,38 @@ impl Db {
 
     /// The signed bytes of a report, exactly as received.
     pub async fn report_jws(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
-        self.read(move |conn| {
-            let row: Option<(Vec<u8>, String)> = conn
-                .query_row(
-                    "SELECT jws, jws_encoding FROM reports WHERE report_id = ?",
-                    [report_id.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            row.map(|(bytes, encoding)| decode(bytes, &encoding))
-                .transpose()
-        })
-        .await
+        self.read(move |conn| stored(conn, report_id)?.map(signed::Row::jws).transpose())
+            .await
+    }
+
+    /// The payload of a report: the JSON its probe signed.
+    pub async fn report_payload(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
+        self.read(move |conn| stored(conn, report_id)?.map(signed::Row::payload).transpose())
+            .await
     }
 }
 
+fn stored(conn: &Connection, report_id: Uuid) -> Result<Option<signed::Row>, DbError> {
+    let sql = format!(
+        "SELECT {} FROM reports r {} WHERE r.report_id = ?",
+        signed::COLUMNS,
+        signed::JOIN
+    );
+    conn.prepare_cached(&sql)?
+        .query_row([report_id.to_string()], |r| Ok(signed::Row::read(r, 0)))
+        .optional()?
+        .transpose()
+}
+
 /// Stores one report. Every refusal is decided before the first write.
-/// `jws` is the report as received, `stored` the same bytes LZ4-compressed.
-fn insert(
-    conn: &Connection,
-    report: &Report,
-    kid: &str,
-    jws: &[u8],
-    stored: &[u8],
-) -> Result<Inserted, DbError> {
+/// `stored` is the report's signed bytes in the form they are kept in.
+fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<Inserted, DbError> {
+    let report = &signed.report;
     let id = report.report_id.to_string();
     let probe = report.probe_id.to_string();
     let sequence = i64::try_from(report.sequence).unwrap_or(i64::MAX);
-    let existing: Option<(Vec<u8>, String)> = conn
-        .prepare_cached("SELECT jws, jws_encoding FROM reports WHERE report_id = ?")?
-        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if let Some((bytes, encoding)) = existing {
-        return Ok(if decode(bytes, &encoding)? == jws {
+    if let Some(existing) = self::stored(conn, report.report_id)? {
+        return Ok(if existing.jws()? == signed.jws {
             Inserted::Duplicate
         } else {
             Inserted::ConflictingId
@@ -362,8 +357,9 @@ fn insert(
         .count();
     conn.prepare_cached(
         "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
-                              signer_kid, hosts_up, open_ports, jws, jws_encoding)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'lz4')",
+                              signer_kid, hosts_up, open_ports, jws, jws_encoding,
+                              jws_header_id, jws_signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         id,
@@ -372,10 +368,13 @@ fn insert(
         report.site,
         generated,
         now_ms(),
-        kid,
+        signed.kid,
         hosts_up as i64,
         report.open_ports() as i64,
-        stored
+        stored.body,
+        stored.encoding.as_str(),
+        stored.header_id(conn)?,
+        stored.signature,
     ])?;
     update_gaps(conn, &probe, sequence, previous_max)?;
     super::history::apply(conn, report, generated)?;
@@ -405,18 +404,6 @@ fn insert(
         ])?;
     }
     Ok(Inserted::Stored)
-}
-
-/// The JWS as received, from its stored form.
-fn decode(bytes: Vec<u8>, encoding: &str) -> Result<Vec<u8>, DbError> {
-    match encoding {
-        "identity" => Ok(bytes),
-        "lz4" => lz4_flex::decompress_size_prepended(&bytes)
-            .map_err(|e| DbError::Corrupt(format!("stored report does not decompress: {e}"))),
-        other => Err(DbError::Corrupt(format!(
-            "unknown report encoding `{other}`"
-        ))),
-    }
 }
 
 /// Keeps `sequence_gaps` exact: a jump past the highest sequence opens a gap, a late report

@@ -72,6 +72,16 @@ impl Db {
                 })
                 .await?;
         }
+        // A certificate's header goes once no report it signed is kept.
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM jws_headers WHERE NOT EXISTS
+                   (SELECT 1 FROM reports WHERE jws_header_id = jws_headers.header_id)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await?;
         done.pages_freed = self
             .write(|c| {
                 let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;

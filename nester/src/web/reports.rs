@@ -14,7 +14,11 @@ async fn load(state: &AppState, report_id: Uuid) -> Result<Vec<u8>, ApiError> {
         .db
         .report_jws(report_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no report {report_id}")))
+        .ok_or_else(|| no_report(report_id))
+}
+
+fn no_report(report_id: Uuid) -> ApiError {
+    ApiError::not_found(format!("no report {report_id}"))
 }
 
 /// The report JSON, exactly the payload the probe signed (schema: `Report`).
@@ -29,8 +33,11 @@ pub async fn parsed(
     State(state): State<AppState>,
     ApiPath(report_id): ApiPath<Uuid>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let jws = load(&state, report_id).await?;
-    let payload = shared::jws::payload_unverified(&jws).map_err(ApiError::internal)?;
+    let payload = state
+        .db
+        .report_payload(report_id)
+        .await?
+        .ok_or_else(|| no_report(report_id))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], payload))
 }
 

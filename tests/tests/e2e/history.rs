@@ -2,7 +2,10 @@
 //! timelines, host search, WAN series, the change feed; paging, filters and bad parameters;
 //! retention and rollups under a moved clock.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::StatusCode;
+use nester::db::SignedReport;
 use seahawks_tests::synthetic::{SimHost, SimProbe, wan};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -505,14 +508,20 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
                 Some((10.0 + hour, 20.0 + hour, 40.0 + hour)),
             )],
         );
-        let jws = signer.sign_report(&report).unwrap();
+        let mut jws = signer.sign_report(&report).unwrap();
+        if h == 0 {
+            // As if signed under an earlier certificate: a header no later report shares.
+            let rest = jws.split_once('.').unwrap().1.to_string();
+            jws = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"old"}"#));
+        }
         stored.push((report.sequence, report.clone(), jws.clone()));
         let inserted = db
-            .insert_report(report, "kid".into(), jws.into_bytes())
+            .insert_report(SignedReport::own(report, "kid".into(), jws.into_bytes()).unwrap())
             .await
             .unwrap();
         assert_eq!(inserted, nester::db::Inserted::Stored);
     }
+    assert_eq!(nester.count("jws_headers"), 2);
     let file = nester.dir.database();
     let checkpoint = || {
         let conn = rusqlite::Connection::open(&file).unwrap();
@@ -548,6 +557,8 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
         .count() as i64;
     assert_eq!(done.reports_deleted as i64, hours - expected_kept);
     assert_eq!(nester.count("reports"), expected_kept);
+    // The first report's certificate header went with it; the current one stays.
+    assert_eq!(nester.count("jws_headers"), 1);
     let sql = nester.sqlite();
     let oldest_report: i64 = sql
         .query_row("SELECT min(generated_ms) FROM reports", [], |r| r.get(0))
@@ -638,7 +649,7 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
     // A pruned report delivered again is a duplicate, not a new report.
     let (_, old, jws) = stored[0].clone();
     let again = db
-        .insert_report(old, "kid".into(), jws.into_bytes())
+        .insert_report(SignedReport::own(old, "kid".into(), jws.into_bytes()).unwrap())
         .await
         .unwrap();
     assert_eq!(again, nester::db::Inserted::Duplicate);

@@ -21,23 +21,28 @@ async fn a_report_travels_from_scan_to_api_and_verifies() {
     let (signed, delivery) = agent.cycle().await.unwrap();
     assert_eq!(delivery, Delivery::Stored);
 
-    // In the real SQLite file: the report, stored compressed (the API gives the exact bytes
-    // back, checked below).
+    // In the real SQLite file: the report, stored in parts (the API gives the exact bytes
+    // back, checked below): the certificate header once, the payload compressed.
     let db = nester.sqlite();
-    let (probe_id, stored, encoding): (String, Vec<u8>, String) = db
+    let (probe_id, stored, encoding, header, signature): (String, Vec<u8>, String, String, String) = db
         .query_row(
-            "SELECT probe_id, jws, jws_encoding FROM reports WHERE report_id = ?",
+            "SELECT r.probe_id, r.jws, r.jws_encoding, h.header, r.jws_signature
+             FROM reports r JOIN jws_headers h ON h.header_id = r.jws_header_id
+             WHERE r.report_id = ?",
             [signed.report_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .unwrap();
     assert_eq!(probe_id, probe.id.to_string());
-    assert_eq!(encoding, "lz4");
+    assert_eq!(encoding, "parts");
+    let parts: Vec<&str> = signed.jws.split('.').collect();
+    assert_eq!((header.as_str(), signature.as_str()), (parts[0], parts[2]));
+    // Smaller than the decoded payload (three quarters of its base64).
     assert!(
-        stored.len() < signed.jws.len(),
-        "{} >= {}",
+        stored.len() < parts[1].len() * 3 / 4,
+        "{} bytes stored for a payload of {} in base64",
         stored.len(),
-        signed.jws.len()
+        parts[1].len()
     );
 
     // Served by the API.
