@@ -30,6 +30,8 @@ pub struct AppState {
     /// Verified against when a user name is unknown, so that answer takes as long as a
     /// wrong password.
     pub decoy_hash: Arc<tokio::sync::OnceCell<String>>,
+    /// API answers given again while the database is unchanged.
+    pub answers: crate::web::cache::Answers,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
                 absolute: config.web.session_lifetime.try_into()?,
             },
             decoy_hash: Arc::default(),
+            answers: Default::default(),
         })
     }
 }

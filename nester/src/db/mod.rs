@@ -5,6 +5,10 @@
 //! blocks the async runtime. WAL journal, `synchronous=FULL` (an acknowledged report survives
 //! a power cut), foreign keys on, numbered migrations from `migrations/`.
 //!
+//! The one exception to "never block": [`Db::version`] asks SQLite, on the caller's thread,
+//! whether anything was committed. It reads the WAL index in shared memory and takes
+//! microseconds.
+//!
 //! Group commit: [`Db::write_batched`] jobs that arrive while the writer is busy are run
 //! together in one transaction, each inside its own savepoint (one failing job rolls back only
 //! itself), and every caller hears back only after the shared commit is durable. One fsync
@@ -79,6 +83,8 @@ enum Job {
 pub struct Db {
     writer: mpsc::Sender<Job>,
     readers: mpsc::Sender<Exclusive>,
+    /// A read-only connection that only ever asks for [`Db::version`].
+    watch: Arc<Mutex<Connection>>,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -115,11 +121,12 @@ impl Db {
             .name("db-writer".into())
             .spawn(move || write_loop(conn, &jobs))
             .expect("the OS can start a database thread");
+        let read_only =
+            || Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
         let (readers, jobs) = mpsc::channel::<Exclusive>();
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..READERS {
-            let conn =
-                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let conn = read_only()?;
             configure(&conn)?;
             let jobs = jobs.clone();
             thread::Builder::new()
@@ -127,7 +134,22 @@ impl Db {
                 .spawn(move || read_loop(conn, &jobs))
                 .expect("the OS can start a database thread");
         }
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            watch: Arc::new(Mutex::new(read_only()?)),
+        })
+    }
+
+    /// A number that changes whenever anything is committed to the database, by this
+    /// process or another (the CLI revoking a probe, say). What was read at one version is
+    /// still true while the version stays the same.
+    pub fn version(&self) -> Result<u64, DbError> {
+        let conn = self.watch.lock().map_err(|_| DbError::Closed)?;
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(version as u64)
     }
 
     /// Runs `f` alone on the writer connection (it manages its own transaction).
@@ -337,6 +359,31 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    /// The version moves with every commit: through the writer, and by another connection
+    /// (another process, as the CLI is); reads leave it alone.
+    #[tokio::test]
+    async fn the_version_changes_with_every_commit_from_anywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path).unwrap();
+        let v0 = db.version().unwrap();
+        assert_eq!(db.version().unwrap(), v0);
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (n INTEGER)")?))
+            .await
+            .unwrap();
+        let v1 = db.version().unwrap();
+        assert_ne!(v1, v0);
+        db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(db.version().unwrap(), v1);
+        Connection::open(&path)
+            .unwrap()
+            .execute("INSERT INTO t VALUES (1)", [])
+            .unwrap();
+        assert_ne!(db.version().unwrap(), v1);
     }
 
     /// Concurrent batched writes share commits; a failing job leaves no trace, its neighbours

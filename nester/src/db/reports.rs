@@ -281,8 +281,12 @@ impl Db {
 
     /// The payload of a report: the JSON its probe signed.
     pub async fn report_payload(&self, report_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
-        self.read(move |conn| stored(conn, report_id)?.map(signed::Row::payload).transpose())
-            .await
+        self.read(move |conn| {
+            stored(conn, report_id)?
+                .map(signed::Row::payload)
+                .transpose()
+        })
+        .await
     }
 }
 

@@ -223,7 +223,10 @@ mod tests {
     }
 
     fn jws_of(payload: &[u8]) -> String {
-        format!("eyJhbGciOiJFZERTQSJ9.{}.c2lnbmF0dXJl", URL_SAFE_NO_PAD.encode(payload))
+        format!(
+            "eyJhbGciOiJFZERTQSJ9.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(payload)
+        )
     }
 
     #[test]

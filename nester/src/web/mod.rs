@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod assets;
+pub mod cache;
 mod chart;
 mod login;
 pub use login::WRONG_CREDENTIALS;
@@ -32,6 +33,7 @@ use axum::routing::{MethodRouter, get, post};
 use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
+use cache::Reuse;
 
 /// A request taking longer than this gets 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,7 +42,18 @@ pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    pub reuse: Reuse,
     handler: MethodRouter<AppState>,
+}
+
+impl Route {
+    /// Its answers may be given again while the database is unchanged ([`cache`]).
+    fn reused(self) -> Self {
+        Self {
+            reuse: Reuse::WhileUnchanged,
+            ..self
+        }
+    }
 }
 
 fn route(
@@ -53,6 +66,7 @@ fn route(
         method,
         path,
         access,
+        reuse: Reuse::Never,
         handler,
     }
 }
@@ -135,51 +149,58 @@ pub fn routes() -> Vec<Route> {
             Public,
             get(openapi::document),
         ),
-        route(M::GET, "/api/v1/sites", Roles(ANYONE), get(sites::list)),
+        route(M::GET, "/api/v1/sites", Roles(ANYONE), get(sites::list)).reused(),
         route(
             M::GET,
             "/api/v1/changes",
             Roles(ANYONE),
             get(sites::changes),
-        ),
-        route(M::GET, "/api/v1/hosts", Roles(ANYONE), get(hosts::search)),
+        )
+        .reused(),
+        route(M::GET, "/api/v1/hosts", Roles(ANYONE), get(hosts::search)).reused(),
         route(
             M::GET,
             "/api/v1/hosts/{host_id}",
             Roles(ANYONE),
             get(hosts::one),
-        ),
-        route(M::GET, "/api/v1/probes", Roles(ANYONE), get(probes::list)),
+        )
+        .reused(),
+        route(M::GET, "/api/v1/probes", Roles(ANYONE), get(probes::list)).reused(),
         route(
             M::GET,
             "/api/v1/probes/{probe_id}",
             Roles(ANYONE),
             get(probes::one),
-        ),
+        )
+        .reused(),
         route(
             M::GET,
             "/api/v1/probes/{probe_id}/hosts",
             Roles(ANYONE),
             get(probes::hosts),
-        ),
+        )
+        .reused(),
         route(
             M::GET,
             "/api/v1/probes/{probe_id}/wan",
             Roles(ANYONE),
             get(probes::wan),
-        ),
+        )
+        .reused(),
         route(
             M::GET,
             "/api/v1/probes/{probe_id}/reports",
             Roles(ANYONE),
             get(probes::reports),
-        ),
+        )
+        .reused(),
         route(
             M::GET,
             "/api/v1/probes/{probe_id}/gaps",
             Roles(ANYONE),
             get(probes::gaps),
-        ),
+        )
+        .reused(),
         route(
             M::GET,
             "/api/v1/reports/{report_id}",
@@ -212,7 +233,13 @@ pub fn build(state: AppState, routes: Vec<Route>) -> Router {
     let max_body = state.web_max_body_bytes;
     let mut router = Router::new();
     for r in routes {
-        router = router.route(r.path, r.handler);
+        let handler = match r.reuse {
+            Reuse::Never => r.handler,
+            Reuse::WhileUnchanged => r
+                .handler
+                .layer(middleware::from_fn_with_state(state.clone(), cache::reuse)),
+        };
+        router = router.route(r.path, handler);
     }
     router
         .route_layer(middleware::from_fn_with_state(guard, crate::auth::guard))

@@ -276,9 +276,24 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     let probe = nester.probe().await;
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     agent.cycle().await.unwrap();
+    // Asked twice, so the answer is one the API keeps for reuse.
+    let path = format!("/api/v1/probes/{}", probe.id);
+    for _ in 0..2 {
+        let before = nester.get(&path).await.json();
+        assert_eq!(
+            (before["status"].as_str(), before["revoked"].as_bool()),
+            (Some("online"), Some(false))
+        );
+    }
     nester::commands::revoke_probe(nester.db.as_ref().unwrap(), probe.id)
         .await
         .unwrap();
+    // At once, not when the kept answer ages out.
+    let after = nester.get(&path).await.json();
+    assert_eq!(
+        (after["status"].as_str(), after["revoked"].as_bool()),
+        (Some("offline"), Some(true))
+    );
 
     // Standing is checked once per connection: the probe's next connection is refused.
     drop(agent);

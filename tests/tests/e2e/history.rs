@@ -512,7 +512,10 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
         if h == 0 {
             // As if signed under an earlier certificate: a header no later report shares.
             let rest = jws.split_once('.').unwrap().1.to_string();
-            jws = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"old"}"#));
+            jws = format!(
+                "{}.{rest}",
+                URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"old"}"#)
+            );
         }
         stored.push((report.sequence, report.clone(), jws.clone()));
         let inserted = db

@@ -24,8 +24,8 @@ async fn a_report_travels_from_scan_to_api_and_verifies() {
     // In the real SQLite file: the report, stored in parts (the API gives the exact bytes
     // back, checked below): the certificate header once, the payload compressed.
     let db = nester.sqlite();
-    let (probe_id, stored, encoding, header, signature): (String, Vec<u8>, String, String, String) = db
-        .query_row(
+    let (probe_id, stored, encoding, header, signature): (String, Vec<u8>, String, String, String) =
+        db.query_row(
             "SELECT r.probe_id, r.jws, r.jws_encoding, h.header, r.jws_signature
              FROM reports r JOIN jws_headers h ON h.header_id = r.jws_header_id
              WHERE r.report_id = ?",
