@@ -56,6 +56,9 @@ struct Args {
     /// Reports in each ingest-rate run.
     #[arg(long, default_value_t = 3000)]
     ingest_reports: usize,
+    /// Stop after the ingest comparison (no reads).
+    #[arg(long)]
+    ingest_only: bool,
 }
 
 const INTERVAL_S: i64 = 300;
@@ -370,6 +373,13 @@ async fn main() -> anyhow::Result<()> {
     let empty = Db::open(&empty_dir.path().join("empty.db"))?;
     eprintln!("ingest into an empty database...");
     let empty_rate = ingest(&empty, &mut twin, next, per_probe_run).await?;
+    eprintln!(
+        "  year-old {full_rate:.0}/s, empty {empty_rate:.0}/s: {:.2}",
+        full_rate / empty_rate
+    );
+    if args.ingest_only {
+        return Ok(());
+    }
 
     // Reads under 64 keep-alive clients.
     let admin = {

@@ -13,6 +13,10 @@
 //! together in one transaction, each inside its own savepoint (one failing job rolls back only
 //! itself), and every caller hears back only after the shared commit is durable. One fsync
 //! then covers many reports.
+//!
+//! Checkpoints (copying the WAL back into the database file) run on a thread of their own, a
+//! few times a second while there are commits, not inside the writer's commits: a page
+//! written many times in that while is copied once, and the writer never waits for it.
 
 mod api_tokens;
 mod enrollment;
@@ -49,6 +53,10 @@ pub use users::{LoginUser, UserChange, UserInfo};
 pub use wan::{Resolution, WanPoint, summary as wan_summary};
 
 const READERS: usize = 2;
+/// How long the checkpointer lets commits gather before it copies them.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The WAL file is cut back to this size when it starts over.
+const WAL_KEEP_BYTES: i64 = 64 << 20;
 /// Most jobs in one group commit.
 const MAX_BATCH: usize = 256;
 
@@ -113,13 +121,23 @@ impl Db {
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
         configure(&conn)?;
         migrations().to_latest(&mut conn)?;
 
+        let checkpointer = Connection::open(path)?;
+        checkpointer.pragma_update(None, "synchronous", "FULL")?;
+        checkpointer.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (committed, wakes) = mpsc::sync_channel::<()>(1);
+        thread::Builder::new()
+            .name("db-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &wakes))
+            .expect("the OS can start a database thread");
         let (writer, jobs) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || write_loop(conn, &jobs))
+            .spawn(move || write_loop(conn, &jobs, &committed))
             .expect("the OS can start a database thread");
         let read_only =
             || Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
@@ -227,7 +245,19 @@ fn read_loop(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Exclusive>>) {
     }
 }
 
-fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+/// Checkpoints after commits, at most every [`CHECKPOINT_EVERY`]; ends with the writer.
+fn checkpoint_loop(conn: &Connection, wakes: &mpsc::Receiver<()>) {
+    while wakes.recv().is_ok() {
+        thread::sleep(CHECKPOINT_EVERY);
+        while wakes.try_recv().is_ok() {}
+        // PASSIVE: copies what no reader still needs, and never blocks the writer.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed; the WAL grows until one succeeds");
+        }
+    }
+}
+
+fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, committed: &mpsc::SyncSender<()>) {
     let mut pending = None;
     loop {
         let job = match pending.take() {
@@ -254,6 +284,8 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
                 run_batch(&conn, batch);
             }
         }
+        // Whatever the job wrote wants a checkpoint; a wake-up already pending will do.
+        let _ = committed.try_send(());
     }
 }
 

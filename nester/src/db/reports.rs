@@ -377,7 +377,7 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
         report.open_ports() as i64,
         stored.body,
         stored.encoding.as_str(),
-        stored.header_id(conn)?,
+        stored.header_id(conn, &probe, sequence)?,
         stored.signature,
     ])?;
     update_gaps(conn, &probe, sequence, previous_max)?;

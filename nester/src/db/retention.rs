@@ -72,16 +72,6 @@ impl Db {
                 })
                 .await?;
         }
-        // A certificate's header goes once no report it signed is kept.
-        self.write(|c| {
-            c.execute(
-                "DELETE FROM jws_headers WHERE NOT EXISTS
-                   (SELECT 1 FROM reports WHERE jws_header_id = jws_headers.header_id)",
-                [],
-            )?;
-            Ok(())
-        })
-        .await?;
         done.pages_freed = self
             .write(|c| {
                 let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
@@ -120,7 +110,7 @@ fn prune_reports(conn: &Connection, probe: &str, cutoff: i64) -> Result<u64, DbE
     let doomed = "SELECT rowid FROM reports
          WHERE probe_id = ?1 AND generated_ms < ?2
            AND report_id IS NOT (SELECT last_report_id FROM probes WHERE probe_id = ?1)
-         ORDER BY generated_ms LIMIT ?3";
+         ORDER BY sequence LIMIT ?3";
     conn.execute(
         &format!(
             "UPDATE probes SET pruned_through = max(pruned_through,
@@ -133,6 +123,10 @@ fn prune_reports(conn: &Connection, probe: &str, cutoff: i64) -> Result<u64, DbE
         &format!("DELETE FROM reports WHERE rowid IN ({doomed})"),
         params![probe, cutoff, CHUNK],
     )?;
+    if n > 0 {
+        // A certificate's header goes with the last report it signed.
+        super::signed::forget_unused_headers(conn, probe)?;
+    }
     Ok(n as u64)
 }
 

@@ -11,7 +11,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use shared::jws::VerifiedReport;
 use shared::report::Report;
 
@@ -113,22 +113,40 @@ impl Stored {
         }
     }
 
-    /// The id of the stored header, adding it if it is new.
-    pub fn header_id(&self, conn: &Connection) -> Result<Option<i64>, DbError> {
+    /// The id of the stored header (of the probe that sent `sequence`), adding it if new.
+    pub fn header_id(
+        &self,
+        conn: &Connection,
+        probe: &str,
+        sequence: i64,
+    ) -> Result<Option<i64>, DbError> {
         let Some((header, digest)) = &self.header else {
             return Ok(None);
         };
-        let found = conn
-            .prepare_cached("SELECT header_id FROM jws_headers WHERE digest = ?")?
-            .query_row([&digest[..]], |r| r.get(0))
-            .optional()?;
-        if found.is_some() {
-            return Ok(found);
-        }
-        conn.prepare_cached("INSERT INTO jws_headers (digest, header) VALUES (?1, ?2)")?
-            .execute(params![&digest[..], header])?;
-        Ok(Some(conn.last_insert_rowid()))
+        let id = conn
+            .prepare_cached(
+                "INSERT INTO jws_headers (probe_id, digest, header, first_sequence, last_sequence)
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (probe_id, digest) DO UPDATE
+                 SET first_sequence = min(first_sequence, ?4),
+                     last_sequence = max(last_sequence, ?4)
+                 RETURNING header_id",
+            )?
+            .query_row(params![probe, &digest[..], header, sequence], |r| r.get(0))?;
+        Ok(Some(id))
     }
+}
+
+/// Deletes the probe's headers that none of its reports uses any more.
+pub fn forget_unused_headers(conn: &Connection, probe: &str) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "DELETE FROM jws_headers AS h WHERE h.probe_id = ?1 AND NOT EXISTS
+           (SELECT 1 FROM reports r
+            WHERE r.probe_id = ?1 AND r.sequence BETWEEN h.first_sequence AND h.last_sequence
+              AND r.jws_header_id = h.header_id)",
+    )?
+    .execute([probe])?;
+    Ok(())
 }
 
 /// `(header, signature)` when `jws` is exactly `header.base64url(payload).signature`.

@@ -562,6 +562,11 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
     assert_eq!(nester.count("reports"), expected_kept);
     // The first report's certificate header went with it; the current one stays.
     assert_eq!(nester.count("jws_headers"), 1);
+    let (_, newest, jws) = stored.last().unwrap();
+    let kept = nester
+        .get(&format!("/api/v1/reports/{}/signed", newest.report_id))
+        .await;
+    assert_eq!(kept.body, jws.as_bytes(), "a kept report rebuilds exactly");
     let sql = nester.sqlite();
     let oldest_report: i64 = sql
         .query_row("SELECT min(generated_ms) FROM reports", [], |r| r.get(0))
