@@ -11,7 +11,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use shared::jws::VerifiedReport;
 use shared::report::Report;
 
@@ -114,6 +114,8 @@ impl Stored {
     }
 
     /// The id of the stored header (of the probe that sent `sequence`), adding it if new.
+    /// Writes nothing when the header is known and `sequence` is not below its range (every
+    /// report but the first of a certificate): the header rows stay out of the commit.
     pub fn header_id(
         &self,
         conn: &Connection,
@@ -123,17 +125,32 @@ impl Stored {
         let Some((header, digest)) = &self.header else {
             return Ok(None);
         };
-        let id = conn
+        let known: Option<(i64, i64)> = conn
             .prepare_cached(
-                "INSERT INTO jws_headers (probe_id, digest, header, first_sequence, last_sequence)
-                 VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (probe_id, digest) DO UPDATE
-                 SET first_sequence = min(first_sequence, ?4),
-                     last_sequence = max(last_sequence, ?4)
-                 RETURNING header_id",
+                "SELECT header_id, first_sequence FROM jws_headers
+                 WHERE probe_id = ?1 AND digest = ?2",
             )?
-            .query_row(params![probe, &digest[..], header, sequence], |r| r.get(0))?;
-        Ok(Some(id))
+            .query_row(params![probe, &digest[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match known {
+            Some((id, first)) => {
+                if sequence < first {
+                    conn.prepare_cached(
+                        "UPDATE jws_headers SET first_sequence = ?2 WHERE header_id = ?1",
+                    )?
+                    .execute(params![id, sequence])?;
+                }
+                Ok(Some(id))
+            }
+            None => {
+                conn.prepare_cached(
+                    "INSERT INTO jws_headers (probe_id, digest, header, first_sequence)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![probe, &digest[..], header, sequence])?;
+                Ok(Some(conn.last_insert_rowid()))
+            }
+        }
     }
 }
 
@@ -142,7 +159,7 @@ pub fn forget_unused_headers(conn: &Connection, probe: &str) -> Result<(), DbErr
     conn.prepare_cached(
         "DELETE FROM jws_headers AS h WHERE h.probe_id = ?1 AND NOT EXISTS
            (SELECT 1 FROM reports r
-            WHERE r.probe_id = ?1 AND r.sequence BETWEEN h.first_sequence AND h.last_sequence
+            WHERE r.probe_id = ?1 AND r.sequence >= h.first_sequence
               AND r.jws_header_id = h.header_id)",
     )?
     .execute([probe])?;

@@ -8,16 +8,15 @@ CREATE TABLE jws_headers (
     -- SHA-256 of the header segment.
     digest         BLOB NOT NULL,
     header         TEXT NOT NULL,
-    -- The lowest and highest sequence numbers stored with it: retention looks for the
-    -- reports still using it there, without an index on `reports.jws_header_id`.
+    -- The lowest sequence number stored with it: retention looks for the reports still
+    -- using it from there, without an index on `reports.jws_header_id`.
     first_sequence INTEGER NOT NULL,
-    last_sequence  INTEGER NOT NULL,
     UNIQUE (probe_id, digest)
 ) STRICT;
 
 -- No REFERENCES: without an index on this column (one more place to write per report),
 -- SQLite would scan every report to check each header deleted. Retention deletes a header
--- only once no report of its probe in its sequence range uses it.
+-- only once no report of its probe from its first sequence on uses it.
 ALTER TABLE reports ADD COLUMN jws_header_id INTEGER;
 ALTER TABLE reports ADD COLUMN jws_signature TEXT;
 
