@@ -39,6 +39,9 @@ const MAX_BODY: usize = 1 << 20;
 #[derive(Clone, Default)]
 pub struct Answers {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    /// One computation per URI at a time: the others wait for its answer instead of all
+    /// asking the database at once when an answer ages out.
+    computing: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 #[derive(Clone)]
@@ -49,12 +52,33 @@ struct Entry {
     body: Bytes,
 }
 
+impl Entry {
+    fn response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        if let Some(content_type) = self.content_type {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+        }
+        response
+    }
+}
+
 impl Answers {
     fn get(&self, key: &str, version: u64, now_ms: i64) -> Option<Entry> {
         let entries = self.entries.lock().ok()?;
         let entry = entries.get(key)?;
         let age = now_ms - entry.at_ms;
         (entry.version == version && (0..MAX_AGE_MS).contains(&age)).then(|| entry.clone())
+    }
+
+    fn turn(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        computing.retain(|_, turn| Arc::strong_count(turn) > 1);
+        computing.entry(key.to_string()).or_default().clone()
     }
 
     fn put(&self, key: String, entry: Entry) {
@@ -81,13 +105,13 @@ pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) 
         Err(e) => return ApiError::from(e).into_response(),
     };
     if let Some(entry) = state.answers.get(&key, version, now_ms) {
-        let mut response = Response::new(Body::from(entry.body));
-        if let Some(content_type) = entry.content_type {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, content_type);
-        }
-        return response;
+        return entry.response();
+    }
+    let turn = state.answers.turn(&key);
+    let _turn = turn.lock().await;
+    // Whoever went before may have just answered the same question.
+    if let Some(entry) = state.answers.get(&key, version, now_ms) {
+        return entry.response();
     }
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
@@ -136,6 +160,25 @@ mod tests {
         assert!(answers.get("/a", 7, 999).is_none(), "clock moved back");
         assert!(answers.get("/a", 8, 1_000).is_none(), "database changed");
         assert!(answers.get("/b", 7, 1_000).is_none());
+    }
+
+    #[test]
+    fn one_computation_per_uri_at_a_time() {
+        let answers = Answers::default();
+        let first = answers.turn("/a");
+        let held = first.try_lock().unwrap();
+        assert!(answers.turn("/a").try_lock().is_err(), "the same URI waits");
+        assert!(
+            answers.turn("/b").try_lock().is_ok(),
+            "another URI does not"
+        );
+        drop(held);
+        drop(first);
+        answers.turn("/c");
+        assert!(
+            !answers.computing.lock().unwrap().contains_key("/a"),
+            "finished turns are forgotten"
+        );
     }
 
     #[test]
