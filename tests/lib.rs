@@ -4,5 +4,6 @@
 
 pub mod netns;
 pub mod nmap;
+pub mod peer;
 pub mod services;
 pub mod synthetic;

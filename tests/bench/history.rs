@@ -21,18 +21,14 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::db::{Db, Inserted, SignedReport};
 use nester::server::{Listeners, Server};
-use rustls_pki_types::ServerName;
+use seahawks_tests::peer;
 use seahawks_tests::synthetic::{Rng, SimProbe, site_hosts, wan};
 use time::{Duration, OffsetDateTime};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
 
 #[derive(Parser)]
 struct Args {
@@ -194,20 +190,6 @@ fn file_bytes(path: &std::path::Path) -> u64 {
         .sum()
 }
 
-async fn connect(
-    addr: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
-) -> anyhow::Result<SendRequest<Empty<Bytes>>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let stream = TlsConnector::from(tls)
-        .connect(ServerName::try_from("127.0.0.1")?, tcp)
-        .await?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
 /// `requests` GETs of the paths (round robin) over `clients` kept-alive connections.
 /// Returns (p50 ms, p99 ms, requests per second).
 async fn load(
@@ -221,7 +203,7 @@ async fn load(
     let per_client = requests.div_ceil(clients);
     let mut senders = Vec::new();
     for _ in 0..clients {
-        senders.push(connect(addr, tls.clone()).await?);
+        senders.push(peer::connect::<Empty<Bytes>>(addr, tls.clone()).await?);
     }
     let started = Instant::now();
     let tasks: Vec<_> = senders
@@ -264,25 +246,8 @@ async fn load(
 /// The peer: axum answering "hello" behind the nester's own web TLS configuration.
 async fn bare_server(dir: &DataDir, config: &Config) -> anyhow::Result<SocketAddr> {
     let acceptor = tokio_rustls::TlsAcceptor::from(nester::tls::web(dir, &config.web)?);
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let app = axum::Router::new().fallback(|| async { "hello" });
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                let _ = tcp.set_nodelay(true);
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    Ok(addr)
+    peer::serve_tls(acceptor, hyper_util::service::TowerToHyperService::new(app)).await
 }
 
 #[tokio::main]

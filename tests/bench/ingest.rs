@@ -7,6 +7,7 @@
 //! (a) a new TLS connection per report, (b) kept-alive connections. Prints rates and ratios;
 //! record them in docs/benchmarks.md.
 
+use seahawks_tests::peer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,18 +18,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::server::{Listeners, Server};
-use rustls_pki_types::ServerName;
 use shared::report::{
     Host, HostState, OsFamily, OsGuess, Port, PortState, Protocol, Report, SCHEMA_VERSION,
     ScanParameters,
 };
 use time::OffsetDateTime;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -115,20 +112,6 @@ fn client_config(
     Ok(Arc::new(harvester::tls::mtls(identity)?))
 }
 
-async fn connect(
-    addr: SocketAddr,
-    client: Arc<rustls::ClientConfig>,
-) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let tls = TlsConnector::from(client)
-        .connect(ServerName::try_from("127.0.0.1")?, tcp)
-        .await?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
 async fn post(sender: &mut SendRequest<Full<Bytes>>, jws: Bytes) -> anyhow::Result<()> {
     sender.ready().await?;
     let request = Request::post("/v1/reports")
@@ -156,10 +139,10 @@ async fn run(
         .into_iter()
         .map(|(client, reports)| {
             tokio::spawn(async move {
-                let mut sender = connect(addr, client.clone()).await?;
+                let mut sender = peer::connect(addr, client.clone()).await?;
                 for jws in reports {
                     if !keep_alive {
-                        sender = connect(addr, client.clone()).await?;
+                        sender = peer::connect(addr, client.clone()).await?;
                     }
                     post(&mut sender, jws).await?;
                 }
@@ -177,32 +160,16 @@ async fn run(
 /// the body and answers 201 without looking at it.
 async fn bare_server(dir: &DataDir) -> anyhow::Result<SocketAddr> {
     let acceptor = tokio_rustls::TlsAcceptor::from(nester::tls::ingest(dir)?);
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let _ = tcp.set_nodelay(true);
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                    let _ = req.into_body().collect().await?;
-                    Ok::<_, hyper::Error>(
-                        Response::builder()
-                            .status(201)
-                            .body(Full::new(Bytes::from_static(b"{\"status\":\"stored\"}")))
-                            .expect("static response"),
-                    )
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
+    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+        let _ = req.into_body().collect().await?;
+        Ok::<_, hyper::Error>(
+            Response::builder()
+                .status(201)
+                .body(Full::new(Bytes::from_static(b"{\"status\":\"stored\"}")))
+                .expect("static response"),
+        )
     });
-    Ok(addr)
+    peer::serve_tls(acceptor, service).await
 }
 
 #[tokio::main]
