@@ -1,5 +1,8 @@
 //! API tokens for scripts: per user, scoped, expiring, revocable; stored as SHA-256 only.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -50,6 +53,47 @@ pub struct NewApiToken {
     pub scope: Scope,
     pub now_ms: i64,
     pub expires_ms: i64,
+}
+
+/// How often a token's `last_used` is written, at most.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
+/// Token owners found while the database has not changed since: every API request presents
+/// its token, and most of them need nothing else from the database (answers kept by
+/// [`crate::web::cache`]). Any commit (a token revoked, a user disabled or demoted) makes
+/// every memo old, so what is given is what the database would say.
+#[derive(Clone, Default)]
+pub(super) struct TokenOwners(Arc<Mutex<HashMap<[u8; 32], Remembered>>>);
+
+/// Memos kept at most; all go when full. Only tokens that were valid are remembered.
+const MAX_TOKEN_OWNERS: usize = 1_024;
+
+struct Remembered {
+    version: u64,
+    owner: TokenOwner,
+    last_used_ms: Option<i64>,
+    expires_ms: i64,
+}
+
+impl TokenOwners {
+    fn get(&self, token_hash: &[u8; 32], version: u64, now_ms: i64) -> Option<TokenOwner> {
+        let memos = self.0.lock().ok()?;
+        let memo = memos.get(token_hash)?;
+        let used_lately = memo
+            .last_used_ms
+            .is_some_and(|t| (0..=LAST_USED_EVERY_MS).contains(&(now_ms - t)));
+        (memo.version == version && now_ms < memo.expires_ms && used_lately)
+            .then(|| memo.owner.clone())
+    }
+
+    fn put(&self, token_hash: [u8; 32], memo: Remembered) {
+        if let Ok(mut memos) = self.0.lock() {
+            if memos.len() >= MAX_TOKEN_OWNERS {
+                memos.clear();
+            }
+            memos.insert(token_hash, memo);
+        }
+    }
 }
 
 /// The user behind a valid token.
@@ -103,36 +147,45 @@ impl Db {
         token_hash: [u8; 32],
         now_ms: i64,
     ) -> Result<Option<TokenOwner>, DbError> {
+        // Read before the lookup: a commit during it makes the memo look old, not new.
+        let version = self.version()?;
+        if let Some(owner) = self.token_owners.get(&token_hash, version, now_ms) {
+            return Ok(Some(owner));
+        }
         let owner = self
             .read(move |conn| {
                 Ok(conn
-                    .query_row(
-                        "SELECT t.token_id, t.user_id, u.username, u.role, t.scope, t.last_used_ms
+                    .prepare_cached(
+                        "SELECT t.token_id, t.user_id, u.username, u.role, t.scope, t.last_used_ms,
+                                t.expires_ms
                          FROM api_tokens t JOIN users u USING (user_id)
                          WHERE t.token_hash = ?1 AND t.revoked_ms IS NULL AND t.expires_ms > ?2
                            AND u.disabled_ms IS NULL",
-                        params![token_hash, now_ms],
-                        |r| {
-                            Ok((
-                                TokenOwner {
-                                    token_id: r.get(0)?,
-                                    user_id: r.get(1)?,
-                                    username: r.get(2)?,
-                                    role: role(r, 3)?,
-                                    scope: scope(r, 4)?,
-                                },
-                                r.get::<_, Option<i64>>(5)?,
-                            ))
-                        },
-                    )
+                    )?
+                    .query_row(params![token_hash, now_ms], |r| {
+                        Ok(Remembered {
+                            version,
+                            owner: TokenOwner {
+                                token_id: r.get(0)?,
+                                user_id: r.get(1)?,
+                                username: r.get(2)?,
+                                role: role(r, 3)?,
+                                scope: scope(r, 4)?,
+                            },
+                            last_used_ms: r.get(5)?,
+                            expires_ms: r.get(6)?,
+                        })
+                    })
                     .optional()?)
             })
             .await?;
-        let Some((owner, last_used)) = owner else {
+        let Some(found) = owner else {
             return Ok(None);
         };
+        let (owner, last_used) = (found.owner.clone(), found.last_used_ms);
+        self.token_owners.put(token_hash, found);
         // A write per minute at most, not per request.
-        if last_used.is_none_or(|t| now_ms - t > 60_000) {
+        if last_used.is_none_or(|t| now_ms - t > LAST_USED_EVERY_MS) {
             let id = owner.token_id;
             self.write(move |conn| {
                 conn.execute(
@@ -192,5 +245,62 @@ impl Db {
             )? == 1)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token found once is found again without the database while nothing is committed;
+    /// a revocation or a disabled user from another process is seen at once, and so is
+    /// expiry.
+    #[tokio::test]
+    async fn a_remembered_owner_is_forgotten_by_any_commit_and_at_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path).unwrap();
+        db.add_user("ana".into(), Role::Support, "hash".into())
+            .await
+            .unwrap();
+        let user_id = db.user_id("ana".into()).await.unwrap().unwrap();
+        let now = 1_000_000;
+        let new = |hash: u8| NewApiToken {
+            token_hash: [hash; 32],
+            user_id,
+            name: format!("t{hash}"),
+            scope: Scope::Read,
+            now_ms: now,
+            expires_ms: now + 3_600_000,
+        };
+        let first = db.create_api_token(new(1)).await.unwrap();
+        db.create_api_token(new(2)).await.unwrap();
+        let owner = |hash: u8, at: i64| {
+            let db = db.clone();
+            async move { db.use_api_token([hash; 32], at).await.unwrap() }
+        };
+        assert_eq!(owner(1, now).await.unwrap().token_id, first);
+        let version = db.version().unwrap();
+        assert_eq!(owner(1, now + 1).await.unwrap().username, "ana");
+        assert_eq!(db.version().unwrap(), version, "no write per request");
+        assert!(
+            db.token_owners.get(&[1; 32], version, now + 1).is_some(),
+            "remembered"
+        );
+
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute("UPDATE api_tokens SET revoked_ms = 1 WHERE token_id = ?", [first])
+            .unwrap();
+        assert!(owner(1, now + 2).await.is_none(), "revoked elsewhere");
+
+        assert!(owner(2, now).await.is_some());
+        assert!(owner(2, now + 3_600_000).await.is_none(), "expired");
+        assert!(owner(2, now + 3).await.is_some());
+        other
+            .execute("UPDATE users SET disabled_ms = 1 WHERE user_id = ?", [user_id])
+            .unwrap();
+        assert!(owner(2, now + 4).await.is_none(), "user disabled elsewhere");
+        assert!(owner(3, now).await.is_none(), "never issued");
     }
 }

@@ -95,6 +95,7 @@ pub struct Db {
     readers: mpsc::Sender<Exclusive>,
     /// A read-only connection that only ever asks for [`Db::version`].
     watch: Arc<Mutex<Connection>>,
+    token_owners: api_tokens::TokenOwners,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -161,6 +162,7 @@ impl Db {
             writer,
             readers,
             watch: Arc::new(Mutex::new(read_only()?)),
+            token_owners: api_tokens::TokenOwners::default(),
         })
     }
 

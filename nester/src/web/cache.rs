@@ -7,13 +7,21 @@
 //! [`Db::version`](crate::db::Db::version) is unchanged and they are younger than
 //! [`MAX_AGE_MS`] (statuses and "last 24 hours" windows move with the clock). The guard runs
 //! before this layer, so every request is still authenticated and authorised.
+//!
+//! One computation per URI runs at a time. Callers that arrive meanwhile wait for it, except
+//! when the database has not changed since the kept answer: that answer has only aged, and is
+//! given once more (at most [`MAX_AGE_MS`] past its age) rather than making them queue.
+//!
+//! Answers are kept gzip-compressed as well (compressed once, given many times), for clients
+//! that accept it: browsers, curl `--compressed`, Python's requests.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -35,6 +43,8 @@ pub const MAX_AGE_MS: i64 = 1_000;
 const MAX_ENTRIES: usize = 1_024;
 /// Larger answers are not kept.
 const MAX_BODY: usize = 1 << 20;
+/// Smaller answers are not worth compressing.
+const MIN_GZIP: usize = 1_024;
 
 #[derive(Clone, Default)]
 pub struct Answers {
@@ -50,18 +60,76 @@ struct Entry {
     at_ms: i64,
     content_type: Option<HeaderValue>,
     body: Bytes,
+    /// The body gzip-compressed, when that makes it smaller.
+    gzip: Option<Bytes>,
 }
 
 impl Entry {
-    fn response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body));
-        if let Some(content_type) = self.content_type {
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, content_type);
+    fn new(version: u64, at_ms: i64, content_type: Option<HeaderValue>, body: Bytes) -> Self {
+        let gzip = (body.len() >= MIN_GZIP)
+            .then(|| gzip(&body))
+            .filter(|gz| gz.len() < body.len());
+        Entry {
+            version,
+            at_ms,
+            content_type,
+            body,
+            gzip,
         }
+    }
+
+    fn response(self, gzip_ok: bool) -> Response {
+        let (body, gzipped) = match self.gzip {
+            Some(gz) if gzip_ok => (gz, true),
+            _ => (self.body, false),
+        };
+        let mut response = Response::new(Body::from(body));
+        let headers = response.headers_mut();
+        if let Some(content_type) = self.content_type {
+            headers.insert(header::CONTENT_TYPE, content_type);
+        }
+        if gzipped {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         response
     }
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
+/// Whether `Accept-Encoding` admits gzip (RFC 9110 §12.5.3: `gzip`, `x-gzip` or `*`, with a
+/// quality above zero).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let named = ["gzip", "x-gzip", "*"]
+                .iter()
+                .any(|c| coding.eq_ignore_ascii_case(c));
+            let refused = parts.any(|p| {
+                p.split_once('=').is_some_and(|(k, q)| {
+                    k.trim().eq_ignore_ascii_case("q") && q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                })
+            });
+            named && !refused
+        })
 }
 
 impl Answers {
@@ -70,6 +138,15 @@ impl Answers {
         let entry = entries.get(key)?;
         let age = now_ms - entry.at_ms;
         (entry.version == version && (0..MAX_AGE_MS).contains(&age)).then(|| entry.clone())
+    }
+
+    /// An answer that is too old but from the same database, given while its successor is
+    /// being computed.
+    fn aged(&self, key: &str, version: u64, now_ms: i64) -> Option<Entry> {
+        let entries = self.entries.lock().ok()?;
+        let entry = entries.get(key)?;
+        let age = now_ms - entry.at_ms;
+        (entry.version == version && (0..2 * MAX_AGE_MS).contains(&age)).then(|| entry.clone())
     }
 
     fn turn(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -98,6 +175,7 @@ impl Answers {
 /// The layer on [`Reuse::WhileUnchanged`] routes.
 pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let key = request.uri().to_string();
+    let gzip_ok = accepts_gzip(request.headers());
     let now_ms = state.clock.now_ms();
     // Read before the handler runs: a commit during it makes the answer look old, not new.
     let version = match state.db.version() {
@@ -105,14 +183,23 @@ pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) 
         Err(e) => return ApiError::from(e).into_response(),
     };
     if let Some(entry) = state.answers.get(&key, version, now_ms) {
-        return entry.response();
+        return entry.response(gzip_ok);
     }
     let turn = state.answers.turn(&key);
-    let _turn = turn.lock().await;
-    // Whoever went before may have just answered the same question.
-    if let Some(entry) = state.answers.get(&key, version, now_ms) {
-        return entry.response();
-    }
+    let _turn = match turn.clone().try_lock_owned() {
+        Ok(turn) => turn,
+        Err(_) => {
+            if let Some(entry) = state.answers.aged(&key, version, now_ms) {
+                return entry.response(gzip_ok);
+            }
+            let turn = turn.lock_owned().await;
+            // Whoever went before may have just answered the same question.
+            if let Some(entry) = state.answers.get(&key, version, now_ms) {
+                return entry.response(gzip_ok);
+            }
+            turn
+        }
+    };
     let response = next.run(request).await;
     if response.status() != StatusCode::OK {
         return response;
@@ -122,16 +209,10 @@ pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) 
         Ok(body) => body,
         Err(e) => return ApiError::internal(format!("reading an answer: {e}")).into_response(),
     };
-    state.answers.put(
-        key,
-        Entry {
-            version,
-            at_ms: now_ms,
-            content_type: parts.headers.get(header::CONTENT_TYPE).cloned(),
-            body: body.clone(),
-        },
-    );
-    Response::from_parts(parts, Body::from(body))
+    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    let entry = Entry::new(version, now_ms, content_type, body);
+    state.answers.put(key, entry.clone());
+    entry.response(gzip_ok)
 }
 
 #[cfg(test)]
@@ -139,12 +220,7 @@ mod tests {
     use super::*;
 
     fn entry(version: u64, at_ms: i64) -> Entry {
-        Entry {
-            version,
-            at_ms,
-            content_type: None,
-            body: Bytes::from_static(b"{}"),
-        }
+        Entry::new(version, at_ms, None, Bytes::from_static(b"{}"))
     }
 
     #[test]
@@ -160,6 +236,76 @@ mod tests {
         assert!(answers.get("/a", 7, 999).is_none(), "clock moved back");
         assert!(answers.get("/a", 8, 1_000).is_none(), "database changed");
         assert!(answers.get("/b", 7, 1_000).is_none());
+    }
+
+    #[test]
+    fn an_aged_answer_is_given_while_its_successor_is_computed_only_if_nothing_changed() {
+        let answers = Answers::default();
+        answers.put("/a".into(), entry(7, 1_000));
+        assert!(answers.aged("/a", 7, 1_000 + MAX_AGE_MS).is_some());
+        assert!(answers.aged("/a", 7, 1_000 + 2 * MAX_AGE_MS - 1).is_some());
+        assert!(answers.aged("/a", 7, 1_000 + 2 * MAX_AGE_MS).is_none());
+        assert!(answers.aged("/a", 8, 1_000 + MAX_AGE_MS).is_none(), "a commit since");
+        assert!(answers.aged("/a", 7, 999).is_none(), "clock moved back");
+    }
+
+    #[test]
+    fn accept_encoding_is_read_as_rfc_9110_says() {
+        let accepts = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            }
+            accepts_gzip(&headers)
+        };
+        assert!(accepts(&["gzip"]));
+        assert!(accepts(&["gzip, deflate, br, zstd"]));
+        assert!(accepts(&["br", "GZIP;q=0.5"]));
+        assert!(accepts(&["x-gzip"]));
+        assert!(accepts(&["*"]));
+        assert!(!accepts(&[]));
+        assert!(!accepts(&["identity"]));
+        assert!(!accepts(&["br, deflate"]));
+        assert!(!accepts(&["gzip;q=0"]));
+        assert!(!accepts(&["gzip; q=0.000"]));
+        assert!(!accepts(&["gzipped"]));
+    }
+
+    #[tokio::test]
+    async fn a_large_answer_is_given_gzipped_to_those_who_accept_it() {
+        let json = serde_json::to_vec(&vec![serde_json::json!({"probe": "x", "up": 1}); 200])
+            .unwrap();
+        let entry = Entry::new(
+            1,
+            0,
+            Some(HeaderValue::from_static("application/json")),
+            Bytes::from(json.clone()),
+        );
+        let gzipped = entry.clone().response(true);
+        assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(gzipped.headers()[header::VARY], "accept-encoding");
+        assert_eq!(gzipped.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(gzipped.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(body.len() < json.len() / 4, "{} of {}", body.len(), json.len());
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .unwrap();
+        assert_eq!(plain, json);
+
+        let identity = entry.response(false);
+        assert!(identity.headers().get(header::CONTENT_ENCODING).is_none());
+        let body = axum::body::to_bytes(identity.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(body, json);
+
+        let small = Entry::new(1, 0, None, Bytes::from_static(b"{}")).response(true);
+        assert!(
+            small.headers().get(header::CONTENT_ENCODING).is_none(),
+            "small answers are given as they are"
+        );
     }
 
     #[test]

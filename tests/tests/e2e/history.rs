@@ -203,6 +203,46 @@ async fn probes_status_filters_and_detail() {
 }
 
 #[tokio::test]
+async fn answers_are_gzipped_for_clients_that_accept_it() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    four_reports(&nester, &probe).await;
+    let path = format!("/api/v1/probes/{}/hosts", probe.id);
+    let ask = |encoding: &'static str| {
+        let (nester, path) = (&nester, path.clone());
+        async move {
+            let bearer = format!("Bearer {}", nester.api_token);
+            let headers = [("authorization", bearer.as_str()), ("accept-encoding", encoding)];
+            let response = nester
+                .anonymous(hyper::Method::GET, &path, &headers, Vec::new())
+                .await;
+            assert_eq!(response.status, StatusCode::OK, "{encoding}");
+            assert_eq!(response.header("vary"), "accept-encoding");
+            response
+        }
+    };
+    let plain = ask("identity").await;
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert!(plain.body.len() > 1_024, "large enough to be compressed");
+    // Twice: the first answer is computed, the second one kept.
+    for _ in 0..2 {
+        let gzipped = ask("br;q=1.0, gzip;q=0.8").await;
+        assert_eq!(gzipped.header("content-encoding"), "gzip");
+        assert!(gzipped.body.len() < plain.body.len() / 2);
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&gzipped.body[..]),
+            &mut inflated,
+        )
+        .unwrap();
+        assert_eq!(inflated, plain.body);
+    }
+    let refused = ask("gzip;q=0").await;
+    assert!(refused.headers.get("content-encoding").is_none());
+    assert_eq!(refused.body, plain.body);
+}
+
+#[tokio::test]
 async fn reports_page_and_filter_by_time() {
     let nester = TestNester::start().await;
     let probe = nester.probe().await;
