@@ -464,12 +464,24 @@ async fn main() -> anyhow::Result<()> {
     ];
     let bare = bare_server(&dir, &config).await?;
     let mut rows = Vec::new();
-    for (name, paths) in workloads.into_iter().filter(|(name, _)| name.contains(&args.reads)) {
+    for (name, paths) in workloads
+        .into_iter()
+        .filter(|(name, _)| name.contains(&args.reads))
+    {
         eprintln!("{name}...");
         let mut measured = Vec::new();
         for (addr, paths) in [(web_addr, paths), (bare, vec!["/".into()])] {
             let paths = Arc::new(paths);
-            let run = |requests| load(addr, tls.clone(), &admin, paths.clone(), args.clients, requests);
+            let run = |requests| {
+                load(
+                    addr,
+                    tls.clone(),
+                    &admin,
+                    paths.clone(),
+                    args.clients,
+                    requests,
+                )
+            };
             // Connections, caches and first answers are not what is measured.
             run(args.clients * 8).await?;
             measured.push(run(args.requests).await?);

@@ -290,7 +290,10 @@ mod tests {
 
         let other = rusqlite::Connection::open(&path).unwrap();
         other
-            .execute("UPDATE api_tokens SET revoked_ms = 1 WHERE token_id = ?", [first])
+            .execute(
+                "UPDATE api_tokens SET revoked_ms = 1 WHERE token_id = ?",
+                [first],
+            )
             .unwrap();
         assert!(owner(1, now + 2).await.is_none(), "revoked elsewhere");
 
@@ -298,7 +301,10 @@ mod tests {
         assert!(owner(2, now + 3_600_000).await.is_none(), "expired");
         assert!(owner(2, now + 3).await.is_some());
         other
-            .execute("UPDATE users SET disabled_ms = 1 WHERE user_id = ?", [user_id])
+            .execute(
+                "UPDATE users SET disabled_ms = 1 WHERE user_id = ?",
+                [user_id],
+            )
             .unwrap();
         assert!(owner(2, now + 4).await.is_none(), "user disabled elsewhere");
         assert!(owner(3, now).await.is_none(), "never issued");

@@ -68,6 +68,7 @@ impl Entry {
     fn new(version: u64, at_ms: i64, content_type: Option<HeaderValue>, body: Bytes) -> Self {
         let gzip = (body.len() >= MIN_GZIP)
             .then(|| gzip(&body))
+            .flatten()
             .filter(|gz| gz.len() < body.len());
         Entry {
             version,
@@ -96,17 +97,13 @@ impl Entry {
     }
 }
 
-fn gzip(body: &[u8]) -> Bytes {
+fn gzip(body: &[u8]) -> Option<Bytes> {
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
         flate2::Compression::fast(),
     );
-    // Writing into a Vec cannot fail.
-    encoder
-        .write_all(body)
-        .and_then(|()| encoder.finish())
-        .map(Bytes::from)
-        .unwrap_or_default()
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok().map(Bytes::from)
 }
 
 /// Whether `Accept-Encoding` admits gzip (RFC 9110 §12.5.3: `gzip`, `x-gzip` or `*`, with a
@@ -125,7 +122,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
                 .any(|c| coding.eq_ignore_ascii_case(c));
             let refused = parts.any(|p| {
                 p.split_once('=').is_some_and(|(k, q)| {
-                    k.trim().eq_ignore_ascii_case("q") && q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                    k.trim().eq_ignore_ascii_case("q")
+                        && q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
                 })
             });
             named && !refused
@@ -245,7 +243,10 @@ mod tests {
         assert!(answers.aged("/a", 7, 1_000 + MAX_AGE_MS).is_some());
         assert!(answers.aged("/a", 7, 1_000 + 2 * MAX_AGE_MS - 1).is_some());
         assert!(answers.aged("/a", 7, 1_000 + 2 * MAX_AGE_MS).is_none());
-        assert!(answers.aged("/a", 8, 1_000 + MAX_AGE_MS).is_none(), "a commit since");
+        assert!(
+            answers.aged("/a", 8, 1_000 + MAX_AGE_MS).is_none(),
+            "a commit since"
+        );
         assert!(answers.aged("/a", 7, 999).is_none(), "clock moved back");
     }
 
@@ -273,8 +274,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_answer_is_given_gzipped_to_those_who_accept_it() {
-        let json = serde_json::to_vec(&vec![serde_json::json!({"probe": "x", "up": 1}); 200])
-            .unwrap();
+        let json =
+            serde_json::to_vec(&vec![serde_json::json!({"probe": "x", "up": 1}); 200]).unwrap();
         let entry = Entry::new(
             1,
             0,
@@ -288,7 +289,12 @@ mod tests {
         let body = axum::body::to_bytes(gzipped.into_body(), usize::MAX)
             .await
             .unwrap();
-        assert!(body.len() < json.len() / 4, "{} of {}", body.len(), json.len());
+        assert!(
+            body.len() < json.len() / 4,
+            "{} of {}",
+            body.len(),
+            json.len()
+        );
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
             .unwrap();

@@ -212,7 +212,10 @@ async fn answers_are_gzipped_for_clients_that_accept_it() {
         let (nester, path) = (&nester, path.clone());
         async move {
             let bearer = format!("Bearer {}", nester.api_token);
-            let headers = [("authorization", bearer.as_str()), ("accept-encoding", encoding)];
+            let headers = [
+                ("authorization", bearer.as_str()),
+                ("accept-encoding", encoding),
+            ];
             let response = nester
                 .anonymous(hyper::Method::GET, &path, &headers, Vec::new())
                 .await;
