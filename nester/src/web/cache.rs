@@ -132,19 +132,21 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 impl Answers {
     fn get(&self, key: &str, version: u64, now_ms: i64) -> Option<Entry> {
-        let entries = self.entries.lock().ok()?;
-        let entry = entries.get(key)?;
-        let age = now_ms - entry.at_ms;
-        (entry.version == version && (0..MAX_AGE_MS).contains(&age)).then(|| entry.clone())
+        self.kept(key, version, now_ms, MAX_AGE_MS)
     }
 
     /// An answer that is too old but from the same database, given while its successor is
     /// being computed.
     fn aged(&self, key: &str, version: u64, now_ms: i64) -> Option<Entry> {
+        self.kept(key, version, now_ms, 2 * MAX_AGE_MS)
+    }
+
+    /// The answer kept for `key`, if it was computed at `version` less than `max_age_ms` ago.
+    fn kept(&self, key: &str, version: u64, now_ms: i64, max_age_ms: i64) -> Option<Entry> {
         let entries = self.entries.lock().ok()?;
         let entry = entries.get(key)?;
         let age = now_ms - entry.at_ms;
-        (entry.version == version && (0..2 * MAX_AGE_MS).contains(&age)).then(|| entry.clone())
+        (entry.version == version && (0..max_age_ms).contains(&age)).then(|| entry.clone())
     }
 
     fn turn(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
