@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::signed::{self, SignedReport, Stored};
+use super::staging;
 use super::wan::WanPoint;
 use super::{Db, DbError, millis, now_ms, optional_millis, to_ms, uuid};
 
@@ -210,10 +211,18 @@ impl Db {
                 return Ok(None);
             }
             let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM reports r
-                 WHERE r.probe_id = ?1 AND r.sequence < ?2
-                   AND r.generated_ms >= ?3 AND r.generated_ms < ?4
-                 ORDER BY r.sequence DESC LIMIT ?5"
+                "SELECT {SUMMARY_COLUMNS} FROM (
+                   SELECT * FROM (SELECT sequence, id FROM report_sequences
+                                  WHERE probe_id = ?1 AND sequence < ?2
+                                    AND generated_ms >= ?3 AND generated_ms < ?4
+                                  ORDER BY sequence DESC LIMIT ?5)
+                   UNION ALL
+                   SELECT * FROM (SELECT sequence, id FROM report_sequences_staged
+                                  WHERE probe_id = ?1 AND sequence < ?2
+                                    AND generated_ms >= ?3 AND generated_ms < ?4
+                                  ORDER BY sequence DESC LIMIT ?5)
+                 ) s JOIN reports r ON r.id = s.id
+                 ORDER BY s.sequence DESC LIMIT ?5"
             );
             let before = query
                 .before_sequence
@@ -316,11 +325,7 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
             Inserted::ConflictingId
         });
     }
-    let taken = conn
-        .prepare_cached("SELECT 1 FROM reports WHERE probe_id = ?1 AND sequence = ?2")?
-        .query_row(params![probe, sequence], |_| Ok(()))
-        .optional()?;
-    if taken.is_some() {
+    if staging::sequence_taken(conn, &probe, sequence)? {
         return Ok(Inserted::ConflictingSequence);
     }
     // Stored once and since deleted by retention (unless it falls in a gap: never stored).
@@ -351,9 +356,7 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
     conn.prepare_cached("INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (probe_id) DO NOTHING")?.execute(params![probe, report.site, report.harvester_version, now_ms()],
     )?;
-    let previous_max: Option<i64> = conn
-        .prepare_cached("SELECT max(sequence) FROM reports WHERE probe_id = ?")?
-        .query_row([&probe], |r| r.get(0))?;
+    let previous_max = staging::max_sequence(conn, &probe)?;
     let hosts_up = report
         .hosts
         .iter()
@@ -380,6 +383,7 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
         stored.header_id(conn, &probe, sequence)?,
         stored.signature,
     ])?;
+    staging::add_sequence(conn, &probe, sequence, generated, conn.last_insert_rowid())?;
     update_gaps(conn, &probe, sequence, previous_max)?;
     super::history::apply(conn, report, generated)?;
     super::wan::insert(conn, report, generated)?;

@@ -94,11 +94,14 @@ fn floor(ms: i64, unit: i64) -> i64 {
     ms.div_euclid(unit) * unit
 }
 
+/// Runs one step in a transaction of its own, on folded keys: retention reads only the
+/// large tables (see `staging.rs`).
 fn in_transaction<T>(
     conn: &mut Connection,
     f: impl FnOnce(&Connection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     let tx = conn.transaction()?;
+    super::staging::fold(&tx)?;
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)
@@ -107,27 +110,33 @@ fn in_transaction<T>(
 /// Deletes up to [`CHUNK`] of the probe's reports generated before `cutoff`, never its
 /// latest, and remembers the highest sequence deleted.
 fn prune_reports(conn: &Connection, probe: &str, cutoff: i64) -> Result<u64, DbError> {
-    let doomed = "SELECT rowid FROM reports
-         WHERE probe_id = ?1 AND generated_ms < ?2
-           AND report_id IS NOT (SELECT last_report_id FROM probes WHERE probe_id = ?1)
-         ORDER BY sequence LIMIT ?3";
-    conn.execute(
-        &format!(
-            "UPDATE probes SET pruned_through = max(pruned_through,
-                coalesce((SELECT max(sequence) FROM reports WHERE rowid IN ({doomed})), 0))
-             WHERE probe_id = ?1"
-        ),
-        params![probe, cutoff, CHUNK],
-    )?;
-    let n = conn.execute(
-        &format!("DELETE FROM reports WHERE rowid IN ({doomed})"),
-        params![probe, cutoff, CHUNK],
-    )?;
-    if n > 0 {
-        // A certificate's header goes with the last report it signed.
-        super::signed::forget_unused_headers(conn, probe)?;
+    let doomed: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT sequence, id FROM report_sequences
+             WHERE probe_id = ?1 AND generated_ms < ?2
+               AND id IS NOT (SELECT r.id FROM probes p JOIN reports r ON r.report_id = p.last_report_id
+                              WHERE p.probe_id = ?1)
+             ORDER BY sequence LIMIT ?3",
+        )?
+        .query_map(params![probe, cutoff, CHUNK], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let Some(&(last, _)) = doomed.last() else {
+        return Ok(0);
+    };
+    conn.prepare_cached(
+        "UPDATE probes SET pruned_through = max(pruned_through, ?2) WHERE probe_id = ?1",
+    )?
+    .execute(params![probe, last])?;
+    let mut forget_key =
+        conn.prepare_cached("DELETE FROM report_sequences WHERE probe_id = ?1 AND sequence = ?2")?;
+    let mut forget_report = conn.prepare_cached("DELETE FROM reports WHERE id = ?")?;
+    for (sequence, id) in &doomed {
+        forget_key.execute(params![probe, sequence])?;
+        forget_report.execute([id])?;
     }
-    Ok(n as u64)
+    // A certificate's header goes with the last report it signed.
+    super::signed::forget_unused_headers(conn, probe)?;
+    Ok(doomed.len() as u64)
 }
 
 fn samples_before(

@@ -158,9 +158,13 @@ impl Stored {
 pub fn forget_unused_headers(conn: &Connection, probe: &str) -> Result<(), DbError> {
     conn.prepare_cached(
         "DELETE FROM jws_headers AS h WHERE h.probe_id = ?1 AND NOT EXISTS
-           (SELECT 1 FROM reports r
-            WHERE r.probe_id = ?1 AND r.sequence >= h.first_sequence
-              AND r.jws_header_id = h.header_id)",
+           (SELECT 1 FROM (SELECT id FROM report_sequences
+                           WHERE probe_id = ?1 AND sequence >= h.first_sequence
+                           UNION ALL
+                           SELECT id FROM report_sequences_staged
+                           WHERE probe_id = ?1 AND sequence >= h.first_sequence) s
+              JOIN reports r ON r.id = s.id
+            WHERE r.jws_header_id = h.header_id)",
     )?
     .execute([probe])?;
     Ok(())

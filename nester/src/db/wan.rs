@@ -1,5 +1,6 @@
 //! WAN latency: one sample per target per report, rolled up per hour and then per day as it
 //! ages (see `retention.rs`), and read back as one series whatever mix of the three holds it.
+//! New samples are staged first (see `staging.rs`): reads take `wan_samples_staged` too.
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -108,8 +109,12 @@ impl Sample {
 
 pub(super) fn insert(conn: &Connection, report: &Report, at: i64) -> Result<(), DbError> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO wan_samples (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        "INSERT INTO wan_samples_staged
+                (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+          WHERE NOT EXISTS (SELECT 1 FROM wan_samples
+                            WHERE probe_id = ?1 AND at_ms = ?3 AND target = ?2)
+         ON CONFLICT DO NOTHING",
     )?;
     for m in &report.wan {
         let method = match m.method {
@@ -187,6 +192,9 @@ impl Db {
                 "SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples
                   WHERE probe_id = ?1 AND at_ms >= ?2 AND at_ms < ?3
                  UNION ALL
+                 SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms
+                  FROM wan_samples_staged WHERE probe_id = ?1 AND at_ms >= ?2 AND at_ms < ?3
+                 UNION ALL
                  SELECT target, start_ms, samples, sent, received, min_ms, median_ms, max_ms
                   FROM wan_rollups WHERE probe_id = ?1 AND start_ms >= ?2 AND start_ms < ?3
                  ORDER BY 1, 2",
@@ -257,10 +265,16 @@ pub(crate) fn loss_pct(sent: u32, received: u32) -> f64 {
 /// The samples of a probe's latest report that measured anything.
 pub(super) fn latest(conn: &Connection, probe: &str) -> Result<Vec<WanPoint>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples
-         WHERE probe_id = ?1
-           AND at_ms = (SELECT max(at_ms) FROM wan_samples WHERE probe_id = ?1)
-         ORDER BY target",
+        "WITH latest (at_ms) AS (
+           SELECT max(m) FROM (SELECT max(at_ms) AS m FROM wan_samples WHERE probe_id = ?1
+                               UNION ALL
+                               SELECT max(at_ms) FROM wan_samples_staged WHERE probe_id = ?1))
+         SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples
+          WHERE probe_id = ?1 AND at_ms = (SELECT at_ms FROM latest)
+         UNION ALL
+         SELECT target, at_ms, 1, sent, received, min_ms, median_ms, max_ms FROM wan_samples_staged
+          WHERE probe_id = ?1 AND at_ms = (SELECT at_ms FROM latest)
+         ORDER BY 1",
     )?;
     let rows = stmt
         .query_map([probe], Sample::from_row)?
