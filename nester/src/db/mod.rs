@@ -16,7 +16,8 @@
 //!
 //! Checkpoints (copying the WAL back into the database file) run on a thread of their own, a
 //! few times a second while there are commits, not inside the writer's commits: a page
-//! written many times in that while is copied once, and the writer never waits for it.
+//! written many times in that while is copied once. The writer finishes one itself only once
+//! the WAL passes [`WAL_RESTART_PAGES`], so that it can start over.
 
 mod api_tokens;
 mod enrollment;
@@ -285,22 +286,12 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, committed: &mpsc
     // Batched writes since the last fold (see `staging.rs`).
     let mut unfolded = 0;
     loop {
-        if unfolded >= staging::FOLD_EVERY {
-            match fold(&mut conn) {
-                Ok(()) => unfolded = 0,
-                Err(e) => {
-                    // Reads still see staged keys; the next pause tries again.
-                    tracing::warn!(error = %e, "folding staged keys failed");
-                    unfolded = 1;
-                }
-            }
-        }
         let job = match pending.take() {
             Some(job) => job,
             None if unfolded > 0 => match jobs.recv_timeout(staging::FOLD_IDLE) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    unfolded = staging::FOLD_EVERY;
+                    fold_staged(&mut conn, &mut unfolded, committed);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -330,7 +321,23 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, committed: &mpsc
         }
         // Whatever the job wrote wants a checkpoint; a wake-up already pending will do.
         let _ = committed.try_send(());
+        if unfolded >= staging::FOLD_EVERY {
+            fold_staged(&mut conn, &mut unfolded, committed);
+        }
     }
+}
+
+/// Folds the staged keys (see `staging.rs`) and wakes the checkpointer. On failure, reads
+/// still see the staged keys and the next pause tries again.
+fn fold_staged(conn: &mut Connection, unfolded: &mut usize, committed: &mpsc::SyncSender<()>) {
+    match fold(conn) {
+        Ok(()) => *unfolded = 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "folding staged keys failed");
+            *unfolded = 1;
+        }
+    }
+    let _ = committed.try_send(());
 }
 
 fn run_batch(conn: &Connection, batch: Vec<Batched>) {
