@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -41,7 +41,7 @@ pub enum Reuse {
 pub const MAX_AGE_MS: i64 = 1_000;
 /// Answers kept at most; the oldest half goes when full.
 const MAX_ENTRIES: usize = 1_024;
-/// Larger answers are not kept.
+/// Larger answers, and answers of unknown size, are given as they are and not kept.
 const MAX_BODY: usize = 1 << 20;
 /// Smaller answers are not worth compressing.
 const MIN_GZIP: usize = 1_024;
@@ -201,7 +201,7 @@ pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) 
         }
     };
     let response = next.run(request).await;
-    if response.status() != StatusCode::OK {
+    if response.status() != StatusCode::OK || !fits(response.body()) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -213,6 +213,15 @@ pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) 
     let entry = Entry::new(version, now_ms, content_type, body);
     state.answers.put(key, entry.clone());
     entry.response(gzip_ok)
+}
+
+/// Whether a body is known to be small enough to keep. Handlers' JSON and HTML bodies
+/// know their exact size; a larger or open-ended body passes through unread, since reading
+/// it up to the limit would lose what was read.
+fn fits(body: &Body) -> bool {
+    body.size_hint()
+        .upper()
+        .is_some_and(|n| n <= MAX_BODY as u64)
 }
 
 #[cfg(test)]
@@ -333,6 +342,43 @@ mod tests {
             !answers.computing.lock().unwrap().contains_key("/a"),
             "finished turns are forgotten"
         );
+    }
+
+    /// An answer too large to keep, or of unknown size, is given whole and not kept; a small
+    /// one is kept.
+    #[tokio::test]
+    async fn answers_that_cannot_be_kept_pass_through_whole() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let (_temp, state) = crate::web::tests::state().await;
+        let big = vec![b'x'; MAX_BODY + 1];
+        let app = axum::Router::new()
+            .route("/small", get(|| async { "small" }))
+            .route("/big", get(move || async move { big }))
+            .route(
+                "/stream",
+                get(|| async {
+                    let chunks = ["a", "b"].map(|c| Ok::<_, std::io::Error>(Bytes::from(c)));
+                    Body::from_stream(futures_util::stream::iter(chunks))
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(state.clone(), reuse));
+        for (uri, len, kept) in [
+            ("/small", 5, true),
+            ("/big", MAX_BODY + 1, false),
+            ("/stream", 2, false),
+        ] {
+            let request = Request::get(uri).body(Body::empty()).unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(body.len(), len, "{uri}");
+            let entries = state.answers.entries.lock().unwrap();
+            assert_eq!(entries.contains_key(uri), kept, "{uri}");
+        }
     }
 
     #[test]

@@ -297,7 +297,7 @@ mod tests {
         panic!("boom")
     }
 
-    async fn state() -> (tempfile::TempDir, AppState) {
+    pub(in crate::web) async fn state() -> (tempfile::TempDir, AppState) {
         let temp = tempfile::tempdir().unwrap();
         let dir = crate::datadir::DataDir::new(temp.path().join("n"));
         crate::commands::init(&dir, &[]).unwrap();
