@@ -52,8 +52,9 @@ struct Args {
     /// Reports in each ingest-rate run.
     #[arg(long, default_value_t = 6000)]
     ingest_reports: usize,
-    /// Ingest comparisons (year-old against empty database), taking turns going first.
-    #[arg(long, default_value_t = 5)]
+    /// Ingest comparisons (year-old against empty database), taking turns going first,
+    /// after one warm-up round that is not counted.
+    #[arg(long, default_value_t = 9)]
     ingest_rounds: usize,
     /// Stop after the ingest comparison (no reads).
     #[arg(long)]
@@ -106,14 +107,38 @@ impl Fleet {
     }
 }
 
+/// This process's CPU time so far (user and system, all threads), in seconds; from
+/// `/proc/self/stat`, at the kernel's tick resolution (10 ms).
+fn cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("unreadable /proc/self/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime: fields 14 and 15 of proc(5), in ticks of 1/100 s on Linux.
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok(ticks as f64 / 100.0)
+}
+
+/// Reports per second, and the process's CPU time per report in µs (all threads: a
+/// steadier figure than the rate on a noisy machine).
+#[derive(Clone, Copy)]
+struct Rate {
+    per_s: f64,
+    cpu_us: f64,
+}
+
 /// Inserts `count` reports per probe from `start`, one task per probe (in order within a
-/// probe, concurrent across probes: group commit). Returns reports per second.
+/// probe, concurrent across probes: group commit).
 async fn ingest(
     db: &Db,
     fleet: &mut Fleet,
     start: OffsetDateTime,
     count: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Rate> {
     let mut batches = Vec::new();
     for i in 0..fleet.sims.len() {
         let mut reports = Vec::with_capacity(count);
@@ -123,6 +148,7 @@ async fn ingest(
         batches.push(reports);
     }
     let total = batches.iter().map(Vec::len).sum::<usize>();
+    let cpu_before = cpu_seconds()?;
     let started = Instant::now();
     let tasks: Vec<_> = batches
         .into_iter()
@@ -142,7 +168,11 @@ async fn ingest(
     for task in tasks {
         task.await??;
     }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(Rate {
+        per_s: total as f64 / elapsed,
+        cpu_us: (cpu_seconds()? - cpu_before) * 1e6 / total as f64,
+    })
 }
 
 /// A year of raw WAN samples, written straight into SQLite (the retention pass then rolls
@@ -333,7 +363,9 @@ async fn main() -> anyhow::Result<()> {
         args.report_days,
         args.probes
     );
-    let seed_rate = ingest(&db, &mut fleet, reports_from, per_probe).await?;
+    let seed_rate = ingest(&db, &mut fleet, reports_from, per_probe)
+        .await?
+        .per_s;
     eprintln!("  {seed_rate:.0} reports/s");
     eprintln!(
         "seeding {} days of raw WAN samples before that...",
@@ -367,11 +399,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let empty_dir = tempfile::tempdir()?;
     let mut rounds = Vec::new();
-    for round in 0..args.ingest_rounds {
+    // Round 0 warms up: the retention pass has just rewritten the file and the writer's
+    // cache is cold, which says nothing about ingest into a database of that size.
+    for round in 0..=args.ingest_rounds {
         // A new empty database each round.
         let empty = Db::open(&empty_dir.path().join(format!("empty-{round}.db")))?;
         let from = now + Duration::seconds(1 + INTERVAL_S * (round * per_probe_run) as i64);
-        eprintln!("ingest round {}: year-old and empty database...", round + 1);
+        if round == 0 {
+            eprintln!("ingest warm-up round (not counted): year-old and empty database...");
+        } else {
+            eprintln!("ingest round {round}: year-old and empty database...");
+        }
         let (full, empty) = if round % 2 == 0 {
             let full = ingest(&db, &mut fleet, from, per_probe_run).await?;
             (full, ingest(&empty, &mut twin, from, per_probe_run).await?)
@@ -380,13 +418,29 @@ async fn main() -> anyhow::Result<()> {
             (ingest(&db, &mut fleet, from, per_probe_run).await?, empty)
         };
         eprintln!(
-            "  year-old {full:.0}/s, empty {empty:.0}/s: {:.2}",
-            full / empty
+            "  year-old {:.0}/s, empty {:.0}/s: {:.2}; CPU per report {:.0} and {:.0} us",
+            full.per_s,
+            empty.per_s,
+            full.per_s / empty.per_s,
+            full.cpu_us,
+            empty.cpu_us
         );
-        rounds.push((full / empty, full, empty));
+        if round > 0 {
+            rounds.push((full.per_s / empty.per_s, full, empty));
+        }
     }
     rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (ratio, full_rate, empty_rate) = rounds[rounds.len() / 2];
+    let (ratio, full, empty) = rounds[rounds.len() / 2];
+    let median_cpu = |pick: fn(&(f64, Rate, Rate)) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(pick).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (full_cpu, empty_cpu) = (median_cpu(|r| r.1.cpu_us), median_cpu(|r| r.2.cpu_us));
+    println!(
+        "ingest CPU per report (median, all threads): year-old {full_cpu:.0} us, empty {empty_cpu:.0} us, ratio {:.2}",
+        empty_cpu / full_cpu
+    );
     if args.ingest_only {
         return Ok(());
     }
@@ -508,9 +562,11 @@ async fn main() -> anyhow::Result<()> {
         after_rollup as f64 / 1e6
     );
     println!(
-        "ingest (storage path, {} reports per run, median of {} rounds): year-old database {full_rate:.0}/s, empty {empty_rate:.0}/s, ratio {ratio:.2}",
+        "ingest (storage path, {} reports per run, median of {} rounds): year-old database {:.0}/s, empty {:.0}/s, ratio {ratio:.2}",
         per_probe_run * args.probes,
-        args.ingest_rounds
+        args.ingest_rounds,
+        full.per_s,
+        empty.per_s
     );
     println!(
         "{:<28} {:>8} {:>8} {:>9} {:>8} | {:>8} {:>8} {:>9} | {:>6}",
