@@ -2,6 +2,7 @@
 //! namespaces and sites built from them, fake services to scan, and nmap as a reference
 //! scanner, and synthetic reports.
 
+pub mod cpu;
 pub mod netns;
 pub mod nmap;
 pub mod peer;

@@ -274,7 +274,12 @@ impl Report {
         struct Versioned {
             schema_version: u64,
         }
-        let report: Report = match serde_json::from_slice(bytes) {
+        // UTF-8 checked once for the whole text: `from_slice` would check every string again.
+        let parsed = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(bytes),
+        };
+        let report: Report = match parsed {
             Ok(report) => report,
             Err(e) => {
                 return Err(match serde_json::from_slice::<Versioned>(bytes) {
@@ -453,6 +458,15 @@ pub(crate) mod tests {
         let report = sample(Uuid::now_v7());
         let bytes = serde_json::to_vec(&report).unwrap();
         assert_eq!(Report::from_json(&bytes).unwrap(), report);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_a_json_error() {
+        let mut bytes = serde_json::to_vec(&sample(Uuid::now_v7())).unwrap();
+        let at = bytes.windows(4).position(|w| w == b"site").unwrap();
+        bytes[at] = 0xff;
+        let err = Report::from_json(&bytes).unwrap_err();
+        assert!(matches!(err, ReportError::Json(_)), "{err}");
     }
 
     #[test]

@@ -107,22 +107,6 @@ impl Fleet {
     }
 }
 
-/// This process's CPU time so far (user and system, all threads), in seconds; from
-/// `/proc/self/stat`, at the kernel's tick resolution (10 ms).
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("unreadable /proc/self/stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    // utime and stime: fields 14 and 15 of proc(5), in ticks of 1/100 s on Linux.
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    Ok(ticks as f64 / 100.0)
-}
-
 /// Reports per second, and the process's CPU time per report in µs (all threads: a
 /// steadier figure than the rate on a noisy machine).
 #[derive(Clone, Copy)]
@@ -139,16 +123,19 @@ async fn ingest(
     start: OffsetDateTime,
     count: usize,
 ) -> anyhow::Result<Rate> {
-    let mut batches = Vec::new();
-    for i in 0..fleet.sims.len() {
-        let mut reports = Vec::with_capacity(count);
-        for n in 0..count {
+    // Signed in the order they will arrive (each probe's n-th report, then the (n+1)-th),
+    // so the UUID v7 report ids rise with arrival as a live fleet's do, instead of falling
+    // into one range per probe.
+    let mut batches: Vec<Vec<SignedReport>> = (0..fleet.sims.len())
+        .map(|_| Vec::with_capacity(count))
+        .collect();
+    for n in 0..count {
+        for (i, reports) in batches.iter_mut().enumerate() {
             reports.push(fleet.next(i, start + Duration::seconds(INTERVAL_S * n as i64))?);
         }
-        batches.push(reports);
     }
     let total = batches.iter().map(Vec::len).sum::<usize>();
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = seahawks_tests::cpu::seconds()?;
     let started = Instant::now();
     let tasks: Vec<_> = batches
         .into_iter()
@@ -171,7 +158,7 @@ async fn ingest(
     let elapsed = started.elapsed().as_secs_f64();
     Ok(Rate {
         per_s: total as f64 / elapsed,
-        cpu_us: (cpu_seconds()? - cpu_before) * 1e6 / total as f64,
+        cpu_us: (seahawks_tests::cpu::seconds()? - cpu_before) * 1e6 / total as f64,
     })
 }
 

@@ -127,13 +127,22 @@ async fn post(sender: &mut SendRequest<Full<Bytes>>, jws: Bytes) -> anyhow::Resu
     Ok(())
 }
 
-/// Posts every report of every probe, one task per probe; returns reports per second.
+/// Reports per second, and the CPU time of the whole process per report in µs (clients and
+/// server share it, so only the difference between two servers means something).
+#[derive(Clone, Copy)]
+struct Rate {
+    per_s: f64,
+    cpu_us: f64,
+}
+
+/// Posts every report of every probe, one task per probe.
 async fn run(
     addr: SocketAddr,
     work: Vec<(Arc<rustls::ClientConfig>, Vec<Bytes>)>,
     keep_alive: bool,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Rate> {
     let total: usize = work.iter().map(|(_, r)| r.len()).sum();
+    let cpu_before = seahawks_tests::cpu::seconds()?;
     let started = Instant::now();
     let tasks: Vec<_> = work
         .into_iter()
@@ -153,7 +162,10 @@ async fn run(
     for task in tasks {
         task.await??;
     }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    Ok(Rate {
+        per_s: total as f64 / started.elapsed().as_secs_f64(),
+        cpu_us: (seahawks_tests::cpu::seconds()? - cpu_before) * 1e6 / total as f64,
+    })
 }
 
 /// The peer: the same TLS configuration as the nester's ingest, and a handler that reads
@@ -284,11 +296,18 @@ async fn main() -> anyhow::Result<()> {
         args.probes
     );
     println!(
-        "{:<36} {:>14} {:>14} {:>8}",
-        "mode", "nester rep/s", "bare rep/s", "ratio"
+        "{:<36} {:>14} {:>14} {:>8} {:>22}",
+        "mode", "nester rep/s", "bare rep/s", "ratio", "CPU us/report n / b"
     );
     for (mode, real, bare) in &rows {
-        println!("{mode:<36} {real:>14.0} {bare:>14.0} {:>7.2}x", real / bare);
+        println!(
+            "{mode:<36} {:>14.0} {:>14.0} {:>7.2}x {:>14.0} / {:>5.0}",
+            real.per_s,
+            bare.per_s,
+            real.per_s / bare.per_s,
+            real.cpu_us,
+            bare.cpu_us
+        );
     }
     let bytes: u64 = ["", "-wal"]
         .iter()

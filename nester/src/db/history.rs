@@ -153,13 +153,16 @@ struct Known {
     open: HashMap<(String, u16), (i64, Option<String>)>,
 }
 
-/// Brings the probe's history up to `report` (generated at `at`). Reports older than the
-/// newest one applied are stored but leave history alone: it only moves forward.
-pub(super) fn apply(conn: &Connection, report: &Report, at: i64) -> Result<(), DbError> {
+/// Brings the probe's history up to `report` (generated at `at`); `previous` is the newest
+/// report applied before (`probes.history_ms`). Reports older than that are stored but leave
+/// history alone: it only moves forward.
+pub(super) fn apply(
+    conn: &Connection,
+    report: &Report,
+    at: i64,
+    previous: Option<i64>,
+) -> Result<(), DbError> {
     let probe = report.probe_id.to_string();
-    let previous: Option<i64> = conn
-        .prepare_cached("SELECT history_ms FROM probes WHERE probe_id = ?")?
-        .query_row([&probe], |r| r.get(0))?;
     if previous.is_some_and(|p| p >= at) {
         return Ok(());
     }

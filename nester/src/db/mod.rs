@@ -340,29 +340,34 @@ fn fold_staged(conn: &mut Connection, unfolded: &mut usize, committed: &mpsc::Sy
     let _ = committed.try_send(());
 }
 
+/// Runs one of the statements that frame a batch, prepared once (not parsed per report).
+fn frame(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn run_batch(conn: &Connection, batch: Vec<Batched>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = frame(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction");
         return; // the jobs are dropped: their callers get an error
     }
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = frame(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "cannot open a savepoint");
             continue;
         }
         let (ok, reply) = job(conn);
         let end = if ok {
-            "RELEASE job"
+            frame(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
         };
-        if let Err(e) = conn.execute_batch(end) {
+        if let Err(e) = end {
             tracing::error!(error = %e, "cannot close a savepoint");
         }
         replies.push(reply);
     }
-    let commit = conn.execute_batch("COMMIT").map_err(DbError::from);
+    let commit = frame(conn, "COMMIT").map_err(DbError::from);
     if let Err(e) = &commit {
         tracing::error!(error = %e, "group commit failed");
         let _ = conn.execute_batch("ROLLBACK");

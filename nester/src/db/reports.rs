@@ -325,28 +325,40 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
             Inserted::ConflictingId
         });
     }
-    if staging::sequence_taken(conn, &probe, sequence)? {
-        return Ok(Inserted::ConflictingSequence);
-    }
-    // Stored once and since deleted by retention (unless it falls in a gap: never stored).
-    let pruned = conn
-        .prepare_cached(
-            "SELECT 1 FROM probes WHERE probe_id = ?1 AND pruned_through >= ?2
-               AND NOT EXISTS (SELECT 1 FROM sequence_gaps
-                               WHERE probe_id = ?1 AND first <= ?2 AND last >= ?2)",
-        )?
-        .query_row(params![probe, sequence], |_| Ok(()))
+    // The probe's row: the site it enrolled for, how far retention pruned its reports, and
+    // the newest report its history has applied.
+    let known: Option<(String, i64, Option<i64>)> = conn
+        .prepare_cached("SELECT site, pruned_through, history_ms FROM probes WHERE probe_id = ?")?
+        .query_row([&probe], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    if pruned.is_some() {
-        return Ok(Inserted::Duplicate);
+    let pruned_through = known.as_ref().map_or(0, |k| k.1);
+    let previous_max = staging::max_sequence(conn, &probe)?;
+    // A sequence above every one stored or pruned is new (the usual case): only an older one
+    // can be taken, which spares two lookups in the large key trees per report.
+    if sequence <= previous_max.unwrap_or(0).max(pruned_through) {
+        if staging::sequence_taken(conn, &probe, sequence)? {
+            return Ok(Inserted::ConflictingSequence);
+        }
+        // Stored once and since deleted by retention (unless it falls in a gap: never stored).
+        let pruned = sequence <= pruned_through
+            && conn
+                .prepare_cached(
+                    "SELECT 1 FROM sequence_gaps WHERE probe_id = ?1 AND first <= ?2 AND last >= ?2",
+                )?
+                .query_row(params![probe, sequence], |_| Ok(()))
+                .optional()?
+                .is_none();
+        if pruned {
+            return Ok(Inserted::Duplicate);
+        }
     }
-    let enrolled: Option<String> = conn
-        .prepare_cached("SELECT site FROM probes WHERE probe_id = ?")?
-        .query_row([&probe], |r| r.get(0))
-        .optional()?;
-    if let Some(enrolled) = enrolled.filter(|site| *site != report.site) {
-        return Ok(Inserted::SiteMismatch { enrolled });
-    }
+    let history_ms = match known {
+        Some((enrolled, ..)) if enrolled != report.site => {
+            return Ok(Inserted::SiteMismatch { enrolled });
+        }
+        Some((_, _, history_ms)) => history_ms,
+        None => None,
+    };
 
     let generated = to_ms(report.generated_at);
     conn.prepare_cached(
@@ -356,7 +368,6 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
     conn.prepare_cached("INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (probe_id) DO NOTHING")?.execute(params![probe, report.site, report.harvester_version, now_ms()],
     )?;
-    let previous_max = staging::max_sequence(conn, &probe)?;
     let hosts_up = report
         .hosts
         .iter()
@@ -385,7 +396,7 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
     ])?;
     staging::add_sequence(conn, &probe, sequence, generated, conn.last_insert_rowid())?;
     update_gaps(conn, &probe, sequence, previous_max)?;
-    super::history::apply(conn, report, generated)?;
+    super::history::apply(conn, report, generated, history_ms)?;
     super::wan::insert(conn, report, generated)?;
     // The probe row follows its newest report (by generation time), whatever the arrival order.
     let interval_ms = i64::try_from(report.interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);

@@ -172,15 +172,13 @@ pub fn forget_unused_headers(conn: &Connection, probe: &str) -> Result<(), DbErr
 
 /// `(header, signature)` when `jws` is exactly `header.base64url(payload).signature`.
 fn split<'a>(jws: &'a [u8], payload: &[u8]) -> Option<(&'a str, &'a str)> {
-    let jws = std::str::from_utf8(jws).ok()?;
-    let mut parts = jws.split('.');
-    let (Some(header), Some(encoded), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
+    let (header, encoded, signature) = shared::jws::compact_parts(jws)?;
+    let (header, signature) = (
+        std::str::from_utf8(header).ok()?,
+        std::str::from_utf8(signature).ok()?,
+    );
     let canonical = encoded.len() == base64::encoded_len(payload.len(), false)?
-        && URL_SAFE_NO_PAD.encode(payload) == encoded
+        && URL_SAFE_NO_PAD.encode(payload).as_bytes() == encoded
         && !signature.contains(char::is_whitespace);
     canonical.then_some((header, signature))
 }
