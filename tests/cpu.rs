@@ -1,6 +1,40 @@
 //! CPU time used by the benchmark process: a steadier figure than a rate on a noisy machine.
 
+use std::time::Instant;
+
 use anyhow::Context;
+
+/// Items (reports) per second, and the process's CPU time per item in µs: all threads, so
+/// clients in the same process count too.
+#[derive(Clone, Copy)]
+pub struct Rate {
+    pub per_s: f64,
+    pub cpu_us: f64,
+}
+
+/// Wall-clock and CPU time from the start of a stretch of work.
+pub struct Meter {
+    started: Instant,
+    cpu: f64,
+}
+
+impl Meter {
+    pub fn start() -> anyhow::Result<Self> {
+        Ok(Self {
+            cpu: seconds()?,
+            started: Instant::now(),
+        })
+    }
+
+    /// The rate of `items` done since the start.
+    pub fn rate(&self, items: usize) -> anyhow::Result<Rate> {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        Ok(Rate {
+            per_s: items as f64 / elapsed,
+            cpu_us: (seconds()? - self.cpu) * 1e6 / items as f64,
+        })
+    }
+}
 
 /// This process's CPU time so far (user and system, all threads), in seconds; from
 /// `/proc/self/stat`, at the kernel's tick resolution (10 ms).

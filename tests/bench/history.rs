@@ -26,6 +26,7 @@ use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::db::{Db, Inserted, SignedReport};
 use nester::server::{Listeners, Server};
+use seahawks_tests::cpu::{Meter, Rate};
 use seahawks_tests::peer;
 use seahawks_tests::synthetic::{Rng, SimProbe, site_hosts, wan};
 use time::{Duration, OffsetDateTime};
@@ -107,14 +108,6 @@ impl Fleet {
     }
 }
 
-/// Reports per second, and the process's CPU time per report in µs (all threads: a
-/// steadier figure than the rate on a noisy machine).
-#[derive(Clone, Copy)]
-struct Rate {
-    per_s: f64,
-    cpu_us: f64,
-}
-
 /// Inserts `count` reports per probe from `start`, one task per probe (in order within a
 /// probe, concurrent across probes: group commit).
 async fn ingest(
@@ -135,8 +128,7 @@ async fn ingest(
         }
     }
     let total = batches.iter().map(Vec::len).sum::<usize>();
-    let cpu_before = seahawks_tests::cpu::seconds()?;
-    let started = Instant::now();
+    let meter = Meter::start()?;
     let tasks: Vec<_> = batches
         .into_iter()
         .map(|reports| {
@@ -155,11 +147,7 @@ async fn ingest(
     for task in tasks {
         task.await??;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok(Rate {
-        per_s: total as f64 / elapsed,
-        cpu_us: (seahawks_tests::cpu::seconds()? - cpu_before) * 1e6 / total as f64,
-    })
+    meter.rate(total)
 }
 
 /// A year of raw WAN samples, written straight into SQLite (the retention pass then rolls

@@ -7,6 +7,7 @@
 //! (a) a new TLS connection per report, (b) kept-alive connections. Prints rates and ratios;
 //! record them in docs/benchmarks.md.
 
+use seahawks_tests::cpu::{Meter, Rate};
 use seahawks_tests::peer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -127,23 +128,15 @@ async fn post(sender: &mut SendRequest<Full<Bytes>>, jws: Bytes) -> anyhow::Resu
     Ok(())
 }
 
-/// Reports per second, and the CPU time of the whole process per report in µs (clients and
-/// server share it, so only the difference between two servers means something).
-#[derive(Clone, Copy)]
-struct Rate {
-    per_s: f64,
-    cpu_us: f64,
-}
-
-/// Posts every report of every probe, one task per probe.
+/// Posts every report of every probe, one task per probe. Clients and server share the
+/// process's CPU time, so only the difference between two servers' figures means something.
 async fn run(
     addr: SocketAddr,
     work: Vec<(Arc<rustls::ClientConfig>, Vec<Bytes>)>,
     keep_alive: bool,
 ) -> anyhow::Result<Rate> {
     let total: usize = work.iter().map(|(_, r)| r.len()).sum();
-    let cpu_before = seahawks_tests::cpu::seconds()?;
-    let started = Instant::now();
+    let meter = Meter::start()?;
     let tasks: Vec<_> = work
         .into_iter()
         .map(|(client, reports)| {
@@ -162,10 +155,7 @@ async fn run(
     for task in tasks {
         task.await??;
     }
-    Ok(Rate {
-        per_s: total as f64 / started.elapsed().as_secs_f64(),
-        cpu_us: (seahawks_tests::cpu::seconds()? - cpu_before) * 1e6 / total as f64,
-    })
+    meter.rate(total)
 }
 
 /// The peer: the same TLS configuration as the nester's ingest, and a handler that reads
