@@ -114,6 +114,8 @@ async fn accept(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_content_type(headers)?;
     let body = body?;
+    // From here the report is on its way to the writer, unless refused: commits wait for it.
+    let expected = state.db.expect_write();
     let verified = state
         .verifier
         .verify(&body, UnixTime::now())
@@ -141,7 +143,7 @@ async fn accept(
     let (report_id, site) = (verified.report.report_id, verified.report.site.clone());
     let inserted = state
         .db
-        .insert_report(SignedReport::verified(verified, body.to_vec()))
+        .insert_report(SignedReport::verified(verified, body.to_vec()), expected)
         .await?;
     let conflict = |code, message: String| Err(ApiError::new(StatusCode::CONFLICT, code, message));
     let (status, outcome) = match inserted {

@@ -135,7 +135,7 @@ async fn ingest(
             let db = db.clone();
             tokio::spawn(async move {
                 for report in reports {
-                    let outcome = db.insert_report(report).await?;
+                    let outcome = db.insert_report(report, db.expect_write()).await?;
                     if outcome != Inserted::Stored {
                         bail!("not stored: {outcome:?}");
                     }

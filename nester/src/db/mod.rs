@@ -12,7 +12,10 @@
 //! Group commit: [`Db::write_batched`] jobs that arrive while the writer is busy are run
 //! together in one transaction, each inside its own savepoint (one failing job rolls back only
 //! itself), and every caller hears back only after the shared commit is durable. One fsync
-//! then covers many reports.
+//! then covers many reports. While more reports are being verified on their way to the writer
+//! ([`ExpectedWrite`]), a group commit waits for them a little (at most [`COMMIT_WAIT`]):
+//! without that, a writer faster than verification commits one or two reports at a time, and
+//! every commit costs an fsync and rewrites the pages the reports share.
 //!
 //! Checkpoints (copying the WAL back into the database file) run on a thread of their own, a
 //! few times a second while there are commits, not inside the writer's commits: a page
@@ -32,8 +35,10 @@ mod users;
 mod wan;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Row};
 use rusqlite_migration::{M, Migrations};
@@ -63,6 +68,11 @@ const WAL_KEEP_BYTES: i64 = 64 << 20;
 const WAL_RESTART_PAGES: i64 = 8 * 1024;
 /// Most jobs in one group commit.
 const MAX_BATCH: usize = 256;
+/// Longest a group commit waits for expected writes, from its first job.
+const COMMIT_WAIT: Duration = Duration::from_millis(2);
+/// How often a waiting group commit looks for jobs that arrived. The writer sleeps rather than
+/// block on the queue, so senders do not each pay for waking it.
+const COMMIT_WAIT_STEP: Duration = Duration::from_micros(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -90,6 +100,18 @@ enum Job {
     Batched(Batched),
 }
 
+/// A batched write on its way to the writer, from [`Db::expect_write`]. While any exists, a
+/// group commit waits up to [`COMMIT_WAIT`] for more jobs, so that one fsync covers them.
+/// Dropping it says the write will not come (the report was refused).
+#[must_use = "the expectation ends when this is dropped"]
+pub struct ExpectedWrite(Arc<AtomicUsize>);
+
+impl Drop for ExpectedWrite {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Cheap to clone; all clones share the same worker threads.
 #[derive(Clone)]
 pub struct Db {
@@ -97,6 +119,8 @@ pub struct Db {
     readers: mpsc::Sender<Exclusive>,
     /// A read-only connection that only ever asks for [`Db::version`].
     watch: Arc<Mutex<Connection>>,
+    /// Batched writes on their way (see [`ExpectedWrite`]).
+    expected: Arc<AtomicUsize>,
     token_owners: api_tokens::TokenOwners,
 }
 
@@ -146,9 +170,11 @@ impl Db {
             .spawn(move || checkpoint_loop(&checkpointer, &wakes))
             .expect("the OS can start a database thread");
         let (writer, jobs) = mpsc::channel::<Job>();
+        let expected = Arc::new(AtomicUsize::new(0));
+        let writer_expects = expected.clone();
         thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || write_loop(conn, &jobs, &committed))
+            .spawn(move || write_loop(conn, &jobs, &writer_expects, &committed))
             .expect("the OS can start a database thread");
         let read_only =
             || Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
@@ -167,6 +193,7 @@ impl Db {
             writer,
             readers,
             watch: Arc::new(Mutex::new(read_only()?)),
+            expected,
             token_owners: api_tokens::TokenOwners::default(),
         })
     }
@@ -202,6 +229,22 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
+        self.write_expected(f, None).await
+    }
+
+    /// Says a batched write is coming (a report is being verified): group commits wait a
+    /// little for it until the guard is dropped or handed to [`Db::insert_report`].
+    pub fn expect_write(&self) -> ExpectedWrite {
+        self.expected.fetch_add(1, Ordering::AcqRel);
+        ExpectedWrite(self.expected.clone())
+    }
+
+    /// [`Db::write_batched`], ending the expectation `expected` as the job is queued.
+    async fn write_expected<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        expected: Option<ExpectedWrite>,
+    ) -> Result<T, DbError> {
         let (tx, rx) = oneshot::channel();
         let job = Job::Batched(Box::new(move |conn| {
             let result = f(conn);
@@ -214,6 +257,8 @@ impl Db {
             });
             (ok, reply)
         }));
+        // Ended before the job is queued, so the writer never waits for the job it holds.
+        drop(expected);
         self.writer.send(job).map_err(|_| DbError::Closed)?;
         rx.await.map_err(|_| DbError::Closed)?
     }
@@ -281,7 +326,12 @@ fn fold(conn: &mut Connection) -> Result<(), DbError> {
     Ok(tx.commit()?)
 }
 
-fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, committed: &mpsc::SyncSender<()>) {
+fn write_loop(
+    mut conn: Connection,
+    jobs: &mpsc::Receiver<Job>,
+    expected: &AtomicUsize,
+    committed: &mpsc::SyncSender<()>,
+) {
     let mut pending = None;
     // Batched writes since the last fold (see `staging.rs`).
     let mut unfolded = 0;
@@ -304,19 +354,15 @@ fn write_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, committed: &mpsc
         match job {
             Job::Exclusive(f) => f(&mut conn),
             Job::Batched(first) => {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match jobs.try_recv() {
-                        Ok(Job::Batched(f)) => batch.push(f),
-                        Ok(other) => {
-                            pending = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                unfolded += batch.len();
-                run_batch(&conn, batch);
+                let batch = Batch {
+                    first: Some(first),
+                    jobs,
+                    expected,
+                    pending: &mut pending,
+                    deadline: Instant::now() + COMMIT_WAIT,
+                    taken: 0,
+                };
+                unfolded += run_batch(&conn, batch);
             }
         }
         // Whatever the job wrote wants a checkpoint; a wake-up already pending will do.
@@ -345,13 +391,60 @@ fn frame(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn run_batch(conn: &Connection, batch: Vec<Batched>) {
+/// The jobs of one group commit: the first, those queued behind it, then, while writes are
+/// expected, those that arrive before the deadline. An exclusive job ends the batch and is
+/// left in `pending`.
+struct Batch<'a> {
+    first: Option<Batched>,
+    jobs: &'a mpsc::Receiver<Job>,
+    expected: &'a AtomicUsize,
+    pending: &'a mut Option<Job>,
+    deadline: Instant,
+    taken: usize,
+}
+
+impl Iterator for Batch<'_> {
+    type Item = Batched;
+
+    fn next(&mut self) -> Option<Batched> {
+        if let Some(first) = self.first.take() {
+            self.taken += 1;
+            return Some(first);
+        }
+        if self.taken >= MAX_BATCH || self.pending.is_some() {
+            return None;
+        }
+        loop {
+            match self.jobs.try_recv() {
+                Ok(Job::Batched(job)) => {
+                    self.taken += 1;
+                    return Some(job);
+                }
+                Ok(exclusive) => {
+                    *self.pending = Some(exclusive);
+                    return None;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if self.expected.load(Ordering::Acquire) == 0 || now >= self.deadline {
+                        return None;
+                    }
+                    thread::sleep(COMMIT_WAIT_STEP.min(self.deadline - now));
+                }
+            }
+        }
+    }
+}
+
+/// Runs a batch in one transaction; returns how many jobs it ran.
+fn run_batch(conn: &Connection, mut batch: Batch<'_>) -> usize {
     if let Err(e) = frame(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction");
-        return; // the jobs are dropped: their callers get an error
+        return 0; // the first job is dropped: its caller gets an error
     }
-    let mut replies = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut replies = Vec::new();
+    for job in &mut batch {
         if let Err(e) = frame(conn, "SAVEPOINT job") {
             tracing::error!(error = %e, "cannot open a savepoint");
             continue;
@@ -375,6 +468,7 @@ fn run_batch(conn: &Connection, batch: Vec<Batched>) {
     for reply in replies {
         reply(commit.as_ref().map(|_| ()));
     }
+    batch.taken
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -531,6 +625,87 @@ mod tests {
             .execute("INSERT INTO t VALUES (1)", [])
             .unwrap();
         assert_ne!(db.version().unwrap(), v1);
+    }
+
+    fn job() -> Batched {
+        Box::new(|_| {
+            let reply: Reply = Box::new(|_: Result<(), &DbError>| {});
+            (true, reply)
+        })
+    }
+
+    fn batch<'a>(
+        first: Batched,
+        jobs: &'a mpsc::Receiver<Job>,
+        expected: &'a AtomicUsize,
+        pending: &'a mut Option<Job>,
+        wait: Duration,
+    ) -> Batch<'a> {
+        Batch {
+            first: Some(first),
+            jobs,
+            expected,
+            pending,
+            deadline: Instant::now() + wait,
+            taken: 0,
+        }
+    }
+
+    /// While a write is expected, a batch waits for jobs that arrive later, and ends as soon
+    /// as nothing more is expected.
+    #[test]
+    fn a_batch_waits_for_expected_writes() {
+        let (tx, rx) = mpsc::channel();
+        let expected = Arc::new(AtomicUsize::new(1));
+        let sender = {
+            let expected = expected.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(5));
+                tx.send(Job::Batched(job())).unwrap();
+                thread::sleep(Duration::from_millis(5));
+                expected.fetch_sub(1, Ordering::AcqRel);
+                tx
+            })
+        };
+        let mut pending = None;
+        let started = Instant::now();
+        let taken = batch(job(), &rx, &expected, &mut pending, Duration::from_secs(60)).count();
+        assert_eq!(taken, 2, "the job sent 5 ms later joins the batch");
+        assert!(started.elapsed() >= Duration::from_millis(10));
+        assert!(started.elapsed() < Duration::from_secs(30), "ends when nothing is expected");
+        drop(sender.join().unwrap());
+    }
+
+    /// Nothing expected: a batch takes what is queued and does not wait. Expected writes that
+    /// never come: it waits until its deadline, no longer. An exclusive job ends it.
+    #[test]
+    fn a_batch_waits_only_when_told_and_not_past_its_deadline() {
+        let (tx, rx) = mpsc::channel();
+        let nothing = AtomicUsize::new(0);
+        tx.send(Job::Batched(job())).unwrap();
+        let mut pending = None;
+        let started = Instant::now();
+        assert_eq!(
+            batch(job(), &rx, &nothing, &mut pending, Duration::from_secs(60)).count(),
+            2
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+
+        let never = AtomicUsize::new(1);
+        let started = Instant::now();
+        assert_eq!(
+            batch(job(), &rx, &never, &mut pending, Duration::from_millis(20)).count(),
+            1
+        );
+        assert!(started.elapsed() >= Duration::from_millis(20));
+
+        tx.send(Job::Exclusive(Box::new(|_| {}))).unwrap();
+        tx.send(Job::Batched(job())).unwrap();
+        assert_eq!(
+            batch(job(), &rx, &never, &mut pending, Duration::from_secs(60)).count(),
+            1
+        );
+        assert!(matches!(pending, Some(Job::Exclusive(_))));
     }
 
     /// Concurrent batched writes share commits; a failing job leaves no trace, its neighbours

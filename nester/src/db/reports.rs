@@ -138,11 +138,17 @@ pub struct Page<T> {
 const SUMMARY_COLUMNS: &str = "r.report_id, r.probe_id, r.sequence, r.site, r.generated_ms, r.received_ms, r.hosts_up, r.open_ports";
 
 impl Db {
-    /// Stores a verified report, its hosts and ports, in one transaction.
-    pub async fn insert_report(&self, signed: SignedReport) -> Result<Inserted, DbError> {
+    /// Stores a verified report, its hosts and ports, in one transaction. `expected` is the
+    /// expectation taken when the report arrived ([`Db::expect_write`]); it ends as the report
+    /// is queued.
+    pub async fn insert_report(
+        &self,
+        signed: SignedReport,
+        expected: super::ExpectedWrite,
+    ) -> Result<Inserted, DbError> {
         // Compressed here, on the caller's thread, so the single writer only copies bytes.
         let stored = Stored::of(&signed.jws, &signed.payload);
-        self.write_batched(move |conn| insert(conn, &signed, &stored))
+        self.write_expected(move |conn| insert(conn, &signed, &stored), Some(expected))
             .await
     }
 

@@ -367,9 +367,12 @@ async fn reads_are_the_same_before_and_after_keys_are_folded() {
         let mut again = sim.report(ms(OffsetDateTime::now_utc()), vec![]);
         again.sequence = sequence;
         let jws = probe.signer().sign_report(&again).unwrap();
-        let outcome = nester
-            .db()
-            .insert_report(SignedReport::own(again, "kid".into(), jws.into_bytes()).unwrap())
+        let db = nester.db();
+        let outcome = db
+            .insert_report(
+                SignedReport::own(again, "kid".into(), jws.into_bytes()).unwrap(),
+                db.expect_write(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -646,7 +649,10 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
         }
         stored.push((report.sequence, report.clone(), jws.clone()));
         let inserted = db
-            .insert_report(SignedReport::own(report, "kid".into(), jws.into_bytes()).unwrap())
+            .insert_report(
+                SignedReport::own(report, "kid".into(), jws.into_bytes()).unwrap(),
+                db.expect_write(),
+            )
             .await
             .unwrap();
         assert_eq!(inserted, nester::db::Inserted::Stored);
@@ -787,7 +793,10 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
     // A pruned report delivered again is a duplicate, not a new report.
     let (_, old, jws) = stored[0].clone();
     let again = db
-        .insert_report(SignedReport::own(old, "kid".into(), jws.into_bytes()).unwrap())
+        .insert_report(
+            SignedReport::own(old, "kid".into(), jws.into_bytes()).unwrap(),
+            db.expect_write(),
+        )
         .await
         .unwrap();
     assert_eq!(again, nester::db::Inserted::Duplicate);
