@@ -7,18 +7,16 @@
 //! (a) a new TLS connection per report, (b) kept-alive connections. Prints rates and ratios;
 //! record them in docs/benchmarks.md.
 
-use seahawks_tests::cpu::{Meter, Rate};
 use seahawks_tests::peer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::server::{Listeners, Server};
@@ -111,51 +109,6 @@ fn client_config(
     identity: &harvester::state::Identity,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(harvester::tls::mtls(identity)?))
-}
-
-async fn post(sender: &mut SendRequest<Full<Bytes>>, jws: Bytes) -> anyhow::Result<()> {
-    sender.ready().await?;
-    let request = Request::post("/v1/reports")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/jose")
-        .body(Full::new(jws))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    if status != StatusCode::CREATED {
-        bail!("{status}: {}", String::from_utf8_lossy(&body));
-    }
-    Ok(())
-}
-
-/// Posts every report of every probe, one task per probe. Clients and server share the
-/// process's CPU time, so only the difference between two servers' figures means something.
-async fn run(
-    addr: SocketAddr,
-    work: Vec<(Arc<rustls::ClientConfig>, Vec<Bytes>)>,
-    keep_alive: bool,
-) -> anyhow::Result<Rate> {
-    let total: usize = work.iter().map(|(_, r)| r.len()).sum();
-    let meter = Meter::start()?;
-    let tasks: Vec<_> = work
-        .into_iter()
-        .map(|(client, reports)| {
-            tokio::spawn(async move {
-                let mut sender = peer::connect(addr, client.clone()).await?;
-                for jws in reports {
-                    if !keep_alive {
-                        sender = peer::connect(addr, client.clone()).await?;
-                    }
-                    post(&mut sender, jws).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    meter.rate(total)
 }
 
 /// The peer: the same TLS configuration as the nester's ingest, and a handler that reads
@@ -267,12 +220,12 @@ async fn main() -> anyhow::Result<()> {
     ] {
         let work = sign_batch(count)?;
         eprintln!("{mode}: bare server...");
-        let bare = run(bare_addr, work, keep_alive)
+        let bare = peer::post_reports(bare_addr, work, keep_alive)
             .await
             .context("bare server run")?;
         let work = sign_batch(count)?;
         eprintln!("{mode}: nester...");
-        let real = run(nester_addr, work, keep_alive)
+        let real = peer::post_reports(nester_addr, work, keep_alive)
             .await
             .context("nester run")?;
         rows.push((mode, real, bare));

@@ -135,6 +135,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0007_history.sql")),
         M::up(include_str!("migrations/0008_report_parts.sql")),
         M::up(include_str!("migrations/0009_staged_keys.sql")),
+        M::up(include_str!("migrations/0010_max_sequence.sql")),
     ])
 }
 
@@ -602,6 +603,39 @@ mod tests {
         );
     }
 
+    /// Migration 10 keeps each probe's highest sequence on its row, from the folded and the
+    /// staged keys; a probe without reports has none.
+    #[test]
+    fn migration_10_finds_each_probes_highest_sequence() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 9).unwrap();
+        conn.execute_batch(
+            "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms)
+             VALUES ('p1', 'kc', '1', 0), ('p2', 'kc', '1', 0), ('p3', 'kc', '1', 0);
+             INSERT INTO report_sequences (probe_id, sequence, generated_ms, id)
+             VALUES ('p1', 3, 0, 1), ('p1', 9, 0, 2), ('p2', 4, 0, 3);
+             INSERT INTO report_sequences_staged (probe_id, sequence, generated_ms, id)
+             VALUES ('p1', 5, 0, 4), ('p2', 6, 0, 5);",
+        )
+        .unwrap();
+        migrations().to_version(&mut conn, 10).unwrap();
+        let max: Vec<(String, Option<i64>)> = conn
+            .prepare("SELECT probe_id, max_sequence FROM probes ORDER BY probe_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            max,
+            [
+                ("p1".to_string(), Some(9)),
+                ("p2".to_string(), Some(6)),
+                ("p3".to_string(), None)
+            ]
+        );
+    }
+
     /// The version moves with every commit: through the writer, and by another connection
     /// (another process, as the CLI is); reads leave it alone.
     #[tokio::test]
@@ -672,7 +706,10 @@ mod tests {
         let taken = batch(job(), &rx, &expected, &mut pending, Duration::from_secs(60)).count();
         assert_eq!(taken, 2, "the job sent 5 ms later joins the batch");
         assert!(started.elapsed() >= Duration::from_millis(10));
-        assert!(started.elapsed() < Duration::from_secs(30), "ends when nothing is expected");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "ends when nothing is expected"
+        );
         drop(sender.join().unwrap());
     }
 

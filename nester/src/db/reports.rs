@@ -331,14 +331,18 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
             Inserted::ConflictingId
         });
     }
-    // The probe's row: the site it enrolled for, how far retention pruned its reports, and
-    // the newest report its history has applied.
-    let known: Option<(String, i64, Option<i64>)> = conn
-        .prepare_cached("SELECT site, pruned_through, history_ms FROM probes WHERE probe_id = ?")?
-        .query_row([&probe], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    // The probe's row: the site it enrolled for, how far retention pruned its reports, the
+    // newest report its history has applied, and its highest sequence.
+    let known: Option<(String, i64, Option<i64>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT site, pruned_through, history_ms, max_sequence FROM probes WHERE probe_id = ?",
+        )?
+        .query_row([&probe], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let pruned_through = known.as_ref().map_or(0, |k| k.1);
-    let previous_max = staging::max_sequence(conn, &probe)?;
+    let previous_max = known.as_ref().and_then(|k| k.3);
     // A sequence above every one stored or pruned is new (the usual case): only an older one
     // can be taken, which spares two lookups in the large key trees per report.
     if sequence <= previous_max.unwrap_or(0).max(pruned_through) {
@@ -362,7 +366,7 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
         Some((enrolled, ..)) if enrolled != report.site => {
             return Ok(Inserted::SiteMismatch { enrolled });
         }
-        Some((_, _, history_ms)) => history_ms,
+        Some((_, _, history_ms, _)) => history_ms,
         None => None,
     };
 
@@ -404,19 +408,24 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
     update_gaps(conn, &probe, sequence, previous_max)?;
     super::history::apply(conn, report, generated, history_ms)?;
     super::wan::insert(conn, report, generated)?;
-    // The probe row follows its newest report (by generation time), whatever the arrival order.
+    // The probe row follows its newest report (by generation time), whatever the arrival
+    // order, and keeps the highest sequence. (Every SET expression sees the row as it was.)
     let interval_ms = i64::try_from(report.interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
     conn.prepare_cached(
-        "UPDATE probes SET harvester_version = ?2, last_report_id = ?3, last_report_ms = ?4,
-                           interval_ms = ?5
-         WHERE probe_id = ?1 AND (last_report_ms IS NULL OR last_report_ms <= ?4)",
+        "UPDATE probes SET max_sequence = max(coalesce(max_sequence, ?6), ?6),
+             harvester_version = iif(coalesce(last_report_ms, ?4) <= ?4, ?2, harvester_version),
+             last_report_id = iif(coalesce(last_report_ms, ?4) <= ?4, ?3, last_report_id),
+             last_report_ms = max(coalesce(last_report_ms, ?4), ?4),
+             interval_ms = iif(coalesce(last_report_ms, ?4) <= ?4, ?5, interval_ms)
+         WHERE probe_id = ?1",
     )?
     .execute(params![
         probe,
         report.harvester_version,
         id,
         generated,
-        interval_ms
+        interval_ms,
+        sequence
     ])?;
     // A running total: keep the highest seen, whatever the arrival order.
     if report.unsent_reports > 0 {

@@ -77,15 +77,3 @@ pub(super) fn sequence_taken(
         .optional()?
         .is_some())
 }
-
-/// The probe's highest stored sequence.
-pub(super) fn max_sequence(conn: &Connection, probe: &str) -> Result<Option<i64>, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT max(s) FROM (
-               SELECT max(sequence) AS s FROM report_sequences WHERE probe_id = ?1
-               UNION ALL
-               SELECT max(sequence) FROM report_sequences_staged WHERE probe_id = ?1)",
-        )?
-        .query_row([probe], |r| r.get(0))?)
-}
