@@ -154,6 +154,7 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
         configure(&conn)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrations().to_latest(&mut conn)?;
         // Keys staged before a stop (see `staging.rs`) are folded now.
         fold(&mut conn)?;
@@ -279,9 +280,16 @@ impl Db {
     }
 }
 
-/// Page cache per connection, in KiB (SQLite's default is 2 MiB). The indexes that every
-/// insert touches stay in memory on a database of a few GB.
+/// Page cache of each reader, in KiB (SQLite's default is 2 MiB): the pages that API reads
+/// keep coming back to stay in memory on a database of a few GB.
 const CACHE_KIB: i64 = 64 * 1024;
+
+/// Page cache of the writer, in KiB. What ingest touches is small (the right edges of the
+/// report trees, the staged keys, each probe's hosts and open ports, and each probe's leaf at
+/// a fold): a few thousand pages at most. A larger cache costs at commit: SQLite walks all of
+/// it whenever a B-tree balance has parked a page at the lock-byte page number (1 GiB), past
+/// the end of a smaller file, which is about once per group commit.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 /// Prepared statements kept per connection: the insert path alone runs about twenty, and
 /// rusqlite's default of 16 would prepare some of them again for every report.
