@@ -1,7 +1,7 @@
 -- Each probe's highest stored sequence, kept on its row. Every insert reads that row anyway;
 -- finding the maximum in `report_sequences` cost a descent of a large tree per report, and
--- retention could lower it (a probe whose reports were all pruned looked as if it had never
--- sent any). It only grows.
+-- retention (which keeps only each probe's newest report by time) could lower it. It only
+-- grows.
 ALTER TABLE probes ADD COLUMN max_sequence INTEGER;
 
 UPDATE probes SET max_sequence = (
