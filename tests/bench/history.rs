@@ -86,6 +86,8 @@ enum Path {
     EndToEnd,
 }
 
+const PATHS: [Path; 2] = [Path::Storage, Path::EndToEnd];
+
 impl Path {
     fn name(self) -> &'static str {
         match self {
@@ -338,16 +340,11 @@ async fn empty_nester(
 ) -> anyhow::Result<(Target, tokio::sync::oneshot::Sender<()>)> {
     let dir = DataDir::new(root);
     dir.create()?;
-    for file in [
-        "ca.pem",
-        "ca.key",
-        "ingest.pem",
-        "ingest.key",
-        "web.pem",
-        "web.key",
-    ] {
-        std::fs::copy(year_old.pki(file), dir.pki(file))
-            .with_context(|| format!("copying pki/{file}"))?;
+    // The whole pki directory: the CA, and the listeners' certificates and keys.
+    for entry in std::fs::read_dir(year_old.root().join("pki"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), dir.root().join("pki").join(entry.file_name()))
+            .with_context(|| format!("copying {}", entry.path().display()))?;
     }
     let mut config = Config::loopback(dir.root());
     config.retention.every = std::time::Duration::from_secs(365 * 86_400);
@@ -434,10 +431,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // The year ends this long ago, so that the ingest rounds after it never post a report
-    // from the future (the ingest listener refuses those).
+    // from the future (the ingest listener refuses those): every round of every path moves
+    // the probes' clocks on by one run.
     let per_probe_run = args.ingest_reports.div_ceil(args.probes);
-    let rounds_span =
-        Duration::seconds(INTERVAL_S * (4 * (args.ingest_rounds + 1) * per_probe_run) as i64);
+    let rounds_span = Duration::seconds(
+        INTERVAL_S * (PATHS.len() * (args.ingest_rounds + 1) * per_probe_run) as i64,
+    );
     let now = OffsetDateTime::now_utc() - rounds_span - Duration::hours(1);
     let year_old = Target {
         db: db.clone(),
@@ -489,7 +488,7 @@ async fn main() -> anyhow::Result<()> {
     let empty_dirs = tempfile::tempdir()?;
     let mut runs = 0;
     let mut ingest_summary = Vec::new();
-    for path in [Path::Storage, Path::EndToEnd] {
+    for path in PATHS {
         let mut rounds = Vec::new();
         // Round 0 warms up: the retention pass has just rewritten the file and the writer's
         // cache is cold, which says nothing about ingest into a database of that size.

@@ -331,18 +331,9 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
             Inserted::ConflictingId
         });
     }
-    // The probe's row: the site it enrolled for, how far retention pruned its reports, the
-    // newest report its history has applied, and its highest sequence.
-    let known: Option<(String, i64, Option<i64>, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT site, pruned_through, history_ms, max_sequence FROM probes WHERE probe_id = ?",
-        )?
-        .query_row([&probe], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    let pruned_through = known.as_ref().map_or(0, |k| k.1);
-    let previous_max = known.as_ref().and_then(|k| k.3);
+    let known = ProbeRow::read(conn, &probe)?;
+    let pruned_through = known.as_ref().map_or(0, |k| k.pruned_through);
+    let previous_max = known.as_ref().and_then(|k| k.max_sequence);
     // A sequence above every one stored or pruned is new (the usual case): only an older one
     // can be taken, which spares two lookups in the large key trees per report.
     if sequence <= previous_max.unwrap_or(0).max(pruned_through) {
@@ -363,10 +354,10 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
         }
     }
     let history_ms = match known {
-        Some((enrolled, ..)) if enrolled != report.site => {
-            return Ok(Inserted::SiteMismatch { enrolled });
+        Some(row) if row.site != report.site => {
+            return Ok(Inserted::SiteMismatch { enrolled: row.site });
         }
-        Some((_, _, history_ms, _)) => history_ms,
+        Some(row) => row.history_ms,
         None => None,
     };
 
@@ -438,6 +429,37 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
         ])?;
     }
     Ok(Inserted::Stored)
+}
+
+/// What insert needs of the probe's row.
+struct ProbeRow {
+    /// The site it enrolled for.
+    site: String,
+    /// How far retention pruned its reports.
+    pruned_through: i64,
+    /// The newest report its history has applied.
+    history_ms: Option<i64>,
+    /// Its highest stored sequence.
+    max_sequence: Option<i64>,
+}
+
+impl ProbeRow {
+    fn read(conn: &Connection, probe: &str) -> Result<Option<Self>, DbError> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT site, pruned_through, history_ms, max_sequence FROM probes
+                 WHERE probe_id = ?",
+            )?
+            .query_row([probe], |r| {
+                Ok(Self {
+                    site: r.get(0)?,
+                    pruned_through: r.get(1)?,
+                    history_ms: r.get(2)?,
+                    max_sequence: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
 }
 
 /// Keeps `sequence_gaps` exact: a jump past the highest sequence opens a gap, a late report
