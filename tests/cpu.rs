@@ -51,3 +51,38 @@ pub fn seconds() -> anyhow::Result<f64> {
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
     Ok(ticks as f64 / 100.0)
 }
+
+/// The CPU time one thread of this process has used so far, in µs; from
+/// `/proc/self/task/<tid>/schedstat`, at nanosecond resolution.
+pub fn thread_us(tid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .with_context(|| format!("thread {tid} has ended"))?;
+    let ns: u64 = stat
+        .split_whitespace()
+        .next()
+        .context("empty schedstat")?
+        .parse()?;
+    Ok(ns as f64 / 1000.0)
+}
+
+/// The ids of this process's threads named `name`, in order.
+pub fn threads_named(name: &str) -> anyhow::Result<Vec<u32>> {
+    let mut tids = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task")? {
+        let path = entry?.path();
+        // A thread may end between the listing and the read.
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if comm.trim_end() == name {
+            tids.push(
+                path.file_name()
+                    .context("task")?
+                    .to_string_lossy()
+                    .parse()?,
+            );
+        }
+    }
+    tids.sort_unstable();
+    Ok(tids)
+}

@@ -8,7 +8,10 @@
 //! (history intervals, change feed, WAN samples). Then, in the same run:
 //! - ingest rate into that database against an empty one, the same reports: through the
 //!   storage path alone, and end to end (signed reports posted over mTLS to the ingest
-//!   listener, verified and stored, from one kept-alive connection per probe);
+//!   listener, verified and stored, from one kept-alive connection per probe). Each round
+//!   gives both nesters the same reports in slices that take turns (ABBA), so that the
+//!   machine speeding up or slowing down favours neither; an empty nester is measured once
+//!   its start-up retention pass is over;
 //! - the database size after rollups;
 //! - p50 / p99 and throughput of the probe list, the probe page's data, a report fetch and a
 //!   host search under 64 HTTPS keep-alive clients, against a bare axum + rustls "hello".
@@ -21,14 +24,15 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::db::{Db, Inserted, SignedReport};
 use nester::server::{Listeners, Server};
-use seahawks_tests::cpu::{Meter, Rate};
+use seahawks_tests::cpu::{self, Meter, Rate};
 use seahawks_tests::peer;
 use seahawks_tests::synthetic::{Rng, SimProbe, site_hosts, wan};
 use time::{Duration, OffsetDateTime};
@@ -62,6 +66,9 @@ struct Args {
     /// Stop after the ingest comparison (no reads).
     #[arg(long)]
     ingest_only: bool,
+    /// Only the ingest paths whose name contains this ("storage", "end to end").
+    #[arg(long, default_value = "")]
+    ingest_paths: String,
     /// Only the reads whose name contains this.
     #[arg(long, default_value = "")]
     reads: String,
@@ -97,10 +104,30 @@ impl Path {
     }
 }
 
-/// A running nester: its database and its ingest address.
+/// A running nester: its database, its ingest address and its database writer thread.
 struct Target {
     db: Db,
     ingest: SocketAddr,
+    writer: u32,
+}
+
+/// Opens a nester's database: returns it with the id of the writer thread it started.
+fn open_server(config: &Config) -> anyhow::Result<(Server, u32)> {
+    let before = cpu::threads_named("db-writer")?;
+    let server = Server::open(config)?;
+    // A thread names itself once it runs: wait for it, a little.
+    for _ in 0..200 {
+        let new: Vec<u32> = cpu::threads_named("db-writer")?
+            .into_iter()
+            .filter(|t| !before.contains(t))
+            .collect();
+        match new[..] {
+            [] => std::thread::sleep(std::time::Duration::from_millis(10)),
+            [writer] => return Ok((server, writer)),
+            _ => bail!("expected one new db-writer thread, found {new:?}"),
+        }
+    }
+    bail!("no db-writer thread after 2 s")
 }
 
 impl Fleet {
@@ -138,44 +165,146 @@ impl Fleet {
     }
 }
 
-/// Delivers `count` reports per probe from `start`, one task per probe (in order within a
-/// probe, concurrent across probes: group commit).
-async fn ingest(
+impl Fleet {
+    /// `count` signed reports per probe from `start`, five minutes apart. Signed in the
+    /// order they will arrive (each probe's n-th report, then the (n+1)-th), so the UUID v7
+    /// report ids rise with arrival as a live fleet's do, instead of falling into one range
+    /// per probe.
+    fn sign(
+        &mut self,
+        start: OffsetDateTime,
+        count: usize,
+    ) -> anyhow::Result<Vec<Vec<SignedReport>>> {
+        let mut batches: Vec<Vec<SignedReport>> = (0..self.sims.len())
+            .map(|_| Vec::with_capacity(count))
+            .collect();
+        for n in 0..count {
+            for (i, reports) in batches.iter_mut().enumerate() {
+                reports.push(self.next(i, start + Duration::seconds(INTERVAL_S * n as i64))?);
+            }
+        }
+        Ok(batches)
+    }
+}
+
+/// How reports reach a nester: its database directly, or each probe's kept-alive mTLS
+/// connection to its ingest listener.
+enum Lane {
+    Storage(Db),
+    Https(Vec<SendRequest<Full<Bytes>>>),
+}
+
+impl Lane {
+    async fn open(path: Path, target: &Target, fleet: &Fleet) -> anyhow::Result<Self> {
+        Ok(match path {
+            Path::Storage => Self::Storage(target.db.clone()),
+            Path::EndToEnd => {
+                let mut senders = Vec::new();
+                for client in &fleet.clients {
+                    senders.push(peer::connect(target.ingest, client.clone()).await?);
+                }
+                Self::Https(senders)
+            }
+        })
+    }
+
+    /// Delivers each probe's reports in order, the probes concurrently (group commit).
+    async fn deliver(&mut self, batches: Vec<Vec<SignedReport>>) -> anyhow::Result<Rate> {
+        match self {
+            Self::Storage(db) => store(db, batches).await,
+            Self::Https(senders) => {
+                let total = batches.iter().map(Vec::len).sum::<usize>();
+                let meter = Meter::start()?;
+                let tasks: Vec<_> = std::mem::take(senders)
+                    .into_iter()
+                    .zip(batches)
+                    .map(|(mut sender, reports)| {
+                        tokio::spawn(async move {
+                            for report in reports {
+                                peer::post_report(&mut sender, Bytes::from(report.jws)).await?;
+                            }
+                            anyhow::Ok(sender)
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    senders.push(task.await??);
+                }
+                meter.rate(total)
+            }
+        }
+    }
+}
+
+/// The ingest of a round into one nester: the rate over the slices it took, and the CPU
+/// time of its database writer per report, folds included (the steadiest figure on a noisy
+/// machine).
+#[derive(Clone, Copy)]
+struct Run {
+    rate: Rate,
+    writer_us: f64,
+}
+
+/// Which nester takes each slice of a round, `true` for the year-old one: each goes first
+/// as often as the other and takes turns in ABBA order, so a machine that speeds up or
+/// slows down over the round favours neither.
+const SLICE_ORDER: [bool; 8] = [true, false, false, true, false, true, true, false];
+
+/// One round: `count` reports per probe into each of the two nesters (the same reports, as
+/// the twin fleet signs them), in interleaved slices.
+async fn compare(
     path: Path,
-    target: &Target,
-    fleet: &mut Fleet,
+    nesters: [&Target; 2],
+    fleets: [&mut Fleet; 2],
     start: OffsetDateTime,
     count: usize,
-) -> anyhow::Result<Rate> {
-    // Signed in the order they will arrive (each probe's n-th report, then the (n+1)-th),
-    // so the UUID v7 report ids rise with arrival as a live fleet's do, instead of falling
-    // into one range per probe.
-    let mut batches: Vec<Vec<SignedReport>> = (0..fleet.sims.len())
-        .map(|_| Vec::with_capacity(count))
-        .collect();
-    for n in 0..count {
-        for (i, reports) in batches.iter_mut().enumerate() {
-            reports.push(fleet.next(i, start + Duration::seconds(INTERVAL_S * n as i64))?);
+) -> anyhow::Result<[Run; 2]> {
+    let slices = SLICE_ORDER.len() / 2;
+    let per_slice = count.div_ceil(slices);
+    let mut sliced = Vec::new();
+    let mut lanes = Vec::new();
+    let mut writers = Vec::new();
+    for (target, fleet) in nesters.iter().zip(fleets) {
+        let mut batches = fleet.sign(start, count)?;
+        // Slice k: each probe's reports k * per_slice.. in order.
+        let mut own: Vec<Vec<Vec<SignedReport>>> = Vec::new();
+        for _ in 0..slices {
+            own.push(
+                batches
+                    .iter_mut()
+                    .map(|b| b.drain(..per_slice.min(b.len())).collect())
+                    .collect(),
+            );
         }
+        own.reverse();
+        sliced.push(own);
+        lanes.push(Lane::open(path, target, fleet).await?);
+        writers.push(cpu::thread_us(target.writer)?);
     }
-    match path {
-        Path::Storage => store(&target.db, batches).await,
-        Path::EndToEnd => {
-            let work = fleet
-                .clients
-                .iter()
-                .cloned()
-                .zip(batches)
-                .map(|(client, reports)| {
-                    (
-                        client,
-                        reports.into_iter().map(|r| Bytes::from(r.jws)).collect(),
-                    )
-                })
-                .collect();
-            peer::post_reports(target.ingest, work, true).await
-        }
+    let (mut seconds, mut cpu_s, mut items) = ([0.0f64; 2], [0.0f64; 2], [0usize; 2]);
+    for year_old in SLICE_ORDER {
+        let t = usize::from(!year_old);
+        let batches = sliced[t].pop().context("a slice for each turn")?;
+        let n = batches.iter().map(Vec::len).sum::<usize>();
+        let rate = lanes[t].deliver(batches).await?;
+        seconds[t] += n as f64 / rate.per_s;
+        cpu_s[t] += rate.cpu_us * n as f64 / 1e6;
+        items[t] += n;
     }
+    drop(lanes);
+    // The writers fold what is still staged once writes pause: part of the round's cost.
+    tokio::time::sleep(nester::db::FOLD_IDLE + std::time::Duration::from_millis(500)).await;
+    let mut runs = [None, None];
+    for t in 0..2 {
+        runs[t] = Some(Run {
+            rate: Rate {
+                per_s: items[t] as f64 / seconds[t],
+                cpu_us: cpu_s[t] * 1e6 / items[t] as f64,
+            },
+            writer_us: (cpu::thread_us(nesters[t].writer)? - writers[t]) / items[t] as f64,
+        });
+    }
+    Ok(runs.map(|r| r.expect("both measured")))
 }
 
 /// Inserts each probe's reports in order, the probes concurrently.
@@ -348,7 +477,7 @@ async fn empty_nester(
     }
     let mut config = Config::loopback(dir.root());
     config.retention.every = std::time::Duration::from_secs(365 * 86_400);
-    let server = Server::open(&config)?;
+    let (server, writer) = open_server(&config)?;
     let db = server.state.db.clone();
     let enrolled = year_old.database();
     db.write(move |c| {
@@ -372,7 +501,20 @@ async fn empty_nester(
     tokio::spawn(server.run(listeners, async move {
         let _ = stopped.await;
     }));
-    Ok((Target { db, ingest }, stop))
+    // A nester starts with a retention pass (hundreds of small commits): measured, it would
+    // slow the empty database's first slice down. Wait until the writer is idle.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let before = cpu::thread_us(writer)?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        if cpu::thread_us(writer)? - before < 1000.0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the empty nester's writer is still busy after a minute");
+        }
+    }
+    Ok((Target { db, ingest, writer }, stop))
 }
 
 /// The peer: axum answering "hello" behind the nester's own web TLS configuration.
@@ -392,7 +534,7 @@ async fn main() -> anyhow::Result<()> {
     config.ingest.enroll_per_minute = 100_000;
     // The bench runs retention itself, once the year is in.
     config.retention.every = std::time::Duration::from_secs(365 * 86_400);
-    let server = Server::open(&config)?;
+    let (server, writer) = open_server(&config)?;
     let db = server.state.db.clone();
     let listeners = Listeners::bind(&config).await?;
     let (ingest_addr, web_addr) = (listeners.ingest_addr(), listeners.web_addr());
@@ -441,6 +583,7 @@ async fn main() -> anyhow::Result<()> {
     let year_old = Target {
         db: db.clone(),
         ingest: ingest_addr,
+        writer,
     };
     let reports_from = now - Duration::days(args.report_days);
     let per_probe = (args.report_days * 86_400 / INTERVAL_S) as usize;
@@ -450,15 +593,17 @@ async fn main() -> anyhow::Result<()> {
         args.report_days,
         args.probes
     );
-    let seed_rate = ingest(
-        Path::Storage,
-        &year_old,
-        &mut fleet,
-        reports_from,
-        per_probe,
-    )
-    .await?
-    .per_s;
+    // A day at a time: signed, the 14 days would take over 10 GB.
+    let (mut seeded, mut seconds) = (0, 0.0);
+    let per_day = (86_400 / INTERVAL_S) as usize;
+    while seeded < per_probe {
+        let count = per_day.min(per_probe - seeded);
+        let from = reports_from + Duration::seconds(INTERVAL_S * seeded as i64);
+        let rate = store(&db, fleet.sign(from, count)?).await?;
+        seconds += (count * args.probes) as f64 / rate.per_s;
+        seeded += count;
+    }
+    let seed_rate = (per_probe * args.probes) as f64 / seconds;
     eprintln!("  {seed_rate:.0} reports/s");
     eprintln!(
         "seeding {} days of raw WAN samples before that...",
@@ -489,6 +634,9 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = 0;
     let mut ingest_summary = Vec::new();
     for path in PATHS {
+        if !path.name().contains(&args.ingest_paths) {
+            continue;
+        }
         let mut rounds = Vec::new();
         // Round 0 warms up: the retention pass has just rewritten the file and the writer's
         // cache is cold, which says nothing about ingest into a database of that size.
@@ -503,50 +651,51 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 eprintln!("ingest, {}: round {round}...", path.name());
             }
-            let (full, empty) = if round % 2 == 0 {
-                let full = ingest(path, &year_old, &mut fleet, from, per_probe_run).await?;
-                (
-                    full,
-                    ingest(path, &empty, &mut twin, from, per_probe_run).await?,
-                )
-            } else {
-                let empty = ingest(path, &empty, &mut twin, from, per_probe_run).await?;
-                (
-                    ingest(path, &year_old, &mut fleet, from, per_probe_run).await?,
-                    empty,
-                )
-            };
+            let [full, empty] = compare(
+                path,
+                [&year_old, &empty],
+                [&mut fleet, &mut twin],
+                from,
+                per_probe_run,
+            )
+            .await?;
             drop(stop);
             eprintln!(
-                "  year-old {:.0}/s, empty {:.0}/s: {:.2}; CPU per report {:.0} and {:.0} us",
-                full.per_s,
-                empty.per_s,
-                full.per_s / empty.per_s,
-                full.cpu_us,
-                empty.cpu_us
+                "  year-old {:.0}/s, empty {:.0}/s: {:.2}; CPU per report {:.0} and {:.0} us, \
+                 writer {:.0} and {:.0} us",
+                full.rate.per_s,
+                empty.rate.per_s,
+                full.rate.per_s / empty.rate.per_s,
+                full.rate.cpu_us,
+                empty.rate.cpu_us,
+                full.writer_us,
+                empty.writer_us
             );
             if round > 0 {
-                rounds.push((full.per_s / empty.per_s, full, empty));
+                rounds.push((full.rate.per_s / empty.rate.per_s, full, empty));
             }
         }
         rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (ratio, full, empty) = rounds[rounds.len() / 2];
-        let median_cpu = |pick: fn(&(f64, Rate, Rate)) -> f64| {
+        let median = |pick: fn(&(f64, Run, Run)) -> f64| {
             let mut v: Vec<f64> = rounds.iter().map(pick).collect();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let (full_cpu, empty_cpu) = (median_cpu(|r| r.1.cpu_us), median_cpu(|r| r.2.cpu_us));
+        let (full_cpu, empty_cpu) = (median(|r| r.1.rate.cpu_us), median(|r| r.2.rate.cpu_us));
+        let (full_writer, empty_writer) = (median(|r| r.1.writer_us), median(|r| r.2.writer_us));
         let line = format!(
             "ingest, {} ({} reports per run, median of {} rounds): year-old database {:.0}/s, \
              empty {:.0}/s, ratio {ratio:.2} (target >= 0.9); CPU per report (median, all \
-             threads) {full_cpu:.0} and {empty_cpu:.0} us, ratio {:.2}",
+             threads) {full_cpu:.0} and {empty_cpu:.0} us, ratio {:.2}; database writer \
+             {full_writer:.0} and {empty_writer:.0} us, ratio {:.2}",
             path.name(),
             per_probe_run * args.probes,
             args.ingest_rounds,
-            full.per_s,
-            empty.per_s,
-            empty_cpu / full_cpu
+            full.rate.per_s,
+            empty.rate.per_s,
+            empty_cpu / full_cpu,
+            empty_writer / full_writer
         );
         println!("{line}");
         ingest_summary.push(line);

@@ -1,6 +1,7 @@
 //! What each probe has seen over time: hosts and their open ports as intervals, and the
-//! change feed. Updated at ingest by comparing a report with the open intervals, so a query
-//! never rescans old reports and a steady network costs two reads and no writes per report.
+//! change feed. Updated at ingest by comparing a report with the open intervals (kept in the
+//! writer's [`Memo`]), so a query never rescans old reports and a steady network costs no
+//! read and no write of the history tables per report.
 
 use std::collections::HashMap;
 
@@ -144,6 +145,7 @@ pub struct ChangeFilter {
 }
 
 /// What the open intervals say about one host before a report is applied.
+#[derive(Debug, Clone, PartialEq)]
 struct Known {
     host_id: i64,
     hostname: Option<String>,
@@ -153,11 +155,56 @@ struct Known {
     open: HashMap<(String, u16), (i64, Option<String>)>,
 }
 
+/// Most probes the writer's [`Memo`] holds (about 10 KB each for 20 hosts).
+const MEMO_PROBES: usize = 10_000;
+
+/// The writer's memo of each probe's hosts and open ports, as the last report it applied
+/// left them: a report is compared with it instead of with two queries over the history
+/// tables, which grow with the database. Only [`apply`] writes those tables, so the memo
+/// stays true as long as the writer forgets it whenever they may have changed behind it: a
+/// job or commit rolled back, an exclusive write, another connection's commit.
+#[derive(Default)]
+pub(super) struct Memo {
+    probes: HashMap<String, HashMap<String, Known>>,
+    /// `PRAGMA data_version` when last checked.
+    version: Option<i64>,
+}
+
+impl Memo {
+    pub(super) fn forget(&mut self) {
+        self.probes.clear();
+    }
+
+    /// Forgets everything if another connection (the CLI, say) committed since the last
+    /// check. Call it inside the write transaction, before the first job.
+    pub(super) fn check(&mut self, conn: &Connection) -> Result<(), DbError> {
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if self.version != Some(version) {
+            self.forget();
+            self.version = Some(version);
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, probe: String, hosts: HashMap<String, Known>) {
+        if self.probes.len() >= MEMO_PROBES {
+            // Any one: the probes report in turn, so none is much likelier to come next.
+            if let Some(other) = self.probes.keys().next().cloned() {
+                self.probes.remove(&other);
+            }
+        }
+        self.probes.insert(probe, hosts);
+    }
+}
+
 /// Brings the probe's history up to `report` (generated at `at`); `previous` is the newest
 /// report applied before (`probes.history_ms`). Reports older than that are stored but leave
 /// history alone: it only moves forward.
 pub(super) fn apply(
     conn: &Connection,
+    memo: &mut Memo,
     report: &Report,
     at: i64,
     previous: Option<i64>,
@@ -173,7 +220,13 @@ pub(super) fn apply(
         last_seen: previous.unwrap_or(at),
         report_id: report.report_id.to_string(),
     };
-    let mut known = known(conn, &probe)?;
+    // Taken out: if this fails half-way, the probe is read again next time.
+    let mut known = match memo.probes.remove(&probe) {
+        Some(known) => known,
+        None => known(conn, &probe)?,
+    };
+    // What the memo holds once the report is applied.
+    let mut next = HashMap::with_capacity(known.len());
     for host in report.hosts.iter().filter(|h| h.state == HostState::Up) {
         let address = host.address.to_string();
         let os = serde_json::to_string(&host.os).map_err(|e| DbError::Corrupt(e.to_string()))?;
@@ -207,11 +260,14 @@ pub(super) fn apply(
             )?
             .execute(params![id, host.hostname, os])?;
         }
+        let mut open = HashMap::with_capacity(entry.open.len());
         for port in host.ports.iter().filter(|p| p.state == PortState::Open) {
             let protocol = port.protocol.as_str();
-            match entry.open.remove(&(protocol.to_string(), port.port)) {
+            let key = (protocol.to_string(), port.port);
+            match entry.open.remove(&key) {
                 Some((opened, banner)) => {
-                    if port.banner.is_some() && port.banner != banner {
+                    let banner_changed = port.banner.is_some() && port.banner != banner;
+                    if banner_changed {
                         conn.prepare_cached(
                             "UPDATE port_intervals SET banner = ?5
                              WHERE host_id = ?1 AND protocol = ?2 AND port = ?3 AND opened_ms = ?4",
@@ -224,6 +280,12 @@ pub(super) fn apply(
                             port.banner
                         ])?;
                     }
+                    let banner = if banner_changed {
+                        port.banner.clone()
+                    } else {
+                        banner
+                    };
+                    open.insert(key, (opened, banner));
                 }
                 None => {
                     conn.prepare_cached(
@@ -238,10 +300,21 @@ pub(super) fn apply(
                         port.banner
                     ])?;
                     step.record(id, ChangeKind::PortOpened, Some((protocol, port.port)))?;
+                    open.insert(key, (at, port.banner.clone()));
                 }
             }
         }
         step.close_ports(&entry)?;
+        next.insert(
+            address,
+            Known {
+                hostname: host.hostname.clone().or(entry.hostname),
+                os,
+                up: true,
+                open,
+                ..entry
+            },
+        );
     }
     // Hosts the report did not see up: down, and their ports with them.
     for entry in known.values().filter(|k| k.up) {
@@ -257,6 +330,23 @@ pub(super) fn apply(
     }
     conn.prepare_cached("UPDATE probes SET history_ms = ?2 WHERE probe_id = ?1")?
         .execute(params![probe, at])?;
+    next.extend(known.into_iter().map(|(address, host)| {
+        let down = Known {
+            up: false,
+            open: HashMap::new(),
+            ..host
+        };
+        (address, down)
+    }));
+    // Every report stored by a debug build (the test suites) checks the memo.
+    if cfg!(debug_assertions) {
+        let truth = self::known(conn, &probe)?;
+        assert_eq!(
+            next, truth,
+            "the memo of probe {probe} strays from the tables"
+        );
+    }
+    memo.remember(probe, next);
     Ok(())
 }
 

@@ -56,6 +56,7 @@ pub use reports::{Gap, Inserted, Page, ProbeStatus, ProbeSummary, ReportQuery, R
 pub use retention::{Policy, Pruned, Stats, TableStats};
 pub use sessions::{NewSession, SessionInfo, SessionRow, Stage};
 pub use signed::SignedReport;
+pub use staging::FOLD_IDLE;
 pub use users::{LoginUser, UserChange, UserInfo};
 pub use wan::{Resolution, WanPoint, summary as wan_summary};
 
@@ -92,7 +93,8 @@ type Exclusive = Box<dyn FnOnce(&mut Connection) + Send>;
 /// Runs inside the group transaction; says whether it succeeded (if not, its savepoint is
 /// rolled back) and what to tell its caller once the commit succeeded or failed. A job that
 /// is dropped without running tells its caller the database is gone.
-type Batched = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// Jobs that store reports use the writer's memo of the probes' history too.
+type Batched = Box<dyn FnOnce(&Connection, &mut history::Memo) -> (bool, Reply) + Send>;
 type Reply = Box<dyn FnOnce(Result<(), &DbError>) + Send>;
 
 enum Job {
@@ -231,7 +233,7 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, DbError> {
-        self.write_expected(f, None).await
+        self.write_expected(move |conn, _| f(conn), None).await
     }
 
     /// Says a batched write is coming (a report is being verified): group commits wait a
@@ -244,12 +246,12 @@ impl Db {
     /// [`Db::write_batched`], ending the expectation `expected` as the job is queued.
     async fn write_expected<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        f: impl FnOnce(&Connection, &mut history::Memo) -> Result<T, DbError> + Send + 'static,
         expected: Option<ExpectedWrite>,
     ) -> Result<T, DbError> {
         let (tx, rx) = oneshot::channel();
-        let job = Job::Batched(Box::new(move |conn| {
-            let result = f(conn);
+        let job = Job::Batched(Box::new(move |conn, memo| {
+            let result = f(conn, memo);
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |commit: Result<(), &DbError>| {
                 let _ = tx.send(match commit {
@@ -344,6 +346,7 @@ fn write_loop(
     let mut pending = None;
     // Batched writes since the last fold (see `staging.rs`).
     let mut unfolded = 0;
+    let mut memo = history::Memo::default();
     loop {
         let job = match pending.take() {
             Some(job) => job,
@@ -361,7 +364,11 @@ fn write_loop(
             },
         };
         match job {
-            Job::Exclusive(f) => f(&mut conn),
+            Job::Exclusive(f) => {
+                f(&mut conn);
+                // It may have written anything.
+                memo.forget();
+            }
             Job::Batched(first) => {
                 let batch = Batch {
                     first: Some(first),
@@ -371,7 +378,7 @@ fn write_loop(
                     deadline: Instant::now() + COMMIT_WAIT,
                     taken: 0,
                 };
-                unfolded += run_batch(&conn, batch);
+                unfolded += run_batch(&conn, batch, &mut memo);
             }
         }
         // Whatever the job wrote wants a checkpoint; a wake-up already pending will do.
@@ -446,11 +453,16 @@ impl Iterator for Batch<'_> {
     }
 }
 
-/// Runs a batch in one transaction; returns how many jobs it ran.
-fn run_batch(conn: &Connection, mut batch: Batch<'_>) -> usize {
+/// Runs a batch in one transaction; returns how many jobs it ran. Whatever is rolled back,
+/// `memo` forgets.
+fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) -> usize {
     if let Err(e) = frame(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction");
         return 0; // the first job is dropped: its caller gets an error
+    }
+    if let Err(e) = memo.check(conn) {
+        tracing::warn!(error = %e, "cannot read the data version");
+        memo.forget();
     }
     let mut replies = Vec::new();
     for job in &mut batch {
@@ -458,10 +470,11 @@ fn run_batch(conn: &Connection, mut batch: Batch<'_>) -> usize {
             tracing::error!(error = %e, "cannot open a savepoint");
             continue;
         }
-        let (ok, reply) = job(conn);
+        let (ok, reply) = job(conn, memo);
         let end = if ok {
             frame(conn, "RELEASE job")
         } else {
+            memo.forget();
             conn.execute_batch("ROLLBACK TO job; RELEASE job")
         };
         if let Err(e) = end {
@@ -472,6 +485,7 @@ fn run_batch(conn: &Connection, mut batch: Batch<'_>) -> usize {
     let commit = frame(conn, "COMMIT").map_err(DbError::from);
     if let Err(e) = &commit {
         tracing::error!(error = %e, "group commit failed");
+        memo.forget();
         let _ = conn.execute_batch("ROLLBACK");
     }
     for reply in replies {
@@ -670,7 +684,7 @@ mod tests {
     }
 
     fn job() -> Batched {
-        Box::new(|_| {
+        Box::new(|_, _| {
             let reply: Reply = Box::new(|_: Result<(), &DbError>| {});
             (true, reply)
         })

@@ -148,8 +148,11 @@ impl Db {
     ) -> Result<Inserted, DbError> {
         // Compressed here, on the caller's thread, so the single writer only copies bytes.
         let stored = Stored::of(&signed.jws, &signed.payload);
-        self.write_expected(move |conn| insert(conn, &signed, &stored), Some(expected))
-            .await
+        self.write_expected(
+            move |conn, memo| insert(conn, memo, &signed, &stored),
+            Some(expected),
+        )
+        .await
     }
 
     /// Every probe (or one), by site, with its status as of `now`.
@@ -319,24 +322,36 @@ fn stored(conn: &Connection, report_id: Uuid) -> Result<Option<signed::Row>, DbE
 
 /// Stores one report. Every refusal is decided before the first write.
 /// `stored` is the report's signed bytes in the form they are kept in.
-fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<Inserted, DbError> {
+fn insert(
+    conn: &Connection,
+    memo: &mut super::history::Memo,
+    signed: &SignedReport,
+    stored: &Stored,
+) -> Result<Inserted, DbError> {
     let report = &signed.report;
     let id = report.report_id.to_string();
     let probe = report.probe_id.to_string();
     let sequence = i64::try_from(report.sequence).unwrap_or(i64::MAX);
-    if let Some(existing) = self::stored(conn, report.report_id)? {
-        return Ok(if existing.jws()? == signed.jws {
-            Inserted::Duplicate
-        } else {
-            Inserted::ConflictingId
-        });
-    }
     let known = ProbeRow::read(conn, &probe)?;
-    let pruned_through = known.as_ref().map_or(0, |k| k.pruned_through);
-    let previous_max = known.as_ref().and_then(|k| k.max_sequence);
-    // A sequence above every one stored or pruned is new (the usual case): only an older one
-    // can be taken, which spares two lookups in the large key trees per report.
-    if sequence <= previous_max.unwrap_or(0).max(pruned_through) {
+    let header = stored.header(conn, &probe)?;
+    // The usual case: a sequence above every one the probe stored or pruned, signed by a
+    // certificate seen before. Such a report cannot be a duplicate (the same bytes carry the
+    // same sequence) nor take a sequence, so the lookups in the large trees are spared; a
+    // report id taken by another report is found by the row's own insert, its first write.
+    let fresh = !header.writes(sequence)
+        && known
+            .as_ref()
+            .and_then(|k| Some(sequence > k.max_sequence?.max(k.pruned_through)))
+            .unwrap_or(false);
+    if !fresh {
+        if let Some(existing) = self::stored(conn, report.report_id)? {
+            return Ok(if existing.jws()? == signed.jws {
+                Inserted::Duplicate
+            } else {
+                Inserted::ConflictingId
+            });
+        }
+        let pruned_through = known.as_ref().map_or(0, |k| k.pruned_through);
         if staging::sequence_taken(conn, &probe, sequence)? {
             return Ok(Inserted::ConflictingSequence);
         }
@@ -353,52 +368,77 @@ fn insert(conn: &Connection, signed: &SignedReport, stored: &Stored) -> Result<I
             return Ok(Inserted::Duplicate);
         }
     }
-    let history_ms = match known {
-        Some(row) if row.site != report.site => {
-            return Ok(Inserted::SiteMismatch { enrolled: row.site });
-        }
-        Some(row) => row.history_ms,
-        None => None,
-    };
+    if let Some(row) = known.as_ref().filter(|row| row.site != report.site) {
+        return Ok(Inserted::SiteMismatch {
+            enrolled: row.site.clone(),
+        });
+    }
+    let previous_max = known.as_ref().and_then(|k| k.max_sequence);
+    let history_ms = known.as_ref().and_then(|k| k.history_ms);
 
     let generated = to_ms(report.generated_at);
-    conn.prepare_cached(
-        "INSERT INTO sites (name, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-    )?
-    .execute(params![report.site, generated])?;
-    conn.prepare_cached("INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (probe_id) DO NOTHING")?.execute(params![probe, report.site, report.harvester_version, now_ms()],
-    )?;
+    // A probe that stored a report before has its rows.
+    if !fresh {
+        conn.prepare_cached(
+            "INSERT INTO sites (name, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![report.site, generated])?;
+        conn.prepare_cached(
+            "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (probe_id) DO NOTHING",
+        )?
+        .execute(params![
+            probe,
+            report.site,
+            report.harvester_version,
+            now_ms()
+        ])?;
+    }
     let hosts_up = report
         .hosts
         .iter()
         .filter(|h| h.state == HostState::Up)
         .count();
-    conn.prepare_cached(
-        "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
-                              signer_kid, hosts_up, open_ports, jws, jws_encoding,
-                              jws_header_id, jws_signature)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
-        id,
-        probe,
-        sequence,
-        report.site,
-        generated,
-        now_ms(),
-        signed.kid,
-        hosts_up as i64,
-        report.open_ports() as i64,
-        stored.body,
-        stored.encoding.as_str(),
-        stored.header_id(conn, &probe, sequence)?,
-        stored.signature,
-    ])?;
+    let header_id = header.id(conn, &probe, sequence)?;
+    let row = conn
+        .prepare_cached(
+            "INSERT INTO reports (report_id, probe_id, sequence, site, generated_ms, received_ms,
+                                  signer_kid, hosts_up, open_ports, jws, jws_encoding,
+                                  jws_header_id, jws_signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            id,
+            probe,
+            sequence,
+            report.site,
+            generated,
+            now_ms(),
+            signed.kid,
+            hosts_up as i64,
+            report.open_ports() as i64,
+            stored.body,
+            stored.encoding.as_str(),
+            header_id,
+            stored.signature,
+        ]);
+    match row {
+        // `report_id` is the table's one unique key; a statement that fails writes nothing.
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if fresh && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            return Ok(Inserted::ConflictingId);
+        }
+        row => row?,
+    };
     staging::add_sequence(conn, &probe, sequence, generated, conn.last_insert_rowid())?;
     update_gaps(conn, &probe, sequence, previous_max)?;
-    super::history::apply(conn, report, generated, history_ms)?;
-    super::wan::insert(conn, report, generated)?;
+    super::history::apply(conn, memo, report, generated, history_ms)?;
+    let newest = known
+        .as_ref()
+        .and_then(|k| k.last_report_ms)
+        .is_some_and(|last| generated > last);
+    super::wan::insert(conn, report, generated, newest)?;
     // The probe row follows its newest report (by generation time), whatever the arrival
     // order, and keeps the highest sequence. (Every SET expression sees the row as it was.)
     let interval_ms = i64::try_from(report.interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -441,13 +481,15 @@ struct ProbeRow {
     history_ms: Option<i64>,
     /// Its highest stored sequence.
     max_sequence: Option<i64>,
+    /// The generation time of its newest stored report.
+    last_report_ms: Option<i64>,
 }
 
 impl ProbeRow {
     fn read(conn: &Connection, probe: &str) -> Result<Option<Self>, DbError> {
         Ok(conn
             .prepare_cached(
-                "SELECT site, pruned_through, history_ms, max_sequence FROM probes
+                "SELECT site, pruned_through, history_ms, max_sequence, last_report_ms FROM probes
                  WHERE probe_id = ?",
             )?
             .query_row([probe], |r| {
@@ -456,6 +498,7 @@ impl ProbeRow {
                     pruned_through: r.get(1)?,
                     history_ms: r.get(2)?,
                     max_sequence: r.get(3)?,
+                    last_report_ms: r.get(4)?,
                 })
             })
             .optional()?)

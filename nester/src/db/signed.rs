@@ -113,28 +113,64 @@ impl Stored {
         }
     }
 
-    /// The id of the stored header (of the probe that sent `sequence`), adding it if new.
-    /// Writes nothing when the header is known and `sequence` is not below its range (every
-    /// report but the first of a certificate): the header rows stay out of the commit.
-    pub fn header_id(
-        &self,
-        conn: &Connection,
-        probe: &str,
-        sequence: i64,
-    ) -> Result<Option<i64>, DbError> {
+    /// Looks up the stored header of the probe's report (a read only); [`Header::id`] then
+    /// adds it if new.
+    pub fn header(&self, conn: &Connection, probe: &str) -> Result<Header<'_>, DbError> {
         let Some((header, digest)) = &self.header else {
-            return Ok(None);
+            return Ok(Header::Whole);
         };
-        let known: Option<(i64, i64)> = conn
+        let known = conn
             .prepare_cached(
                 "SELECT header_id, first_sequence FROM jws_headers
                  WHERE probe_id = ?1 AND digest = ?2",
             )?
             .query_row(params![probe, &digest[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        match known {
-            Some((id, first)) => {
-                if sequence < first {
+        Ok(match known {
+            Some((id, first_sequence)) => Header::Known { id, first_sequence },
+            None => Header::New { header, digest },
+        })
+    }
+}
+
+/// Where a report's header is kept, as [`Stored::header`] found it.
+pub enum Header<'a> {
+    /// Not kept apart (`Encoding::Lz4`).
+    Whole,
+    Known {
+        id: i64,
+        first_sequence: i64,
+    },
+    /// The first report of a certificate.
+    New {
+        header: &'a str,
+        digest: &'a [u8; 32],
+    },
+}
+
+impl Header<'_> {
+    /// Whether [`Header::id`] writes for a report of this sequence.
+    pub fn writes(&self, sequence: i64) -> bool {
+        match self {
+            Self::Whole => false,
+            Self::Known { first_sequence, .. } => sequence < *first_sequence,
+            Self::New { .. } => true,
+        }
+    }
+
+    /// The `jws_header_id` of the probe's report `sequence`: adds the header when it is new,
+    /// and widens its range of sequences when `sequence` is below it. Every report but the
+    /// first of a certificate leaves the header rows out of the commit.
+    pub fn id(
+        &self,
+        conn: &Connection,
+        probe: &str,
+        sequence: i64,
+    ) -> Result<Option<i64>, DbError> {
+        match *self {
+            Self::Whole => Ok(None),
+            Self::Known { id, first_sequence } => {
+                if sequence < first_sequence {
                     conn.prepare_cached(
                         "UPDATE jws_headers SET first_sequence = ?2 WHERE header_id = ?1",
                     )?
@@ -142,7 +178,7 @@ impl Stored {
                 }
                 Ok(Some(id))
             }
-            None => {
+            Self::New { header, digest } => {
                 conn.prepare_cached(
                     "INSERT INTO jws_headers (probe_id, digest, header, first_sequence)
                      VALUES (?1, ?2, ?3, ?4)",

@@ -21,7 +21,7 @@ use super::DbError;
 /// Writes between two folds.
 pub(super) const FOLD_EVERY: usize = 1024;
 /// A pause in writes this long folds what is staged.
-pub(super) const FOLD_IDLE: Duration = Duration::from_secs(1);
+pub const FOLD_IDLE: Duration = Duration::from_secs(1);
 
 /// Moves every staged key into its large table, in key order. Runs inside the caller's
 /// transaction.

@@ -107,15 +107,29 @@ impl Sample {
     }
 }
 
-pub(super) fn insert(conn: &Connection, report: &Report, at: i64) -> Result<(), DbError> {
-    let mut stmt = conn.prepare_cached(
+/// Stages the report's WAN samples (`at` is its generation time), each once. `newest`: the
+/// report is newer than every report of its probe stored before, so no sample of its time
+/// can be in the large table (a sample is keyed by its report's time), and the lookup
+/// there is spared.
+pub(super) fn insert(
+    conn: &Connection,
+    report: &Report,
+    at: i64,
+    newest: bool,
+) -> Result<(), DbError> {
+    let mut stmt = conn.prepare_cached(if newest {
+        "INSERT INTO wan_samples_staged
+                (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT DO NOTHING"
+    } else {
         "INSERT INTO wan_samples_staged
                 (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
           WHERE NOT EXISTS (SELECT 1 FROM wan_samples
                             WHERE probe_id = ?1 AND at_ms = ?3 AND target = ?2)
-         ON CONFLICT DO NOTHING",
-    )?;
+         ON CONFLICT DO NOTHING"
+    })?;
     for m in &report.wan {
         let method = match m.method {
             WanMethod::Icmp => "icmp",

@@ -360,9 +360,10 @@ async fn reads_are_the_same_before_and_after_keys_are_folded() {
     }
 
     // A fifth report, staged; sequences 2 (folded) and 5 (staged) are both taken.
-    let fifth = sim.report(ms(OffsetDateTime::now_utc()), vec![]);
+    let sample = || vec![wan("192.0.2.1", 10, 10, Some((20.0, 21.0, 22.0)))];
+    let fifth = sim.report(ms(OffsetDateTime::now_utc()), sample());
     nester.deliver(&probe, &fifth).await;
-    assert_eq!(staged(&nester).0, 1);
+    assert_eq!(staged(&nester), (1, 1));
     for sequence in [2, 5] {
         let mut again = sim.report(ms(OffsetDateTime::now_utc()), vec![]);
         again.sequence = sequence;
@@ -383,6 +384,12 @@ async fn reads_are_the_same_before_and_after_keys_are_folded() {
     }
     let latest = get_ok(&nester, &format!("/api/v1/probes/{}/reports", probe.id)).await;
     assert_eq!(latest["items"][0]["sequence"], 5);
+    // A late report with the time of the second: stored, but its WAN sample is one the
+    // folded table has, so it stays out.
+    let mut late = sim.report(times[1], sample());
+    late.sequence = 6;
+    nester.deliver(&probe, &late).await;
+    assert_eq!(staged(&nester), (2, 1));
 
     // Nothing more arrives: the writer folds on its own within a few seconds.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -390,7 +397,7 @@ async fn reads_are_the_same_before_and_after_keys_are_folded() {
         assert!(std::time::Instant::now() < deadline, "a pause folds");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(folded(&nester), (5, 4));
+    assert_eq!(folded(&nester), (6, 5));
 }
 
 #[tokio::test]
@@ -813,4 +820,72 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
         (0, 0, 0)
     );
     assert_eq!(totals(&nester.sqlite()), before);
+}
+
+/// The writer remembers each probe's hosts and open ports between reports; what another
+/// connection (the CLI, a repair by hand) or one of the nester's own exclusive writes changes
+/// in the history tables, the next report sees.
+#[tokio::test]
+async fn history_follows_changes_made_behind_the_writer() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let mut sim = SimProbe::new(
+        probe.id,
+        &probe.identity().site,
+        vec![SimHost::new("10.0.0.1", Some("gw"), &[(22, None)])],
+    );
+    let start = ms(OffsetDateTime::now_utc() - Duration::minutes(10));
+    let at = |minutes: i64| start + Duration::minutes(minutes);
+    // (open intervals, all intervals) of port 22.
+    let intervals = |n: &TestNester| -> (i64, i64) {
+        n.sqlite()
+            .query_row(
+                "SELECT count(*) FILTER (WHERE closed_ms IS NULL), count(*) FROM port_intervals
+                 WHERE port = 22",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    for minutes in [0, 1] {
+        nester
+            .deliver(&probe, &sim.report(at(minutes), vec![]))
+            .await;
+    }
+    assert_eq!(intervals(&nester), (1, 1));
+
+    // Another connection closes the interval: the port, still open in the next report,
+    // opens a new one.
+    let other = rusqlite::Connection::open(nester.dir.database()).unwrap();
+    other
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    other
+        .execute(
+            "UPDATE port_intervals SET closed_ms = ?1 WHERE closed_ms IS NULL",
+            [nester::db::to_ms(at(1))],
+        )
+        .unwrap();
+    nester.deliver(&probe, &sim.report(at(2), vec![])).await;
+    assert_eq!(intervals(&nester), (1, 2));
+
+    // The same through the nester's own exclusive write.
+    let closed = nester::db::to_ms(at(2));
+    nester
+        .db()
+        .write(move |c| {
+            c.execute(
+                "UPDATE port_intervals SET closed_ms = ?1 WHERE closed_ms IS NULL",
+                [closed],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    nester.deliver(&probe, &sim.report(at(3), vec![])).await;
+    assert_eq!(intervals(&nester), (1, 3));
+
+    // Untouched, the memo and the tables agree: a fifth report changes nothing.
+    nester.deliver(&probe, &sim.report(at(4), vec![])).await;
+    assert_eq!(intervals(&nester), (1, 3));
 }

@@ -287,6 +287,22 @@ async fn hostile_requests_get_their_specific_refusal_and_store_nothing() {
         (response.status, response.error_code().as_str()),
         (StatusCode::CONFLICT, "sequence_conflict")
     );
+    // The id again on a new sequence: the row's own insert finds the id taken, before any
+    // write (had it written, the jump from sequence 1 to 5 would have opened a gap).
+    let response = nester
+        .post_ingest(
+            Some(&client),
+            "/v1/reports",
+            JOSE,
+            with(&|v| v["sequence"] = 5.into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::CONFLICT, "report_id_conflict")
+    );
+    assert_eq!(nester.count("sequence_gaps"), 0);
     assert_eq!(nester.count("reports"), 1);
     assert_eq!(
         nester
