@@ -163,9 +163,7 @@ impl Fleet {
         let jws = self.signers[i].sign_report(&report)?.into_bytes();
         Ok(SignedReport::own(report, "bench".into(), jws)?)
     }
-}
 
-impl Fleet {
     /// `count` signed reports per probe from `start`, five minutes apart. Signed in the
     /// order they will arrive (each probe's n-th report, then the (n+1)-th), so the UUID v7
     /// report ids rise with arrival as a live fleet's do, instead of falling into one range
@@ -294,17 +292,16 @@ async fn compare(
     drop(lanes);
     // The writers fold what is still staged once writes pause: part of the round's cost.
     tokio::time::sleep(nester::db::FOLD_IDLE + std::time::Duration::from_millis(500)).await;
-    let mut runs = [None, None];
-    for t in 0..2 {
-        runs[t] = Some(Run {
+    let run = |t: usize| -> anyhow::Result<Run> {
+        Ok(Run {
             rate: Rate {
                 per_s: items[t] as f64 / seconds[t],
                 cpu_us: cpu_s[t] * 1e6 / items[t] as f64,
             },
             writer_us: (cpu::thread_us(nesters[t].writer)? - writers[t]) / items[t] as f64,
-        });
-    }
-    Ok(runs.map(|r| r.expect("both measured")))
+        })
+    };
+    Ok([run(0)?, run(1)?])
 }
 
 /// Inserts each probe's reports in order, the probes concurrently.
