@@ -822,7 +822,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "{:<28} {:>8} {:>8} {:>9} {:>8} | {:>8} {:>8} {:>9} | {:>6}",
-        "reads (64 clients)",
+        format!("reads ({} clients)", args.clients),
         "p50 ms",
         "p99 ms",
         "req/s",

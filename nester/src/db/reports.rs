@@ -377,7 +377,7 @@ fn insert(
     let history_ms = known.as_ref().and_then(|k| k.history_ms);
 
     let generated = to_ms(report.generated_at);
-    // A probe that stored a report before has its rows.
+    // A fresh report's probe has stored one before: its site and probe rows exist.
     if !fresh {
         conn.prepare_cached(
             "INSERT INTO sites (name, first_seen_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
