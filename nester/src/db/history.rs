@@ -160,29 +160,29 @@ const MEMO_PROBES: usize = 10_000;
 
 /// The writer's memo of each probe's hosts and open ports, as the last report it applied
 /// left them: a report is compared with it instead of with two queries over the history
-/// tables, which grow with the database. Only [`apply`] writes those tables, so the memo
-/// stays true as long as the writer forgets it whenever they may have changed behind it: a
-/// job or commit rolled back, an exclusive write, another connection's commit.
+/// tables, which grow with the database. Every change to `hosts` or `port_intervals`, from
+/// any connection, moves `history_version` on (triggers, migration 11); the memo holds the
+/// value it matches, and is forgotten when the table says otherwise, or when a job or a
+/// commit is rolled back.
 #[derive(Default)]
 pub(super) struct Memo {
     probes: HashMap<String, HashMap<String, Known>>,
-    /// `PRAGMA data_version` when last checked.
+    /// The `history_version` the memo matches.
     version: Option<i64>,
 }
 
 impl Memo {
     pub(super) fn forget(&mut self) {
         self.probes.clear();
+        self.version = None;
     }
 
-    /// Forgets everything if another connection (the CLI, say) committed since the last
-    /// check. Call it inside the write transaction, before the first job.
+    /// Forgets everything if the history tables changed behind the memo: before each group
+    /// commit's first job (inside its transaction), and after each exclusive write.
     pub(super) fn check(&mut self, conn: &Connection) -> Result<(), DbError> {
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
+        let version = history_version(conn)?;
         if self.version != Some(version) {
-            self.forget();
+            self.probes.clear();
             self.version = Some(version);
         }
         Ok(())
@@ -346,8 +346,17 @@ pub(super) fn apply(
             "the memo of probe {probe} strays from the tables"
         );
     }
+    // What this report changed moved the version on, and nothing else can inside the
+    // writer's transaction: the memo matches the tables as they are now.
+    memo.version = Some(history_version(conn)?);
     memo.remember(probe, next);
     Ok(())
+}
+
+fn history_version(conn: &Connection) -> Result<i64, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT n FROM history_version")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Applying one report.

@@ -138,6 +138,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0008_report_parts.sql")),
         M::up(include_str!("migrations/0009_staged_keys.sql")),
         M::up(include_str!("migrations/0010_max_sequence.sql")),
+        M::up(include_str!("migrations/0011_history_version.sql")),
     ])
 }
 
@@ -366,8 +367,11 @@ fn write_loop(
         match job {
             Job::Exclusive(f) => {
                 f(&mut conn);
-                // It may have written anything.
-                memo.forget();
+                // It may have written anything, the history tables too.
+                if let Err(e) = memo.check(&conn) {
+                    tracing::warn!(error = %e, "cannot read the history version");
+                    memo.forget();
+                }
             }
             Job::Batched(first) => {
                 let batch = Batch {
@@ -461,7 +465,7 @@ fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) 
         return 0; // the first job is dropped: its caller gets an error
     }
     if let Err(e) = memo.check(conn) {
-        tracing::warn!(error = %e, "cannot read the data version");
+        tracing::warn!(error = %e, "cannot read the history version");
         memo.forget();
     }
     let mut replies = Vec::new();
@@ -656,6 +660,44 @@ mod tests {
                 ("p3".to_string(), None)
             ]
         );
+    }
+
+    /// Migration 11's counter moves with every change to `hosts` and `port_intervals` (what
+    /// the writer's memo mirrors), and with nothing else.
+    #[test]
+    fn migration_11_counts_changes_to_hosts_and_ports() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let version = |c: &Connection| -> i64 {
+            c.query_row("SELECT n FROM history_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        conn.execute_batch(
+            "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms)
+             VALUES ('p', 's', '1', 0)",
+        )
+        .unwrap();
+        assert_eq!(version(&conn), 0);
+        conn.execute_batch(
+            "INSERT INTO hosts (probe_id, address, os, first_seen_ms, up)
+             VALUES ('p', '10.0.0.1', '{}', 0, 1)",
+        )
+        .unwrap();
+        assert_eq!(version(&conn), 1);
+        conn.execute_batch(
+            "INSERT INTO port_intervals (host_id, protocol, port, opened_ms) VALUES (1, 'tcp', 22, 0);
+             UPDATE port_intervals SET closed_ms = 5;
+             UPDATE hosts SET up = 0;
+             DELETE FROM port_intervals;",
+        )
+        .unwrap();
+        assert_eq!(version(&conn), 5);
+        conn.execute_batch(
+            "INSERT INTO host_intervals (host_id, up_ms) VALUES (1, 0);
+             UPDATE probes SET history_ms = 1;",
+        )
+        .unwrap();
+        assert_eq!(version(&conn), 5);
     }
 
     /// The version moves with every commit: through the writer, and by another connection
