@@ -145,7 +145,7 @@ pub struct ChangeFilter {
 }
 
 /// What the open intervals say about one host before a report is applied.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 struct Known {
     host_id: i64,
     hostname: Option<String>,
@@ -177,15 +177,21 @@ impl Memo {
         self.version = None;
     }
 
-    /// Forgets everything if the history tables changed behind the memo: before each group
-    /// commit's first job (inside its transaction), and after each exclusive write.
-    pub(super) fn check(&mut self, conn: &Connection) -> Result<(), DbError> {
-        let version = history_version(conn)?;
-        if self.version != Some(version) {
-            self.probes.clear();
-            self.version = Some(version);
+    /// Forgets everything if the history tables changed behind the memo, or if that cannot
+    /// be told: before each group commit's first job (inside its transaction), and after
+    /// each exclusive write.
+    pub(super) fn check(&mut self, conn: &Connection) {
+        match history_version(conn) {
+            Ok(version) if self.version == Some(version) => {}
+            Ok(version) => {
+                self.probes.clear();
+                self.version = Some(version);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the history version");
+                self.forget();
+            }
         }
-        Ok(())
     }
 
     fn remember(&mut self, probe: String, hosts: HashMap<String, Known>) {

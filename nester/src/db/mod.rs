@@ -368,10 +368,7 @@ fn write_loop(
             Job::Exclusive(f) => {
                 f(&mut conn);
                 // It may have written anything, the history tables too.
-                if let Err(e) = memo.check(&conn) {
-                    tracing::warn!(error = %e, "cannot read the history version");
-                    memo.forget();
-                }
+                memo.check(&conn);
             }
             Job::Batched(first) => {
                 let batch = Batch {
@@ -464,10 +461,7 @@ fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) 
         tracing::error!(error = %e, "cannot begin a write transaction");
         return 0; // the first job is dropped: its caller gets an error
     }
-    if let Err(e) = memo.check(conn) {
-        tracing::warn!(error = %e, "cannot read the history version");
-        memo.forget();
-    }
+    memo.check(conn);
     let mut replies = Vec::new();
     for job in &mut batch {
         if let Err(e) = frame(conn, "SAVEPOINT job") {
