@@ -70,7 +70,7 @@ impl FromRequestParts<AppState> for ProbeIdentity {
         };
         let standing = peer
             .standing
-            .get_or_try_init(|| state.db.probe_standing(probe_id))
+            .get_or_try_init(|| async { state.db.probe_standing(probe_id) })
             .await?;
         match standing.clone() {
             None => refuse("unknown_probe", "this probe is not enrolled here"),

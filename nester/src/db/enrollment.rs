@@ -164,17 +164,15 @@ impl Db {
     }
 
     /// The site of an enrolled probe and whether it is revoked; `None` for an unknown probe.
-    pub async fn probe_standing(&self, probe_id: Uuid) -> Result<Option<(String, bool)>, DbError> {
-        self.read(move |conn| {
+    pub fn probe_standing(&self, probe_id: Uuid) -> Result<Option<(String, bool)>, DbError> {
+        self.quick_read(|conn| {
             Ok(conn
-                .query_row(
+                .prepare_cached(
                     "SELECT site, revoked_ms IS NOT NULL FROM probes WHERE probe_id = ?",
-                    [probe_id.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                )?
+                .query_row([probe_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?)
         })
-        .await
     }
 
     /// Revokes a probe; `false` when there is no such probe.

@@ -119,8 +119,10 @@ impl Drop for ExpectedWrite {
 pub struct Db {
     writer: mpsc::Sender<Job>,
     readers: mpsc::Sender<Exclusive>,
-    /// A read-only connection that only ever asks for [`Db::version`].
-    watch: Arc<Mutex<Connection>>,
+    /// A read-only connection for one-row reads answered on the caller's thread
+    /// ([`Db::version`], [`Db::probe_standing`]): they take microseconds, less than the two
+    /// thread switches a trip through the reader pool costs.
+    quick: Arc<Mutex<Connection>>,
     /// Batched writes on their way (see [`ExpectedWrite`]).
     expected: Arc<AtomicUsize>,
     token_owners: api_tokens::TokenOwners,
@@ -194,10 +196,14 @@ impl Db {
                 .spawn(move || read_loop(conn, &jobs))
                 .expect("the OS can start a database thread");
         }
+        let quick = read_only()?;
+        // A reader waits only while another connection recovers the WAL or holds the
+        // database exclusively, and this one waits on an async worker: not for long.
+        quick.busy_timeout(std::time::Duration::from_millis(250))?;
         Ok(Self {
             writer,
             readers,
-            watch: Arc::new(Mutex::new(read_only()?)),
+            quick: Arc::new(Mutex::new(quick)),
             expected,
             token_owners: api_tokens::TokenOwners::default(),
         })
@@ -207,11 +213,20 @@ impl Db {
     /// process or another (the CLI revoking a probe, say). What was read at one version is
     /// still true while the version stays the same.
     pub fn version(&self) -> Result<u64, DbError> {
-        let conn = self.watch.lock().map_err(|_| DbError::Closed)?;
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
+        let version: i64 = self.quick_read(|conn| {
+            Ok(conn
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?)
+        })?;
         Ok(version as u64)
+    }
+
+    /// Runs `f`, a read of a row or two, on the caller's thread (see `quick`).
+    fn quick_read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        f(&*self.quick.lock().map_err(|_| DbError::Closed)?)
     }
 
     /// Runs `f` alone on the writer connection (it manages its own transaction).

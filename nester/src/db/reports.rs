@@ -147,7 +147,7 @@ impl Db {
         expected: super::ExpectedWrite,
     ) -> Result<Inserted, DbError> {
         // Compressed here, on the caller's thread, so the single writer only copies bytes.
-        let stored = Stored::of(&signed.jws, &signed.payload);
+        let stored = Stored::of(&signed);
         self.write_expected(
             move |conn, memo| insert(conn, memo, &signed, &stored),
             Some(expected),
