@@ -285,9 +285,9 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
             (Some("online"), Some(false))
         );
     }
-    nester::commands::revoke_probe(nester.db.as_ref().unwrap(), probe.id)
-        .await
-        .unwrap();
+    // As `nester probe revoke` does it: a database handle of its own, on the same file.
+    let cli = nester::db::Db::open(&nester.dir.database()).unwrap();
+    nester::commands::revoke_probe(&cli, probe.id).await.unwrap();
     // At once, not when the kept answer ages out.
     let after = nester.get(&path).await.json();
     assert_eq!(
@@ -303,7 +303,7 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     // Refused for who it is, not for what it sent: the report stays in the spool.
     assert_eq!(agent.spool().usage().unwrap().reports, 1);
     assert_eq!(nester.count("reports"), 1);
-    let again = nester::commands::revoke_probe(nester.db.as_ref().unwrap(), probe.id).await;
+    let again = nester::commands::revoke_probe(&cli, probe.id).await;
     assert!(
         again.is_err(),
         "revoking twice should say there is nothing to revoke"
