@@ -219,7 +219,8 @@ impl Lane {
                     .map(|(mut sender, reports)| {
                         tokio::spawn(async move {
                             for report in reports {
-                                peer::post_report(&mut sender, Bytes::from(report.into_jws())).await?;
+                                peer::post_report(&mut sender, Bytes::from(report.into_jws()))
+                                    .await?;
                             }
                             anyhow::Ok(sender)
                         })

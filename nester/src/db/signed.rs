@@ -19,6 +19,7 @@ use super::DbError;
 
 /// A report ready to store: parsed, with its signer, the bytes received and the payload
 /// decoded from them.
+///
 /// Only its constructors make one, so `payload` is always what the middle segment of `jws`
 /// decodes to, by a strict decoder.
 pub struct SignedReport {
@@ -103,6 +104,7 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The parts of a report when they rebuild its JWS exactly, else the whole JWS.
     pub fn of(signed: &SignedReport) -> Self {
         Self::of_parts(&signed.jws, &signed.payload)
     }

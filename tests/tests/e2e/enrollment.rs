@@ -287,7 +287,9 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     }
     // As `nester probe revoke` does it: a database handle of its own, on the same file.
     let cli = nester::db::Db::open(&nester.dir.database()).unwrap();
-    nester::commands::revoke_probe(&cli, probe.id).await.unwrap();
+    nester::commands::revoke_probe(&cli, probe.id)
+        .await
+        .unwrap();
     // At once, not when the kept answer ages out.
     let after = nester.get(&path).await.json();
     assert_eq!(
