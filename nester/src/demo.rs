@@ -75,6 +75,8 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         let _ = rx.changed().await;
     };
     let db = server.state.db.clone();
+    // Before the server starts, which warns when nobody can sign in.
+    let login = demo_login(&db).await?;
     let server = tokio::spawn(server.run(listeners, wait(stopped.clone())));
 
     // The demo harvester enrolls like any other: a one-use token, then the pinned first contact.
@@ -114,8 +116,6 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             ..Default::default()
         },
     })?;
-
-    let login = demo_login(&db).await?;
 
     println!("dashboard: https://{web}/");
     println!("login: {} / {}", DEMO_ADMIN, login.password);

@@ -219,6 +219,8 @@ async fn demo_prints_where_to_look_and_cleans_up() {
     let ca_path = data_dir.join("pki/ca.pem");
     let probes = wait_for_report(&dashboard, &ca_path, api_token, 3).await;
     assert_eq!(probes[0]["site"], "demo");
+    // A newcomer's first run warns of nothing (it once said nobody could sign in).
+    assert_eq!(demo.warnings(), Vec::<String>::new());
     // ...and reads what each one says.
     let addr = dashboard
         .trim_start_matches("https://")

@@ -30,10 +30,12 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A child process killed on drop, whose stdout lines arrive on a channel.
+/// A child process killed on drop, whose stdout lines arrive on a channel, and its log
+/// lines (stderr) on another, each also passed on to the test's own stderr.
 pub struct Daemon {
     child: Child,
     lines: mpsc::Receiver<String>,
+    logs: mpsc::Receiver<String>,
 }
 
 impl Daemon {
@@ -42,6 +44,7 @@ impl Daemon {
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -51,7 +54,23 @@ impl Daemon {
                 let _ = tx.send(line);
             }
         });
-        Self { child, lines }
+        let stderr = child.stderr.take().unwrap();
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, lines, logs }
+    }
+
+    /// The warnings and errors logged so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.logs
+            .try_iter()
+            .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+            .collect()
     }
 
     /// The value of the next `key: value` line, waiting at most 30 s.
