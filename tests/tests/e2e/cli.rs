@@ -346,7 +346,12 @@ fn bad_input_gets_a_clear_error_and_a_failing_exit_code() {
         (
             "harvester",
             vec!["run", "--config", "/nonexistent/harvester.toml"],
-            "/nonexistent/harvester.toml",
+            "`harvester default-config > /nonexistent/harvester.toml`",
+        ),
+        (
+            "nester",
+            vec!["db", "stats", "--config", "/nonexistent/nester.toml"],
+            "`nester default-config > /nonexistent/nester.toml`",
         ),
         (
             "nester",
