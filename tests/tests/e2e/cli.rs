@@ -174,6 +174,9 @@ async fn nester_and_harvester_processes_deliver_reports() {
     let probes = wait_for_report(&dashboard, &data.join("pki/ca.pem"), api_token, 1).await;
     assert_eq!(probes[0]["probe_id"], probe_id);
     assert_eq!(probes[0]["site"], "process-test");
+    // A healthy site and nester log no warning or error.
+    assert_eq!(harvester.warnings(), Vec::<String>::new());
+    assert_eq!(nester.warnings(), Vec::<String>::new());
     harvester.stop("-INT");
     let out = run(
         "harvester",
