@@ -93,8 +93,19 @@ async fn nester_and_harvester_processes_deliver_reports() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let token = String::from_utf8(out.stdout).unwrap();
+    let token = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(token.starts_with("SHK1."), "{token}");
+    assert_eq!(
+        token.lines().count(),
+        1,
+        "the token alone on stdout: {token}"
+    );
+    // People are told where harvesters will dial, and what to do next.
+    let told = stderr(&out);
+    assert!(
+        told.contains(&format!("will dial {ingest}")) && told.contains("harvester enroll"),
+        "{told}"
+    );
     let token_file = temp.path().join("token");
     std::fs::write(&token_file, &token).unwrap();
 
