@@ -271,9 +271,8 @@ pub(super) fn apply(
             let protocol = port.protocol.as_str();
             let key = (protocol.to_string(), port.port);
             match entry.open.remove(&key) {
-                Some((opened, banner)) => {
-                    let banner_changed = port.banner.is_some() && port.banner != banner;
-                    if banner_changed {
+                Some((opened, mut banner)) => {
+                    if port.banner.is_some() && port.banner != banner {
                         conn.prepare_cached(
                             "UPDATE port_intervals SET banner = ?5
                              WHERE host_id = ?1 AND protocol = ?2 AND port = ?3 AND opened_ms = ?4",
@@ -285,12 +284,8 @@ pub(super) fn apply(
                             opened,
                             port.banner
                         ])?;
+                        banner.clone_from(&port.banner);
                     }
-                    let banner = if banner_changed {
-                        port.banner.clone()
-                    } else {
-                        banner
-                    };
                     open.insert(key, (opened, banner));
                 }
                 None => {

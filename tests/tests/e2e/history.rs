@@ -306,6 +306,12 @@ async fn reports_page_and_filter_by_time() {
     .await;
 }
 
+/// Stores a report signed by the test straight through the database, past the listener.
+async fn store(db: &nester::db::Db, report: shared::Report, jws: String) -> nester::db::Inserted {
+    let signed = SignedReport::own(report, "kid".into(), jws.into_bytes()).unwrap();
+    db.insert_report(signed, db.expect_write()).await.unwrap()
+}
+
 async fn get_all(nester: &TestNester, paths: &[String]) -> Vec<Value> {
     let mut all = Vec::new();
     for path in paths {
@@ -398,13 +404,7 @@ async fn reads_are_the_same_before_and_after_keys_are_folded() {
         let jws = probe.signer().sign_report(&again).unwrap();
         let db = nester.db();
         async move {
-            let outcome = db
-                .insert_report(
-                    SignedReport::own(again, "kid".into(), jws.into_bytes()).unwrap(),
-                    db.expect_write(),
-                )
-                .await
-                .unwrap();
+            let outcome = store(db, again, jws).await;
             assert_eq!(
                 outcome,
                 nester::db::Inserted::ConflictingSequence,
@@ -722,13 +722,7 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
             );
         }
         stored.push((report.sequence, report.clone(), jws.clone()));
-        let inserted = db
-            .insert_report(
-                SignedReport::own(report, "kid".into(), jws.into_bytes()).unwrap(),
-                db.expect_write(),
-            )
-            .await
-            .unwrap();
+        let inserted = store(&db, report, jws).await;
         assert_eq!(inserted, nester::db::Inserted::Stored);
     }
     assert_eq!(nester.count("jws_headers"), 2);
@@ -866,13 +860,7 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
 
     // A pruned report delivered again is a duplicate, not a new report.
     let (_, old, jws) = stored[0].clone();
-    let again = db
-        .insert_report(
-            SignedReport::own(old, "kid".into(), jws.into_bytes()).unwrap(),
-            db.expect_write(),
-        )
-        .await
-        .unwrap();
+    let again = store(&db, old, jws).await;
     assert_eq!(again, nester::db::Inserted::Duplicate);
     assert_eq!(nester.count("reports"), expected_kept);
 
