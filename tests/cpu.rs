@@ -12,6 +12,13 @@ pub struct Rate {
     pub cpu_us: f64,
 }
 
+impl Rate {
+    /// CPU time over wall time: how many cores the process kept busy.
+    pub fn busy_cores(&self) -> f64 {
+        self.cpu_us * self.per_s / 1e6
+    }
+}
+
 /// Wall-clock and CPU time from the start of a stretch of work.
 pub struct Meter {
     started: Instant,
