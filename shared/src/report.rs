@@ -186,7 +186,7 @@ pub struct Port {
     pub banner: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -198,6 +198,11 @@ impl Protocol {
         match self {
             Self::Tcp => "tcp",
         }
+    }
+
+    /// The protocol named `name` on the wire, if this build knows it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Tcp].into_iter().find(|p| p.as_str() == name)
     }
 }
 

@@ -7,7 +7,7 @@
 //! (a) a new TLS connection per report, (b) kept-alive connections. Prints rates and ratios;
 //! record them in docs/benchmarks.md.
 
-use seahawks_tests::cpu::Rate;
+use seahawks_tests::cpu::{self, Rate};
 use seahawks_tests::peer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +49,8 @@ struct Args {
 struct Round {
     real: Rate,
     bare: Rate,
+    /// CPU time of the nester's database writer per report: the one serial stage.
+    writer_us: f64,
 }
 
 /// The median of each figure over the rounds (each taken on its own).
@@ -56,6 +58,7 @@ struct Medians {
     ratio: f64,
     real: Rate,
     bare: Rate,
+    writer_us: f64,
 }
 
 impl Round {
@@ -73,6 +76,7 @@ impl Round {
             ratio: median(&|r| r.real.per_s / r.bare.per_s),
             real: rate(|r| r.real),
             bare: rate(|r| r.bare),
+            writer_us: median(&|r| r.writer_us),
         }
     }
 }
@@ -201,6 +205,11 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
+    // Looked up once the writer has written (enrollment): a thread names itself as it starts.
+    let writer = *cpu::threads_named("db-writer")?
+        .first()
+        .context("the nester's database writer thread is not running")?;
+
     // Signing is the harvesters' work, not the nester's: done before the clock starts.
     let mut next_sequence = vec![1u64; args.probes];
     let mut sign_batch =
@@ -267,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("{server} run"))
             };
+            let writer_before = cpu::thread_us(writer)?;
             let (real, bare) = if round % 2 == 1 {
                 let bare = run("bare server", bare_addr).await?;
                 (run("nester", nester_addr).await?, bare)
@@ -274,9 +284,10 @@ async fn main() -> anyhow::Result<()> {
                 let real = run("nester", nester_addr).await?;
                 (real, run("bare server", bare_addr).await?)
             };
+            let writer_us = (cpu::thread_us(writer)? - writer_before) / per_round as f64;
             eprintln!(
                 "{mode}, round {round}/{}: nester {:.0}/s, bare {:.0}/s: {:.2}x; CPU per report \
-                 {:.0} and {:.0} us; cores busy {:.2} and {:.2}",
+                 {:.0} and {:.0} us (writer {writer_us:.0}); cores busy {:.2} and {:.2}",
                 args.rounds,
                 real.per_s,
                 bare.per_s,
@@ -286,7 +297,11 @@ async fn main() -> anyhow::Result<()> {
                 real.busy_cores(),
                 bare.busy_cores(),
             );
-            rounds.push(Round { real, bare });
+            rounds.push(Round {
+                real,
+                bare,
+                writer_us,
+            });
         }
         rows.push((mode, Round::medians(&rounds)));
     }
@@ -304,17 +319,24 @@ async fn main() -> anyhow::Result<()> {
         args.rounds
     );
     println!(
-        "{:<36} {:>14} {:>14} {:>8} {:>22} {:>16}",
-        "mode", "nester rep/s", "bare rep/s", "ratio", "CPU us/report n / b", "cores busy n / b"
+        "{:<36} {:>14} {:>14} {:>8} {:>22} {:>10} {:>16}",
+        "mode",
+        "nester rep/s",
+        "bare rep/s",
+        "ratio",
+        "CPU us/report n / b",
+        "writer us",
+        "cores busy n / b"
     );
     for (mode, m) in &rows {
         println!(
-            "{mode:<36} {:>14.0} {:>14.0} {:>7.2}x {:>14.0} / {:>5.0} {:>9.2} / {:>4.2}",
+            "{mode:<36} {:>14.0} {:>14.0} {:>7.2}x {:>14.0} / {:>5.0} {:>10.0} {:>9.2} / {:>4.2}",
             m.real.per_s,
             m.bare.per_s,
             m.ratio,
             m.real.cpu_us,
             m.bare.cpu_us,
+            m.writer_us,
             m.real.busy_cores(),
             m.bare.busy_cores(),
         );

@@ -4,10 +4,12 @@
 //! read and no write of the history tables per report.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
-use shared::report::{HostState, OsGuess, PortState, Report};
+use shared::report::{HostState, OsGuess, PortState, Protocol, Report};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -144,15 +146,19 @@ pub struct ChangeFilter {
     pub limit: u32,
 }
 
-/// What the open intervals say about one host before a report is applied.
+/// A port by protocol and number.
+type PortKey = (Protocol, u16);
+
+/// What the open intervals say about one host.
 #[derive(Debug, PartialEq)]
 struct Known {
     host_id: i64,
     hostname: Option<String>,
-    os: String,
+    /// `None` when the stored guess cannot be read.
+    os: Option<OsGuess>,
     up: bool,
-    /// Open ports: (protocol, port) → (opened_ms, banner).
-    open: HashMap<(String, u16), (i64, Option<String>)>,
+    /// Open ports → (opened_ms, banner).
+    open: HashMap<PortKey, (i64, Option<String>)>,
 }
 
 /// Most probes the writer's [`Memo`] holds (about 10 KB each for 20 hosts).
@@ -166,7 +172,7 @@ const MEMO_PROBES: usize = 10_000;
 /// commit is rolled back.
 #[derive(Default)]
 pub(super) struct Memo {
-    probes: HashMap<String, HashMap<String, Known>>,
+    probes: HashMap<String, HashMap<IpAddr, Known>>,
     /// The `history_version` the memo matches.
     version: Option<i64>,
 }
@@ -194,7 +200,7 @@ impl Memo {
         }
     }
 
-    fn remember(&mut self, probe: String, hosts: HashMap<String, Known>) {
+    fn remember(&mut self, probe: String, hosts: HashMap<IpAddr, Known>) {
         if self.probes.len() >= MEMO_PROBES {
             // Any one: the probes report in turn, so none is much likelier to come next.
             if let Some(other) = self.probes.keys().next().cloned() {
@@ -208,6 +214,9 @@ impl Memo {
 /// Brings the probe's history up to `report` (generated at `at`); `previous` is the newest
 /// report applied before (`probes.history_ms`). Reports older than that are stored but leave
 /// history alone: it only moves forward.
+///
+/// The probe's memo is updated in place, and a steady network allocates nothing here: this
+/// runs on the single writer thread, once per report.
 pub(super) fn apply(
     conn: &Connection,
     memo: &mut Memo,
@@ -227,29 +236,37 @@ pub(super) fn apply(
         report_id: report.report_id.to_string(),
     };
     // Taken out: if this fails half-way, the probe is read again next time.
-    let mut known = match memo.probes.remove(&probe) {
-        Some(known) => known,
+    let mut hosts = match memo.probes.remove(&probe) {
+        Some(hosts) => hosts,
         None => known(conn, &probe)?,
     };
-    // What the memo holds once the report is applied.
-    let mut next = HashMap::with_capacity(known.len());
     for host in report.hosts.iter().filter(|h| h.state == HostState::Up) {
-        let address = host.address.to_string();
-        let os = serde_json::to_string(&host.os).map_err(|e| DbError::Corrupt(e.to_string()))?;
-        let mut entry = match known.remove(&address) {
-            Some(entry) => entry,
-            None => Known {
-                host_id: conn
+        let entry = match hosts.entry(host.address) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let host_id = conn
                     .prepare_cached(
                         "INSERT INTO hosts (probe_id, address, hostname, os, first_seen_ms, up)
                          VALUES (?1, ?2, ?3, ?4, ?5, 0) RETURNING host_id",
                     )?
-                    .query_row(params![probe, address, host.hostname, os, at], |r| r.get(0))?,
-                hostname: host.hostname.clone(),
-                os: os.clone(),
-                up: false,
-                open: HashMap::new(),
-            },
+                    .query_row(
+                        params![
+                            probe,
+                            host.address.to_string(),
+                            host.hostname,
+                            os_json(&host.os)?,
+                            at
+                        ],
+                        |r| r.get(0),
+                    )?;
+                entry.insert(Known {
+                    host_id,
+                    hostname: host.hostname.clone(),
+                    os: Some(host.os.clone()),
+                    up: false,
+                    open: HashMap::new(),
+                })
+            }
         };
         let id = entry.host_id;
         if !entry.up {
@@ -258,21 +275,24 @@ pub(super) fn apply(
             conn.prepare_cached("INSERT INTO host_intervals (host_id, up_ms) VALUES (?1, ?2)")?
                 .execute(params![id, at])?;
             step.record(id, ChangeKind::HostUp, None)?;
+            entry.up = true;
         }
         let name_changed = host.hostname.is_some() && host.hostname != entry.hostname;
-        if name_changed || os != entry.os {
+        if name_changed || entry.os.as_ref() != Some(&host.os) {
             conn.prepare_cached(
                 "UPDATE hosts SET hostname = coalesce(?2, hostname), os = ?3 WHERE host_id = ?1",
             )?
-            .execute(params![id, host.hostname, os])?;
+            .execute(params![id, host.hostname, os_json(&host.os)?])?;
+            if name_changed {
+                entry.hostname.clone_from(&host.hostname);
+            }
+            entry.os = Some(host.os.clone());
         }
-        let mut open = HashMap::with_capacity(entry.open.len());
         for port in host.ports.iter().filter(|p| p.state == PortState::Open) {
             let protocol = port.protocol.as_str();
-            let key = (protocol.to_string(), port.port);
-            match entry.open.remove(&key) {
-                Some((opened, mut banner)) => {
-                    if port.banner.is_some() && port.banner != banner {
+            match entry.open.get_mut(&(port.protocol, port.port)) {
+                Some((opened, banner)) => {
+                    if port.banner.is_some() && port.banner != *banner {
                         conn.prepare_cached(
                             "UPDATE port_intervals SET banner = ?5
                              WHERE host_id = ?1 AND protocol = ?2 AND port = ?3 AND opened_ms = ?4",
@@ -281,12 +301,11 @@ pub(super) fn apply(
                             id,
                             protocol,
                             port.port,
-                            opened,
+                            *opened,
                             port.banner
                         ])?;
                         banner.clone_from(&port.banner);
                     }
-                    open.insert(key, (opened, banner));
                 }
                 None => {
                     conn.prepare_cached(
@@ -301,25 +320,49 @@ pub(super) fn apply(
                         port.banner
                     ])?;
                     step.record(id, ChangeKind::PortOpened, Some((protocol, port.port)))?;
-                    open.insert(key, (at, port.banner.clone()));
+                    entry
+                        .open
+                        .insert((port.protocol, port.port), (at, port.banner.clone()));
                 }
             }
         }
-        step.close_ports(&entry)?;
-        next.insert(
-            address,
-            Known {
-                hostname: host.hostname.clone().or(entry.hostname),
-                os,
-                up: true,
-                open,
-                ..entry
-            },
-        );
+        // Open before, not in this report: closed. (Ports are sorted: validated.)
+        let closed: Vec<_> = entry
+            .open
+            .iter()
+            .filter(|((protocol, number), _)| {
+                host.ports
+                    .binary_search_by_key(number, |p| p.port)
+                    .map_or(true, |i| {
+                        let port = &host.ports[i];
+                        port.state != PortState::Open || port.protocol != *protocol
+                    })
+            })
+            .map(|(key, (opened, _))| (*key, *opened))
+            .collect();
+        step.close_ports(id, &closed)?;
+        for (key, _) in closed {
+            entry.open.remove(&key);
+        }
     }
-    // Hosts the report did not see up: down, and their ports with them.
-    for entry in known.values().filter(|k| k.up) {
-        step.close_ports(entry)?;
+    // Hosts the report did not see up: down, and their ports with them. (Hosts are sorted
+    // by address: validated.)
+    let seen_up = |address: &IpAddr| {
+        report
+            .hosts
+            .binary_search_by_key(address, |h| h.address)
+            .is_ok_and(|i| report.hosts[i].state == HostState::Up)
+    };
+    for (_, entry) in hosts
+        .iter_mut()
+        .filter(|(address, entry)| entry.up && !seen_up(address))
+    {
+        let open: Vec<_> = entry
+            .open
+            .drain()
+            .map(|(key, (opened, _))| (key, opened))
+            .collect();
+        step.close_ports(entry.host_id, &open)?;
         conn.prepare_cached("UPDATE hosts SET up = 0, last_seen_ms = ?2 WHERE host_id = ?1")?
             .execute(params![entry.host_id, step.last_seen])?;
         conn.prepare_cached(
@@ -328,30 +371,28 @@ pub(super) fn apply(
         )?
         .execute(params![entry.host_id, at, step.last_seen])?;
         step.record(entry.host_id, ChangeKind::HostDown, None)?;
+        entry.up = false;
     }
     conn.prepare_cached("UPDATE probes SET history_ms = ?2 WHERE probe_id = ?1")?
         .execute(params![probe, at])?;
-    next.extend(known.into_iter().map(|(address, host)| {
-        let down = Known {
-            up: false,
-            open: HashMap::new(),
-            ..host
-        };
-        (address, down)
-    }));
     // Every report stored by a debug build (the test suites) checks the memo.
     if cfg!(debug_assertions) {
         let truth = self::known(conn, &probe)?;
         assert_eq!(
-            next, truth,
+            hosts, truth,
             "the memo of probe {probe} strays from the tables"
         );
     }
     // What this report changed moved the version on, and nothing else can inside the
     // writer's transaction: the memo matches the tables as they are now.
     memo.version = Some(history_version(conn)?);
-    memo.remember(probe, next);
+    memo.remember(probe, hosts);
     Ok(())
+}
+
+/// An OS guess as the `hosts.os` column keeps it.
+fn os_json(os: &OsGuess) -> Result<String, DbError> {
+    serde_json::to_string(os).map_err(|e| DbError::Corrupt(e.to_string()))
 }
 
 fn history_version(conn: &Connection) -> Result<i64, DbError> {
@@ -391,54 +432,65 @@ impl Step<'_> {
         Ok(())
     }
 
-    /// Ends the intervals of the ports still in `entry.open`: the report did not see them.
-    fn close_ports(&self, entry: &Known) -> Result<(), DbError> {
-        for ((protocol, port), (opened, _)) in &entry.open {
+    /// Ends the intervals of `ports` (protocol and number, opened at) on host `host_id`: the
+    /// report did not see them open.
+    fn close_ports(&self, host_id: i64, ports: &[(PortKey, i64)]) -> Result<(), DbError> {
+        for &((protocol, port), opened) in ports {
+            let protocol = protocol.as_str();
             self.conn
                 .prepare_cached(
                     "UPDATE port_intervals SET closed_ms = ?5, last_seen_ms = ?6
                      WHERE host_id = ?1 AND protocol = ?2 AND port = ?3 AND opened_ms = ?4",
                 )?
                 .execute(params![
-                    entry.host_id,
+                    host_id,
                     protocol,
                     port,
                     opened,
                     self.at,
                     self.last_seen
                 ])?;
-            self.record(
-                entry.host_id,
-                ChangeKind::PortClosed,
-                Some((protocol, *port)),
-            )?;
+            self.record(host_id, ChangeKind::PortClosed, Some((protocol, port)))?;
         }
         Ok(())
     }
 }
 
-/// Every host the probe knows, with its open ports, by address.
-fn known(conn: &Connection, probe: &str) -> Result<HashMap<String, Known>, DbError> {
-    let mut hosts: HashMap<String, Known> = HashMap::new();
+/// Every host the probe knows, with its open ports, by address. A row this build cannot
+/// read (an address not written as ingest writes it, a protocol it does not know) is left
+/// out, with a warning, and left alone: it must not stop the probe's ingest.
+fn known(conn: &Connection, probe: &str) -> Result<HashMap<IpAddr, Known>, DbError> {
+    let mut hosts: HashMap<IpAddr, Known> = HashMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT host_id, address, hostname, os, up FROM hosts WHERE probe_id = ?",
     )?;
     let mut by_id = HashMap::new();
-    for row in stmt.query_map([probe], |r| {
-        Ok((
-            r.get::<_, String>(1)?,
+    let mut rows = stmt.query([probe])?;
+    while let Some(r) = rows.next()? {
+        let host_id: i64 = r.get(0)?;
+        let text: String = r.get(1)?;
+        // As ingest writes it, or two rows could name one address.
+        let Some(address) = text
+            .parse::<IpAddr>()
+            .ok()
+            .filter(|a| a.to_string() == text)
+        else {
+            tracing::warn!(probe_id = probe, host_id, address = %text, "host row with an unreadable address left out of history");
+            continue;
+        };
+        let os: String = r.get(3)?;
+        by_id.insert(host_id, address);
+        hosts.insert(
+            address,
             Known {
-                host_id: r.get(0)?,
+                host_id,
                 hostname: r.get(2)?,
-                os: r.get(3)?,
+                // Unreadable: never equal to a report's guess, so the next one rewrites it.
+                os: serde_json::from_str(&os).ok(),
                 up: r.get(4)?,
                 open: HashMap::new(),
             },
-        ))
-    })? {
-        let (address, known) = row?;
-        by_id.insert(known.host_id, address.clone());
-        hosts.insert(address, known);
+        );
     }
     let mut stmt = conn.prepare_cached(
         "SELECT p.host_id, p.protocol, p.port, p.opened_ms, p.banner
@@ -449,10 +501,15 @@ fn known(conn: &Connection, probe: &str) -> Result<HashMap<String, Known>, DbErr
     let mut rows = stmt.query([probe])?;
     while let Some(r) = rows.next()? {
         let host_id: i64 = r.get(0)?;
+        let protocol: String = r.get(1)?;
+        let Some(protocol) = Protocol::from_name(&protocol) else {
+            tracing::warn!(probe_id = probe, host_id, %protocol, "open port with an unknown protocol left out of history");
+            continue;
+        };
         if let Some(known) = by_id.get(&host_id).and_then(|a| hosts.get_mut(a)) {
             known
                 .open
-                .insert((r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
+                .insert((protocol, r.get(2)?), (r.get(3)?, r.get(4)?));
         }
     }
     Ok(hosts)

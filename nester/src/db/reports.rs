@@ -148,11 +148,18 @@ impl Db {
     ) -> Result<Inserted, DbError> {
         // Compressed here, on the caller's thread, so the single writer only copies bytes.
         let stored = Stored::of(&signed);
-        self.write_expected(
-            move |conn, memo| insert(conn, memo, &signed, &stored),
-            Some(expected),
-        )
-        .await
+        let (inserted, _freed_here) = self
+            .write_expected(
+                move |conn, memo| {
+                    let inserted = insert(conn, memo, &signed, &stored)?;
+                    // Back with the answer: freeing the parsed report (a few hundred
+                    // allocations) is the caller's work, not the single writer's.
+                    Ok((inserted, (signed, stored)))
+                },
+                Some(expected),
+            )
+            .await?;
+        Ok(inserted)
     }
 
     /// Every probe (or one), by site, with its status as of `now`.
