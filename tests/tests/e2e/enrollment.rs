@@ -44,7 +44,7 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
     // Expired: the clock is the database's; move the expiry into the past.
     let token = nester.token("kc", Duration::minutes(30), 1).await;
     let id = shared::enroll::EnrollmentToken::parse(&token).unwrap().id;
-    let writer = rusqlite::Connection::open(nester.dir.database()).unwrap();
+    let writer = nester.other_connection();
     writer
         .execute(
             "UPDATE enrollment_tokens SET expires_ms = 0 WHERE token_id = ?",

@@ -299,6 +299,15 @@ impl TestNester {
         .unwrap()
     }
 
+    /// A read-write connection of the test's own, as the CLI or a repair by hand would
+    /// open: what it changes happens behind the nester's back.
+    pub fn other_connection(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.dir.database()).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn
+    }
+
     pub fn scalar(&self, sql: &str) -> i64 {
         self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap()
     }

@@ -877,20 +877,28 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
     assert_eq!(totals(&nester.sqlite()), before);
 }
 
-/// The writer remembers each probe's hosts and open ports between reports; what another
-/// connection (the CLI, a repair by hand) or one of the nester's own exclusive writes changes
-/// in the history tables, the next report sees.
-#[tokio::test]
-async fn history_follows_changes_made_behind_the_writer() {
+/// A nester and one probe that sees one host (10.0.0.1, port 22 open); `at(m)` is m
+/// minutes after a start ten minutes ago.
+async fn gateway_probe() -> (TestNester, Probe, SimProbe, impl Fn(i64) -> OffsetDateTime) {
     let nester = TestNester::start().await;
     let probe = nester.probe().await;
-    let mut sim = SimProbe::new(
+    let sim = SimProbe::new(
         probe.id,
         &probe.identity().site,
         vec![SimHost::new("10.0.0.1", Some("gw"), &[(22, None)])],
     );
     let start = ms(OffsetDateTime::now_utc() - Duration::minutes(10));
-    let at = |minutes: i64| start + Duration::minutes(minutes);
+    (nester, probe, sim, move |minutes| {
+        start + Duration::minutes(minutes)
+    })
+}
+
+/// The writer remembers each probe's hosts and open ports between reports; what another
+/// connection (the CLI, a repair by hand) or one of the nester's own exclusive writes changes
+/// in the history tables, the next report sees.
+#[tokio::test]
+async fn history_follows_changes_made_behind_the_writer() {
+    let (nester, probe, mut sim, at) = gateway_probe().await;
     // (open intervals, all intervals) of port 22.
     let intervals = |n: &TestNester| -> (i64, i64) {
         n.sqlite()
@@ -911,10 +919,7 @@ async fn history_follows_changes_made_behind_the_writer() {
 
     // Another connection closes the interval: the port, still open in the next report,
     // opens a new one.
-    let other = rusqlite::Connection::open(nester.dir.database()).unwrap();
-    other
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
+    let other = nester.other_connection();
     other
         .execute(
             "UPDATE port_intervals SET closed_ms = ?1 WHERE closed_ms IS NULL",
@@ -950,21 +955,10 @@ async fn history_follows_changes_made_behind_the_writer() {
 /// and a guess that cannot be read is written again from the next report.
 #[tokio::test]
 async fn unreadable_history_rows_leave_ingest_running() {
-    let nester = TestNester::start().await;
-    let probe = nester.probe().await;
-    let mut sim = SimProbe::new(
-        probe.id,
-        &probe.identity().site,
-        vec![SimHost::new("10.0.0.1", Some("gw"), &[(22, None)])],
-    );
-    let start = ms(OffsetDateTime::now_utc() - Duration::minutes(10));
-    let at = |minutes: i64| start + Duration::minutes(minutes);
+    let (nester, probe, mut sim, at) = gateway_probe().await;
     nester.deliver(&probe, &sim.report(at(0), vec![])).await;
 
-    let other = rusqlite::Connection::open(nester.dir.database()).unwrap();
-    other
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
+    let other = nester.other_connection();
     other
         .execute_batch(&format!(
             "UPDATE hosts SET os = 'not json';
