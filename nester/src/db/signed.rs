@@ -48,8 +48,10 @@ impl SignedReport {
         self.jws
     }
 
-    /// A report signed by the caller itself (tests, benchmarks): decodes the payload.
+    /// A report signed by the caller itself (tests, benchmarks): decodes the payload. The
+    /// report is validated as the verifier would (history relies on its sorted lists).
     pub fn own(report: Report, kid: String, jws: Vec<u8>) -> Result<Self, shared::VerifyError> {
+        report.validate()?;
         let payload = shared::jws::payload_unverified(&jws)?;
         Ok(Self {
             report,
