@@ -251,16 +251,16 @@ async fn main() -> anyhow::Result<()> {
             let db = nester::db::Db::open(&DataDir::new(&config.data_dir).database())?;
             match command {
                 TokenCommand::Create { site, ttl, uses } => {
-                    let valid = ttl;
-                    let ttl = time::Duration::try_from(*ttl).context("--ttl is too long")?;
+                    let lifetime = time::Duration::try_from(*ttl).context("--ttl is too long")?;
                     let dir = DataDir::new(&config.data_dir);
                     let ingest = config.public_ingest_address();
                     let token =
-                        commands::create_token(&db, &dir, ingest.clone(), &site, ttl, uses).await?;
+                        commands::create_token(&db, &dir, ingest.clone(), &site, lifetime, uses)
+                            .await?;
                     // The token alone on stdout, for scripts; what to do with it for people.
                     println!("{token}");
                     eprintln!(
-                        "for site `{site}`: {uses} enrollment(s) within {valid}; harvesters \
+                        "for site `{site}`: {uses} enrollment(s) within {ttl}; harvesters \
                          will dial {ingest} (if they cannot reach it, set `public_address` \
                          under [ingest] and make a new token)\n\
                          on the site, with the token in FILE: \
