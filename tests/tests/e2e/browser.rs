@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, Locator};
 use nester::auth::totp;
@@ -131,6 +132,35 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
 
+/// The element `css` finds on the current page; the test fails, naming it, if there is none.
+async fn element(client: &Client, css: &str) -> Element {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
+}
+
+/// The element `css` finds once it appears (fantoccini's default wait, 30 s).
+async fn appears(client: &Client, css: &str) -> Element {
+    client
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("`{css}` never appeared: {e}"))
+}
+
+async fn click(client: &Client, css: &str) {
+    element(client, css).await.click().await.unwrap();
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    element(client, css).await.send_keys(text).await.unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    element(client, css).await.text().await.unwrap()
+}
+
 async fn wait_for_path(client: &Client, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -163,43 +193,13 @@ async fn sign_in(nester: &TestNester, client: &Client, base: &str, screenshots: 
     if screenshots {
         screenshot(client, "login").await;
     }
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys(&name)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(&password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "input[name=username]", &name).await;
+    type_into(client, "input[name=password]", &password).await;
+    click(client, "#login button[type=submit]").await;
     wait_for_path(client, "/login/mfa").await;
     let now = u64::try_from(nester.clock().now().unix_timestamp()).unwrap();
-    client
-        .find(Locator::Css("input[name=code]"))
-        .await
-        .unwrap()
-        .send_keys(&totp::code_at(&secret, now))
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#code button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "input[name=code]", &totp::code_at(&secret, now)).await;
+    click(client, "#code button[type=submit]").await;
     wait_for_path(client, "/").await;
 }
 
@@ -215,25 +215,12 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
     let (_driver, client) = browser().await;
     let base = format!("https://127.0.0.1:{}", nester.web.port());
     sign_in(&nester, &client, &base, true).await;
-    let table = client
-        .wait()
-        .for_element(Locator::Css("#probes"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = appears(&client, "#probes").await.text().await.unwrap();
     assert!(
         table.contains(&probe.id.to_string()[..8]) && table.contains("test-site"),
         "{table}"
     );
-    let who = client
-        .find(Locator::Css("#account"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let who = text_of(&client, "#account").await;
     assert!(who.contains("chrome-admin"), "{who}");
     screenshot(&client, "overview").await;
     assert_eq!(
@@ -242,13 +229,7 @@ async fn sign_in_with_totp_see_the_overview_sign_out_and_go_back() {
         "console errors"
     );
 
-    client
-        .find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#logout").await;
     wait_for_path(&client, "/login").await;
     client.back().await.unwrap();
     // The overview is not shown from the cache: the browser asks again and is sent to sign in.
@@ -322,16 +303,12 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
 
     // Overview: both probes, with their status.
     let row = |id: uuid::Uuid| format!("#probes tr[data-probe-id='{id}']");
-    let ours = client
-        .wait()
-        .for_element(Locator::Css(&row(probe.id)))
-        .await
-        .unwrap();
+    let ours = appears(&client, &row(probe.id)).await;
     assert_eq!(
         ours.attr("data-status").await.unwrap().as_deref(),
         Some("online")
     );
-    let theirs = client.find(Locator::Css(&row(quiet.id))).await.unwrap();
+    let theirs = element(&client, &row(quiet.id)).await;
     assert_eq!(
         theirs.attr("data-status").await.unwrap().as_deref(),
         Some("offline")
@@ -359,13 +336,7 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
         .execute("return window.seahawksRefresh().then(() => 0)", vec![])
         .await
         .unwrap();
-    let changes = client
-        .find(Locator::Css("#changes"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let changes = text_of(&client, "#changes").await;
     assert!(changes.contains("fresh-arrival.example"), "{changes}");
     let kept = client
         .execute("return window.notReloaded === true", vec![])
@@ -374,22 +345,9 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
     assert_eq!(kept, serde_json::json!(true), "the page was not reloaded");
 
     // The probe page: a chart with a median line and a band, and the port timeline.
-    client
-        .find(Locator::Css(&format!(
-            "{} a[href^='/probes/']",
-            row(probe.id)
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, &format!("{} a[href^='/probes/']", row(probe.id))).await;
     wait_for_path(&client, &format!("/probes/{}", probe.id)).await;
-    let chart = client
-        .wait()
-        .for_element(Locator::Css("svg.latency"))
-        .await
-        .unwrap();
+    let chart = appears(&client, "svg.latency").await;
     let points: usize = chart
         .attr("data-points")
         .await
@@ -398,10 +356,7 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
         .parse()
         .unwrap();
     assert!(points >= 140, "{points} points drawn");
-    let line = client
-        .find(Locator::Css("svg.latency path.median"))
-        .await
-        .unwrap();
+    let line = element(&client, "svg.latency path.median").await;
     let d = line.attr("d").await.unwrap().unwrap();
     assert!(d.matches('L').count() > 50, "a median line: {d}");
     assert!(count(&client, "svg.latency polygon.band").await >= 1);
@@ -417,45 +372,23 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
         count(&client, "svg.timeline rect.up").await >= 13,
         "a host that left and came back has two bars"
     );
-    let hosts = client
-        .find(Locator::Css("#hosts"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let hosts = text_of(&client, "#hosts").await;
     assert!(hosts.contains("host-3.site7.example.net"), "{hosts}");
     screenshot(&client, "probe").await;
     save_for_docs("probe");
-    client
-        .find(Locator::Css(".ranges a[href='?range=7d']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css(".ranges a.current[href='?range=7d']"))
-        .await
-        .unwrap();
+    click(&client, ".ranges a[href='?range=7d']").await;
+    appears(&client, ".ranges a.current[href='?range=7d']").await;
     assert_eq!(count(&client, "svg.latency path.median").await, 1);
 
     // Search from the header: a name, typed in another case.
-    let search = client
-        .find(Locator::Css("header form.search input[name=q]"))
-        .await
-        .unwrap();
-    search.send_keys("HOST-3.SITE7\u{E007}").await.unwrap();
+    type_into(
+        &client,
+        "header form.search input[name=q]",
+        "HOST-3.SITE7\u{E007}",
+    )
+    .await;
     wait_for_path(&client, "/search").await;
-    let results = client
-        .wait()
-        .for_element(Locator::Css("#results"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let results = appears(&client, "#results").await.text().await.unwrap();
     assert!(
         results.contains("host-3.site7.example.net") && results.contains("10.7.0.4"),
         "{results}"
@@ -463,21 +396,8 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
     screenshot(&client, "search").await;
 
     // The host page: its ports' history.
-    client
-        .find(Locator::Css("#results a[href^='/hosts/']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let ports = client
-        .wait()
-        .for_element(Locator::Css("#ports"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    click(&client, "#results a[href^='/hosts/']").await;
+    let ports = appears(&client, "#ports").await.text().await.unwrap();
     assert!(ports.contains("open"), "{ports}");
     assert!(
         count(&client, "svg.timeline rect.up").await >= 2,
@@ -490,11 +410,8 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
         .goto(&format!("{base}/reports/{last_report}"))
         .await
         .unwrap();
-    let signature = client
-        .wait()
-        .for_element(Locator::Css("#signature.ok"))
+    let signature = appears(&client, "#signature.ok")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -502,10 +419,8 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
         signature.contains("valid") && signature.contains(&probe.id.to_string()),
         "{signature}"
     );
-    let download = client
-        .find(Locator::Css("#download"))
+    let download = element(&client, "#download")
         .await
-        .unwrap()
         .attr("href")
         .await
         .unwrap()
