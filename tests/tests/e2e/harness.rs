@@ -196,6 +196,17 @@ impl TestNester {
             .unwrap()
     }
 
+    /// A GET with this `Authorization` header and nothing else.
+    pub async fn get_authorized(&self, path: &str, authorization: &str) -> Response {
+        self.anonymous(
+            Method::GET,
+            path,
+            &[("authorization", authorization)],
+            Vec::new(),
+        )
+        .await
+    }
+
     /// Binds the configured addresses and serves; afterwards they hold the real ports.
     async fn launch(&mut self) {
         let server = Server::open(&self.config).unwrap();

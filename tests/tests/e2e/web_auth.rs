@@ -876,15 +876,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
     let token = shown_once(&created).remove(0);
     assert!(token.starts_with("shk_"));
     let bearer = format!("Bearer {token}");
-    let get = |path: &'static str| {
-        let nester = &nester;
-        let bearer = bearer.clone();
-        async move {
-            nester
-                .anonymous(Method::GET, path, &[("authorization", &bearer)], Vec::new())
-                .await
-        }
-    };
+    let get = |path| nester.get_authorized(path, &bearer);
     assert_eq!(get("/api/v1/probes").await.status, StatusCode::OK);
     // Not a way into pages.
     assert_eq!(get("/account").await.header("location"), "/login");
@@ -905,14 +897,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
         "Basic c2NyaXB0czpwYXNz",
         &format!("bearer {token}"),
     ] {
-        let r = nester
-            .anonymous(
-                Method::GET,
-                "/api/v1/probes",
-                &[("authorization", header)],
-                Vec::new(),
-            )
-            .await;
+        let r = nester.get_authorized("/api/v1/probes", header).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{header}");
     }
     // Expired after its day.
@@ -930,14 +915,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
     .await
     .unwrap();
     let second = format!("Bearer {id}");
-    let ok = nester
-        .anonymous(
-            Method::GET,
-            "/api/v1/probes",
-            &[("authorization", &second)],
-            Vec::new(),
-        )
-        .await;
+    let ok = nester.get_authorized("/api/v1/probes", &second).await;
     assert_eq!(ok.status, StatusCode::OK);
     let token_id = nester.scalar("SELECT token_id FROM api_tokens WHERE name = 'second'");
     let session = nester.login(&name, &password).await.unwrap();
@@ -951,14 +929,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
         )
         .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    let gone = nester
-        .anonymous(
-            Method::GET,
-            "/api/v1/probes",
-            &[("authorization", &second)],
-            Vec::new(),
-        )
-        .await;
+    let gone = nester.get_authorized("/api/v1/probes", &second).await;
     assert_eq!(gone.status, StatusCode::UNAUTHORIZED);
 }
 
