@@ -19,6 +19,14 @@ impl Rate {
     }
 }
 
+/// The median of the figures of several rounds (the upper one of an even count).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    assert!(!v.is_empty(), "a median of no rounds");
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Wall-clock and CPU time from the start of a stretch of work.
 pub struct Meter {
     started: Instant,

@@ -675,11 +675,7 @@ async fn main() -> anyhow::Result<()> {
         }
         rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (ratio, full, empty) = rounds[rounds.len() / 2];
-        let median = |pick: fn(&(f64, Run, Run)) -> f64| {
-            let mut v: Vec<f64> = rounds.iter().map(pick).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
+        let median = |pick: fn(&(f64, Run, Run)) -> f64| cpu::median(rounds.iter().map(pick));
         let (full_cpu, empty_cpu) = (median(|r| r.1.rate.cpu_us), median(|r| r.2.rate.cpu_us));
         let (full_writer, empty_writer) = (median(|r| r.1.writer_us), median(|r| r.2.writer_us));
         let line = format!(

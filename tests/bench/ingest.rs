@@ -63,11 +63,7 @@ struct Medians {
 
 impl Round {
     fn medians(rounds: &[Round]) -> Medians {
-        let median = |pick: &dyn Fn(&Round) -> f64| {
-            let mut v: Vec<f64> = rounds.iter().map(pick).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
+        let median = |pick: &dyn Fn(&Round) -> f64| cpu::median(rounds.iter().map(pick));
         let rate = |pick: fn(&Round) -> Rate| Rate {
             per_s: median(&|r| pick(r).per_s),
             cpu_us: median(&|r| pick(r).cpu_us),
