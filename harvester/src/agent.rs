@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use notify::Watcher;
+use shared::protocol::code;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -263,7 +264,7 @@ fn refused_for_good(e: &UplinkError) -> bool {
     e.is_permanent()
         && !matches!(
             e.code(),
-            Some("probe_revoked" | "unknown_probe" | "client_certificate_required")
+            Some(code::PROBE_REVOKED | code::UNKNOWN_PROBE | code::CLIENT_CERTIFICATE_REQUIRED)
         )
 }
 

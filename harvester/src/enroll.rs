@@ -9,9 +9,8 @@ use anyhow::{Context, bail};
 use rcgen::{CertificateParams, KeyPair, PKCS_ED25519};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use shared::enroll::{
-    CertificateResponse, ENROLL_PATH, EnrollRequest, EnrollmentToken, RENEW_PATH, RenewRequest,
-};
+use shared::enroll::{CertificateResponse, EnrollRequest, EnrollmentToken, RenewRequest};
+use shared::protocol::{ENROLL_PATH, RENEW_PATH, code};
 use uuid::Uuid;
 
 use crate::state::{self, IDENTITY_FILE, Identity};
@@ -58,10 +57,12 @@ fn store(
 /// What to tell a person when the nester refused the token.
 fn explain(e: UplinkError) -> anyhow::Error {
     let advice = match e.code() {
-        Some("token_expired" | "token_used_up" | "token_revoked" | "token_invalid") => {
+        Some(
+            code::TOKEN_EXPIRED | code::TOKEN_USED_UP | code::TOKEN_REVOKED | code::TOKEN_INVALID,
+        ) => {
             "ask an administrator for a new token (`nester token create --site SITE`) and run `harvester enroll` again"
         }
-        Some("rate_limited") => "wait a minute and try again",
+        Some(code::RATE_LIMITED) => "wait a minute and try again",
         _ => "check the nester address in the token and that the nester is running",
     };
     anyhow::anyhow!("enrollment failed: {e}\n{advice}")

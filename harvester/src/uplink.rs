@@ -12,9 +12,8 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use shared::protocol::{JWS_MEDIA_TYPE, REPORTS_PATH};
+use shared::protocol::{ErrorBody, JWS_MEDIA_TYPE, REPORTS_PATH, code};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -126,7 +125,7 @@ impl Uplink {
         }
         serde_json::from_slice(&body).map_err(|e| UplinkError::Refused {
             status,
-            code: "unexpected_response".into(),
+            code: code::UNEXPECTED_RESPONSE.into(),
             message: e.to_string(),
         })
     }
@@ -215,24 +214,15 @@ impl Uplink {
 }
 
 fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
-    #[derive(Deserialize)]
-    struct Envelope {
-        error: Detail,
-    }
-    #[derive(Deserialize)]
-    struct Detail {
-        code: String,
-        message: String,
-    }
-    match serde_json::from_slice::<Envelope>(body) {
-        Ok(Envelope { error }) => UplinkError::Refused {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => UplinkError::Refused {
             status,
             code: error.code,
             message: error.message,
         },
         Err(_) => UplinkError::Refused {
             status,
-            code: "unexpected_response".into(),
+            code: code::UNEXPECTED_RESPONSE.into(),
             message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
         },
     }

@@ -18,7 +18,7 @@ impl Clock {
     }
 
     pub fn now_ms(&self) -> i64 {
-        crate::db::to_ms(self.now())
+        to_ms(self.now())
     }
 
     /// Moves this clock (and its clones) forward by `by`.
@@ -26,4 +26,24 @@ impl Clock {
         let ms = i64::try_from(by.whole_milliseconds()).unwrap_or(i64::MAX);
         self.offset_ms.fetch_add(ms, Ordering::Relaxed);
     }
+}
+
+/// Milliseconds since the Unix epoch, as the database stores times.
+pub fn to_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// `t` as rustls and webpki take the time (times before 1970 as 1970).
+pub fn unix_time(t: OffsetDateTime) -> rustls_pki_types::UnixTime {
+    rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(t.unix_timestamp()).unwrap_or(0),
+    ))
+}
+
+/// A time as people read it: RFC 3339, to the second.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

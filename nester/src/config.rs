@@ -25,16 +25,16 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Signed reports older than this are deleted (each probe's latest stays).
-    #[serde(deserialize_with = "harvester::config::duration")]
+    #[serde(deserialize_with = "duration")]
     pub reports: std::time::Duration,
     /// WAN samples older than this are rolled up into hours.
-    #[serde(deserialize_with = "harvester::config::duration")]
+    #[serde(deserialize_with = "duration")]
     pub wan_raw: std::time::Duration,
     /// Hourly WAN rollups older than this are rolled up into days, kept for ever.
-    #[serde(deserialize_with = "harvester::config::duration")]
+    #[serde(deserialize_with = "duration")]
     pub wan_hourly: std::time::Duration,
     /// How often the retention pass runs.
-    #[serde(deserialize_with = "harvester::config::duration")]
+    #[serde(deserialize_with = "duration")]
     pub every: std::time::Duration,
 }
 
@@ -94,16 +94,10 @@ pub struct WebConfig {
     /// from the request's `Host` header.
     pub public_url: Option<String>,
     /// A session ends after this long without a request (default 30m).
-    #[serde(
-        default = "default_session_idle",
-        deserialize_with = "harvester::config::duration"
-    )]
+    #[serde(default = "default_session_idle", deserialize_with = "duration")]
     pub session_idle: std::time::Duration,
     /// A session ends this long after sign-in, whatever happens (default 12h).
-    #[serde(
-        default = "default_session_lifetime",
-        deserialize_with = "harvester::config::duration"
-    )]
+    #[serde(default = "default_session_lifetime", deserialize_with = "duration")]
     pub session_lifetime: std::time::Duration,
     /// Largest request body (forms) accepted, in bytes.
     #[serde(default = "default_web_body")]
@@ -124,6 +118,13 @@ fn reachable(listen: SocketAddr) -> String {
     } else {
         listen.to_string()
     }
+}
+
+/// A humantime duration (`30s`, `5m`, `12h`) in the config file.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e} (write e.g. `5m` or `30s`)")))
 }
 
 fn default_max_body() -> usize {

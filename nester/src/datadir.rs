@@ -1,4 +1,4 @@
-//! The nester's data directory.
+//! The nester's data directory: the only place that names a file in it.
 //!
 //! ```text
 //! DATA_DIR/            0700
@@ -14,6 +14,26 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+use crate::db::Db;
+
+/// The TLS listeners that hold a certificate of their own from the nester CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Ingest,
+    Web,
+}
+
+impl Listener {
+    pub const ALL: [Self; 2] = [Self::Ingest, Self::Web];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Web => "web",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -31,12 +51,34 @@ impl DataDir {
     pub fn database(&self) -> PathBuf {
         self.root.join("nester.db")
     }
-    pub fn pki(&self, file: &str) -> PathBuf {
+    /// Opens (creating and migrating when needed) the database.
+    pub fn open_database(&self) -> anyhow::Result<Db> {
+        let path = self.database();
+        Db::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+    }
+
+    fn pki(&self, file: &str) -> PathBuf {
         self.root.join("pki").join(file)
+    }
+    /// The CA certificate (public).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.pki("ca.pem")
+    }
+    /// The CA private key (0600).
+    pub fn ca_key(&self) -> PathBuf {
+        self.pki("ca.key")
+    }
+    /// A listener's certificate chain (its certificate, then the CA).
+    pub fn listener_cert(&self, listener: Listener) -> PathBuf {
+        self.pki(&format!("{}.pem", listener.name()))
+    }
+    /// A listener's private key (0600).
+    pub fn listener_key(&self, listener: Listener) -> PathBuf {
+        self.pki(&format!("{}.key", listener.name()))
     }
 
     pub fn is_initialised(&self) -> bool {
-        self.pki("ca.pem").exists()
+        self.ca_cert().exists()
     }
 
     /// Creates the directory tree, 0700, refusing a directory others can read.

@@ -1,4 +1,5 @@
-//! The API error shape, on every listener: `{"error":{"code":"...","message":"..."}}`.
+//! The API error shape, on every listener: `{"error":{"code":"...","message":"..."}}`
+//! ([`ErrorBody`], declared in `shared` with the codes harvesters act on).
 //! A 4xx carries its message; a 5xx says nothing specific and the detail is logged.
 
 use axum::Json;
@@ -7,6 +8,8 @@ use axum::extract::rejection::{
 };
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+pub use shared::protocol::{ErrorBody, ErrorDetail};
 
 use crate::db::DbError;
 
@@ -40,25 +43,11 @@ impl ApiError {
     }
 }
 
-/// The body of every error response.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable, e.g. `not_found`, `bad_query`.
-    pub code: &'static str,
-    /// For people; for a 5xx only "internal error" (the detail is in the server log).
-    pub message: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
+                code: self.code.to_string(),
                 message: self.message,
             },
         };

@@ -1,45 +1,29 @@
-//! The Seahawks nester: the central server.
+//! The Seahawks nester: the central server. Layers, each using only those below it (checked
+//! by `tests/layout.py`):
 //!
-//! - [`server`]: `nester serve`, both listeners behind one shutdown.
-//! - [`listener`]: the TLS accept loop (handshake timeout, peer identity to handlers).
-//! - [`ingest`]: report ingest; [`enroll`]: enrollment and renewal; [`web`]: dashboard and API.
-//! - [`db`]: the only place that runs SQL.
-//! - [`pki`], [`tls`], [`datadir`]: the nester CA, rustls configs, the data directory layout.
-//! - [`commands`], [`demo`]: `init`, tokens, probe revocation, and `demo`.
+//! - [`cli`]: the `nester` command line, one file per command family (and `demo`).
+//! - [`server`]: `nester serve`, every listener and the [`jobs`] behind one shutdown.
+//! - [`ingest`]: what harvesters call (reports, enrollment, renewal); [`web`]: the dashboard
+//!   (`web::ui`) and the client API (`web::api`).
 //! - [`auth`]: who may call what on the web listener (sessions, TOTP, CSRF, API tokens,
-//!   throttling); [`users`]: roles and passwords; [`clock`]: the time tests can move.
-//! - [`config`], [`error`], [`state`]: configuration, the API error shape, the app state.
+//!   throttling, credentials, secrets).
+//! - [`net`]: the accept loop and TLS configs every listener shares.
+//! - [`state`], [`error`]: what both routers share, and the API error shape.
+//! - [`db`]: the only place that runs SQL. [`pki`]: the nester's CA.
+//! - [`config`], [`datadir`] (the only place that names files in the data directory),
+//!   [`clock`] (the one source of "now", which tests move).
 
 pub mod auth;
+pub mod cli;
 pub mod clock;
-pub mod commands;
 pub mod config;
 pub mod datadir;
 pub mod db;
-pub mod demo;
-pub mod enroll;
 pub mod error;
 pub mod ingest;
-pub mod listener;
+pub mod jobs;
+pub mod net;
 pub mod pki;
 pub mod server;
 pub mod state;
-pub mod tls;
-pub mod users;
 pub mod web;
-
-/// Completes on Ctrl-C or SIGTERM (what systemd sends).
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-}

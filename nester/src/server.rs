@@ -1,16 +1,20 @@
-//! `nester serve`: both listeners, one shutdown.
+//! `nester serve`: every listener and the periodic jobs, behind one shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, RetentionConfig};
+use crate::config::Config;
 use crate::datadir::DataDir;
+use crate::ingest::{self, IngestState};
+use crate::net::{self, tls};
+use crate::pki::Ca;
 use crate::state::AppState;
-use crate::{ingest, listener, tls, web};
+use crate::{jobs, web};
 
 /// The bound sockets, so callers (tests, the demo) can bind port 0 and read the address.
 pub struct Listeners {
@@ -58,8 +62,10 @@ impl Listeners {
 /// Everything `serve` needs, loaded up front so configuration errors surface before binding.
 pub struct Server {
     pub state: AppState,
-    ingest_tls: std::sync::Arc<rustls::ServerConfig>,
-    web_tls: std::sync::Arc<rustls::ServerConfig>,
+    ingest: IngestState,
+    web: axum::Router,
+    ingest_tls: Arc<rustls::ServerConfig>,
+    web_tls: Arc<rustls::ServerConfig>,
     config: Config,
 }
 
@@ -72,10 +78,14 @@ impl Server {
             dir.root().display(),
             dir.root().display()
         );
+        let ca = Ca::load(&dir)?;
+        let state = AppState::new(dir.open_database()?, ca.cert.clone())?;
         Ok(Self {
-            state: AppState::open(config)?,
-            ingest_tls: tls::ingest(&dir)?,
+            ingest_tls: tls::ingest(&dir, &ca.cert)?,
             web_tls: tls::web(&dir, &config.web)?,
+            ingest: IngestState::new(state.clone(), Arc::new(ca), &config.ingest),
+            web: web::router(state.clone(), &config.web)?,
+            state,
             config: config.clone(),
         })
     }
@@ -95,29 +105,29 @@ impl Server {
         let wait = |mut rx: watch::Receiver<()>| async move {
             let _ = rx.changed().await;
         };
-        let retention = retain(
+        let retention = jobs::retention(
             self.state.clone(),
             self.config.retention.clone(),
             wait(stopped.clone()),
         );
-        let ingest_app = ingest::router(self.state.clone());
-        let web_app = web::router(self.state);
+        let ingest_app = ingest::router(self.ingest);
+        let web_app = self.web;
         let redirect = async {
             if let Some(plain) = listeners.redirect {
                 let base = self.config.public_web_url(web);
                 let app = web::redirect::router(base);
-                listener::serve("redirect", plain, None, app, wait(stopped.clone())).await;
+                net::serve("redirect", plain, None, app, wait(stopped.clone())).await;
             }
         };
         tokio::join!(
-            listener::serve(
+            net::serve(
                 "ingest",
                 listeners.ingest,
                 Some(self.ingest_tls),
                 ingest_app,
                 wait(stopped.clone())
             ),
-            listener::serve(
+            net::serve(
                 "web",
                 listeners.web,
                 Some(self.web_tls),
@@ -134,33 +144,32 @@ impl Server {
     }
 }
 
-/// Applies the retention policy at start and then every `config.every`, until `stop`.
-async fn retain(state: AppState, config: RetentionConfig, stop: impl Future<Output = ()>) {
-    let policy = match config.policy() {
-        Ok(policy) => policy,
-        Err(e) => {
-            return tracing::error!(error = %e, "retention policy unusable: nothing is pruned");
-        }
-    };
-    let passes = async {
-        loop {
-            let started = std::time::Instant::now();
-            match state.db.retain(policy, state.clock.now()).await {
-                Ok(done) => tracing::info!(
-                    reports_deleted = done.reports_deleted,
-                    samples_rolled_up = done.samples_rolled_up,
-                    hours_rolled_up = done.hours_rolled_up,
-                    pages_freed = done.pages_freed,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "retention pass"
-                ),
-                Err(e) => tracing::error!(error = %e, "retention pass failed; retrying next time"),
+/// `nester serve`: binds the configured addresses, says where, and serves until Ctrl-C or
+/// SIGTERM.
+pub async fn serve(config: &Config) -> anyhow::Result<()> {
+    let server = Server::open(config)?;
+    let listeners = Listeners::bind(config).await?;
+    println!("dashboard: https://{}/", listeners.web_addr());
+    println!("ingest: {}", listeners.ingest_addr());
+    if let Some(plain) = listeners.redirect_addr() {
+        println!("redirect: http://{plain}/ (to HTTPS)");
+    }
+    server.run(listeners, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what systemd sends).
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
             }
-            tokio::time::sleep(config.every).await;
+            Err(_) => std::future::pending().await,
         }
     };
     tokio::select! {
-        () = passes => {}
-        () = stop => {}
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
     }
 }

@@ -11,11 +11,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Where a new harvester posts its enrollment request (no client certificate yet).
-pub const ENROLL_PATH: &str = "/v1/enroll";
-/// Where an enrolled harvester asks for a fresh certificate (over mTLS).
-pub const RENEW_PATH: &str = "/v1/renew";
-
 const PREFIX: &str = "SHK1.";
 /// Longest token accepted, to refuse garbage before decoding it.
 const MAX_TOKEN_LEN: usize = 1024;

@@ -8,7 +8,8 @@
 //!   so anyone holding the nester's CA certificate can verify a report offline.
 //! - [`identity`]: how a probe id is bound into its certificate.
 //! - [`enroll`]: the enrollment token and the enroll / renew messages.
-//! - [`protocol`]: paths and media types both ends agree on.
+//! - [`protocol`]: every path, the media types, the error body and the refusal codes both
+//!   ends agree on.
 //!
 //! Architecture invariant: this crate does no I/O (no files, no sockets, no clock). Callers pass
 //! the time in. It must not become a utilities drawer: only what crosses the wire lives here.

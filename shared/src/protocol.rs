@@ -1,10 +1,90 @@
-//! Constants both ends of the ingest protocol agree on.
+//! What both ends of the ingest protocol agree on: every path, the media types, the error body
+//! and the refusal codes a harvester acts on.
+
+use serde::{Deserialize, Serialize};
 
 /// Where a harvester posts a signed report (HTTP `POST`, over mTLS).
 pub const REPORTS_PATH: &str = "/v1/reports";
+/// Where a new harvester posts its enrollment request (no client certificate yet).
+pub const ENROLL_PATH: &str = "/v1/enroll";
+/// Where an enrolled harvester asks for a fresh certificate (over mTLS).
+pub const RENEW_PATH: &str = "/v1/renew";
 
 /// Media type of a JWS in compact serialisation (RFC 7515 §9.2.1).
 pub const JWS_MEDIA_TYPE: &str = "application/jose";
 
 /// The `cty` header of a signed report: what the payload is.
 pub const REPORT_CONTENT_TYPE: &str = "application/vnd.seahawks.report+json";
+
+/// The body of every error response of the nester, on every listener:
+/// `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `not_found`, `bad_query` (see [`code`]).
+    pub code: String,
+    /// For people; for a 5xx only "internal error" (the detail is in the server log).
+    pub message: String,
+}
+
+/// The error codes of the ingest listener that a harvester tells apart. Verification
+/// failures of a report have theirs in [`VerifyError::code`](crate::VerifyError::code).
+pub mod code {
+    /// 401: the route needs a probe certificate.
+    pub const CLIENT_CERTIFICATE_REQUIRED: &str = "client_certificate_required";
+    /// 403: the certificate names a probe this nester never enrolled.
+    pub const UNKNOWN_PROBE: &str = "unknown_probe";
+    /// 403: the probe was revoked.
+    pub const PROBE_REVOKED: &str = "probe_revoked";
+    /// 403: the report was signed by another probe than the one connected.
+    pub const PROBE_MISMATCH: &str = "probe_mismatch";
+    /// 422: the report is dated in the future beyond the tolerated skew.
+    pub const TIMESTAMP_IN_FUTURE: &str = "timestamp_in_future";
+    /// 422: the report names another site than the probe's.
+    pub const SITE_MISMATCH: &str = "site_mismatch";
+    /// 409: another report already has this id.
+    pub const REPORT_ID_CONFLICT: &str = "report_id_conflict";
+    /// 409: another report of this probe already has this sequence number.
+    pub const SEQUENCE_CONFLICT: &str = "sequence_conflict";
+    /// 400: the certificate request is not a self-signed Ed25519 PKCS#10 request.
+    pub const BAD_CSR: &str = "bad_csr";
+    /// 401: no such enrollment token, or the wrong secret.
+    pub const TOKEN_INVALID: &str = "token_invalid";
+    /// 403: the enrollment token expired.
+    pub const TOKEN_EXPIRED: &str = "token_expired";
+    /// 403: the enrollment token has no use left.
+    pub const TOKEN_USED_UP: &str = "token_used_up";
+    /// 403: the enrollment token was revoked.
+    pub const TOKEN_REVOKED: &str = "token_revoked";
+    /// 429: too many requests from this address; wait and try again.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// Not from the nester: a harvester's name for an answer it could not read.
+    pub const UNEXPECTED_RESPONSE: &str = "unexpected_response";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_body_is_the_documented_json() {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code::PROBE_REVOKED.into(),
+                message: "revoked".into(),
+            },
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json,
+            r#"{"error":{"code":"probe_revoked","message":"revoked"}}"#
+        );
+        assert_eq!(serde_json::from_str::<ErrorBody>(&json).unwrap(), body);
+    }
+}

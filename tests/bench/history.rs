@@ -517,7 +517,7 @@ async fn empty_nester(
 
 /// The peer: axum answering "hello" behind the nester's own web TLS configuration.
 async fn bare_server(dir: &DataDir, config: &Config) -> anyhow::Result<SocketAddr> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(nester::tls::web(dir, &config.web)?);
+    let acceptor = tokio_rustls::TlsAcceptor::from(nester::net::tls::web(dir, &config.web)?);
     let app = axum::Router::new().fallback(|| async { "hello" });
     peer::serve_tls(acceptor, hyper_util::service::TowerToHyperService::new(app)).await
 }
@@ -527,21 +527,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let temp = tempfile::tempdir()?;
     let dir = DataDir::new(temp.path().join("nester"));
-    nester::commands::init(&dir, &[])?;
+    nester::cli::init::init(&dir, &[])?;
     let mut config = Config::loopback(dir.root());
     config.ingest.enroll_per_minute = 100_000;
     // The bench runs retention itself, once the year is in.
     config.retention.every = std::time::Duration::from_secs(365 * 86_400);
     let (server, writer) = open_server(&config)?;
     let db = server.state.db.clone();
+    let ca = server.state.ca.clone();
     let listeners = Listeners::bind(&config).await?;
     let (ingest_addr, web_addr) = (listeners.ingest_addr(), listeners.web_addr());
     tokio::spawn(server.run(listeners, std::future::pending()));
 
     eprintln!("enrolling {} probes...", args.probes);
-    let token = nester::commands::create_token(
+    let token = nester::cli::token::create_token(
         &db,
-        &dir,
+        &ca,
         ingest_addr.to_string(),
         "bench",
         Duration::hours(1),
@@ -611,8 +612,8 @@ async fn main() -> anyhow::Result<()> {
     let samples = seed_wan(
         &dir.database(),
         &fleet.sims,
-        nester::db::to_ms(now - Duration::days(args.days)),
-        nester::db::to_ms(reports_from),
+        nester::clock::to_ms(now - Duration::days(args.days)),
+        nester::clock::to_ms(reports_from),
     )?;
     eprintln!(
         "  {samples} samples in {:.0} s",
@@ -700,25 +701,24 @@ async fn main() -> anyhow::Result<()> {
 
     // Reads under 64 keep-alive clients.
     let admin = {
-        let hash = nester::users::hash_password("benchmark password 1".into()).await?;
-        db.add_user("bench".into(), nester::users::Role::Support, hash)
+        let hash = nester::auth::credentials::hash_password("benchmark password 1".into()).await?;
+        db.add_user("bench".into(), nester::db::Role::Support, hash)
             .await?;
         let id = db
             .user_id("bench".into())
             .await?
             .context("the bench user")?;
-        nester::commands::create_api_token(
+        nester::auth::api_token::create(
             &db,
             id,
             "bench",
             nester::db::Scope::Read,
             Duration::days(1),
-            OffsetDateTime::now_utc(),
         )
         .await?
     };
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(nester::tls::ca_cert(&dir)?)?;
+    roots.add(nester::pki::CaCert::load(&dir)?.der)?;
     let tls = Arc::new(
         rustls::ClientConfig::builder()
             .with_root_certificates(roots)

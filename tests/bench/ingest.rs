@@ -151,7 +151,10 @@ fn client_config(
 /// The peer: the same TLS configuration as the nester's ingest, and a handler that reads
 /// the body and answers 201 without looking at it.
 async fn bare_server(dir: &DataDir) -> anyhow::Result<SocketAddr> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(nester::tls::ingest(dir)?);
+    let acceptor = tokio_rustls::TlsAcceptor::from(nester::net::tls::ingest(
+        dir,
+        &nester::pki::CaCert::load(dir)?,
+    )?);
     let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
         let _ = req.into_body().collect().await?;
         Ok::<_, hyper::Error>(
@@ -169,20 +172,21 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let temp = tempfile::tempdir()?;
     let dir = DataDir::new(temp.path().join("nester"));
-    nester::commands::init(&dir, &[])?;
+    nester::cli::init::init(&dir, &[])?;
     let mut config = Config::loopback(dir.root());
     config.ingest.enroll_per_minute = 100_000;
     let server = Server::open(&config)?;
     let db = server.state.db.clone();
+    let ca = server.state.ca.clone();
     let listeners = Listeners::bind(&config).await?;
     let nester_addr = listeners.ingest_addr();
     tokio::spawn(server.run(listeners, std::future::pending()));
     let bare_addr = bare_server(&dir).await?;
 
     eprintln!("enrolling {} probes...", args.probes);
-    let token = nester::commands::create_token(
+    let token = nester::cli::token::create_token(
         &db,
-        &dir,
+        &ca,
         nester_addr.to_string(),
         "bench",
         time::Duration::hours(1),
@@ -231,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("report size: {size} bytes of JWS");
 
     // Where the nester's CPU goes, one core: verification of one report, alone.
-    let verifier = shared::Verifier::new(nester::tls::ca_cert(&dir)?)?;
+    let verifier = shared::Verifier::new(nester::pki::CaCert::load(&dir)?.der)?;
     let jws = &sample[0].1[0];
     let started = Instant::now();
     const VERIFY_ROUNDS: u32 = 2000;

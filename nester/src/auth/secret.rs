@@ -1,16 +1,22 @@
 //! Secrets handed to people: session cookies, API tokens, recovery codes. Each is 128 bits
-//! or more from the OS generator, and only its SHA-256 is stored: these are random, so a
-//! fast hash is enough (a password needs Argon2 because people choose it).
+//! or more from the OS generator ([`random`], the nester's one source of randomness), and
+//! only its SHA-256 is stored: these are random, so a fast hash is enough (a password needs
+//! Argon2 because people choose it).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use crate::commands::random;
 
 /// Prefix of API tokens, so secret scanners and people recognise one.
 pub const API_TOKEN_PREFIX: &str = "shk_";
 /// Recovery codes given at TOTP setup.
 pub const RECOVERY_CODES: usize = 10;
+
+/// `N` bytes from the operating system's generator.
+pub fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness available"))?;
+    Ok(bytes)
+}
 
 /// 256 random bits, base64url: a session or CSRF token.
 pub fn token() -> anyhow::Result<String> {

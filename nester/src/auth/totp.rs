@@ -8,7 +8,7 @@ const ISSUER: &str = "Seahawks";
 
 /// 160 random bits, the length RFC 4226 recommends.
 pub fn new_secret() -> anyhow::Result<Vec<u8>> {
-    Ok(crate::commands::random::<20>()?.to_vec())
+    Ok(super::secret::random::<20>()?.to_vec())
 }
 
 /// SHA-1, 6 digits, 30 s, one step of skew: what every authenticator app understands.

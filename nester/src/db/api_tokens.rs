@@ -7,9 +7,9 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Role;
 use super::users::role;
 use super::{Db, DbError, millis};
-use crate::users::Role;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

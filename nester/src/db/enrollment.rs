@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Db, DbError, millis, now_ms, to_ms};
+use super::{Db, DbError, millis, to_ms};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenInfo {
@@ -67,11 +67,12 @@ impl Db {
         max_uses: u32,
     ) -> Result<(), DbError> {
         let hash = secret_hash(secret);
+        let now = self.clock.now_ms();
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO enrollment_tokens (token_id, secret_sha256, site, created_ms, expires_ms, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![token_id, hash, site, now_ms(), to_ms(expires_at), max_uses],
+                params![token_id, hash, site, now, to_ms(expires_at), max_uses],
             )?;
             Ok(())
         })
@@ -102,10 +103,11 @@ impl Db {
 
     /// Revokes a token; `false` when there is no such token.
     pub async fn revoke_token(&self, token_id: String) -> Result<bool, DbError> {
+        let now = self.clock.now_ms();
         self.write(move |conn| {
             let n = conn.execute(
                 "UPDATE enrollment_tokens SET revoked_ms = ?2 WHERE token_id = ?1 AND revoked_ms IS NULL",
-                params![token_id, now_ms()],
+                params![token_id, now],
             )?;
             Ok(n == 1)
         })
@@ -118,7 +120,9 @@ impl Db {
         token_id: String,
         secret: String,
     ) -> Result<Result<String, TokenRefusal>, DbError> {
-        self.read(move |conn| check(conn, &token_id, &secret)).await
+        let now = self.clock.now_ms();
+        self.read(move |conn| check(conn, &token_id, &secret, now))
+            .await
     }
 
     /// Uses one admission of the token and records the new probe, in one transaction. The
@@ -129,9 +133,10 @@ impl Db {
         secret: String,
         cert: IssuedCert,
     ) -> Result<Result<String, TokenRefusal>, DbError> {
+        let now = self.clock.now_ms();
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let site = match check(&tx, &token_id, &secret)? {
+            let site = match check(&tx, &token_id, &secret, now)? {
                 Ok(site) => site,
                 Err(refusal) => return Ok(Err(refusal)),
             };
@@ -139,7 +144,7 @@ impl Db {
             tx.execute(
                 "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms, token_id, cert_serial, cert_expires_ms)
                  VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)",
-                params![cert.probe_id.to_string(), site, now_ms(), token_id, cert.serial, to_ms(cert.expires_at)],
+                params![cert.probe_id.to_string(), site, now, token_id, cert.serial, to_ms(cert.expires_at)],
             )?;
             tx.commit()?;
             Ok(Ok(site))
@@ -177,10 +182,11 @@ impl Db {
 
     /// Revokes a probe; `false` when there is no such probe.
     pub async fn revoke_probe(&self, probe_id: Uuid) -> Result<bool, DbError> {
+        let now = self.clock.now_ms();
         self.write(move |conn| {
             let n = conn.execute(
                 "UPDATE probes SET revoked_ms = ?2 WHERE probe_id = ?1 AND revoked_ms IS NULL",
-                params![probe_id.to_string(), now_ms()],
+                params![probe_id.to_string(), now],
             )?;
             Ok(n == 1)
         })
@@ -192,6 +198,7 @@ fn check(
     conn: &rusqlite::Connection,
     token_id: &str,
     secret: &str,
+    now_ms: i64,
 ) -> Result<Result<String, TokenRefusal>, DbError> {
     let row: Option<(Vec<u8>, String, i64, u32, u32, bool)> = conn
         .query_row(
@@ -222,7 +229,7 @@ fn check(
         Err(TokenRefusal::Revoked)
     } else if uses >= max_uses {
         Err(TokenRefusal::UsedUp)
-    } else if now_ms() >= expires_ms {
+    } else if now_ms >= expires_ms {
         Err(TokenRefusal::Expired)
     } else {
         Ok(site)

@@ -46,6 +46,9 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::clock::Clock;
+pub(crate) use crate::clock::to_ms;
+
 pub use api_tokens::{ApiTokenInfo, NewApiToken, Scope, TokenOwner};
 pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
 pub use history::{
@@ -57,7 +60,7 @@ pub use retention::{Policy, Pruned, Stats, TableStats};
 pub use sessions::{NewSession, SessionInfo, SessionRow, Stage};
 pub use signed::SignedReport;
 pub use staging::FOLD_IDLE;
-pub use users::{LoginUser, UserChange, UserInfo};
+pub use users::{LoginUser, Role, UserChange, UserInfo};
 pub use wan::{Resolution, WanPoint, summary as wan_summary};
 
 const READERS: usize = 2;
@@ -126,6 +129,8 @@ pub struct Db {
     /// Batched writes on their way (see [`ExpectedWrite`]).
     expected: Arc<AtomicUsize>,
     token_owners: api_tokens::TokenOwners,
+    /// The time every row is stamped with; tests move it.
+    clock: Clock,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -145,8 +150,14 @@ fn migrations() -> Migrations<'static> {
 }
 
 impl Db {
-    /// Opens (creating if needed) and migrates the database, then starts the workers.
+    /// Opens (creating if needed) and migrates the database, then starts the workers. Rows
+    /// are stamped with the system clock.
     pub fn open(path: &Path) -> Result<Self, DbError> {
+        Self::open_with_clock(path, Clock::default())
+    }
+
+    /// [`Db::open`], stamping rows with `clock`.
+    pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Self, DbError> {
         let mut conn = Connection::open(path)?;
         // Retention frees pages; this hands them back to the file system. It must be set
         // before the first table exists, or be followed by a VACUUM.
@@ -206,7 +217,13 @@ impl Db {
             quick: Arc::new(Mutex::new(quick)),
             expected,
             token_owners: api_tokens::TokenOwners::default(),
+            clock,
         })
+    }
+
+    /// The clock this handle stamps rows with, and that everything holding it reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// A number that changes whenever anything is committed to the database, by this
@@ -505,14 +522,6 @@ fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) 
         reply(commit.as_ref().map(|_| ()));
     }
     batch.taken
-}
-
-pub(crate) fn now_ms() -> i64 {
-    to_ms(OffsetDateTime::now_utc())
-}
-
-pub fn to_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {

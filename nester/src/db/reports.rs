@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::signed::{self, SignedReport, Stored};
 use super::staging;
 use super::wan::WanPoint;
-use super::{Db, DbError, millis, now_ms, optional_millis, to_ms, uuid};
+use super::{Db, DbError, millis, optional_millis, to_ms, uuid};
 
 /// What storing a report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,10 +148,11 @@ impl Db {
     ) -> Result<Inserted, DbError> {
         // Compressed here, on the caller's thread, so the single writer only copies bytes.
         let stored = Stored::of(&signed);
+        let received_ms = self.clock.now_ms();
         let (inserted, _freed_here) = self
             .write_expected(
                 move |conn, memo| {
-                    let inserted = insert(conn, memo, &signed, &stored)?;
+                    let inserted = insert(conn, memo, &signed, &stored, received_ms)?;
                     // Back with the answer: freeing the parsed report (a few hundred
                     // allocations) is the caller's work, not the single writer's.
                     Ok((inserted, (signed, stored)))
@@ -334,6 +335,7 @@ fn insert(
     memo: &mut super::history::Memo,
     signed: &SignedReport,
     stored: &Stored,
+    received_ms: i64,
 ) -> Result<Inserted, DbError> {
     let report = &signed.report;
     let id = report.report_id.to_string();
@@ -398,7 +400,7 @@ fn insert(
             probe,
             report.site,
             report.harvester_version,
-            now_ms()
+            received_ms
         ])?;
     }
     let hosts_up = report
@@ -420,7 +422,7 @@ fn insert(
             sequence,
             report.site,
             generated,
-            now_ms(),
+            received_ms,
             signed.kid,
             hosts_up as i64,
             report.open_ports() as i64,

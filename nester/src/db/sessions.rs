@@ -4,9 +4,9 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Role;
 use super::users::role;
 use super::{Db, DbError, millis};
-use crate::users::Role;
 
 /// How far a session has come through signing in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

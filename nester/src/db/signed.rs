@@ -117,7 +117,7 @@ impl Stored {
         match split(jws, payload) {
             Some((header, signature)) => Self {
                 encoding: Encoding::Parts,
-                header: Some((header.to_string(), crate::auth::secret::sha256(header))),
+                header: Some((header.to_string(), sha256(header.as_bytes()))),
                 signature: Some(signature.to_string()),
                 body: lz4_flex::compress_prepend_size(payload),
             },
@@ -301,6 +301,15 @@ impl Row {
 fn decompress(body: &[u8]) -> Result<Vec<u8>, DbError> {
     lz4_flex::decompress_size_prepended(body)
         .map_err(|e| DbError::Corrupt(format!("stored report does not decompress: {e}")))
+}
+
+/// The key a header is stored under.
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes long")
 }
 
 #[cfg(test)]

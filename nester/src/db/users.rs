@@ -1,11 +1,54 @@
 //! Users: creation, listing, and the changes an administrator makes.
 
+use std::fmt;
+use std::str::FromStr;
+
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Db, DbError, millis, now_ms};
-use crate::users::Role;
+use super::{Db, DbError, millis};
+
+/// What a user may do; checked on the server for every route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// The dashboard; acknowledging alerts.
+    Noc,
+    /// Read, host search, pulling reports, their own API tokens.
+    Support,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Noc => "noc",
+            Self::Support => "support",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Self::Admin),
+            "noc" => Ok(Self::Noc),
+            "support" => Ok(Self::Support),
+            _ => Err(format!("unknown role `{s}`: use admin, noc or support")),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UserInfo {
@@ -69,8 +112,8 @@ impl Db {
         role: Role,
         password_hash: String,
     ) -> Result<UserChange, DbError> {
+        let now = self.clock.now_ms();
         self.write(move |conn| {
-            let now = now_ms();
             let added = conn.execute(
                 "INSERT INTO users (username, role, password_hash, created_ms, password_ms)
                  VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (username) DO NOTHING",
@@ -236,6 +279,7 @@ impl Db {
         username: String,
         disabled: bool,
     ) -> Result<UserChange, DbError> {
+        let now = self.clock.now_ms();
         self.change_user(username, move |tx, user, is_admin| {
             if disabled && is_admin && other_admins(tx, user)? == 0 {
                 return Ok(UserChange::LastAdmin);
@@ -243,7 +287,7 @@ impl Db {
             tx.execute(
                 "UPDATE users SET disabled_ms = CASE WHEN ?2 THEN coalesce(disabled_ms, ?3) END
                  WHERE username = ?1",
-                params![user, disabled, now_ms()],
+                params![user, disabled, now],
             )?;
             if disabled {
                 end_sessions(tx, user)?;
@@ -258,10 +302,11 @@ impl Db {
         username: String,
         password_hash: String,
     ) -> Result<UserChange, DbError> {
+        let now = self.clock.now_ms();
         self.change_user(username, move |tx, user, _| {
             tx.execute(
                 "UPDATE users SET password_hash = ?2, password_ms = ?3 WHERE username = ?1",
-                params![user, password_hash, now_ms()],
+                params![user, password_hash, now],
             )?;
             end_sessions(tx, user)?;
             Ok(UserChange::Done)

@@ -38,6 +38,6 @@ pub async fn file(ApiPath(name): ApiPath<String>) -> Result<impl IntoResponse, A
 pub async fn ca_pem(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        state.ca_pem.to_string(),
+        state.ca.pem.to_string(),
     )
 }

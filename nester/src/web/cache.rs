@@ -47,7 +47,7 @@ const MAX_BODY: usize = 1 << 20;
 const MIN_GZIP: usize = 1_024;
 
 #[derive(Clone, Default)]
-pub struct Answers {
+struct Answers {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
     /// One computation per URI at a time: the others wait for its answer instead of all
     /// asking the database at once when an answer ages out.
@@ -172,29 +172,46 @@ impl Answers {
     }
 }
 
+/// The state of the [`reuse`] layer: the answers kept, and where to read the version and
+/// the time. One per router.
+#[derive(Clone)]
+pub struct Cache {
+    app: AppState,
+    answers: Answers,
+}
+
+impl Cache {
+    pub fn new(app: AppState) -> Self {
+        Self {
+            app,
+            answers: Answers::default(),
+        }
+    }
+}
+
 /// The layer on [`Reuse::WhileUnchanged`] routes.
-pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn reuse(State(cache): State<Cache>, request: Request, next: Next) -> Response {
     let key = request.uri().to_string();
     let gzip_ok = accepts_gzip(request.headers());
-    let now_ms = state.clock.now_ms();
+    let now_ms = cache.app.clock.now_ms();
     // Read before the handler runs: a commit during it makes the answer look old, not new.
-    let version = match state.db.version() {
+    let version = match cache.app.db.version() {
         Ok(v) => v,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if let Some(entry) = state.answers.get(&key, version, now_ms) {
+    if let Some(entry) = cache.answers.get(&key, version, now_ms) {
         return entry.response(gzip_ok);
     }
-    let turn = state.answers.turn(&key);
+    let turn = cache.answers.turn(&key);
     let _turn = match turn.clone().try_lock_owned() {
         Ok(turn) => turn,
         Err(_) => {
-            if let Some(entry) = state.answers.aged(&key, version, now_ms) {
+            if let Some(entry) = cache.answers.aged(&key, version, now_ms) {
                 return entry.response(gzip_ok);
             }
             let turn = turn.lock_owned().await;
             // Whoever went before may have just answered the same question.
-            if let Some(entry) = state.answers.get(&key, version, now_ms) {
+            if let Some(entry) = cache.answers.get(&key, version, now_ms) {
                 return entry.response(gzip_ok);
             }
             turn
@@ -211,7 +228,7 @@ pub async fn reuse(State(state): State<AppState>, request: Request, next: Next) 
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
     let entry = Entry::new(version, now_ms, content_type, body);
-    state.answers.put(key, entry.clone());
+    cache.answers.put(key, entry.clone());
     entry.response(gzip_ok)
 }
 
@@ -352,6 +369,7 @@ mod tests {
         use tower::ServiceExt;
 
         let (_temp, state) = crate::web::tests::state().await;
+        let cache = Cache::new(state);
         let big = vec![b'x'; MAX_BODY + 1];
         let app = axum::Router::new()
             .route("/small", get(|| async { "small" }))
@@ -363,7 +381,7 @@ mod tests {
                     Body::from_stream(futures_util::stream::iter(chunks))
                 }),
             )
-            .layer(axum::middleware::from_fn_with_state(state.clone(), reuse));
+            .layer(axum::middleware::from_fn_with_state(cache.clone(), reuse));
         for (uri, len, kept) in [
             ("/small", 5, true),
             ("/big", MAX_BODY + 1, false),
@@ -376,7 +394,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(body.len(), len, "{uri}");
-            let entries = state.answers.entries.lock().unwrap();
+            let entries = cache.answers.entries.lock().unwrap();
             assert_eq!(entries.contains_key(uri), kept, "{uri}");
         }
     }

@@ -1,247 +1,155 @@
-//! The web listener: dashboard and client API over HTTPS. Every route is listed in
-//! [`routes`] with its access rule; the router is built from that list only, and
-//! [`auth::guard`](crate::auth::guard) enforces the rules in front of every handler.
+//! The web listener: the dashboard (`ui/`) and the client API (`api/`) over HTTPS. Every
+//! route is listed in [`routes`] with its access rule; the router is built from that list
+//! only, and [`auth::guard`](crate::auth::guard) enforces the rules in front of every handler.
 
-mod account;
-mod admin;
+mod api;
 mod assets;
 pub mod cache;
-mod chart;
-mod login;
-pub use login::WRONG_CREDENTIALS;
-mod hosts;
-mod mfa;
 pub mod openapi;
-mod pages;
 mod params;
-mod probes;
 pub mod redirect;
-mod reports;
-mod sites;
+mod route;
+mod ui;
 mod view;
+
+pub use route::Route;
+pub use ui::login::WRONG_CREDENTIALS;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, post};
 
+use crate::auth::session::SessionPolicy;
 use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
+use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use cache::Reuse;
+use api::{hosts, probes, reports, sites};
+use cache::{Cache, Reuse};
+use ui::{account, admin, login, mfa};
 
 /// A request taking longer than this gets 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub access: Access,
-    pub reuse: Reuse,
-    handler: MethodRouter<AppState>,
-}
-
-impl Route {
-    /// Its answers may be given again while the database is unchanged ([`cache`]).
-    fn reused(self) -> Self {
-        Self {
-            reuse: Reuse::WhileUnchanged,
-            ..self
-        }
-    }
-}
-
-fn route(
-    method: Method,
-    path: &'static str,
-    access: Access,
-    handler: MethodRouter<AppState>,
-) -> Route {
-    Route {
-        method,
-        path,
-        access,
-        reuse: Reuse::Never,
-        handler,
-    }
-}
-
 /// Every route of the web listener and who may call it.
 pub fn routes() -> Vec<Route> {
     use Access::{AnySession, MfaSetup, Public, Roles, SecondFactor};
-    use Method as M;
     vec![
         // Signing in and out.
-        route(M::GET, "/login", Public, get(login::page)),
-        route(M::POST, "/login", Public, post(login::submit)),
-        route(M::GET, "/login/mfa", SecondFactor, get(login::code_page)),
-        route(
-            M::POST,
-            "/login/mfa",
-            SecondFactor,
-            post(login::code_submit),
-        ),
-        route(M::POST, "/logout", AnySession, post(login::logout)),
+        Route::get("/login", Public, login::page),
+        Route::post("/login", Public, login::submit),
+        Route::get("/login/mfa", SecondFactor, login::code_page),
+        Route::post("/login/mfa", SecondFactor, login::code_submit),
+        Route::post("/logout", AnySession, login::logout),
         // One's own account.
-        route(M::GET, "/account/mfa", MfaSetup, get(mfa::page)),
-        route(M::POST, "/account/mfa", MfaSetup, post(mfa::confirm)),
-        route(M::GET, "/account", Roles(ANYONE), get(account::page)),
-        route(
-            M::POST,
-            "/account/password",
-            Roles(ANYONE),
-            post(account::password),
-        ),
-        route(
-            M::POST,
+        Route::get("/account/mfa", MfaSetup, mfa::page),
+        Route::post("/account/mfa", MfaSetup, mfa::confirm),
+        Route::get("/account", Roles(ANYONE), account::page),
+        Route::post("/account/password", Roles(ANYONE), account::password),
+        Route::post(
             "/account/sessions/{session_id}/end",
             Roles(ANYONE),
-            post(account::end_session),
+            account::end_session,
         ),
-        route(
-            M::POST,
+        Route::post(
             "/account/tokens",
             Roles(TOKEN_HOLDERS),
-            post(account::create_token),
+            account::create_token,
         ),
-        route(
-            M::POST,
+        Route::post(
             "/account/tokens/{token_id}/revoke",
             Roles(TOKEN_HOLDERS),
-            post(account::revoke_token),
+            account::revoke_token,
         ),
         // Administration.
-        route(M::GET, "/admin/users", Roles(ADMIN), get(admin::page)),
-        route(M::POST, "/admin/users", Roles(ADMIN), post(admin::add)),
-        route(
-            M::POST,
-            "/admin/users/{username}",
-            Roles(ADMIN),
-            post(admin::change),
-        ),
+        Route::get("/admin/users", Roles(ADMIN), admin::page),
+        Route::post("/admin/users", Roles(ADMIN), admin::add),
+        Route::post("/admin/users/{username}", Roles(ADMIN), admin::change),
         // Dashboard.
-        route(M::GET, "/", Roles(ANYONE), get(pages::index)),
-        route(
-            M::GET,
-            "/probes/{probe_id}",
-            Roles(ANYONE),
-            get(pages::probe),
-        ),
-        route(M::GET, "/hosts/{host_id}", Roles(ANYONE), get(pages::host)),
-        route(
-            M::GET,
-            "/reports/{report_id}",
-            Roles(ANYONE),
-            get(pages::report),
-        ),
-        route(M::GET, "/search", Roles(ANYONE), get(pages::search)),
-        route(M::GET, "/static/{file}", Public, get(assets::file)),
-        route(M::GET, "/ca.pem", Public, get(assets::ca_pem)),
+        Route::get("/", Roles(ANYONE), ui::overview::index),
+        Route::get("/probes/{probe_id}", Roles(ANYONE), ui::probe::page),
+        Route::get("/hosts/{host_id}", Roles(ANYONE), ui::host::page),
+        Route::get("/reports/{report_id}", Roles(ANYONE), ui::report::page),
+        Route::get("/search", Roles(ANYONE), ui::search::page),
+        Route::get("/static/{file}", Public, assets::file),
+        Route::get("/ca.pem", Public, assets::ca_pem),
         // Client API.
-        route(
-            M::GET,
-            "/api/v1/openapi.json",
-            Public,
-            get(openapi::document),
-        ),
-        route(M::GET, "/api/v1/sites", Roles(ANYONE), get(sites::list)).reused(),
-        route(
-            M::GET,
-            "/api/v1/changes",
-            Roles(ANYONE),
-            get(sites::changes),
-        )
-        .reused(),
-        route(M::GET, "/api/v1/hosts", Roles(ANYONE), get(hosts::search)).reused(),
-        route(
-            M::GET,
-            "/api/v1/hosts/{host_id}",
-            Roles(ANYONE),
-            get(hosts::one),
-        )
-        .reused(),
-        route(M::GET, "/api/v1/probes", Roles(ANYONE), get(probes::list)).reused(),
-        route(
-            M::GET,
-            "/api/v1/probes/{probe_id}",
-            Roles(ANYONE),
-            get(probes::one),
-        )
-        .reused(),
-        route(
-            M::GET,
+        Route::get("/api/v1/openapi.json", Public, openapi::document),
+        Route::get("/api/v1/sites", Roles(ANYONE), sites::list).reused(),
+        Route::get("/api/v1/changes", Roles(ANYONE), sites::changes).reused(),
+        Route::get("/api/v1/hosts", Roles(ANYONE), hosts::search).reused(),
+        Route::get("/api/v1/hosts/{host_id}", Roles(ANYONE), hosts::one).reused(),
+        Route::get("/api/v1/probes", Roles(ANYONE), probes::list).reused(),
+        Route::get("/api/v1/probes/{probe_id}", Roles(ANYONE), probes::one).reused(),
+        Route::get(
             "/api/v1/probes/{probe_id}/hosts",
             Roles(ANYONE),
-            get(probes::hosts),
+            probes::hosts,
         )
         .reused(),
-        route(
-            M::GET,
-            "/api/v1/probes/{probe_id}/wan",
-            Roles(ANYONE),
-            get(probes::wan),
-        )
-        .reused(),
-        route(
-            M::GET,
+        Route::get("/api/v1/probes/{probe_id}/wan", Roles(ANYONE), probes::wan).reused(),
+        Route::get(
             "/api/v1/probes/{probe_id}/reports",
             Roles(ANYONE),
-            get(probes::reports),
+            probes::reports,
         )
         .reused(),
-        route(
-            M::GET,
+        Route::get(
             "/api/v1/probes/{probe_id}/gaps",
             Roles(ANYONE),
-            get(probes::gaps),
+            probes::gaps,
         )
         .reused(),
-        route(
-            M::GET,
+        Route::get(
             "/api/v1/reports/{report_id}",
             Roles(ANYONE),
-            get(reports::parsed),
+            reports::parsed,
         ),
-        route(
-            M::GET,
+        Route::get(
             "/api/v1/reports/{report_id}/signed",
             Roles(ANYONE),
-            get(reports::signed),
+            reports::signed,
         ),
     ]
 }
 
-pub fn router(state: AppState) -> Router {
-    build(state, routes())
+pub fn router(state: AppState, config: &WebConfig) -> anyhow::Result<Router> {
+    build(state, config, routes())
 }
 
 /// The router for `routes`, behind the guard, the limits and the security headers.
-pub fn build(state: AppState, routes: Vec<Route>) -> Router {
+pub fn build(state: AppState, config: &WebConfig, routes: Vec<Route>) -> anyhow::Result<Router> {
     let rules = routes
         .iter()
         .map(|r| (r.method.clone(), r.path, r.access))
         .collect();
+    let max_body = config.max_body_bytes;
     let guard = Guard {
         state: state.clone(),
         rules: Arc::new(rules),
+        sessions: SessionPolicy {
+            idle: config.session_idle.try_into()?,
+            absolute: config.session_lifetime.try_into()?,
+        },
+        max_body_bytes: max_body,
     };
-    let max_body = state.web_max_body_bytes;
+    let cache = Cache::new(state.clone());
     let mut router = Router::new();
     for r in routes {
         let handler = match r.reuse {
             Reuse::Never => r.handler,
             Reuse::WhileUnchanged => r
                 .handler
-                .layer(middleware::from_fn_with_state(state.clone(), cache::reuse)),
+                .layer(middleware::from_fn_with_state(cache.clone(), cache::reuse)),
         };
         router = router.route(r.path, handler);
     }
-    router
+    Ok(router
         .route_layer(middleware::from_fn_with_state(guard, crate::auth::guard))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -252,7 +160,7 @@ pub fn build(state: AppState, routes: Vec<Route>) -> Router {
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::map_response(security_headers))
-        .with_state(state)
+        .with_state(state))
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -300,9 +208,15 @@ mod tests {
     pub(in crate::web) async fn state() -> (tempfile::TempDir, AppState) {
         let temp = tempfile::tempdir().unwrap();
         let dir = crate::datadir::DataDir::new(temp.path().join("n"));
-        crate::commands::init(&dir, &[]).unwrap();
-        let state = AppState::open(&crate::config::Config::loopback(dir.root())).unwrap();
+        crate::cli::init::init(&dir, &[]).unwrap();
+        let ca = crate::pki::CaCert::load(&dir).unwrap();
+        let state = AppState::new(dir.open_database().unwrap(), ca).unwrap();
         (temp, state)
+    }
+
+    fn app(state: AppState, routes: Vec<Route>) -> Router {
+        let config = crate::config::Config::loopback(std::path::Path::new("/unused"));
+        build(state, &config.web, routes).unwrap()
     }
 
     /// No API route changes state yet; this one shows how one will be guarded: a token
@@ -310,34 +224,32 @@ mod tests {
     #[tokio::test]
     async fn state_changing_api_calls_need_a_read_write_token_and_no_csrf() {
         let (_temp, state) = state().await;
-        let hash = crate::users::hash_password("a long enough password".into())
+        let hash = crate::auth::credentials::hash_password("a long enough password".into())
             .await
             .unwrap();
         state
             .db
-            .add_user("script".into(), crate::users::Role::Support, hash)
+            .add_user("script".into(), crate::db::Role::Support, hash)
             .await
             .unwrap();
         let user = state.db.user_id("script".into()).await.unwrap().unwrap();
         let mut all = routes();
-        all.push(route(
-            Method::POST,
+        all.push(Route::post(
             "/api/v1/example",
             Access::Roles(ANYONE),
-            post(|| async { "changed" }),
+            || async { "changed" },
         ));
-        let app = build(state.clone(), all);
+        let app = app(state.clone(), all);
         for (scope, status) in [
             (crate::db::Scope::Read, StatusCode::FORBIDDEN),
             (crate::db::Scope::ReadWrite, StatusCode::OK),
         ] {
-            let token = crate::commands::create_api_token(
+            let token = crate::auth::api_token::create(
                 &state.db,
                 user,
                 "t",
                 scope,
                 time::Duration::days(1),
-                state.clock.now(),
             )
             .await
             .unwrap();
@@ -357,8 +269,8 @@ mod tests {
     async fn a_panicking_handler_gets_a_500_with_the_headers() {
         let (_temp, state) = state().await;
         let mut all = routes();
-        all.push(route(Method::GET, "/boom", Access::Public, get(boom)));
-        let response = build(state, all)
+        all.push(Route::get("/boom", Access::Public, boom));
+        let response = app(state, all)
             .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
             .await
             .unwrap();

@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::{hosts, probes, reports, sites};
+use super::api::{hosts, probes, reports, sites};
 use crate::db::{
     Change, ChangeKind, Gap, HostDetail, HostSummary, Interval, OpenPort, Page, PortTimeline,
     ProbeStatus, ProbeSummary, ReportSummary, Resolution, WanPoint,

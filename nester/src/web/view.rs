@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::auth::Caller;
+use crate::db::Role;
 use crate::error::ApiError;
-use crate::users::Role;
 
 /// The top bar of a signed-in page.
 pub struct Nav {

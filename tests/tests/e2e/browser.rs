@@ -12,7 +12,7 @@ use fantoccini::elements::Element;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, Locator};
 use nester::auth::totp;
-use nester::users::Role;
+use nester::db::Role;
 
 use seahawks_tests::synthetic::{self, Rng, SimHost, SimProbe};
 use time::OffsetDateTime;

@@ -220,7 +220,10 @@ async fn demo_prints_where_to_look_and_cleans_up() {
     // A generated login with its TOTP secret, and a token: nothing fixed in the source.
     let (user, password) = login.split_once(" / ").unwrap();
     assert_eq!(user, "admin");
-    assert!(nester::users::check_password(password).is_ok(), "{login}");
+    assert!(
+        nester::auth::credentials::check_password(password).is_ok(),
+        "{login}"
+    );
     assert!(totp.starts_with("otpauth://totp/Seahawks:admin?"), "{totp}");
     let api_token = api_token.split_whitespace().next().unwrap();
     assert!(api_token.starts_with("shk_"), "{api_token}");
@@ -585,10 +588,10 @@ fn unprivileged_discovery_uses_datagram_icmp_where_allowed_and_tcp_otherwise() {
 async fn the_web_listener_serves_the_operators_certificate() {
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("nester");
-    nester::commands::init(&nester::datadir::DataDir::new(&data), &[]).unwrap();
+    nester::cli::init::init(&nester::datadir::DataDir::new(&data), &[]).unwrap();
     // "The operator's CA": another data directory, whose web certificate we borrow.
     let other = temp.path().join("operator");
-    nester::commands::init(&nester::datadir::DataDir::new(&other), &[]).unwrap();
+    nester::cli::init::init(&nester::datadir::DataDir::new(&other), &[]).unwrap();
     let pem = |dir: &Path, file: &str| dir.join("pki").join(file);
     let ca = |dir: &Path| CertificateDer::from_pem_file(pem(dir, "ca.pem")).unwrap();
     let config = |web: &str| {
@@ -667,7 +670,7 @@ async fn plain_http(addr: &str, request_line: &str) -> String {
 async fn plain_http_only_redirects_to_https() {
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("nester");
-    nester::commands::init(&nester::datadir::DataDir::new(&data), &[]).unwrap();
+    nester::cli::init::init(&nester::datadir::DataDir::new(&data), &[]).unwrap();
     let path = temp.path().join("nester.toml");
     write_nester_config(&path, &data, "redirect_http = \"127.0.0.1:0\"\n");
     let nester = Daemon::spawn("nester", &["serve", "--config", path.to_str().unwrap()]);

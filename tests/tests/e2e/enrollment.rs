@@ -57,7 +57,7 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
     // Revoked.
     let token = nester.token("kc", Duration::minutes(30), 1).await;
     let id = shared::enroll::EnrollmentToken::parse(&token).unwrap().id;
-    nester::commands::revoke_token(&db, &id).await.unwrap();
+    nester::cli::token::revoke_token(&db, &id).await.unwrap();
     let message = refusal(enroll(&token).await.1);
     assert!(message.contains("revoked"), "{message}");
 
@@ -71,7 +71,7 @@ async fn tokens_expire_get_used_up_and_can_be_revoked() {
 
     // Only the three successful enrollments made probes; the list says what each token did.
     assert_eq!(nester.count("probes"), 3);
-    let list = nester::commands::list_tokens(&db).await.unwrap();
+    let list = nester::cli::token::list_tokens(&db).await.unwrap();
     for state in ["used up", "expired", "revoked", "usable"] {
         assert!(list.contains(state), "{state} missing from:\n{list}");
     }
@@ -287,7 +287,7 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     }
     // As `nester probe revoke` does it: a database handle of its own, on the same file.
     let cli = nester::db::Db::open(&nester.dir.database()).unwrap();
-    nester::commands::revoke_probe(&cli, probe.id)
+    nester::cli::probe::revoke_probe(&cli, probe.id)
         .await
         .unwrap();
     // At once, not when the kept answer ages out.
@@ -305,7 +305,7 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
     // Refused for who it is, not for what it sent: the report stays in the spool.
     assert_eq!(agent.spool().usage().unwrap().reports, 1);
     assert_eq!(nester.count("reports"), 1);
-    let again = nester::commands::revoke_probe(&cli, probe.id).await;
+    let again = nester::cli::probe::revoke_probe(&cli, probe.id).await;
     assert!(
         again.is_err(),
         "revoking twice should say there is nothing to revoke"

@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use nester::auth::session::SESSION_COOKIE;
 use nester::config::Config;
 use nester::datadir::DataDir;
+use nester::db::Role;
 use nester::server::{Listeners, Server};
-use nester::users::Role;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -50,11 +50,11 @@ impl TestNester {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let temp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(temp.path().join("nester"));
-        nester::commands::init(&dir, &[]).unwrap();
+        nester::cli::init::init(&dir, &[]).unwrap();
         let mut config = Config::loopback(dir.root());
         config.ingest.enroll_per_minute = 1000;
         adjust(&mut config);
-        let ca = nester::tls::ca_cert(&dir).unwrap();
+        let ca = nester::pki::CaCert::load(&dir).unwrap().der;
         let mut nester = Self {
             dir,
             ingest: config.ingest.listen,
@@ -72,13 +72,12 @@ impl TestNester {
         nester.launch().await;
         let admin = nester.add_user("harness-admin", Role::Admin).await;
         let admin_id = nester.user_id(&admin.0).await;
-        nester.api_token = nester::commands::create_api_token(
+        nester.api_token = nester::auth::api_token::create(
             nester.db(),
             admin_id,
             "harness",
             nester::db::Scope::Read,
             time::Duration::days(1),
-            time::OffsetDateTime::now_utc(),
         )
         .await
         .unwrap();
@@ -97,8 +96,8 @@ impl TestNester {
 
     /// Adds a user with a generated password; returns name and password.
     pub async fn add_user(&self, name: &str, role: Role) -> (String, String) {
-        let password = nester::users::generate_password().unwrap();
-        let hash = nester::users::hash_password(password.clone())
+        let password = nester::auth::credentials::generate_password().unwrap();
+        let hash = nester::auth::credentials::hash_password(password.clone())
             .await
             .unwrap();
         let added = self.db().add_user(name.into(), role, hash).await.unwrap();
@@ -252,7 +251,8 @@ impl TestNester {
     /// An enrollment token for `site`, as `nester token create` makes it.
     pub async fn token(&self, site: &str, ttl: time::Duration, uses: u32) -> String {
         let db = self.db.as_ref().unwrap();
-        nester::commands::create_token(db, &self.dir, self.ingest.to_string(), site, ttl, uses)
+        let ca = nester::pki::CaCert::load(&self.dir).unwrap();
+        nester::cli::token::create_token(db, &ca, self.ingest.to_string(), site, ttl, uses)
             .await
             .unwrap()
     }

@@ -775,12 +775,12 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
     let oldest_report: i64 = sql
         .query_row("SELECT min(generated_ms) FROM reports", [], |r| r.get(0))
         .unwrap();
-    assert!(oldest_report >= nester::db::to_ms(kept_from));
+    assert!(oldest_report >= nester::clock::to_ms(kept_from));
 
     // Raw samples from the last whole hour 7 days back; hourly rollups of one sample each
     // back to the day 30 days back; daily rollups before that.
-    let raw_from = nester::db::to_ms(now - Duration::days(7)) / 3_600_000 * 3_600_000;
-    let hourly_from = nester::db::to_ms(now - Duration::days(30)) / 86_400_000 * 86_400_000;
+    let raw_from = nester::clock::to_ms(now - Duration::days(7)) / 3_600_000 * 3_600_000;
+    let hourly_from = nester::clock::to_ms(now - Duration::days(30)) / 86_400_000 * 86_400_000;
     let (raw_min, raw_n): (i64, i64) = sql
         .query_row("SELECT min(at_ms), count(*) FROM wan_samples", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -791,7 +791,7 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
         raw_n,
         stored
             .iter()
-            .filter(|(_, r, _)| nester::db::to_ms(r.generated_at) >= raw_from)
+            .filter(|(_, r, _)| nester::clock::to_ms(r.generated_at) >= raw_from)
             .count() as i64
     );
     let (hour_min, hour_max, hour_n, hour_samples): (i64, i64, i64, i64) = sql
@@ -850,7 +850,7 @@ async fn retention_prunes_reports_and_rolls_up_wan_under_a_moved_clock() {
     let first_seen: i64 = sql
         .query_row("SELECT min(first_seen_ms) FROM hosts", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(first_seen, nester::db::to_ms(start));
+    assert_eq!(first_seen, nester::clock::to_ms(start));
 
     let size_after = checkpoint();
     assert!(
@@ -923,14 +923,14 @@ async fn history_follows_changes_made_behind_the_writer() {
     other
         .execute(
             "UPDATE port_intervals SET closed_ms = ?1 WHERE closed_ms IS NULL",
-            [nester::db::to_ms(at(1))],
+            [nester::clock::to_ms(at(1))],
         )
         .unwrap();
     nester.deliver(&probe, &sim.report(at(2), vec![])).await;
     assert_eq!(intervals(&nester), (1, 2));
 
     // The same through the nester's own exclusive write.
-    let closed = nester::db::to_ms(at(2));
+    let closed = nester::clock::to_ms(at(2));
     nester
         .db()
         .write(move |c| {

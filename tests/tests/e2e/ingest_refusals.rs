@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::{Method, StatusCode};
+use nester::datadir::Listener;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -320,7 +321,10 @@ async fn connections_without_a_trusted_client_certificate_are_refused() {
     let probe = nester.probe().await;
     let good = sign(&probe.signer(), &payload(&nester, &probe).await);
     // Our CA signed it, but for serving, not for a probe.
-    let web_cert = ClientCert::load(&nester.dir.pki("web.pem"), &nester.dir.pki("web.key"));
+    let web_cert = ClientCert::load(
+        &nester.dir.listener_cert(Listener::Web),
+        &nester.dir.listener_key(Listener::Web),
+    );
     // Without a certificate the connection may only enroll; the report route says so.
     let response = nester
         .post_ingest(None, "/v1/reports", JOSE, good.clone())
@@ -332,7 +336,12 @@ async fn connections_without_a_trusted_client_certificate_are_refused() {
     let (key, csr) = key_and_csr(&rcgen::PKCS_ED25519);
     let ca = nester::pki::Ca::load(&nester.dir).unwrap();
     let expired = ca
-        .sign_probe_csr(&csr, probe.id, time::Duration::minutes(-1))
+        .sign_probe_csr(
+            &csr,
+            probe.id,
+            time::Duration::minutes(-1),
+            nester.clock().now(),
+        )
         .unwrap();
     let expired = ClientCert::from_pem(&expired.cert_pem, &key.serialize_pem());
     for (name, client) in [

@@ -56,7 +56,7 @@ fn stored(data: &Path, user: &str) -> (String, String, bool) {
 fn verifies(password: &str, hash: &str) -> bool {
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(nester::users::verify_password(
+        .block_on(nester::auth::credentials::verify_password(
             password.to_string(),
             hash.to_string(),
         ))

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use hyper::{Method, StatusCode};
 use nester::auth::{secret, totp};
+use nester::db::Role;
 use nester::db::{NewSession, Scope, Stage};
-use nester::users::Role;
 
 use crate::harness::{Response, TestNester, WebSession, cookie_in, csrf_in, form_body};
 
@@ -904,13 +904,12 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
     nester.clock().advance(time::Duration::days(1));
     assert_eq!(get("/api/v1/probes").await.status, StatusCode::UNAUTHORIZED);
     // Revoked: the page's button, then 401.
-    let id = nester::commands::create_api_token(
+    let id = nester::auth::api_token::create(
         nester.db(),
         nester.user_id(&name).await,
         "second",
         Scope::Read,
         time::Duration::days(30),
-        nester.clock().now(),
     )
     .await
     .unwrap();

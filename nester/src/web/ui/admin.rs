@@ -6,13 +6,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::pages::rfc3339;
-use super::view::{self, Nav, Notice};
 use crate::auth::Caller;
+use crate::auth::credentials;
+use crate::clock::rfc3339;
+use crate::db::Role;
 use crate::db::UserChange;
 use crate::error::{ApiError, ApiForm, ApiPath};
 use crate::state::AppState;
-use crate::users::{self, Role};
+use crate::web::view::{self, Nav, Notice};
 
 const ROLES: [&str; 3] = ["admin", "noc", "support"];
 
@@ -103,15 +104,15 @@ pub async fn add(
 ) -> Result<Response, ApiError> {
     let refuse = |e: String| users_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
     let username = form.username.trim().to_string();
-    if let Err(e) = users::check_username(&username) {
+    if let Err(e) = credentials::check_username(&username) {
         return refuse(format!("{e}.")).await;
     }
     let role: Role = match form.role.parse() {
         Ok(r) => r,
         Err(e) => return refuse(e).await,
     };
-    let password = users::generate_password().map_err(ApiError::internal)?;
-    let hash = users::hash_password(password.clone())
+    let password = credentials::generate_password().map_err(ApiError::internal)?;
+    let hash = credentials::hash_password(password.clone())
         .await
         .map_err(ApiError::internal)?;
     match state.db.add_user(username.clone(), role, hash).await? {
@@ -149,8 +150,8 @@ pub async fn change(
             state.db.set_role(username.clone(), role).await?
         }
         "reset-password" => {
-            let new = users::generate_password().map_err(ApiError::internal)?;
-            let hash = users::hash_password(new.clone())
+            let new = credentials::generate_password().map_err(ApiError::internal)?;
+            let hash = credentials::hash_password(new.clone())
                 .await
                 .map_err(ApiError::internal)?;
             password = Some(new);

@@ -10,15 +10,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::WebConfig;
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, Listener};
+use crate::pki::CaCert;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-pub fn ca_cert(dir: &DataDir) -> anyhow::Result<CertificateDer<'static>> {
-    let path = dir.pki("ca.pem");
-    CertificateDer::from_pem_file(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// A certificate chain and its key, from PEM files.
@@ -35,23 +31,20 @@ fn identity(
     Ok((chain, key))
 }
 
-fn issued(dir: &DataDir, name: &str) -> (PathBuf, PathBuf) {
-    (
-        dir.pki(&format!("{name}.pem")),
-        dir.pki(&format!("{name}.key")),
-    )
+fn issued(dir: &DataDir, listener: Listener) -> (PathBuf, PathBuf) {
+    (dir.listener_cert(listener), dir.listener_key(listener))
 }
 
 /// Ingest: a client certificate, when one is presented, must chain to our CA (else the
 /// handshake fails). Connections without one may only enroll: `ingest::ProbeIdentity` refuses
 /// them everywhere else.
-pub fn ingest(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
+pub fn ingest(dir: &DataDir, ca: &CaCert) -> anyhow::Result<Arc<ServerConfig>> {
     let mut roots = RootCertStore::empty();
-    roots.add(ca_cert(dir)?)?;
+    roots.add(ca.der.clone())?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .allow_unauthenticated()
         .build()?;
-    let (cert, key) = issued(dir, "ingest");
+    let (cert, key) = issued(dir, Listener::Ingest);
     let (chain, key) = identity(&cert, &key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -66,7 +59,7 @@ pub fn ingest(dir: &DataDir) -> anyhow::Result<Arc<ServerConfig>> {
 pub fn web(dir: &DataDir, web: &WebConfig) -> anyhow::Result<Arc<ServerConfig>> {
     let (cert_path, key_path) = match (&web.cert, &web.key) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        (None, None) => issued(dir, "web"),
+        (None, None) => issued(dir, Listener::Web),
         _ => anyhow::bail!("[web] needs both `cert` and `key`, or neither"),
     };
     let (chain, key) = identity(&cert_path, &key_path)?;

@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use time::OffsetDateTime;
 
-use crate::db::{Interval, WanPoint, to_ms};
+use crate::clock::to_ms;
+use crate::db::{Interval, WanPoint};
 
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 240.0;
@@ -221,10 +222,10 @@ pub fn timeline(rows: &[Row], span: Span) -> String {
                 top + 2.0,
                 x1 - x0,
                 ROW - 6.0,
-                super::pages::rfc3339(interval.from),
+                crate::clock::rfc3339(interval.from),
                 interval
                     .until
-                    .map_or("now".to_string(), super::pages::rfc3339),
+                    .map_or("now".to_string(), crate::clock::rfc3339),
             );
         }
     }

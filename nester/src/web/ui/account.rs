@@ -7,14 +7,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::login::{Attempt, too_many, wait_message};
-use super::pages::rfc3339;
-use super::view::{self, Nav, Notice};
+use crate::auth::credentials;
 use crate::auth::session::{SESSION_COOKIE, clear_cookie};
 use crate::auth::{Caller, TOKEN_HOLDERS};
+use crate::clock::rfc3339;
+use crate::db::Role;
 use crate::db::{LoginOutcome, Scope, UserChange};
 use crate::error::{ApiError, ApiForm, ApiPath};
 use crate::state::AppState;
-use crate::users::{self, Role};
+use crate::web::view::{self, Nav, Notice};
 
 struct SessionView {
     id: i64,
@@ -138,7 +139,7 @@ pub async fn password(
     }
     let stored = state.db.login_user(caller.username.clone()).await?;
     let right = match stored {
-        Some(u) => users::verify_password(form.current, u.password_hash).await,
+        Some(u) => credentials::verify_password(form.current, u.password_hash).await,
         None => false,
     };
     if !right {
@@ -156,10 +157,10 @@ pub async fn password(
         )
         .await;
     }
-    if let Err(e) = users::check_password(&form.new) {
+    if let Err(e) = credentials::check_password(&form.new) {
         return refuse(StatusCode::BAD_REQUEST, format!("{e}.")).await;
     }
-    let hash = users::hash_password(form.new)
+    let hash = credentials::hash_password(form.new)
         .await
         .map_err(ApiError::internal)?;
     if state.db.set_password(caller.username.clone(), hash).await? != UserChange::Done {
@@ -214,13 +215,12 @@ pub async fn create_token(
     if !(1..=365).contains(&days) {
         return Err(bad("a token is valid for 1 to 365 days".into()));
     }
-    let token = crate::commands::create_api_token(
+    let token = crate::auth::api_token::create(
         &state.db,
         caller.user_id,
         name,
         scope,
         time::Duration::days(days.into()),
-        state.clock.now(),
     )
     .await
     .map_err(ApiError::internal)?;

@@ -1,94 +1,28 @@
-//! The ingest listener's routes: harvesters enroll, renew their certificate and post signed
-//! reports here.
-//!
-//! Reports: a client certificate naming an enrolled, unrevoked probe ([`ProbeIdentity`]), the
-//! content type, the body size, the JWS (chain to our CA, signature, report probe id = signer),
-//! signer = connected probe, a sane timestamp, the enrolled site. Then the report is stored
-//! whole, once. Enrollment (`enroll.rs`) is the only route open without a client certificate.
+//! `POST /v1/reports`: a client certificate naming an enrolled, unrevoked probe
+//! ([`ProbeIdentity`]), the content type, the body size, the JWS (chain to our CA, signature,
+//! report probe id = signer), signer = connected probe, a sane timestamp, the enrolled site.
+//! Then the report is stored whole, once.
 
+use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
-use axum::{Json, Router};
 use bytes::Bytes;
-use rustls_pki_types::UnixTime;
 use serde_json::{Value, json};
 use shared::VerifyError;
-use shared::protocol::{JWS_MEDIA_TYPE, REPORTS_PATH};
-use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
+use shared::protocol::{JWS_MEDIA_TYPE, code};
+use time::Duration;
 
+use super::{IngestState, ProbeIdentity};
+use crate::clock::unix_time;
 use crate::db::{Inserted, SignedReport};
-use crate::enroll;
-use crate::error::{ApiError, method_not_allowed, not_found};
-use crate::listener::Peer;
-use crate::state::AppState;
+use crate::error::ApiError;
 
 /// How far in the future a report's timestamp may be (clock skew).
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(REPORTS_PATH, post(receive))
-        .route(shared::enroll::ENROLL_PATH, post(enroll::enroll))
-        .route(shared::enroll::RENEW_PATH, post(enroll::renew))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .with_state(state)
-}
-
-/// The enrolled, unrevoked probe on the other end of an mTLS connection.
-#[derive(Debug, Clone)]
-pub struct ProbeIdentity {
-    pub probe_id: Uuid,
-    pub site: String,
-    pub peer: Peer,
-}
-
-impl FromRequestParts<AppState> for ProbeIdentity {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<Peer>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("ingest request without connection info"))?;
-        let Some(probe_id) = peer.probe_id else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "client_certificate_required",
-                "this route needs a probe certificate; enroll first with `harvester enroll`",
-            ));
-        };
-        let refuse = |code, message: &str| {
-            tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, code, "probe refused");
-            Err(ApiError::new(StatusCode::FORBIDDEN, code, message))
-        };
-        let standing = peer
-            .standing
-            .get_or_try_init(|| async { state.db.probe_standing(probe_id) })
-            .await?;
-        match standing.clone() {
-            None => refuse("unknown_probe", "this probe is not enrolled here"),
-            Some((_, true)) => refuse(
-                "probe_revoked",
-                "this probe has been revoked; ask an administrator to enroll it again",
-            ),
-            Some((site, false)) => Ok(Self {
-                probe_id,
-                site,
-                peer,
-            }),
-        }
-    }
-}
-
-async fn receive(
-    State(state): State<AppState>,
+pub(super) async fn receive(
+    State(state): State<IngestState>,
     probe: ProbeIdentity,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -107,7 +41,7 @@ async fn receive(
 }
 
 async fn accept(
-    state: &AppState,
+    state: &IngestState,
     probe: &ProbeIdentity,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -115,25 +49,27 @@ async fn accept(
     check_content_type(headers)?;
     let body = body?;
     // From here the report is on its way to the writer, unless refused: commits wait for it.
-    let expected = state.db.expect_write();
+    let expected = state.app.db.expect_write();
+    let now = state.app.clock.now();
     let verified = state
+        .app
         .verifier
-        .verify(&body, UnixTime::now())
+        .verify(&body, unix_time(now))
         .map_err(refusal)?;
     if verified.probe_id != probe.probe_id {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "probe_mismatch",
+            code::PROBE_MISMATCH,
             format!(
                 "report signed by probe {} but sent by probe {}",
                 verified.probe_id, probe.probe_id
             ),
         ));
     }
-    if verified.report.generated_at > OffsetDateTime::now_utc() + MAX_CLOCK_SKEW {
+    if verified.report.generated_at > now + MAX_CLOCK_SKEW {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "timestamp_in_future",
+            code::TIMESTAMP_IN_FUTURE,
             format!(
                 "report generated_at {} is in the future; check the harvester's clock",
                 verified.report.generated_at
@@ -142,6 +78,7 @@ async fn accept(
     }
     let (report_id, site) = (verified.report.report_id, verified.report.site.clone());
     let inserted = state
+        .app
         .db
         .insert_report(SignedReport::verified(verified, body.to_vec()), expected)
         .await?;
@@ -151,20 +88,20 @@ async fn accept(
         Inserted::Duplicate => (StatusCode::OK, "duplicate"),
         Inserted::ConflictingId => {
             return conflict(
-                "report_id_conflict",
+                code::REPORT_ID_CONFLICT,
                 format!("a different report {report_id} is already stored"),
             );
         }
         Inserted::ConflictingSequence => {
             return conflict(
-                "sequence_conflict",
+                code::SEQUENCE_CONFLICT,
                 "this probe already sent a report with this sequence number".into(),
             );
         }
         Inserted::SiteMismatch { enrolled } => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "site_mismatch",
+                code::SITE_MISMATCH,
                 format!("this probe is enrolled for site `{enrolled}`, not `{site}`"),
             ));
         }

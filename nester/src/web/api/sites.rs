@@ -7,10 +7,10 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::params::{Paging, time};
 use crate::db::{Change, ChangeFilter, Page, ProbeStatus, ProbeSummary};
 use crate::error::{ApiError, ApiQuery, ErrorBody};
 use crate::state::AppState;
+use crate::web::params::{Paging, time};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SiteSummary {
@@ -26,7 +26,7 @@ pub struct SiteSummary {
 }
 
 /// Groups probes (ordered by site) into sites.
-pub(super) fn sites(probes: &[ProbeSummary]) -> Vec<SiteSummary> {
+pub(crate) fn sites(probes: &[ProbeSummary]) -> Vec<SiteSummary> {
     let mut by_name: BTreeMap<&str, SiteSummary> = BTreeMap::new();
     for p in probes {
         let site = by_name.entry(&p.site).or_insert_with(|| SiteSummary {

@@ -11,14 +11,14 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use shared::enroll::{CertificateResponse, EnrollRequest, RenewRequest};
+use shared::protocol::code;
 use uuid::Uuid;
 
+use super::{IngestState, ProbeIdentity};
 use crate::db::{IssuedCert, TokenRefusal};
 use crate::error::ApiError;
-use crate::ingest::ProbeIdentity;
-use crate::listener::Peer;
+use crate::net::Peer;
 use crate::pki::{CsrError, ProbeCert};
-use crate::state::AppState;
 
 /// Enrollment attempts per client IP.
 pub type EnrollLimiter = Arc<DefaultKeyedRateLimiter<IpAddr>>;
@@ -28,8 +28,8 @@ pub fn limiter(per_minute: u32) -> EnrollLimiter {
     Arc::new(RateLimiter::keyed(Quota::per_minute(rate)))
 }
 
-pub async fn enroll(
-    State(state): State<AppState>,
+pub(super) async fn enroll(
+    State(state): State<IngestState>,
     Extension(peer): Extension<Peer>,
     request: Result<Json<EnrollRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CertificateResponse>), ApiError> {
@@ -38,7 +38,7 @@ pub async fn enroll(
         tracing::warn!(%client_ip, "enrollment rate limit hit");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            code::RATE_LIMITED,
             "too many enrollment attempts from this address; wait a minute",
         ));
     }
@@ -53,6 +53,7 @@ pub async fn enroll(
     // Check before signing, so a bad token costs us no signature; the real check that uses
     // the token happens again in the same transaction that records the probe.
     state
+        .app
         .db
         .check_token(request.token_id.clone(), request.secret.clone())
         .await?
@@ -65,6 +66,7 @@ pub async fn enroll(
         expires_at: cert.expires_at,
     };
     let site = state
+        .app
         .db
         .enroll(request.token_id.clone(), request.secret.clone(), issued)
         .await?
@@ -76,8 +78,8 @@ pub async fn enroll(
     ))
 }
 
-pub async fn renew(
-    State(state): State<AppState>,
+pub(super) async fn renew(
+    State(state): State<IngestState>,
     probe: ProbeIdentity,
     request: Result<Json<RenewRequest>, JsonRejection>,
 ) -> Result<Json<CertificateResponse>, ApiError> {
@@ -88,23 +90,23 @@ pub async fn renew(
         serial: cert.serial.clone(),
         expires_at: cert.expires_at,
     };
-    state.db.record_renewal(issued).await?;
+    state.app.db.record_renewal(issued).await?;
     tracing::info!(client_ip = %probe.peer.addr.ip(), probe_id = %probe.probe_id, serial = %cert.serial, "certificate renewed");
     Ok(Json(response(&state, probe.probe_id, probe.site, cert)))
 }
 
-fn sign(state: &AppState, csr: &str, probe_id: Uuid) -> Result<ProbeCert, ApiError> {
+fn sign(state: &IngestState, csr: &str, probe_id: Uuid) -> Result<ProbeCert, ApiError> {
     state
         .ca
-        .sign_probe_csr(csr, probe_id, state.probe_validity)
+        .sign_probe_csr(csr, probe_id, state.probe_validity, state.app.clock.now())
         .map_err(|e| match e {
             CsrError::Sign(e) => ApiError::internal(e),
-            e => ApiError::new(StatusCode::BAD_REQUEST, "bad_csr", e.to_string()),
+            e => ApiError::new(StatusCode::BAD_REQUEST, code::BAD_CSR, e.to_string()),
         })
 }
 
 fn response(
-    state: &AppState,
+    state: &IngestState,
     probe_id: Uuid,
     site: String,
     cert: ProbeCert,
@@ -113,7 +115,7 @@ fn response(
         probe_id,
         site,
         certificate: cert.cert_pem,
-        ca: state.ca_pem.to_string(),
+        ca: state.app.ca.pem.to_string(),
     }
 }
 
@@ -121,22 +123,22 @@ fn token_refusal(r: TokenRefusal) -> ApiError {
     let (status, code, message) = match r {
         TokenRefusal::Invalid => (
             StatusCode::UNAUTHORIZED,
-            "token_invalid",
+            code::TOKEN_INVALID,
             "this enrollment token is not valid here; check it was copied in full",
         ),
         TokenRefusal::Expired => (
             StatusCode::FORBIDDEN,
-            "token_expired",
+            code::TOKEN_EXPIRED,
             "this enrollment token has expired",
         ),
         TokenRefusal::UsedUp => (
             StatusCode::FORBIDDEN,
-            "token_used_up",
+            code::TOKEN_USED_UP,
             "this enrollment token has been used up",
         ),
         TokenRefusal::Revoked => (
             StatusCode::FORBIDDEN,
-            "token_revoked",
+            code::TOKEN_REVOKED,
             "this enrollment token has been revoked",
         ),
     };

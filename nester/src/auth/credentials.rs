@@ -1,14 +1,11 @@
-//! People and their passwords: roles, the password policy (ASVS 4.0.3 V2.1), Argon2id
-//! hashing off the async runtime, and generated passwords. There is no default account or
-//! password anywhere: the first admin gets one at `nester init`.
-
-use std::fmt;
-use std::str::FromStr;
+//! Credentials: the user name and password policy (ASVS 4.0.3 V2.1), Argon2id hashing off
+//! the async runtime, and generated passwords. There is no default account or password
+//! anywhere: the first admin gets one at `nester init`. Roles are stored with users
+//! ([`Role`](crate::db::Role)).
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, Params};
 use base64::Engine;
-use serde::Serialize;
 
 /// Shortest accepted password, in characters (ASVS 2.1.1).
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -16,47 +13,6 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 /// Longest user name.
 pub const MAX_USERNAME_LEN: usize = 64;
-
-/// What a user may do; checked on the server for every route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// The dashboard; acknowledging alerts.
-    Noc,
-    /// Read, host search, pulling reports, their own API tokens.
-    Support,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Noc => "noc",
-            Self::Support => "support",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "admin" => Ok(Self::Admin),
-            "noc" => Ok(Self::Noc),
-            "support" => Ok(Self::Support),
-            _ => Err(format!("unknown role `{s}`: use admin, noc or support")),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
@@ -92,7 +48,7 @@ pub fn check_username(name: &str) -> Result<(), PolicyError> {
 /// A random password of 24 characters (144 bits), for a person to store in a password
 /// manager.
 pub fn generate_password() -> anyhow::Result<String> {
-    let bytes = crate::commands::random::<18>()?;
+    let bytes = crate::auth::secret::random::<18>()?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -127,6 +83,7 @@ pub async fn verify_password(password: String, phc: String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Role;
 
     #[test]
     fn length_in_characters_and_any_unicode() {

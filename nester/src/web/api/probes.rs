@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 use uuid::Uuid;
 
-use super::params::{Paging, bad_query, range};
 use crate::db::{
     Gap, HostSummary, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary, Resolution,
     WanPoint,
 };
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
+use crate::web::params::{Paging, bad_query, range};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +80,7 @@ pub async fn one(
 }
 
 /// The probe's detail, and the hosts it was computed from (the probe page shows them too).
-pub(super) async fn detail(
+pub(crate) async fn detail(
     state: &AppState,
     probe_id: Uuid,
 ) -> Result<(ProbeDetail, Vec<HostSummary>), ApiError> {
@@ -227,7 +227,7 @@ pub async fn wan(
         .map(Json)
 }
 
-pub(super) async fn series(
+pub(crate) async fn series(
     state: &AppState,
     probe_id: Uuid,
     from: time::OffsetDateTime,

@@ -4,10 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::params::{Paging, bad_query};
 use crate::db::{HostDetail, HostSummary, Page};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
+use crate::web::params::{Paging, bad_query};
 
 /// Longest search text.
 pub const MAX_QUERY: usize = 256;
@@ -41,7 +41,7 @@ pub async fn search(
     find(&state, &query.q, paging).await.map(Json)
 }
 
-pub(super) async fn find(
+pub(crate) async fn find(
     state: &AppState,
     q: &str,
     paging: Paging,

@@ -7,11 +7,11 @@ use axum::http::{StatusCode, request::Parts};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::view::{self, Nav, Notice};
 use crate::auth::{Caller, secret, totp};
 use crate::db::Stage;
 use crate::error::{ApiError, ApiForm};
 use crate::state::AppState;
+use crate::web::view::{self, Nav, Notice};
 
 #[derive(Template)]
 #[template(path = "mfa.html")]

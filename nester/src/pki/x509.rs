@@ -6,6 +6,7 @@
 //! a random serial and explicit validity dates.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use rcgen::{
@@ -13,6 +14,8 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
     PKCS_ED25519, SanType, SerialNumber,
 };
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -49,9 +52,47 @@ pub enum CsrError {
     Sign(#[from] rcgen::Error),
 }
 
+/// The CA certificate, read once: PEM as served at `/ca.pem`, DER for rustls and report
+/// verification.
+#[derive(Clone)]
+pub struct CaCert {
+    pub pem: Arc<str>,
+    pub der: CertificateDer<'static>,
+}
+
+impl CaCert {
+    pub fn load(dir: &DataDir) -> anyhow::Result<Self> {
+        Self::from_pem(read(&dir.ca_cert())?)
+    }
+
+    fn from_pem(pem: String) -> anyhow::Result<Self> {
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .context("the CA certificate is not a PEM certificate")?
+            .into_owned();
+        Ok(Self {
+            pem: pem.into(),
+            der,
+        })
+    }
+
+    /// SHA-256 of the certificate, as enrollment tokens pin it.
+    pub fn fingerprint(&self) -> String {
+        shared::identity::fingerprint(&self.der)
+    }
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {} (did you run `nester init`?)",
+            path.display()
+        )
+    })
+}
+
 /// The CA, loaded from the data directory.
 pub struct Ca {
-    pub cert_pem: String,
+    pub cert: CaCert,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -73,31 +114,23 @@ impl Ca {
         params
             .distinguished_name
             .push(DnType::CommonName, format!("Seahawks CA {}", &id[..8]));
-        set_validity(&mut params, CA_VALIDITY)?;
+        set_validity(&mut params, CA_VALIDITY, OffsetDateTime::now_utc())?;
         let cert_pem = params.self_signed(&key)?.pem();
-        write_new(&dir.pki("ca.key"), key.serialize_pem().as_bytes(), 0o600)?;
-        write_new(&dir.pki("ca.pem"), cert_pem.as_bytes(), 0o644)?;
+        write_new(&dir.ca_key(), key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(&dir.ca_cert(), cert_pem.as_bytes(), 0o644)?;
         Ok(Self {
-            cert_pem,
+            cert: CaCert::from_pem(cert_pem)?,
             issuer: Issuer::new(params, key),
         })
     }
 
     pub fn load(dir: &DataDir) -> anyhow::Result<Self> {
-        let read = |f: &str| {
-            std::fs::read_to_string(dir.pki(f)).with_context(|| {
-                format!(
-                    "cannot read {} (did you run `nester init`?)",
-                    dir.pki(f).display()
-                )
-            })
-        };
-        let cert_pem = read("ca.pem")?;
-        let key =
-            KeyPair::from_pem(&read("ca.key")?).context("the CA key is not a valid PEM key")?;
+        let cert = CaCert::load(dir)?;
+        let key = KeyPair::from_pem(&read(&dir.ca_key())?)
+            .context("the CA key is not a valid PEM key")?;
         let issuer =
-            Issuer::from_ca_cert_pem(&cert_pem, key).context("the CA certificate is invalid")?;
-        Ok(Self { cert_pem, issuer })
+            Issuer::from_ca_cert_pem(&cert.pem, key).context("the CA certificate is invalid")?;
+        Ok(Self { cert, issuer })
     }
 
     /// A TLS server certificate for `names` (DNS names or IP addresses).
@@ -112,7 +145,7 @@ impl Ca {
         params.distinguished_name.push(DnType::CommonName, cn);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        set_validity(&mut params, SERVER_VALIDITY)?;
+        set_validity(&mut params, SERVER_VALIDITY, OffsetDateTime::now_utc())?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_pem: cert.pem(),
@@ -127,6 +160,7 @@ impl Ca {
         csr_pem: &str,
         probe_id: Uuid,
         validity: Duration,
+        now: OffsetDateTime,
     ) -> Result<ProbeCert, CsrError> {
         let csr =
             CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| CsrError::Invalid)?;
@@ -141,7 +175,7 @@ impl Ca {
             .push(DnType::CommonName, probe_id.to_string());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let serial = set_validity(&mut params, validity)?;
+        let serial = set_validity(&mut params, validity, now)?;
         let expires_at = params.not_after;
         let cert = CertificateSigningRequestParams {
             params,
@@ -170,8 +204,8 @@ fn san(name: &str) -> anyhow::Result<SanType> {
 fn set_validity(
     params: &mut CertificateParams,
     validity: Duration,
+    now: OffsetDateTime,
 ) -> Result<String, rcgen::Error> {
-    let now = OffsetDateTime::now_utc();
     params.not_before = now - BACKDATE;
     params.not_after = now + validity;
     let mut serial = [0u8; 16];
@@ -184,8 +218,7 @@ fn set_validity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, UnixTime};
+    use rustls_pki_types::UnixTime;
 
     fn ca() -> (tempfile::TempDir, Ca) {
         let dir = tempfile::tempdir().unwrap();
@@ -193,7 +226,7 @@ mod tests {
         data.create().unwrap();
         Ca::create(&data).unwrap();
         let ca = Ca::load(&data).unwrap();
-        let mode = std::fs::metadata(data.pki("ca.key")).unwrap();
+        let mode = std::fs::metadata(data.ca_key()).unwrap();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
@@ -216,16 +249,16 @@ mod tests {
         let (_dir, ca) = ca();
         let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
         let id = Uuid::new_v4();
-        let issued = ca.sign_probe_csr(&csr(&key), id, PROBE_VALIDITY).unwrap();
+        let issued = ca
+            .sign_probe_csr(&csr(&key), id, PROBE_VALIDITY, OffsetDateTime::now_utc())
+            .unwrap();
         let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap();
         assert_eq!(shared::identity::probe_id_from_cert(&der).unwrap(), id);
         assert_eq!(issued.serial.len(), 32);
 
         // The probe's key signs reports that verify against the CA as a client-auth leaf
         // (an `invalid_report` error means chain and signature held).
-        let ca_der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes())
-            .unwrap()
-            .into_owned();
+        let ca_der = ca.cert.der.clone();
         let signer = shared::Signer::new(&key.serialize_der(), &[der, ca_der.clone()]).unwrap();
         let err = shared::Verifier::new(ca_der)
             .unwrap()
@@ -239,17 +272,32 @@ mod tests {
         let (_dir, ca) = ca();
         let p256 = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         assert!(matches!(
-            ca.sign_probe_csr(&csr(&p256), Uuid::new_v4(), PROBE_VALIDITY),
+            ca.sign_probe_csr(
+                &csr(&p256),
+                Uuid::new_v4(),
+                PROBE_VALIDITY,
+                OffsetDateTime::now_utc()
+            ),
             Err(CsrError::NotEd25519)
         ));
         let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
         let tampered = csr(&key).replace("MI", "MJ");
         assert!(matches!(
-            ca.sign_probe_csr(&tampered, Uuid::new_v4(), PROBE_VALIDITY),
+            ca.sign_probe_csr(
+                &tampered,
+                Uuid::new_v4(),
+                PROBE_VALIDITY,
+                OffsetDateTime::now_utc()
+            ),
             Err(CsrError::Invalid)
         ));
         assert!(matches!(
-            ca.sign_probe_csr("garbage", Uuid::new_v4(), PROBE_VALIDITY),
+            ca.sign_probe_csr(
+                "garbage",
+                Uuid::new_v4(),
+                PROBE_VALIDITY,
+                OffsetDateTime::now_utc()
+            ),
             Err(CsrError::Invalid)
         ));
     }

@@ -10,15 +10,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::view::{self, Nav};
+use crate::auth::credentials;
 use crate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
 use crate::auth::throttle::{self, Verdict};
 use crate::auth::{Caller, csrf, secret, totp};
+use crate::db::Role;
 use crate::db::{LoginEvent, LoginOutcome, NewSession, Stage};
 use crate::error::{ApiError, ApiForm};
-use crate::listener::Peer;
+use crate::net::Peer;
 use crate::state::AppState;
-use crate::users::{self, Role};
+use crate::web::view::{self, Nav};
 
 /// The one answer to a wrong user name or password.
 pub const WRONG_CREDENTIALS: &str = "Wrong user name or password.";
@@ -169,9 +170,9 @@ pub async fn submit(
     let user = state.db.login_user(attempt.username.clone()).await?;
     let hash = match &user {
         Some(u) => u.password_hash.clone(),
-        None => decoy(&state).await?,
+        None => decoy().await?,
     };
-    let right = users::verify_password(form.password, hash).await;
+    let right = credentials::verify_password(form.password, hash).await;
     let Some(user) = user.filter(|_| right) else {
         attempt.record(&state, LoginOutcome::BadPassword).await?;
         return login_page(StatusCode::UNAUTHORIZED, expected, Some(WRONG_CREDENTIALS));
@@ -231,14 +232,14 @@ pub(super) async fn promote(
     Ok(())
 }
 
-/// A hash of a random password, made once: verifying against it costs what a real check
-/// costs.
-async fn decoy(state: &AppState) -> Result<String, ApiError> {
-    state
-        .decoy_hash
+/// A hash of a random password, made once per process: verifying against it costs what a
+/// real check costs.
+async fn decoy() -> Result<String, ApiError> {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY
         .get_or_try_init(|| async {
-            let random = users::generate_password()?;
-            users::hash_password(random).await
+            let random = credentials::generate_password()?;
+            credentials::hash_password(random).await
         })
         .await
         .cloned()

@@ -15,13 +15,17 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::commands;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::server::{Listeners, Server};
 
-pub struct DemoOptions {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep the demo's data here instead of a temporary directory.
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Seconds between the demo harvester's reports.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_secs: u64,
 }
 
@@ -32,7 +36,7 @@ const SERVICES: &[&str] = &[
     "HTTP/1.0 200 OK\r\nServer: seahawks-demo\r\nContent-Length: 0\r\n\r\n",
 ];
 
-pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let temp = match options.data_dir {
         Some(_) => None,
         None => Some(
@@ -48,7 +52,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     };
     let dir = DataDir::new(&root);
     if !dir.is_initialised() {
-        commands::init(&dir, &[]).context("cannot initialise the demo data directory")?;
+        super::init::init(&dir, &[]).context("cannot initialise the demo data directory")?;
     }
     let config = Config::loopback(&root);
     let server = Server::open(&config)?;
@@ -75,6 +79,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         let _ = rx.changed().await;
     };
     let db = server.state.db.clone();
+    let ca = server.state.ca.clone();
     // Before the server starts, which warns when nobody can sign in.
     let login = demo_login(&db).await?;
     let server = tokio::spawn(server.run(listeners, wait(stopped.clone())));
@@ -82,9 +87,9 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     // The demo harvester enrolls like any other: a one-use token, then the pinned first contact.
     let state_dir = root.join("demo-harvester");
     if !state_dir.join(harvester::state::IDENTITY_FILE).exists() {
-        let token = commands::create_token(
+        let token = super::token::create_token(
             &db,
-            &dir,
+            &ca,
             ingest.to_string(),
             "demo",
             time::Duration::minutes(5),
@@ -131,7 +136,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     println!("data dir: {}", root.display());
     println!(
         "CA certificate: {} (browsers warn until they trust it)",
-        dir.pki("ca.pem").display()
+        dir.ca_cert().display()
     );
     println!(
         "demo probe {} scans 127.0.0.1 every {} s; press Ctrl-C to stop{}",
@@ -166,11 +171,10 @@ struct DemoLogin {
 /// The demo's admin, with a new generated password, TOTP secret and read-only API token on
 /// every start (nothing is fixed, so nothing can leak from the source).
 async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
-    use crate::auth::{secret, totp};
-    use crate::db::UserChange;
-    use crate::users::{self, Role};
-    let password = users::generate_password()?;
-    let hash = users::hash_password(password.clone()).await?;
+    use crate::auth::{credentials, secret, totp};
+    use crate::db::{Role, UserChange};
+    let password = credentials::generate_password()?;
+    let hash = credentials::hash_password(password.clone()).await?;
     if db
         .add_user(DEMO_ADMIN.into(), Role::Admin, hash.clone())
         .await?
@@ -186,13 +190,12 @@ async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
     let (_, hashes) = secret::recovery_codes()?;
     db.enable_totp(user_id, totp_secret.clone(), 0, hashes)
         .await?;
-    let api_token = commands::create_api_token(
+    let api_token = crate::auth::api_token::create(
         db,
         user_id,
         "demo",
         crate::db::Scope::Read,
         time::Duration::days(30),
-        time::OffsetDateTime::now_utc(),
     )
     .await?;
     Ok(DemoLogin {

@@ -1,0 +1,128 @@
+//! The `nester` command line: the clap tree, and one file per command family. Each family's
+//! file holds its subcommands and the work behind them; this file only routes to them.
+
+pub mod api_token;
+pub mod db;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod init;
+pub mod probe;
+pub mod token;
+pub mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::datadir::DataDir;
+use crate::db::Db;
+
+/// Seahawks nester: receives signed reports from harvesters and serves the dashboard and API.
+#[derive(Parser)]
+#[command(version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a complete local demo: nester, demo services and a harvester on loopback.
+    #[cfg(feature = "demo")]
+    Demo(demo::Args),
+    /// Create a data directory: CA, server certificates, database.
+    Init(init::Args),
+    /// Run the ingest and web listeners.
+    Serve {
+        #[arg(long, short, default_value = "/etc/seahawks/nester.toml")]
+        config: PathBuf,
+    },
+    /// Enrollment tokens: create, list, revoke.
+    Token {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: token::Command,
+    },
+    /// The database: sizes, and retention on demand.
+    Db {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: db::Command,
+    },
+    /// Enrolled probes: list, revoke.
+    Probe {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: probe::Command,
+    },
+    /// Users of the dashboard and the API: add, list, disable, enable, reset-password, set-role,
+    /// reset-mfa.
+    User {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: user::Command,
+    },
+    /// API tokens for scripts (`Authorization: Bearer`): create, list, revoke.
+    ApiToken {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: api_token::Command,
+    },
+    /// Print an annotated example configuration.
+    DefaultConfig,
+}
+
+/// The configuration the administrative commands read (data dir, public ingest address).
+#[derive(clap::Args)]
+struct AdminConfig {
+    #[arg(
+        long,
+        short,
+        default_value = "/etc/seahawks/nester.toml",
+        global = true
+    )]
+    config: PathBuf,
+}
+
+impl AdminConfig {
+    /// The configuration and the database it names.
+    fn open(&self) -> anyhow::Result<(Config, Db)> {
+        let config = Config::load(&self.config)?;
+        let db = DataDir::new(&config.data_dir).open_database()?;
+        Ok((config, db))
+    }
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            #[cfg(feature = "demo")]
+            Command::Demo(args) => demo::run(args, crate::server::shutdown_signal()).await,
+            Command::Init(args) => init::run(args).await,
+            Command::Serve { config } => crate::server::serve(&Config::load(&config)?).await,
+            Command::Token { config, command } => {
+                let (config, db) = config.open()?;
+                token::run(command, &config, &db).await
+            }
+            Command::Db { config, command } => {
+                let (config, db) = config.open()?;
+                db::run(command, &config, &db).await
+            }
+            Command::Probe { config, command } => probe::run(command, &config.open()?.1).await,
+            Command::User { config, command } => user::run(command, &config.open()?.1).await,
+            Command::ApiToken { config, command } => {
+                api_token::run(command, &config.open()?.1).await
+            }
+            Command::DefaultConfig => {
+                print!("{}", config::EXAMPLE);
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The ingest listener: harvesters enroll (`enroll.rs`), renew their certificate and post
+//! signed reports (`reports.rs`) here. [`ProbeIdentity`] (`identity.rs`) is the extractor for
+//! "which enrolled, unrevoked probe is this"; every route but enrollment takes it.
+
+mod enroll;
+mod identity;
+mod reports;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+use shared::protocol::{ENROLL_PATH, RENEW_PATH, REPORTS_PATH};
+
+pub use enroll::EnrollLimiter;
+pub use identity::ProbeIdentity;
+pub use reports::MAX_CLOCK_SKEW;
+
+use crate::config::IngestConfig;
+use crate::error::{method_not_allowed, not_found};
+use crate::pki::Ca;
+use crate::state::AppState;
+
+/// What the ingest routes read: the shared state, and the CA's key to sign probe
+/// certificates with, which nothing else holds.
+#[derive(Clone)]
+pub struct IngestState {
+    pub app: AppState,
+    ca: Arc<Ca>,
+    probe_validity: time::Duration,
+    enroll_limiter: EnrollLimiter,
+    max_body_bytes: usize,
+}
+
+impl IngestState {
+    pub fn new(app: AppState, ca: Arc<Ca>, config: &IngestConfig) -> Self {
+        Self {
+            app,
+            ca,
+            probe_validity: time::Duration::days(config.probe_certificate_days.into()),
+            enroll_limiter: enroll::limiter(config.enroll_per_minute),
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+}
+
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route(REPORTS_PATH, post(reports::receive))
+        .route(ENROLL_PATH, post(enroll::enroll))
+        .route(RENEW_PATH, post(enroll::renew))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}
