@@ -16,8 +16,9 @@ pub const JWS_MEDIA_TYPE: &str = "application/jose";
 /// The `cty` header of a signed report: what the payload is.
 pub const REPORT_CONTENT_TYPE: &str = "application/vnd.seahawks.report+json";
 
-/// The body of every error response of the nester, on every listener:
-/// `{"error":{"code":"...","message":"..."}}`.
+// Every error response of the nester, on every listener, is this:
+// `{"error":{"code":"...","message":"..."}}`. Its doc comments become the OpenAPI text.
+/// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
@@ -27,7 +28,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
-    /// Stable and machine-readable, e.g. `not_found`, `bad_query` (see [`code`]).
+    /// Stable and machine-readable, e.g. `not_found`, `bad_query`.
     pub code: String,
     /// For people; for a 5xx only "internal error" (the detail is in the server log).
     pub message: String,

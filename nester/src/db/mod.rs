@@ -28,26 +28,28 @@ mod history;
 mod logins;
 mod reports;
 mod retention;
+mod rows;
 mod sessions;
 mod signed;
 mod staging;
 mod users;
 mod wan;
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
-use time::OffsetDateTime;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use crate::clock::Clock;
 pub(crate) use crate::clock::to_ms;
+pub(crate) use rows::{millis, next_cursor, optional_millis, parsed, probe_exists, uuid};
+use writer::{checkpoint_loop, fold, read_loop, write_loop};
 
 pub use api_tokens::{ApiTokenInfo, NewApiToken, Scope, TokenOwner};
 pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
@@ -64,19 +66,12 @@ pub use users::{LoginUser, Role, UserChange, UserInfo};
 pub use wan::{Resolution, WanPoint, summary as wan_summary};
 
 const READERS: usize = 2;
-/// How long the checkpointer lets commits gather before it copies them.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// The WAL file is cut back to this size when it starts over.
 const WAL_KEEP_BYTES: i64 = 64 << 20;
 /// A WAL this long (4 KiB pages) is checkpointed by the writer itself.
 const WAL_RESTART_PAGES: i64 = 8 * 1024;
-/// Most jobs in one group commit.
-const MAX_BATCH: usize = 256;
 /// Longest a group commit waits for expected writes, from its first job.
 const COMMIT_WAIT: Duration = Duration::from_millis(2);
-/// How often a waiting group commit looks for jobs that arrived. The writer sleeps rather than
-/// block on the queue, so senders do not each pay for waking it.
-const COMMIT_WAIT_STEP: Duration = Duration::from_micros(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -337,250 +332,10 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
 }
 
-fn read_loop(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Exclusive>>) {
-    loop {
-        // The lock is held only while waiting for the next job, not while running it.
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        match job {
-            Ok(job) => job(&mut conn),
-            Err(_) => return, // every Db handle is gone
-        }
-    }
-}
-
-/// Checkpoints after commits, at most every [`CHECKPOINT_EVERY`]; ends with the writer.
-fn checkpoint_loop(conn: &Connection, wakes: &mpsc::Receiver<()>) {
-    while wakes.recv().is_ok() {
-        thread::sleep(CHECKPOINT_EVERY);
-        while wakes.try_recv().is_ok() {}
-        // PASSIVE: copies what no reader still needs, and never blocks the writer.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "checkpoint failed; the WAL grows until one succeeds");
-        }
-    }
-}
-
-/// Folds the staged keys in a transaction of its own.
-fn fold(conn: &mut Connection) -> Result<(), DbError> {
-    let tx = conn.transaction()?;
-    staging::fold(&tx)?;
-    Ok(tx.commit()?)
-}
-
-fn write_loop(
-    mut conn: Connection,
-    jobs: &mpsc::Receiver<Job>,
-    expected: &AtomicUsize,
-    committed: &mpsc::SyncSender<()>,
-) {
-    let mut pending = None;
-    // Batched writes since the last fold (see `staging.rs`).
-    let mut unfolded = 0;
-    let mut memo = history::Memo::default();
-    loop {
-        let job = match pending.take() {
-            Some(job) => job,
-            None if unfolded > 0 => match jobs.recv_timeout(staging::FOLD_IDLE) {
-                Ok(job) => job,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    fold_staged(&mut conn, &mut unfolded, committed);
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            },
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-        };
-        match job {
-            Job::Exclusive(f) => {
-                f(&mut conn);
-                // It may have written anything, the history tables too.
-                memo.check(&conn);
-            }
-            Job::Batched(first) => {
-                let batch = Batch {
-                    first: Some(first),
-                    jobs,
-                    expected,
-                    pending: &mut pending,
-                    deadline: Instant::now() + COMMIT_WAIT,
-                    taken: 0,
-                };
-                unfolded += run_batch(&conn, batch, &mut memo);
-            }
-        }
-        // Whatever the job wrote wants a checkpoint; a wake-up already pending will do.
-        let _ = committed.try_send(());
-        if unfolded >= staging::FOLD_EVERY {
-            fold_staged(&mut conn, &mut unfolded, committed);
-        }
-    }
-}
-
-/// Folds the staged keys (see `staging.rs`) and wakes the checkpointer. On failure, reads
-/// still see the staged keys and the next pause tries again.
-fn fold_staged(conn: &mut Connection, unfolded: &mut usize, committed: &mpsc::SyncSender<()>) {
-    match fold(conn) {
-        Ok(()) => *unfolded = 0,
-        Err(e) => {
-            tracing::warn!(error = %e, "folding staged keys failed");
-            *unfolded = 1;
-        }
-    }
-    let _ = committed.try_send(());
-}
-
-/// Runs one of the statements that frame a batch, prepared once (not parsed per report).
-fn frame(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(drop)
-}
-
-/// The jobs of one group commit: the first, those queued behind it, then, while writes are
-/// expected, those that arrive before the deadline. An exclusive job ends the batch and is
-/// left in `pending`.
-struct Batch<'a> {
-    first: Option<Batched>,
-    jobs: &'a mpsc::Receiver<Job>,
-    expected: &'a AtomicUsize,
-    pending: &'a mut Option<Job>,
-    deadline: Instant,
-    taken: usize,
-}
-
-impl Iterator for Batch<'_> {
-    type Item = Batched;
-
-    fn next(&mut self) -> Option<Batched> {
-        if let Some(first) = self.first.take() {
-            self.taken += 1;
-            return Some(first);
-        }
-        if self.taken >= MAX_BATCH || self.pending.is_some() {
-            return None;
-        }
-        loop {
-            match self.jobs.try_recv() {
-                Ok(Job::Batched(job)) => {
-                    self.taken += 1;
-                    return Some(job);
-                }
-                Ok(exclusive) => {
-                    *self.pending = Some(exclusive);
-                    return None;
-                }
-                Err(mpsc::TryRecvError::Disconnected) => return None,
-                Err(mpsc::TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if self.expected.load(Ordering::Acquire) == 0 || now >= self.deadline {
-                        return None;
-                    }
-                    thread::sleep(COMMIT_WAIT_STEP.min(self.deadline - now));
-                }
-            }
-        }
-    }
-}
-
-/// Runs a batch in one transaction; returns how many jobs it ran. Whatever is rolled back,
-/// `memo` forgets.
-fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) -> usize {
-    if let Err(e) = frame(conn, "BEGIN IMMEDIATE") {
-        tracing::error!(error = %e, "cannot begin a write transaction");
-        return 0; // the first job is dropped: its caller gets an error
-    }
-    memo.check(conn);
-    let mut replies = Vec::new();
-    for job in &mut batch {
-        if let Err(e) = frame(conn, "SAVEPOINT job") {
-            tracing::error!(error = %e, "cannot open a savepoint");
-            continue;
-        }
-        let (ok, reply) = job(conn, memo);
-        let end = if ok {
-            frame(conn, "RELEASE job")
-        } else {
-            memo.forget();
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
-        };
-        if let Err(e) = end {
-            tracing::error!(error = %e, "cannot close a savepoint");
-        }
-        replies.push(reply);
-    }
-    let commit = frame(conn, "COMMIT").map_err(DbError::from);
-    if let Err(e) = &commit {
-        tracing::error!(error = %e, "group commit failed");
-        memo.forget();
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    for reply in replies {
-        reply(commit.as_ref().map(|_| ()));
-    }
-    batch.taken
-}
-
-pub(crate) fn millis(row: &Row<'_>, i: usize) -> rusqlite::Result<OffsetDateTime> {
-    let ms: i64 = row.get(i)?;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, Box::new(e))
-    })
-}
-
-/// A text column holding something `FromStr` (a role, a scope).
-pub(crate) fn parsed<T: std::str::FromStr<Err = String>>(
-    row: &Row<'_>,
-    i: usize,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(i)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    })
-}
-
-pub(crate) fn optional_millis(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
-    match row.get::<_, Option<i64>>(i)? {
-        Some(_) => millis(row, i).map(Some),
-        None => Ok(None),
-    }
-}
-
-pub(crate) fn probe_exists(conn: &Connection, probe_id: Uuid) -> Result<bool, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM probes WHERE probe_id = ?")?
-        .query_row([probe_id.to_string()], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-/// Cuts a page fetched with `limit + 1` rows down to `limit`; the cursor is the last item's
-/// key when more follow.
-pub(crate) fn next_cursor<T>(
-    items: &mut Vec<T>,
-    limit: u32,
-    key: impl Fn(&T) -> String,
-) -> Option<String> {
-    if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(key)
-    } else {
-        None
-    }
-}
-
-pub(crate) fn uuid(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
-    let s: String = row.get(i)?;
-    Uuid::try_parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
@@ -741,90 +496,6 @@ mod tests {
             .execute("INSERT INTO t VALUES (1)", [])
             .unwrap();
         assert_ne!(db.version().unwrap(), v1);
-    }
-
-    fn job() -> Batched {
-        Box::new(|_, _| {
-            let reply: Reply = Box::new(|_: Result<(), &DbError>| {});
-            (true, reply)
-        })
-    }
-
-    fn batch<'a>(
-        first: Batched,
-        jobs: &'a mpsc::Receiver<Job>,
-        expected: &'a AtomicUsize,
-        pending: &'a mut Option<Job>,
-        wait: Duration,
-    ) -> Batch<'a> {
-        Batch {
-            first: Some(first),
-            jobs,
-            expected,
-            pending,
-            deadline: Instant::now() + wait,
-            taken: 0,
-        }
-    }
-
-    /// While a write is expected, a batch waits for jobs that arrive later, and ends as soon
-    /// as nothing more is expected.
-    #[test]
-    fn a_batch_waits_for_expected_writes() {
-        let (tx, rx) = mpsc::channel();
-        let expected = Arc::new(AtomicUsize::new(1));
-        let sender = {
-            let expected = expected.clone();
-            thread::spawn(move || {
-                thread::sleep(Duration::from_millis(5));
-                tx.send(Job::Batched(job())).unwrap();
-                thread::sleep(Duration::from_millis(5));
-                expected.fetch_sub(1, Ordering::AcqRel);
-                tx
-            })
-        };
-        let mut pending = None;
-        let started = Instant::now();
-        let taken = batch(job(), &rx, &expected, &mut pending, Duration::from_secs(60)).count();
-        assert_eq!(taken, 2, "the job sent 5 ms later joins the batch");
-        assert!(started.elapsed() >= Duration::from_millis(10));
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "ends when nothing is expected"
-        );
-        drop(sender.join().unwrap());
-    }
-
-    /// Nothing expected: a batch takes what is queued and does not wait. Expected writes that
-    /// never come: it waits until its deadline, no longer. An exclusive job ends it.
-    #[test]
-    fn a_batch_waits_only_when_told_and_not_past_its_deadline() {
-        let (tx, rx) = mpsc::channel();
-        let nothing = AtomicUsize::new(0);
-        tx.send(Job::Batched(job())).unwrap();
-        let mut pending = None;
-        let started = Instant::now();
-        assert_eq!(
-            batch(job(), &rx, &nothing, &mut pending, Duration::from_secs(60)).count(),
-            2
-        );
-        assert!(started.elapsed() < Duration::from_secs(30));
-
-        let never = AtomicUsize::new(1);
-        let started = Instant::now();
-        assert_eq!(
-            batch(job(), &rx, &never, &mut pending, Duration::from_millis(20)).count(),
-            1
-        );
-        assert!(started.elapsed() >= Duration::from_millis(20));
-
-        tx.send(Job::Exclusive(Box::new(|_| {}))).unwrap();
-        tx.send(Job::Batched(job())).unwrap();
-        assert_eq!(
-            batch(job(), &rx, &never, &mut pending, Duration::from_secs(60)).count(),
-            1
-        );
-        assert!(matches!(pending, Some(Job::Exclusive(_))));
     }
 
     /// Concurrent batched writes share commits; a failing job leaves no trace, its neighbours
