@@ -41,7 +41,7 @@ def module_of(src: Path, file: Path) -> tuple:
 
 def strip_tests(text: str) -> str:
     """The file without its `#[cfg(test)] mod tests { ... }` block (tests may use anything)."""
-    marker = re.search(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text)
+    marker = re.search(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+\w+\s*\{", text)
     if not marker:
         return text
     depth, i = 0, marker.end() - 1

@@ -7,10 +7,12 @@
 //! - [`state`]: the state directory (identity, counters); [`spool`]: reports awaiting delivery.
 //! - [`uplink`], [`tls`]: the HTTPS connection to the nester; [`backoff`]: retry timing.
 //! - [`agent`]: the daemon loop tying these together; [`status`]: `harvester status`.
-//! - [`config`], [`table`]: configuration and the human output of `harvester scan`.
+//! - [`config`], [`table`]: configuration and the human output of `harvester scan` and `wan`.
+//! - [`cli`]: the `harvester` command line.
 
 pub mod agent;
 pub mod backoff;
+pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod report;

@@ -1,8 +1,36 @@
-//! The human view of a scan, nmap style: open ports listed, the rest counted.
+//! The human view of `harvester scan` (nmap style: open ports listed, the rest counted)
+//! and of `harvester wan`.
 
 use std::fmt::Write;
 
-use shared::report::{Host, OsFamily, PortState};
+use shared::report::{Host, OsFamily, PortState, WanMeasurement};
+
+/// One line per target: method, counts, loss and the round-trip statistics.
+pub fn wan(measurements: &[WanMeasurement]) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let mut out = String::new();
+    for m in measurements {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<4} sent {:>3} received {:>3} loss {:>5.1}%  min/median/avg/max/jitter {}/{}/{}/{}/{} ms{}",
+            m.target,
+            format!("{:?}", m.method).to_lowercase(),
+            m.sent,
+            m.received,
+            m.loss_pct,
+            ms(m.min_ms),
+            ms(m.median_ms),
+            ms(m.avg_ms),
+            ms(m.max_ms),
+            ms(m.jitter_ms),
+            m.note
+                .as_ref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
 
 pub fn render(hosts: &[Host]) -> String {
     let mut out = String::new();

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Seconds between the demo harvester's reports.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5)]
     pub interval_secs: u64,
 }
 
@@ -37,6 +37,10 @@ const SERVICES: &[&str] = &[
 ];
 
 pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        options.interval_secs >= 1,
+        "--interval-secs must be at least 1"
+    );
     let temp = match options.data_dir {
         Some(_) => None,
         None => Some(

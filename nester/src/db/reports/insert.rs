@@ -126,7 +126,7 @@ fn refusal(
             }));
         }
         let pruned_through = known.map_or(0, |k| k.pruned_through);
-        if staging::sequence_taken(conn, &probe, sequence)? {
+        if staging::sequence_taken(conn, probe, sequence)? {
             return Ok(Some(Inserted::ConflictingSequence));
         }
         // Stored once and since deleted by retention (unless it falls in a gap: never stored).
