@@ -146,6 +146,102 @@ pub async fn scan(
     let started_at = OffsetDateTime::now_utc();
     let clock = std::time::Instant::now();
     let addresses = targets::expand(targets, scope).await?;
+    let all: Vec<IpAddr> = addresses.keys().copied().collect();
+    let mut discovered = discover(&all, options, session).await;
+    tracing::debug!(addresses = all.len(), elapsed = ?clock.elapsed(), "discovery done");
+    let ips: Vec<IpAddr> = all
+        .iter()
+        .copied()
+        .filter(|ip| !options.discovery || discovered.get(ip).is_some_and(Option::is_some))
+        .collect();
+    let (mut scanned, unreachable) =
+        probe_ports(&ips, &discovered, ports, options, progress).await?;
+    tracing::debug!(hosts = ips.len(), elapsed = ?clock.elapsed(), "ports done");
+
+    // Found by discovery, or (discovery off) a handshake or reset on any port.
+    let up: HashSet<IpAddr> = all
+        .into_iter()
+        .filter(|ip| {
+            discovered.get(ip).is_some_and(Option::is_some)
+                || scanned
+                    .get(ip)
+                    .is_some_and(|ports| ports.iter().any(|p| p.state != PortState::Filtered))
+        })
+        .collect();
+    let names = name(&addresses, &up, options, session).await;
+    progress.finish();
+    tracing::debug!(elapsed = ?clock.elapsed(), "names done");
+
+    let hosts = addresses
+        .into_iter()
+        .map(|(address, hostname)| {
+            let up = up.contains(&address);
+            let mut ports = scanned.remove(&address).unwrap_or_default();
+            ports.sort_unstable_by_key(|p| p.port);
+            // Nothing answered but the path, saying the host cannot be reached: its ports
+            // were never asked, so none is reported.
+            if !up && unreachable.contains(&address) {
+                ports.clear();
+            }
+            let hostname = hostname.or_else(|| names.get(&address).cloned().flatten());
+            host(
+                address,
+                hostname,
+                up,
+                discovered.remove(&address).flatten(),
+                ports,
+            )
+        })
+        .collect();
+    let parameters = ScanParameters {
+        targets: targets.to_vec(),
+        ports: ports.to_string(),
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+        concurrency: u32::try_from(options.concurrency).unwrap_or(u32::MAX),
+        min_timeout_ms: options.min_timeout_ms,
+        max_timeout_ms: options.max_timeout_ms,
+        retries: options.retries,
+        rate: options.rate,
+        discovery: options.discovery,
+    };
+    Ok(ScanResult { parameters, hosts })
+}
+
+/// Who is there: found by ICMP, TCP or ARP (`None` for an address nobody answered for), or
+/// nothing known of anyone when discovery is off.
+async fn discover(
+    all: &[IpAddr],
+    options: &ScanOptions,
+    session: &Session,
+) -> BTreeMap<IpAddr, Option<discovery::Found>> {
+    if !options.discovery {
+        return BTreeMap::new();
+    }
+    session.progress.discovering(all.len());
+    let pingers = session.pingers.get_or_init(discovery::Pingers::open);
+    discovery::discover(
+        pingers,
+        all,
+        &options.discovery_ports,
+        &options.timing(),
+        options.retries,
+        options.concurrency,
+    )
+    .await
+    .into_iter()
+    .collect()
+}
+
+/// Every port of every host in `ips`, as many at once as `concurrency`, under the rate cap:
+/// each host's ports, and the hosts whose only answers said they cannot be reached.
+async fn probe_ports(
+    ips: &[IpAddr],
+    discovered: &BTreeMap<IpAddr, Option<discovery::Found>>,
+    ports: &PortSpec,
+    options: &ScanOptions,
+    progress: &Progress,
+) -> Result<(BTreeMap<IpAddr, Vec<Port>>, HashSet<IpAddr>), ScanError> {
     let banner_wait = Duration::from_millis(options.banner_timeout_ms);
     // Evenly spaced, no bursts: a cap that a franchise network can rely on.
     let limiter = std::num::NonZeroU32::new(options.rate).map(|rate| {
@@ -154,36 +250,9 @@ pub async fn scan(
         )
     });
     let limiter = &limiter;
-    let all: Vec<IpAddr> = addresses.keys().copied().collect();
-    // Who is there: found by ICMP, TCP or ARP, or everyone when discovery is off.
-    let mut discovered: BTreeMap<IpAddr, Option<discovery::Found>> = if options.discovery {
-        progress.discovering(all.len());
-        let ports = &options.discovery_ports;
-        let timing = options.timing();
-        let pingers = session.pingers.get_or_init(discovery::Pingers::open);
-        discovery::discover(
-            pingers,
-            &all,
-            ports,
-            &timing,
-            options.retries,
-            options.concurrency,
-        )
-        .await
-        .into_iter()
-        .collect()
-    } else {
-        BTreeMap::new()
-    };
-    tracing::debug!(addresses = all.len(), elapsed = ?clock.elapsed(), "discovery done");
-    let ips: Vec<IpAddr> = all
-        .iter()
-        .copied()
-        .filter(|ip| !options.discovery || discovered.get(ip).is_some_and(Option::is_some))
-        .collect();
     // Each host's timeout follows its own round trips, seeded by its discovery answer.
     let timings = Timings::new(&options.timing(), ips.iter().copied());
-    for (ip, found) in &discovered {
+    for (ip, found) in discovered {
         if let Some(rtt) = found.as_ref().and_then(|f| f.discovery.rtt_ms) {
             timings.sample(*ip, Duration::from_secs_f64(rtt / 1000.0));
         }
@@ -239,81 +308,55 @@ pub async fn scan(
             progress.hosts_done(hosts_done, ips.len());
         }
     }
-    drop(results);
-    tracing::debug!(hosts = ips.len(), elapsed = ?clock.elapsed(), "ports done");
+    Ok((scanned, unreachable))
+}
 
-    // Found by discovery, or (discovery off) a handshake or reset on any port.
-    let up: HashSet<IpAddr> = addresses
-        .keys()
-        .copied()
-        .filter(|ip| {
-            discovered.get(ip).is_some_and(Option::is_some)
-                || scanned
-                    .get(ip)
-                    .is_some_and(|ports| ports.iter().any(|p| p.state != PortState::Filtered))
-        })
+/// Names the hosts that are up and have no name yet, by reverse DNS (when asked to): a -Pn
+/// sweep of empty addresses asks DNS nothing.
+async fn name(
+    addresses: &BTreeMap<IpAddr, Option<String>>,
+    up: &HashSet<IpAddr>,
+    options: &ScanOptions,
+    session: &Session,
+) -> HashMap<IpAddr, Option<String>> {
+    if !options.reverse_dns {
+        return HashMap::new();
+    }
+    let unnamed: Vec<IpAddr> = addresses
+        .iter()
+        .filter(|(ip, name)| name.is_none() && up.contains(ip))
+        .map(|(ip, _)| *ip)
         .collect();
-    // Only hosts that are up are named: a -Pn sweep of empty addresses asks DNS nothing.
-    let names = if options.reverse_dns {
-        let unnamed: Vec<IpAddr> = addresses
-            .iter()
-            .filter(|(ip, name)| name.is_none() && up.contains(ip))
-            .map(|(ip, _)| *ip)
-            .collect();
-        let timeout = Duration::from_millis(options.dns_timeout_ms);
-        let names = session.rdns.lookup_all(&unnamed, timeout).await;
-        unnamed.into_iter().zip(names).collect()
+    let timeout = Duration::from_millis(options.dns_timeout_ms);
+    let names = session.rdns.lookup_all(&unnamed, timeout).await;
+    unnamed.into_iter().zip(names).collect()
+}
+
+/// One host of the report, its ports in order, with an OS guess from the evidence alone.
+fn host(
+    address: IpAddr,
+    hostname: Option<String>,
+    up: bool,
+    found: Option<discovery::Found>,
+    ports: Vec<Port>,
+) -> Host {
+    let ttl = found.as_ref().and_then(|f| f.ttl);
+    let banners = ports
+        .iter()
+        .filter_map(|p| Some((p.port, p.banner.as_deref()?)));
+    let os = if up {
+        os::guess(ttl, banners)
     } else {
-        HashMap::new()
+        OsGuess::unknown()
     };
-    progress.finish();
-    tracing::debug!(elapsed = ?clock.elapsed(), "names done");
-
-    let hosts = addresses
-        .into_iter()
-        .map(|(address, hostname)| {
-            let up = up.contains(&address);
-            let mut ports = scanned.remove(&address).unwrap_or_default();
-            ports.sort_unstable_by_key(|p| p.port);
-            let found = discovered.remove(&address).flatten();
-            let state = if up { HostState::Up } else { HostState::Down };
-            // Nothing answered but the path, saying the host cannot be reached: its ports
-            // were never asked, so none is reported.
-            if !up && unreachable.contains(&address) {
-                ports.clear();
-            }
-            let ttl = found.as_ref().and_then(|f| f.ttl);
-            let banners = ports
-                .iter()
-                .filter_map(|p| Some((p.port, p.banner.as_deref()?)));
-            let os = if up {
-                os::guess(ttl, banners)
-            } else {
-                OsGuess::unknown()
-            };
-            Host {
-                address,
-                hostname: hostname.or_else(|| names.get(&address).cloned().flatten()),
-                state,
-                discovery: found.map(|f| f.discovery),
-                os,
-                ports,
-            }
-        })
-        .collect();
-    let parameters = ScanParameters {
-        targets: targets.to_vec(),
-        ports: ports.to_string(),
-        started_at,
-        finished_at: OffsetDateTime::now_utc(),
-        concurrency: u32::try_from(options.concurrency).unwrap_or(u32::MAX),
-        min_timeout_ms: options.min_timeout_ms,
-        max_timeout_ms: options.max_timeout_ms,
-        retries: options.retries,
-        rate: options.rate,
-        discovery: options.discovery,
-    };
-    Ok(ScanResult { parameters, hosts })
+    Host {
+        address,
+        hostname,
+        state: if up { HostState::Up } else { HostState::Down },
+        discovery: found.map(|f| f.discovery),
+        os,
+        ports,
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+use crate::clock::Clock;
 use crate::datadir::{DataDir, Listener, write_new};
 use crate::db::Role;
 use crate::pki::Ca;
@@ -69,12 +70,13 @@ pub fn ensure_uninitialised(dir: &DataDir) -> anyhow::Result<()> {
 pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     ensure_uninitialised(dir)?;
     dir.create()?;
-    let ca = Ca::create(dir)?;
+    let now = Clock::default().now();
+    let ca = Ca::create(dir, now)?;
     let mut names = extra_names.to_vec();
     names.extend(default_server_names());
     names.dedup();
     for listener in Listener::ALL {
-        let issued = ca.issue_server(&names)?;
+        let issued = ca.issue_server(&names, now)?;
         // The chain includes the CA, so a new harvester can check its pin on first contact.
         let chain = format!("{}{}", issued.cert_pem, ca.cert.pem);
         write_new(

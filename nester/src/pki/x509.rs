@@ -98,7 +98,7 @@ pub struct Ca {
 
 impl Ca {
     /// Creates a new CA and writes it into the data directory.
-    pub fn create(dir: &DataDir) -> anyhow::Result<Self> {
+    pub fn create(dir: &DataDir, now: OffsetDateTime) -> anyhow::Result<Self> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -114,7 +114,7 @@ impl Ca {
         params
             .distinguished_name
             .push(DnType::CommonName, format!("Seahawks CA {}", &id[..8]));
-        set_validity(&mut params, CA_VALIDITY, OffsetDateTime::now_utc())?;
+        set_validity(&mut params, CA_VALIDITY, now)?;
         let cert_pem = params.self_signed(&key)?.pem();
         write_new(&dir.ca_key(), key.serialize_pem().as_bytes(), 0o600)?;
         write_new(&dir.ca_cert(), cert_pem.as_bytes(), 0o644)?;
@@ -134,7 +134,7 @@ impl Ca {
     }
 
     /// A TLS server certificate for `names` (DNS names or IP addresses).
-    pub fn issue_server(&self, names: &[String]) -> anyhow::Result<Issued> {
+    pub fn issue_server(&self, names: &[String], now: OffsetDateTime) -> anyhow::Result<Issued> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.subject_alt_names = names
@@ -145,7 +145,7 @@ impl Ca {
         params.distinguished_name.push(DnType::CommonName, cn);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        set_validity(&mut params, SERVER_VALIDITY, OffsetDateTime::now_utc())?;
+        set_validity(&mut params, SERVER_VALIDITY, now)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_pem: cert.pem(),
@@ -224,7 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         data.create().unwrap();
-        Ca::create(&data).unwrap();
+        Ca::create(&data, OffsetDateTime::now_utc()).unwrap();
         let ca = Ca::load(&data).unwrap();
         let mode = std::fs::metadata(data.ca_key()).unwrap();
         assert_eq!(
@@ -232,7 +232,7 @@ mod tests {
             0o600
         );
         assert!(
-            Ca::create(&data).is_err(),
+            Ca::create(&data, OffsetDateTime::now_utc()).is_err(),
             "a second CA must never overwrite the first"
         );
         (dir, ca)

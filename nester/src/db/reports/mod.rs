@@ -1,5 +1,10 @@
 //! Reports and the probes that sent them: the reads, and the entry to the write path
 //! (`insert.rs`).
+//!
+//! `reports` has no probe-keyed index at all: once the table is large, each such index cost
+//! a page of its own per probe in every group commit. A probe's reports are found through
+//! `report_sequences` (probe, sequence; staged, see `staging.rs`), and each probe's highest
+//! sequence and newest report are kept on its row (`probes.max_sequence`, `last_report_id`).
 
 mod insert;
 
