@@ -12,7 +12,9 @@ common ancestor, so `auth::secret -> commands` counts as `auth -> commands`. A m
 own parent or child is containment, not a cycle.
 
 Also: every file under `src/` has at most MAX_LINES lines (tests beside the code excluded),
-except the tables listed in LONG_TABLES, and each crate's `main.rs` stays under MAX_MAIN.
+except the tables listed in LONG_TABLES, and each crate's `main.rs` stays under MAX_MAIN; and
+the nester names the harvester crate only in its demo (the optional feature `demo`), so the
+central server does not grow a dependency on the scanner by accident.
 """
 
 import re
@@ -27,6 +29,8 @@ MAX_MAIN = 100
 LONG_TABLES = {
     "harvester/src/scan/top_ports.rs",
 }
+# The only nester files that may use the harvester crate.
+HARVESTER_USERS = {"nester/src/cli/demo.rs"}
 
 PATH = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 GROUP = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{")
@@ -120,6 +124,10 @@ def check_crate(name: str, show: bool) -> list:
             problems.append(f"{rel}: {full.count(chr(10))} lines; a main.rs stays under {MAX_MAIN}")
         elif lines > MAX_LINES and rel not in LONG_TABLES:
             problems.append(f"{rel}: {lines} lines without its tests; split it (at most {MAX_LINES})")
+        if name == "nester" and rel not in HARVESTER_USERS and re.search(
+            r"\bharvester::", strip_comments(code)
+        ):
+            problems.append(f"{rel}: uses the harvester crate; only {sorted(HARVESTER_USERS)} may")
         here = module_of(src, f)
         for path in references(strip_comments(code), here):
             target = tuple(path)
