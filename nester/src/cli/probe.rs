@@ -9,7 +9,7 @@ use crate::db::Db;
 pub enum Command {
     /// List enrolled probes.
     List,
-    /// Revoke a probe: its next connection is refused.
+    /// Revoke a probe: its next request is refused, on any connection.
     Revoke { probe_id: Uuid },
 }
 
@@ -18,7 +18,7 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
         Command::List => print!("{}", list_probes(db).await?),
         Command::Revoke { probe_id } => {
             revoke_probe(db, probe_id).await?;
-            println!("probe {probe_id} revoked; its next connection will be refused");
+            println!("probe {probe_id} revoked; its next request will be refused");
         }
     }
     Ok(())

@@ -168,6 +168,16 @@ impl Db {
         .await
     }
 
+    /// A number that changes whenever any probe's standing does (see migration 12): what
+    /// [`Db::probe_standing`] answered stays true while it is unchanged.
+    pub fn standing_version(&self) -> Result<i64, DbError> {
+        self.quick_read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT n FROM standing_version")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
     /// The site of an enrolled probe and whether it is revoked; `None` for an unknown probe.
     pub fn probe_standing(&self, probe_id: Uuid) -> Result<Option<(String, bool)>, DbError> {
         self.quick_read(|conn| {

@@ -1,5 +1,10 @@
 //! [`ProbeIdentity`]: which enrolled, unrevoked probe is on the other end of an mTLS
 //! connection. Every ingest route but enrollment takes one.
+//!
+//! A probe's standing is checked on every request, so a revocation refuses its very next
+//! request, whatever connection it comes on. Each connection keeps the standing it read, with
+//! the `standing_version` it read it at; a request reads only that one-row counter, and the
+//! probe's row again only once something changed some probe's standing.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -8,6 +13,7 @@ use shared::protocol::code;
 use uuid::Uuid;
 
 use super::IngestState;
+use crate::db::DbError;
 use crate::error::ApiError;
 use crate::net::Peer;
 
@@ -39,11 +45,7 @@ impl FromRequestParts<IngestState> for ProbeIdentity {
             tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, code, "probe refused");
             Err(ApiError::new(StatusCode::FORBIDDEN, code, message))
         };
-        let standing = peer
-            .standing
-            .get_or_try_init(|| async { state.app.db.probe_standing(probe_id) })
-            .await?;
-        match standing.clone() {
+        match standing(state, &peer, probe_id)? {
             None => refuse(code::UNKNOWN_PROBE, "this probe is not enrolled here"),
             Some((_, true)) => refuse(
                 code::PROBE_REVOKED,
@@ -56,4 +58,25 @@ impl FromRequestParts<IngestState> for ProbeIdentity {
             }),
         }
     }
+}
+
+/// The probe's site and whether it is revoked (`None`: not enrolled), as of now.
+fn standing(
+    state: &IngestState,
+    peer: &Peer,
+    probe_id: Uuid,
+) -> Result<Option<(String, bool)>, DbError> {
+    let db = &state.app.db;
+    // Read before the standing: a change between the two reads leaves an older version
+    // beside a newer standing, which only costs one more read next time.
+    let version = db.standing_version()?;
+    let mut kept = peer.standing.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, standing)) = kept.as_ref()
+        && *at == version
+    {
+        return Ok(standing.clone());
+    }
+    let standing = db.probe_standing(probe_id)?;
+    *kept = Some((version, standing.clone()));
+    Ok(standing)
 }

@@ -4,7 +4,10 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::harness::{TestNester, closed_port, https, key_and_csr};
+use seahawks_tests::synthetic::{SimHost, SimProbe};
+use shared::protocol::{JWS_MEDIA_TYPE, RENEW_PATH, REPORTS_PATH};
+
+use crate::harness::{Connection, Probe, TestNester, closed_port, https, key_and_csr};
 
 async fn enroll(token: &str) -> (tempfile::TempDir, anyhow::Result<(uuid::Uuid, String)>) {
     let temp = tempfile::tempdir().unwrap();
@@ -297,9 +300,7 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
         (Some("offline"), Some(true))
     );
 
-    // Standing is checked once per connection: the probe's next connection is refused.
-    drop(agent);
-    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    // The agent's next delivery is refused.
     let err = format!("{:#}", agent.cycle().await.unwrap_err());
     assert!(err.contains("probe_revoked"), "{err}");
     // Refused for who it is, not for what it sent: the report stays in the spool.
@@ -310,4 +311,78 @@ async fn a_revoked_probe_is_refused_and_keeps_its_reports() {
         again.is_err(),
         "revoking twice should say there is nothing to revoke"
     );
+}
+
+/// Sends `probe`'s next report on `conn`, a connection it holds open.
+async fn send_report(
+    conn: &mut Connection,
+    probe: &Probe,
+    sim: &mut SimProbe,
+) -> (StatusCode, String) {
+    let jws = probe
+        .signer()
+        .sign_report(&sim.report(OffsetDateTime::now_utc(), Vec::new()))
+        .unwrap();
+    let headers = [("content-type", JWS_MEDIA_TYPE)];
+    let response = conn
+        .send(Method::POST, REPORTS_PATH, &headers, jws.into_bytes())
+        .await
+        .unwrap();
+    let code = if response.status.is_success() {
+        String::new()
+    } else {
+        response.error_code()
+    };
+    (response.status, code)
+}
+
+/// Standing is checked on every request: a revoked probe is refused on its very next
+/// request, on the connection it already holds open, for a report and a renewal alike. A
+/// probe nobody revoked is still served on its own open connection.
+#[tokio::test]
+async fn a_revocation_refuses_the_next_request_on_a_kept_alive_connection() {
+    let nester = TestNester::start().await;
+    let (revoked, kept) = (nester.probe().await, nester.probe().await);
+    let mut conns = Vec::new();
+    let mut sims = Vec::new();
+    for probe in [&revoked, &kept] {
+        let conn = Connection::open(nester.ingest, &nester.ca, Some(&probe.client_cert()))
+            .await
+            .unwrap();
+        conns.push(conn);
+        let hosts = vec![SimHost::new("10.0.0.1", None, &[(22, None)])];
+        sims.push(SimProbe::new(probe.id, "test-site", hosts));
+    }
+    for (i, probe) in [&revoked, &kept].into_iter().enumerate() {
+        let answer = send_report(&mut conns[i], probe, &mut sims[i]).await;
+        assert_eq!(answer, (StatusCode::CREATED, String::new()));
+    }
+
+    // As `nester probe revoke` does it: another database handle, as another process would.
+    let cli = nester::db::Db::open(&nester.dir.database()).unwrap();
+    nester::cli::probe::revoke_probe(&cli, revoked.id)
+        .await
+        .unwrap();
+
+    let refused = (StatusCode::FORBIDDEN, "probe_revoked".to_string());
+    assert_eq!(
+        send_report(&mut conns[0], &revoked, &mut sims[0]).await,
+        refused
+    );
+    let (_, csr) = key_and_csr(&rcgen::PKCS_ED25519);
+    let renewal = conns[0]
+        .send(
+            Method::POST,
+            RENEW_PATH,
+            &[("content-type", "application/json")],
+            serde_json::to_vec(&json!({ "csr": csr })).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((renewal.status, renewal.error_code()), refused);
+    assert_eq!(
+        send_report(&mut conns[1], &kept, &mut sims[1]).await,
+        (StatusCode::CREATED, String::new())
+    );
+    assert_eq!(nester.count("reports"), 3);
 }

@@ -563,55 +563,89 @@ pub async fn https(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Result<Response, String> {
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match client {
-        Some(c) => builder
-            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
+    Connection::open(addr, ca, client)
+        .await?
+        .send(method, path, headers, body)
         .await
-        .map_err(|e| format!("tls: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "127.0.0.1");
-    for (k, v) in headers {
-        request = request.header(*k, *v);
+}
+
+/// One HTTP/1.1 connection over TLS, kept alive for as many requests as the test sends.
+pub struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn open(
+        addr: SocketAddr,
+        ca: &CertificateDer<'static>,
+        client: Option<&ClientCert>,
+    ) -> Result<Self, String> {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match client {
+            Some(c) => builder
+                .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let tls = TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(Self { sender })
     }
-    let request = request.body(Full::new(Bytes::from(body))).unwrap();
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("http: {e}"))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes()
-        .to_vec();
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+
+    /// Sends one request on this connection; `Err` when it is closed or HTTP fails.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Response, String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection closed: {e}"))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("http: {e}"))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
 }
 
 /// A fresh key of `alg` and a certificate signing request for it, PEM.
