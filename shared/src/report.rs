@@ -523,6 +523,11 @@ pub(crate) mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/report.schema.json");
         let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            // CI checks the committed file; it never rewrites it.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "UPDATE_SCHEMA is refused in CI"
+            );
             std::fs::write(path, &generated).unwrap();
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();

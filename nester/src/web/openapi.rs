@@ -170,6 +170,11 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
         let generated = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
         if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            // CI checks the committed file; it never rewrites it.
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "UPDATE_OPENAPI is refused in CI"
+            );
             std::fs::write(path, &generated).unwrap();
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();

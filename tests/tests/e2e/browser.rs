@@ -441,6 +441,11 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
 /// the README shows.
 fn save_for_docs(name: &str) {
     if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        // CI checks; it never rewrites what the README shows.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "UPDATE_SCREENSHOTS is refused in CI"
+        );
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
         std::fs::create_dir_all(&docs).unwrap();
         std::fs::copy(
