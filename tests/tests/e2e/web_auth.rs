@@ -47,12 +47,18 @@ fn now_secs(nester: &TestNester) -> u64 {
     u64::try_from(nester.clock().now().unix_timestamp()).unwrap()
 }
 
-/// What a request came to, as the matrix sees it.
+/// What a request came to, as the matrix sees it. Anything else (a 5xx, a guard's refusal
+/// in the wrong shape, an unexpected status) fails the test where it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// Handled (whatever the handler answered: 200, 400, 404...).
-    Allowed,
-    /// 401, or a page sending the browser to the sign-in form.
+    /// 2xx from the handler, with a body (JSON that parses, where it says JSON).
+    Ok,
+    /// 404 `not_found` from the handler: the ids the matrix sends name nothing.
+    Missing,
+    /// The handler refused what it was sent (the matrix sends empty forms and queries): 400 or
+    /// 415 with the API's error body, or a form page (HTML) saying what is wrong.
+    Invalid,
+    /// 401 `unauthenticated`, or a page sending the browser to the sign-in form.
     SignIn,
     /// 403 `forbidden`: signed in, but the role may not.
     Denied,
@@ -61,61 +67,104 @@ enum Outcome {
 }
 
 fn outcome(r: &Response) -> Outcome {
+    let shown = format!(
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+            .chars()
+            .take(300)
+            .collect::<String>()
+    );
+    let content_type = r.header("content-type");
+    let json = content_type == "application/json";
+    let html = content_type.starts_with("text/html");
+    let page = || {
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.starts_with("<!doctype html>"), "not a page: {shown}");
+    };
     match (r.status, r.header("location")) {
-        (StatusCode::UNAUTHORIZED, _) if r.header("content-type") == "application/json" => {
+        (StatusCode::UNAUTHORIZED, _) if json => {
+            assert_eq!(r.error_code(), "unauthenticated", "{shown}");
+            assert_eq!(r.header("www-authenticate"), "Bearer realm=\"seahawks\"");
             Outcome::SignIn
         }
         (StatusCode::SEE_OTHER, "/login") => Outcome::SignIn,
         (StatusCode::SEE_OTHER, "/") => Outcome::Home,
-        (StatusCode::FORBIDDEN, _) if r.header("content-type") == "application/json" => {
-            assert_eq!(r.error_code(), "forbidden", "{r:?}");
+        (StatusCode::FORBIDDEN, _) if json => {
+            assert_eq!(r.error_code(), "forbidden", "{shown}");
             Outcome::Denied
         }
-        _ => Outcome::Allowed,
+        (StatusCode::NOT_FOUND, _) if json => {
+            assert_eq!(r.error_code(), "not_found", "{shown}");
+            Outcome::Missing
+        }
+        (status, _) if status.is_success() => {
+            assert!(!r.body.is_empty(), "empty answer: {shown}");
+            if json {
+                r.json();
+            } else if html {
+                page();
+            }
+            Outcome::Ok
+        }
+        (StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE, _) if json => {
+            let code = r.error_code();
+            assert!(
+                !["forbidden", "csrf", "unauthenticated", "internal"].contains(&code.as_str()),
+                "{shown}"
+            );
+            Outcome::Invalid
+        }
+        (StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN, _) if html => {
+            page();
+            Outcome::Invalid
+        }
+        (status, location) => panic!("unexpected answer {status} (location `{location}`): {shown}"),
     }
 }
 
 #[tokio::test]
 async fn every_route_against_every_role() {
-    use Outcome::{Allowed as A, Denied as D, Home as H, SignIn as S};
-    // Anonymous, noc, support, admin. Written out by hand: the router's own rules are what is
-    // being checked, so they cannot be the expectation.
+    use Outcome::{Denied as D, Home as H, Invalid as I, Missing as M, Ok as A, SignIn as S};
+    // Anonymous, noc, support, admin (A: 2xx, M: 404, I: the handler refused the empty input).
+    // Written out by hand: the router's own rules are what is being checked, so they cannot
+    // be the expectation.
     let expected: BTreeMap<(&str, &str), [Outcome; 4]> = BTreeMap::from([
         (("GET", "/login"), [A, A, A, A]),
-        (("POST", "/login"), [A, A, A, A]),
+        (("POST", "/login"), [I, I, I, I]),
         (("GET", "/login/mfa"), [S, H, H, H]),
         (("POST", "/login/mfa"), [S, H, H, H]),
         (("POST", "/logout"), [S, S, S, S]),
         (("GET", "/account/mfa"), [S, A, A, A]),
-        (("POST", "/account/mfa"), [S, A, A, A]),
+        (("POST", "/account/mfa"), [S, I, I, I]),
         (("GET", "/account"), [S, A, A, A]),
-        (("POST", "/account/password"), [S, A, A, A]),
-        (("POST", "/account/sessions/{session_id}/end"), [S, A, A, A]),
-        (("POST", "/account/tokens"), [S, D, A, A]),
-        (("POST", "/account/tokens/{token_id}/revoke"), [S, D, A, A]),
+        (("POST", "/account/password"), [S, I, I, I]),
+        (("POST", "/account/sessions/{session_id}/end"), [S, M, M, M]),
+        (("POST", "/account/tokens"), [S, D, I, I]),
+        (("POST", "/account/tokens/{token_id}/revoke"), [S, D, M, M]),
         (("GET", "/admin/users"), [S, D, D, A]),
-        (("POST", "/admin/users"), [S, D, D, A]),
-        (("POST", "/admin/users/{username}"), [S, D, D, A]),
+        (("POST", "/admin/users"), [S, D, D, I]),
+        (("POST", "/admin/users/{username}"), [S, D, D, I]),
         (("GET", "/"), [S, A, A, A]),
-        (("GET", "/probes/{probe_id}"), [S, A, A, A]),
-        (("GET", "/hosts/{host_id}"), [S, A, A, A]),
-        (("GET", "/reports/{report_id}"), [S, A, A, A]),
+        (("GET", "/probes/{probe_id}"), [S, M, M, M]),
+        (("GET", "/hosts/{host_id}"), [S, M, M, M]),
+        (("GET", "/reports/{report_id}"), [S, M, M, M]),
         (("GET", "/search"), [S, A, A, A]),
         (("GET", "/static/{file}"), [A, A, A, A]),
         (("GET", "/ca.pem"), [A, A, A, A]),
         (("GET", "/api/v1/openapi.json"), [A, A, A, A]),
         (("GET", "/api/v1/sites"), [S, A, A, A]),
         (("GET", "/api/v1/changes"), [S, A, A, A]),
-        (("GET", "/api/v1/hosts"), [S, A, A, A]),
-        (("GET", "/api/v1/hosts/{host_id}"), [S, A, A, A]),
+        (("GET", "/api/v1/hosts"), [S, I, I, I]),
+        (("GET", "/api/v1/hosts/{host_id}"), [S, M, M, M]),
         (("GET", "/api/v1/probes"), [S, A, A, A]),
-        (("GET", "/api/v1/probes/{probe_id}"), [S, A, A, A]),
-        (("GET", "/api/v1/probes/{probe_id}/hosts"), [S, A, A, A]),
-        (("GET", "/api/v1/probes/{probe_id}/wan"), [S, A, A, A]),
-        (("GET", "/api/v1/probes/{probe_id}/reports"), [S, A, A, A]),
-        (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, A, A, A]),
-        (("GET", "/api/v1/reports/{report_id}"), [S, A, A, A]),
-        (("GET", "/api/v1/reports/{report_id}/signed"), [S, A, A, A]),
+        (("GET", "/api/v1/probes/{probe_id}"), [S, M, M, M]),
+        (("GET", "/api/v1/probes/{probe_id}/hosts"), [S, M, M, M]),
+        (("GET", "/api/v1/probes/{probe_id}/wan"), [S, M, M, M]),
+        (("GET", "/api/v1/probes/{probe_id}/reports"), [S, M, M, M]),
+        (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, M, M, M]),
+        (("GET", "/api/v1/reports/{report_id}"), [S, M, M, M]),
+        (("GET", "/api/v1/reports/{report_id}/signed"), [S, M, M, M]),
     ]);
     let routes = nester::web::routes();
     let served: Vec<(&str, &str)> = routes.iter().map(|r| (r.method.as_str(), r.path)).collect();
@@ -206,9 +255,10 @@ async fn every_route_against_every_role() {
                 Vec::new(),
             )
             .await;
-        let anonymous = expected[&(method.as_str(), pattern)][0];
+        // The harness's token is its admin's: on the API it gets what the admin's session gets.
+        let [anonymous, _, _, admin] = expected[&(method.as_str(), pattern)];
         let want = if pattern.starts_with("/api/") {
-            A
+            admin
         } else {
             anonymous
         };
