@@ -184,6 +184,32 @@ mod tests {
         );
     }
 
+    /// Both ways: every documented operation is a route, and every route under `/api/` is
+    /// documented, with the same method.
+    #[test]
+    fn the_document_and_the_routes_name_the_same_api() {
+        let doc = generate();
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (method.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut routed: Vec<(String, String)> = crate::web::routes()
+            .iter()
+            .filter(|r| r.path.starts_with("/api/"))
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        documented.sort();
+        routed.sort();
+        assert_eq!(documented, routed);
+    }
+
     #[test]
     fn every_reference_resolves_and_the_report_is_described() {
         let doc = generate();
