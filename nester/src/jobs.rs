@@ -2,18 +2,18 @@
 //! today the retention pass.
 
 use std::future::Future;
+use std::time::Duration;
 
-use crate::config::RetentionConfig;
+use crate::db::Policy;
 use crate::state::AppState;
 
-/// Applies the retention policy at start and then every `config.every`, until `stop`.
-pub async fn retention(state: AppState, config: RetentionConfig, stop: impl Future<Output = ()>) {
-    let policy = match config.policy() {
-        Ok(policy) => policy,
-        Err(e) => {
-            return tracing::error!(error = %e, "retention policy unusable: nothing is pruned");
-        }
-    };
+/// Applies the retention policy at start and then `every` after each pass, until `stop`.
+pub async fn retention(
+    state: AppState,
+    policy: Policy,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
     let passes = async {
         loop {
             let started = std::time::Instant::now();
@@ -28,7 +28,7 @@ pub async fn retention(state: AppState, config: RetentionConfig, stop: impl Futu
                 ),
                 Err(e) => tracing::error!(error = %e, "retention pass failed; retrying next time"),
             }
-            tokio::time::sleep(config.every).await;
+            tokio::time::sleep(every).await;
         }
     };
     tokio::select! {

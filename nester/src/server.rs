@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::datadir::DataDir;
+use crate::db::Policy;
 use crate::ingest::{self, IngestState};
 use crate::net::{self, tls};
 use crate::pki::Ca;
@@ -66,6 +67,7 @@ pub struct Server {
     web: axum::Router,
     ingest_tls: Arc<rustls::ServerConfig>,
     web_tls: Arc<rustls::ServerConfig>,
+    retention: Policy,
     config: Config,
 }
 
@@ -78,6 +80,10 @@ impl Server {
             dir.root().display(),
             dir.root().display()
         );
+        let retention = config
+            .retention
+            .policy()
+            .context("[retention] is unusable: a duration is too long")?;
         let ca = Ca::load(&dir)?;
         let state = AppState::new(dir.open_database()?, ca.cert.clone())?;
         Ok(Self {
@@ -86,6 +92,7 @@ impl Server {
             ingest: IngestState::new(state.clone(), Arc::new(ca), &config.ingest),
             web: web::router(state.clone(), &config.web)?,
             state,
+            retention,
             config: config.clone(),
         })
     }
@@ -107,7 +114,8 @@ impl Server {
         };
         let retention = jobs::retention(
             self.state.clone(),
-            self.config.retention.clone(),
+            self.retention,
+            self.config.retention.every,
             wait(stopped.clone()),
         );
         let ingest_app = ingest::router(self.ingest);

@@ -1004,3 +1004,66 @@ async fn unreadable_history_rows_leave_ingest_running() {
         .unwrap();
     assert_eq!(open_22, 1);
 }
+
+/// The scheduled pass: `nester serve` applies the retention policy as it starts (and then
+/// every `retention.every`), and each probe's latest report stays, however old.
+#[tokio::test]
+async fn the_retention_pass_runs_at_start_and_keeps_each_probes_latest_report() {
+    let mut nester = TestNester::start_with(|c| {
+        c.retention.reports = std::time::Duration::from_secs(86_400);
+    })
+    .await;
+    let (busy, quiet) = (nester.probe().await, nester.probe().await);
+    let now = OffsetDateTime::now_utc();
+    let mut latest = Vec::new();
+    for (probe, hours_ago) in [(&busy, &[72, 48, 0][..]), (&quiet, &[72, 48][..])] {
+        let hosts = vec![SimHost::new("10.0.0.1", None, &[(22, None)])];
+        let mut sim = SimProbe::new(probe.id, &probe.identity().site, hosts);
+        for h in hours_ago {
+            let report = sim.report(now - Duration::hours(*h), Vec::new());
+            let jws = probe.signer().sign_report(&report).unwrap();
+            store(nester.db(), report.clone(), jws).await;
+            latest.push((probe.id, report.report_id));
+        }
+    }
+    assert_eq!(nester.count("reports"), 5);
+    nester.restart().await;
+    // The pass runs beside the listeners: wait for it, 10 s at most.
+    for _ in 0..100 {
+        if nester.count("reports") == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kept: Vec<String> = {
+        let sql = nester.sqlite();
+        let mut stmt = sql
+            .prepare("SELECT report_id FROM reports ORDER BY generated_ms")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // Quiet's 48-hour-old report (its latest) and busy's newest: nothing else.
+    let expected: Vec<String> = [latest[4].1, latest[2].1]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(kept, expected);
+}
+
+/// A policy the nester cannot apply stops it at start, with the section to fix; it never
+/// runs for months pruning nothing.
+#[tokio::test]
+async fn an_unusable_retention_policy_refuses_to_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = nester::datadir::DataDir::new(temp.path().join("nester"));
+    nester::cli::init::init(&dir, &[]).unwrap();
+    let mut config = nester::config::Config::loopback(dir.root());
+    config.retention.wan_raw = std::time::Duration::from_secs(u64::MAX);
+    let err = nester::server::Server::open(&config)
+        .err()
+        .expect("a policy that cannot be applied must refuse to start");
+    assert!(format!("{err:#}").contains("[retention]"), "{err:#}");
+}
