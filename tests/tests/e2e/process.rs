@@ -10,12 +10,55 @@ use std::time::{Duration, Instant};
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (tests/run does)",
-        path.display()
-    );
+    let built = std::fs::metadata(&path).and_then(|m| m.modified());
+    let Ok(built) = built else {
+        panic!(
+            "{} is missing: run `cargo build --workspace --bins` first (tests/run does)",
+            path.display()
+        );
+    };
+    // A binary older than the code it is built from would test yesterday's program.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources: &[&str] = match name {
+        "nester" => &["nester/src", "harvester/src", "shared/src", "dashboard"],
+        "harvester" => &["harvester/src", "shared/src"],
+        _ => &["tests/support"],
+    };
+    for dir in sources {
+        if let Some((source, changed)) = newest(&workspace.join(dir))
+            && changed > built
+        {
+            panic!(
+                "{} is older than {}: run `cargo build --workspace --bins` first (tests/run does)",
+                path.display(),
+                source.display()
+            );
+        }
+    }
     path
+}
+
+/// The most recently modified file under `dir`.
+fn newest(dir: &Path) -> Option<(PathBuf, std::time::SystemTime)> {
+    let mut found_newest: Option<(PathBuf, std::time::SystemTime)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let found = if path.is_dir() {
+            newest(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (path, t))
+        };
+        if let Some((p, t)) = found
+            && found_newest.as_ref().is_none_or(|(_, n)| t > *n)
+        {
+            found_newest = Some((p, t));
+        }
+    }
+    found_newest
 }
 
 pub fn run(name: &str, args: &[&str]) -> Output {
