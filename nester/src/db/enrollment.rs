@@ -152,30 +152,22 @@ impl Db {
         .await
     }
 
-    /// Records a renewed certificate.
-    pub async fn record_renewal(&self, cert: IssuedCert) -> Result<(), DbError> {
+    /// Records a renewed certificate; `false` (and nothing recorded) when the probe is
+    /// revoked or unknown, so the certificate must not be handed out.
+    pub async fn record_renewal(&self, cert: IssuedCert) -> Result<bool, DbError> {
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE probes SET cert_serial = ?2, cert_expires_ms = ?3 WHERE probe_id = ?1",
+            let n = conn.execute(
+                "UPDATE probes SET cert_serial = ?2, cert_expires_ms = ?3
+                 WHERE probe_id = ?1 AND revoked_ms IS NULL",
                 params![
                     cert.probe_id.to_string(),
                     cert.serial,
                     to_ms(cert.expires_at)
                 ],
             )?;
-            Ok(())
+            Ok(n == 1)
         })
         .await
-    }
-
-    /// A number that changes whenever any probe's standing does (see migration 12): what
-    /// [`Db::probe_standing`] answered stays true while it is unchanged.
-    pub fn standing_version(&self) -> Result<i64, DbError> {
-        self.quick_read(|conn| {
-            Ok(conn
-                .prepare_cached("SELECT n FROM standing_version")?
-                .query_row([], |r| r.get(0))?)
-        })
     }
 
     /// The site of an enrolled probe and whether it is revoked; `None` for an unknown probe.

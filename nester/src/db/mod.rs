@@ -141,7 +141,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_staged_keys.sql")),
         M::up(include_str!("migrations/0010_max_sequence.sql")),
         M::up(include_str!("migrations/0011_history_version.sql")),
-        M::up(include_str!("migrations/0012_standing_version.sql")),
     ])
 }
 

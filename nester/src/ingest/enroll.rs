@@ -90,7 +90,10 @@ pub(super) async fn renew(
         serial: cert.serial.clone(),
         expires_at: cert.expires_at,
     };
-    state.app.db.record_renewal(issued).await?;
+    // Refused here, not only when the connection opened: it may have been revoked since.
+    if !state.app.db.record_renewal(issued).await? {
+        return Err(super::identity::revoked(&probe.peer, probe.probe_id));
+    }
     tracing::info!(client_ip = %probe.peer.addr.ip(), probe_id = %probe.probe_id, serial = %cert.serial, "certificate renewed");
     Ok(Json(response(&state, probe.probe_id, probe.site, cert)))
 }

@@ -1,10 +1,12 @@
 //! [`ProbeIdentity`]: which enrolled, unrevoked probe is on the other end of an mTLS
 //! connection. Every ingest route but enrollment takes one.
 //!
-//! A probe's standing is checked on every request, so a revocation refuses its very next
-//! request, whatever connection it comes on. Each connection keeps the standing it read, with
-//! the `standing_version` it read it at; a request reads only that one-row counter, and the
-//! probe's row again only once something changed some probe's standing.
+//! The standing is read once per connection, which turns away unknown and long-revoked probes
+//! at their first request. A revocation made while a connection is open is caught by what
+//! each request does anyway: a report's insert reads the probe's row on the writer
+//! ([`Inserted::ProbeRevoked`](crate::db::Inserted::ProbeRevoked)), and a renewal reads its
+//! standing again. So a revoked probe's very next report or renewal is refused, on whatever
+//! connection it comes, at no cost per report.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -13,7 +15,6 @@ use shared::protocol::code;
 use uuid::Uuid;
 
 use super::IngestState;
-use crate::db::DbError;
 use crate::error::ApiError;
 use crate::net::Peer;
 
@@ -41,16 +42,20 @@ impl FromRequestParts<IngestState> for ProbeIdentity {
                 "this route needs a probe certificate; enroll first with `harvester enroll`",
             ));
         };
-        let refuse = |code, message: &str| {
-            tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, code, "probe refused");
-            Err(ApiError::new(StatusCode::FORBIDDEN, code, message))
-        };
-        match standing(state, &peer, probe_id)? {
-            None => refuse(code::UNKNOWN_PROBE, "this probe is not enrolled here"),
-            Some((_, true)) => refuse(
-                code::PROBE_REVOKED,
-                "this probe has been revoked; ask an administrator to enroll it again",
-            ),
+        let standing = peer
+            .standing
+            .get_or_try_init(|| async { state.app.db.probe_standing(probe_id) })
+            .await?;
+        match standing.clone() {
+            None => {
+                tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, "unknown probe refused");
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    code::UNKNOWN_PROBE,
+                    "this probe is not enrolled here",
+                ))
+            }
+            Some((_, true)) => Err(revoked(&peer, probe_id)),
             Some((site, false)) => Ok(Self {
                 probe_id,
                 site,
@@ -60,23 +65,12 @@ impl FromRequestParts<IngestState> for ProbeIdentity {
     }
 }
 
-/// The probe's site and whether it is revoked (`None`: not enrolled), as of now.
-fn standing(
-    state: &IngestState,
-    peer: &Peer,
-    probe_id: Uuid,
-) -> Result<Option<(String, bool)>, DbError> {
-    let db = &state.app.db;
-    // Read before the standing: a change between the two reads leaves an older version
-    // beside a newer standing, which only costs one more read next time.
-    let version = db.standing_version()?;
-    let mut kept = peer.standing.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((at, standing)) = kept.as_ref()
-        && *at == version
-    {
-        return Ok(standing.clone());
-    }
-    let standing = db.probe_standing(probe_id)?;
-    *kept = Some((version, standing.clone()));
-    Ok(standing)
+/// The refusal of a revoked probe, on any ingest route.
+pub(super) fn revoked(peer: &Peer, probe_id: Uuid) -> ApiError {
+    tracing::warn!(client_ip = %peer.addr.ip(), %probe_id, "revoked probe refused");
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        code::PROBE_REVOKED,
+        "this probe has been revoked; ask an administrator to enroll it again",
+    )
 }

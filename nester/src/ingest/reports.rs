@@ -13,7 +13,7 @@ use shared::VerifyError;
 use shared::protocol::{JWS_MEDIA_TYPE, code};
 use time::Duration;
 
-use super::{IngestState, ProbeIdentity};
+use super::{IngestState, ProbeIdentity, identity};
 use crate::clock::unix_time;
 use crate::db::{Inserted, SignedReport};
 use crate::error::ApiError;
@@ -105,6 +105,7 @@ async fn accept(
                 format!("this probe is enrolled for site `{enrolled}`, not `{site}`"),
             ));
         }
+        Inserted::ProbeRevoked => return Err(identity::revoked(&probe.peer, probe.probe_id)),
     };
     Ok((
         status,

@@ -25,19 +25,15 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A probe's standing as read at one `Db::standing_version`: its site and whether it is
-/// revoked, `None` when it is not enrolled.
-pub type Standing = (i64, Option<(String, bool)>);
-
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
     /// The probe named by the client certificate (ingest only).
     pub probe_id: Option<Uuid>,
-    /// The probe's standing (site, revoked) as last read on this connection, with the
-    /// `Db::standing_version` it was read at (see `ingest::ProbeIdentity`).
-    pub standing: Arc<std::sync::Mutex<Option<Standing>>>,
+    /// The probe's standing (site, revoked), looked up once per connection (see
+    /// `ingest::ProbeIdentity`).
+    pub standing: Arc<tokio::sync::OnceCell<Option<(String, bool)>>>,
 }
 
 /// Serves `app` on `listener`, over TLS when `tls` is given, until `shutdown` completes, then

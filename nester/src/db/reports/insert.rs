@@ -105,9 +105,9 @@ pub(super) fn insert(
     Ok(Inserted::Stored)
 }
 
-/// Why a report is not stored, decided before its first write: already stored (the same
-/// bytes, or retention pruned it), another report's id or sequence, another site. A fresh
-/// report (see `insert`) can only be refused for its site.
+/// Why a report is not stored, decided before its first write: its probe revoked, already
+/// stored (the same bytes, or retention pruned it), another report's id or sequence, another
+/// site. A fresh report (see `insert`) can only be refused for its probe or its site.
 fn refusal(
     conn: &Connection,
     signed: &SignedReport,
@@ -117,6 +117,9 @@ fn refusal(
     fresh: bool,
 ) -> Result<Option<Inserted>, DbError> {
     let report = &signed.report;
+    if known.is_some_and(|k| k.revoked) {
+        return Ok(Some(Inserted::ProbeRevoked));
+    }
     if !fresh {
         if let Some(existing) = super::stored(conn, report.report_id)? {
             return Ok(Some(if existing.jws()? == signed.jws {
@@ -203,14 +206,17 @@ struct ProbeRow {
     max_sequence: Option<i64>,
     /// The generation time of its newest stored report.
     last_report_ms: Option<i64>,
+    /// Revoked, from any process: its reports are refused, whatever connection they came on.
+    revoked: bool,
 }
 
 impl ProbeRow {
     fn read(conn: &Connection, probe: &str) -> Result<Option<Self>, DbError> {
         Ok(conn
             .prepare_cached(
-                "SELECT site, pruned_through, history_ms, max_sequence, last_report_ms FROM probes
-                 WHERE probe_id = ?",
+                "SELECT site, pruned_through, history_ms, max_sequence, last_report_ms,
+                        revoked_ms IS NOT NULL
+                 FROM probes WHERE probe_id = ?",
             )?
             .query_row([probe], |r| {
                 Ok(Self {
@@ -219,6 +225,7 @@ impl ProbeRow {
                     history_ms: r.get(2)?,
                     max_sequence: r.get(3)?,
                     last_report_ms: r.get(4)?,
+                    revoked: r.get(5)?,
                 })
             })
             .optional()?)

@@ -31,6 +31,8 @@ pub enum Inserted {
     SiteMismatch {
         enrolled: String,
     },
+    /// The probe was revoked (maybe while its connection stayed open): refused.
+    ProbeRevoked,
 }
 
 /// Missing sequence numbers of a probe, inclusive.
