@@ -211,12 +211,24 @@ async fn certificates_renew_at_two_thirds_of_their_life_and_expire_with_advice()
         lifetime > Duration::days(29) && lifetime <= Duration::days(31),
         "{lifetime}"
     );
-    let now = OffsetDateTime::now_utc();
+    // Due at two thirds of the life, moved by at most 1/30 of it (so a fleet enrolled at
+    // once does not renew at once), the same moment for one certificate.
+    let identity = agent.identity();
+    let due = identity.renew_at();
+    let two_thirds = identity.not_before + lifetime * (2.0 / 3.0);
+    let off: Duration = due - two_thirds;
+    assert!(off.abs() <= lifetime / 30, "{due} against {two_thirds}");
+    assert_eq!(due, agent.identity().renew_at());
 
-    // A controlled clock: well before two thirds nothing happens; past it, a renewal.
-    assert!(!agent.renew_if_due(now + Duration::days(15)).await.unwrap());
+    // A controlled clock: a second before that moment nothing happens; at it, a renewal.
+    assert!(
+        !agent
+            .renew_if_due(due - Duration::seconds(1))
+            .await
+            .unwrap()
+    );
     assert_eq!(agent.identity().cert, before);
-    assert!(agent.renew_if_due(now + Duration::days(21)).await.unwrap());
+    assert!(agent.renew_if_due(due).await.unwrap());
     let renewed = agent.identity().cert.clone();
     assert_ne!(renewed, before);
     assert_eq!(
@@ -254,7 +266,7 @@ async fn certificates_renew_at_two_thirds_of_their_life_and_expire_with_advice()
     let err = format!(
         "{:#}",
         agent
-            .renew_if_due(now + Duration::days(400))
+            .renew_if_due(OffsetDateTime::now_utc() + Duration::days(400))
             .await
             .unwrap_err()
     );
