@@ -525,6 +525,21 @@ async fn totp_setup_sign_in_replay_and_recovery_codes() {
         StatusCode::UNAUTHORIZED,
         "replayed within its window"
     );
+    // Steps only move forward: once a step is accepted, an older one is refused even if it
+    // was never used and is still inside the one-step skew window.
+    nester.clock().advance(time::Duration::seconds(60));
+    let newer = totp::code_at(&secret, now_secs(&nester));
+    assert_eq!(sign_in(newer).await.header("location"), "/");
+    let older = totp::code_at(&secret, now_secs(&nester) - 30);
+    assert!(
+        totp::matching_step(&secret, &older, now_secs(&nester)).is_some(),
+        "the older code is inside the window"
+    );
+    assert_eq!(
+        sign_in(older).await.status,
+        StatusCode::UNAUTHORIZED,
+        "an older step after a newer one"
+    );
     // A recovery code (typed in capitals, without the dash) works once.
     let typed = recovery[3].replace('-', "").to_uppercase();
     let ok = sign_in(typed.clone()).await;
