@@ -410,7 +410,13 @@ async fn stalled_and_slow_clients_do_not_delay_a_harvester() {
     let mut agent = nester.agent(&probe, &closed_port().to_string());
     agent.produce().await.unwrap().unwrap();
 
-    // 1,000 connections that never speak, and 50 TLS handshakes that stop half-way.
+    // 1,000 connections that never speak, and 50 TLS handshakes that stop half-way: both ends
+    // live in this process, so it needs over 2,100 descriptors.
+    let limit = open_file_limit();
+    assert!(
+        limit >= 2_200,
+        "this test needs 2,200 open files and the limit is {limit}: raise it (`ulimit -n 4096`; tests/run does)"
+    );
     let mut held = Vec::new();
     for _ in 0..1000 {
         held.push(TcpStream::connect(nester.ingest).await.unwrap());
@@ -432,4 +438,15 @@ async fn stalled_and_slow_clients_do_not_delay_a_harvester() {
         "delivery took {elapsed:?} behind stalled clients"
     );
     drop(held);
+}
+
+/// This process's soft limit on open files, from `/proc/self/limits`.
+fn open_file_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft = line.split_whitespace().nth(3).unwrap();
+    soft.parse().unwrap_or(u64::MAX) // "unlimited"
 }
