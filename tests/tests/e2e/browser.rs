@@ -46,7 +46,12 @@ fn which(program: &str) -> PathBuf {
 
 async fn browser() -> (Driver, Client) {
     let chromium = which("chromium");
-    let port = closed_port();
+    // chromedriver takes a port number, not a socket: a free one, released for it to bind.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(which("chromedriver"))
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

@@ -678,11 +678,15 @@ pub fn write_harvester_config(path: &Path, state: &Path, interval: &str, ports: 
     std::fs::write(path, text).unwrap();
 }
 
-/// A port on 127.0.0.1 that nothing listens on.
+/// A port on 127.0.0.1 that nothing listens on, and that nothing else can take while the
+/// tests run: a socket bound to it, never listening, holds it (a connection gets a reset).
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HELD: std::sync::Mutex<Vec<socket2::Socket>> = std::sync::Mutex::new(Vec::new());
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    HELD.lock().unwrap().push(socket);
+    port
 }
