@@ -191,3 +191,38 @@ async fn a_target_outside_the_scope_is_refused_and_never_touched() {
     assert!(touched.is_err(), "an out-of-scope target was connected to");
     assert_eq!(agent.spool().usage().unwrap().reports, 0);
 }
+
+/// A report the nester refuses for what it is (here, another site than the probe's) leaves
+/// the spool for `rejected/`, where an operator can read it, and the reports behind it still
+/// go out.
+#[tokio::test]
+async fn a_report_refused_for_good_moves_to_rejected_and_the_rest_still_go() {
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let site_file = probe.state_dir.join("site");
+    // The harvester's idea of its site, changed behind its back for one report.
+    std::fs::write(&site_file, "elsewhere").unwrap();
+    let refused = {
+        let mut agent = nester.agent(&probe, &closed_port().to_string());
+        agent.produce().await.unwrap().unwrap()
+    };
+    std::fs::write(&site_file, "test-site").unwrap();
+    let mut agent = nester.agent(&probe, &closed_port().to_string());
+    let good = agent.produce().await.unwrap().unwrap();
+
+    let delivered = agent.drain().await.unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, good.sequence);
+    assert_eq!(agent.spool().usage().unwrap().reports, 0);
+    assert_eq!(agent.spool().rejected().unwrap(), 1);
+    let kept = std::fs::read_dir(agent.spool().dir().join("rejected"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        kept,
+        vec![refused.jws],
+        "the refused report, kept as it was"
+    );
+    assert_eq!(nester.count("reports"), 1);
+}

@@ -569,6 +569,33 @@ pub async fn https(
         .await
 }
 
+/// A TLS 1.3 connection to `addr` trusting `ca`, presenting `client` if given.
+pub async fn tls(
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    client: Option<&ClientCert>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))
+}
+
 /// One HTTP/1.1 connection over TLS, kept alive for as many requests as the test sends.
 pub struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -580,25 +607,7 @@ impl Connection {
         ca: &CertificateDer<'static>,
         client: Option<&ClientCert>,
     ) -> Result<Self, String> {
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-        let config = match client {
-            Some(c) => builder
-                .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
-        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        let tls = TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("tls: {e}"))?;
+        let tls = tls(addr, ca, client).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| e.to_string())?;

@@ -450,3 +450,48 @@ fn open_file_limit() -> u64 {
     let soft = line.split_whitespace().nth(3).unwrap();
     soft.parse().unwrap_or(u64::MAX) // "unlimited"
 }
+
+/// Stalled sockets are closed, not kept for ever: a client that connects and never starts
+/// TLS, after the handshake timeout (10 s); one that finishes TLS on the web listener but
+/// never ends its request header, after the header-read timeout (10 s).
+#[tokio::test]
+async fn stalled_sockets_are_closed_after_the_handshake_and_header_timeouts() {
+    let nester = TestNester::start().await;
+    let started = std::time::Instant::now();
+    let silent = async {
+        let mut stream = TcpStream::connect(nester.ingest).await.unwrap();
+        let mut buf = [0u8; 64];
+        // End of stream or a reset: either way, closed by the server.
+        let _ = stream.read(&mut buf).await;
+        started.elapsed()
+    };
+    let half_header = async {
+        let mut stream = crate::harness::tls(nester.web, &nester.ca, None)
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        stream.flush().await.unwrap();
+        let mut buf = [0u8; 256];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break started.elapsed(),
+                Ok(_) => {} // an answer (a 408, say) before it closes
+            }
+        }
+    };
+    let limit = std::time::Duration::from_secs(20);
+    let (silent, half_header) =
+        tokio::time::timeout(limit, async { tokio::join!(silent, half_header) })
+            .await
+            .expect("a stalled socket was still open after 20 s");
+    for (what, after) in [("no TLS", silent), ("half a header", half_header)] {
+        assert!(
+            after >= std::time::Duration::from_secs(9)
+                && after < std::time::Duration::from_secs(15),
+            "{what}: closed after {after:?}, expected the 10 s timeout"
+        );
+    }
+}
