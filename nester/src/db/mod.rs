@@ -343,6 +343,24 @@ mod tests {
         migrations().validate().unwrap();
     }
 
+    /// An acknowledged report survives a power cut only if every commit syncs the WAL
+    /// (`synchronous=FULL`; NORMAL would lose the last commits). A SIGKILL keeps the page
+    /// cache, so no crash test would notice the difference: this asks the writer itself.
+    #[tokio::test]
+    async fn the_writer_commits_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let (journal, synchronous) = db
+            .write(|c| {
+                let journal: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let synchronous: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                Ok((journal, synchronous))
+            })
+            .await
+            .unwrap();
+        assert_eq!((journal.as_str(), synchronous), ("wal", 2), "2 is FULL");
+    }
+
     /// Migration 9 rebuilds `reports` and moves its keys to `report_sequences`: every row
     /// stays, with its id, and reads find it by probe and sequence.
     #[tokio::test]

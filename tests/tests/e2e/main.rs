@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod crash;
 mod delivery;
+mod durability;
 mod enrollment;
 mod history;
 mod ingest_refusals;
