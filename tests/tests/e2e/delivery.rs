@@ -226,3 +226,84 @@ async fn a_report_refused_for_good_moves_to_rejected_and_the_rest_still_go() {
     );
     assert_eq!(nester.count("reports"), 1);
 }
+
+/// A nester that accepts and then says nothing does not hang the harvester: one that never
+/// finishes TLS is given up after the connect timeout (10 s), one that takes the report and
+/// never answers after the request timeout (30 s). Both are worth another try, so the agent
+/// keeps the report spooled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_nester_times_out_and_is_tried_again() {
+    use harvester::uplink::{Uplink, UplinkError};
+    use tokio::io::AsyncReadExt;
+
+    let nester = TestNester::start().await;
+    let probe = nester.probe().await;
+    let identity = probe.identity();
+    let jws = probe
+        .signer()
+        .sign_report(
+            &seahawks_tests::synthetic::SimProbe::new(probe.id, "test-site", vec![])
+                .report(time::OffsetDateTime::now_utc(), Vec::new()),
+        )
+        .unwrap();
+    // Never starts TLS: accepts and holds the socket.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = mute.accept().await {
+            held.push(socket);
+        }
+    });
+    // Finishes TLS with the nester's own ingest configuration, reads, never answers.
+    let ca = nester::pki::CaCert::load(&nester.dir).unwrap();
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(nester::net::tls::ingest(&nester.dir, &ca).unwrap());
+    let deaf = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deaf_addr = deaf.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = deaf.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let mut buf = vec![0u8; 1 << 16];
+                    while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+            });
+        }
+    });
+
+    let attempt = |addr: std::net::SocketAddr| {
+        let (identity, jws) = (&identity, jws.clone());
+        async move {
+            let tls = harvester::tls::mtls(identity).unwrap();
+            let mut uplink = Uplink::new(&addr.to_string(), Some("localhost"), tls).unwrap();
+            let started = std::time::Instant::now();
+            let result = uplink.send(jws).await;
+            (result, started.elapsed())
+        }
+    };
+    let ((to_mute, after_mute), (to_deaf, after_deaf)) =
+        tokio::join!(attempt(mute_addr), attempt(deaf_addr));
+    let secs = |from: u64, to: u64| {
+        std::time::Duration::from_secs(from)..std::time::Duration::from_secs(to)
+    };
+    assert!(
+        matches!(to_mute, Err(UplinkError::Timeout(_))),
+        "{to_mute:?}"
+    );
+    assert!(
+        secs(9, 15).contains(&after_mute),
+        "no TLS: gave up after {after_mute:?}"
+    );
+    assert!(
+        matches!(to_deaf, Err(UplinkError::Timeout(_))),
+        "{to_deaf:?}"
+    );
+    assert!(
+        secs(29, 36).contains(&after_deaf),
+        "no answer: gave up after {after_deaf:?}"
+    );
+    // A timeout is worth retrying: the agent keeps the report for the next attempt.
+    assert!(!to_deaf.unwrap_err().is_permanent());
+}
