@@ -348,6 +348,25 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
         .await
         .unwrap();
     assert_eq!(kept, serde_json::json!(true), "the page was not reloaded");
+    // And on its own: the page's timer refreshes it within its period (30 s).
+    sim.hosts.push(SimHost::new(
+        "10.7.0.98",
+        Some("timer-arrival.example"),
+        &[(22, None)],
+    ));
+    let report = sim.report(OffsetDateTime::now_utc(), Vec::new());
+    nester.deliver(&probe, &report).await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !text_of(&client, "#changes")
+        .await
+        .contains("timer-arrival.example")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the page did not refresh itself within 40 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The probe page: a chart with a median line and a band, and the port timeline.
     click(&client, &format!("{} a[href^='/probes/']", row(probe.id))).await;
