@@ -29,12 +29,14 @@ fn wan(link: &DelayedLink) -> serde_json::Value {
 
 /// A round trip crosses the relay twice: 40 ms, plus a little for the relay itself. A little
 /// less is possible on a busy machine: surge-ping starts its clock after the send returns, so
-/// time the sender waited for a CPU is not counted.
+/// time the sender waited for a CPU is not counted. The relay is a Python process: on a
+/// machine busy with the rest of the suite it can add tens of milliseconds, so the upper
+/// bound only rules out the delay counted twice (80 ms) or a timeout, not a slow relay.
 fn assert_round_trip(m: &serde_json::Value) {
     let expected = f64::from(2 * DELAY_MS);
     let median = m["median_ms"].as_f64().unwrap();
     assert!(
-        (expected - 5.0..expected + 15.0).contains(&median),
+        (expected - 5.0..expected * 1.75).contains(&median),
         "median {median} ms, expected about {expected} ms: {m}"
     );
     assert!(m["min_ms"].as_f64().unwrap() >= expected - 10.0, "{m}");
