@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use harvester::backoff::random_unit;
 
-use crate::harness::{TestNester, closed_port, write_harvester_config};
+use crate::harness::{TestNester, closed_port, harvester_toml, write_harvester_config};
 use crate::process::{Daemon, run, stderr};
 
 /// Every sequence from 1 to the harvester's last, once, and the database whole.
@@ -49,14 +49,7 @@ fn pause(min_ms: u64, max_ms: u64) -> Duration {
 async fn killing_the_harvester_mid_upload_loses_and_duplicates_nothing() {
     let nester = TestNester::start().await;
     let probe = nester.probe().await;
-    let temp = tempfile::tempdir().unwrap();
-    let config = temp.path().join("harvester.toml");
-    write_harvester_config(
-        &config,
-        &probe.state_dir,
-        "100ms",
-        &closed_port().to_string(),
-    );
+    let (_temp, config) = harvester_toml(&probe, "100ms");
 
     for _ in 0..20 {
         let harvester = Daemon::spawn("harvester", &["run", "--config", config.to_str().unwrap()]);

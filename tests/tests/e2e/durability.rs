@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{TestNester, closed_port, write_harvester_config};
+use crate::harness::{TestNester, harvester_toml};
 use crate::process::binary;
 
 /// One system call as strace printed it: its name, the files its descriptors or paths name,
@@ -58,14 +58,7 @@ impl Call {
 async fn the_harvester_syncs_each_report_into_its_spool_before_sending_it() {
     let nester = TestNester::start().await;
     let probe = nester.probe().await;
-    let temp = tempfile::tempdir().unwrap();
-    let config = temp.path().join("harvester.toml");
-    write_harvester_config(
-        &config,
-        &probe.state_dir,
-        "100ms",
-        &closed_port().to_string(),
-    );
+    let (temp, config) = harvester_toml(&probe, "100ms");
     let trace = temp.path().join("trace");
     let harvester = binary("harvester");
     let args: Vec<PathBuf> = [

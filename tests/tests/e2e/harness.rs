@@ -687,6 +687,20 @@ pub fn write_harvester_config(path: &Path, state: &Path, interval: &str, ports: 
     std::fs::write(path, text).unwrap();
 }
 
+/// A `harvester.toml` for `probe`, reporting every `interval` on a port nothing listens on,
+/// in a new temporary directory (kept as long as the first value lives).
+pub fn harvester_toml(probe: &Probe, interval: &str) -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("harvester.toml");
+    write_harvester_config(
+        &config,
+        &probe.state_dir,
+        interval,
+        &closed_port().to_string(),
+    );
+    (temp, config)
+}
+
 /// A port on 127.0.0.1 that nothing listens on, and that nothing else can take while the
 /// tests run: a socket bound to it, never listening, holds it (a connection gets a reset).
 pub fn closed_port() -> u16 {
