@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::harness::{TestNester, closed_port, harvester_toml, write_harvester_config};
-use crate::process::{Daemon, run, stderr};
+use crate::process::{Daemon, NesterFiles};
 
 /// Every sequence from 1 to the harvester's last, once, and the database whole.
 fn assert_complete(db: &Path, state: &Path) {
@@ -214,56 +214,18 @@ async fn killing_the_harvester_mid_upload_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_nester_mid_ingest_loses_nothing_acknowledged() {
     let temp = tempfile::tempdir().unwrap();
-    let data = temp.path().join("nester");
-    assert!(
-        run("nester", &["init", "--data-dir", data.to_str().unwrap()])
-            .status
-            .success()
-    );
-    // Fixed ports, so the harvester finds the nester again after each restart.
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .to_string()
-    };
-    let (ingest, web) = (free(), free());
-    let config = temp.path().join("nester.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[ingest]\nlisten = {ingest:?}\n[web]\nlisten = {web:?}\n",
-            data.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let files = NesterFiles::new(temp.path());
     let serve = || {
-        let nester = Daemon::spawn("nester", &["serve", "--config", config.to_str().unwrap()]);
+        let nester = Daemon::spawn("nester", &["serve", "--config", files.config_arg()]);
         nester.field("ingest");
         nester
     };
     let mut nester = serve();
-
-    let out = run(
-        "nester",
-        &[
-            "token",
-            "create",
-            "--config",
-            config.to_str().unwrap(),
-            "--site",
-            "crash",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
     let state = temp.path().join("harvester");
-    harvester::enroll::enroll(&String::from_utf8(out.stdout).unwrap(), &state)
-        .await
-        .unwrap();
+    files.enroll(&state).await;
     let harvester_toml = temp.path().join("harvester.toml");
     write_harvester_config(&harvester_toml, &state, "100ms", &closed_port().to_string());
-    let mut relay = Relay::start(ingest.parse().unwrap()).await;
+    let mut relay = Relay::start(files.ingest).await;
     let text = std::fs::read_to_string(&harvester_toml).unwrap();
     let text = format!("{text}[nester]\ningest = \"{}\"\n", relay.addr);
     std::fs::write(&harvester_toml, text).unwrap();
@@ -298,5 +260,5 @@ async fn killing_the_nester_mid_ingest_loses_nothing_acknowledged() {
         harvester::Agent::new(harvester::Config::load(&harvester_toml).unwrap()).unwrap();
     agent.drain().await.unwrap();
     nester.stop("-TERM");
-    assert_complete(&data.join("nester.db"), &state);
+    assert_complete(&files.data.join("nester.db"), &state);
 }

@@ -6,13 +6,15 @@
 //!
 //! `strace` rather than a file system that drops unsynced writes (LazyFS and the like): it is
 //! a Debian package that runs here without FUSE, it watches the unmodified binary, and a
-//! missing or misplaced `fsync` shows as an assertion naming the call.
+//! missing or misplaced `fsync` shows as an assertion naming the call. The nester's side is
+//! the same: no answer leaves for a harvester while its report's WAL frames are unsynced.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use crate::harness::{TestNester, harvester_toml};
-use crate::process::binary;
+use crate::harness::{TestNester, closed_port, harvester_toml, write_harvester_config};
+use crate::process::{Daemon, NesterFiles, binary};
 
 /// One system call as strace printed it: its name, the files its descriptors or paths name,
 /// and whether it writes to a TCP socket.
@@ -132,4 +134,108 @@ async fn the_harvester_syncs_each_report_into_its_spool_before_sending_it() {
     );
     assert!(calls.iter().any(Call::sends), "no report was sent at all");
     assert!(nester.count("reports") >= 1);
+}
+
+/// The nester answers a report only once the WAL holding it is synced: under `strace -f`,
+/// no byte goes to an ingest connection while a write to the WAL is not yet followed by an
+/// `fdatasync` of it. One harvester reports every 100 ms over one kept-alive connection, so
+/// nothing else talks on those connections while a commit is in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nester_syncs_each_report_before_it_answers() {
+    let temp = tempfile::tempdir().unwrap();
+    let files = NesterFiles::new(temp.path());
+    let state = temp.path().join("harvester");
+    let trace = temp.path().join("trace");
+    let config = files.config.clone();
+    let traced = {
+        let trace = trace.clone();
+        std::thread::spawn(move || {
+            Command::new("strace")
+                .args(["-f", "-qq", "-yy", "-o"])
+                .arg(&trace)
+                .args([
+                    "-e",
+                    "trace=pwrite64,write,writev,sendto,sendmsg,fsync,fdatasync",
+                ])
+                .args(["--", "timeout", "-s", "INT", "6"])
+                .arg(binary("nester"))
+                .args(["serve", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "warn")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run strace ({e}): tests/run installs it"))
+        })
+    };
+    // Listening, and past its start (the first retention pass commits too).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(files.ingest).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nester did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    files.enroll(&state).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let toml = temp.path().join("harvester.toml");
+    write_harvester_config(&toml, &state, "100ms", &closed_port().to_string());
+    let harvester = Daemon::spawn("harvester", &["run", "--config", toml.to_str().unwrap()]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    harvester.kill9();
+    let out = tokio::task::spawn_blocking(move || traced.join().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.code().is_some(), "strace ended by a signal");
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let wal = format!("{}-wal>", files.data.join("nester.db").display());
+    let ingest = format!("TCP:[{}->", files.ingest);
+    // Whether the WAL has writes no finished sync covers; which threads are inside a sync.
+    let (mut dirty, mut syncing, mut answers) = (false, Vec::new(), 0);
+    for line in text.lines() {
+        let Some((pid, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        if call.starts_with("pwrite64(") && call.contains(&wal) {
+            dirty = true;
+        } else if (call.starts_with("fdatasync(") || call.starts_with("fsync("))
+            && call.contains(&wal)
+        {
+            if call.contains("<unfinished ...>") {
+                syncing.push(pid.to_string());
+            } else {
+                dirty = false;
+            }
+        } else if call.starts_with("<... fdatasync resumed>")
+            || call.starts_with("<... fsync resumed>")
+        {
+            if let Some(at) = syncing.iter().position(|p| p == pid) {
+                syncing.remove(at);
+                dirty = false;
+            }
+        } else if call.contains(&ingest)
+            && ["write(", "writev(", "sendto(", "sendmsg("]
+                .iter()
+                .any(|s| call.starts_with(s))
+        {
+            assert!(
+                !dirty,
+                "the nester wrote to a harvester while the WAL had unsynced writes: {line}"
+            );
+            answers += 1;
+        }
+    }
+    let stored = rusqlite::Connection::open(files.data.join("nester.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM reports", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert!(
+        stored >= 5,
+        "only {stored} reports stored: nothing to judge"
+    );
+    assert!(
+        answers >= stored,
+        "{answers} writes to harvesters for {stored} reports"
+    );
 }

@@ -171,3 +171,59 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A nester's files for its real binary: a data directory made by `nester init`, and a
+/// config with both listeners on fixed loopback ports, so a restarted nester is found again.
+pub struct NesterFiles {
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub ingest: std::net::SocketAddr,
+}
+
+impl NesterFiles {
+    pub fn new(dir: &Path) -> Self {
+        let data = dir.join("nester");
+        let init = run("nester", &["init", "--data-dir", data.to_str().unwrap()]);
+        assert!(init.status.success(), "{}", stderr(&init));
+        // Free now; a port number, since the nester binds it itself.
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        };
+        let (ingest, web) = (free(), free());
+        let config = dir.join("nester.toml");
+        let text = format!(
+            "data_dir = {:?}\n[ingest]\nlisten = \"{ingest}\"\n[web]\nlisten = \"{web}\"\n",
+            data.to_str().unwrap()
+        );
+        std::fs::write(&config, text).unwrap();
+        Self {
+            data,
+            config,
+            ingest,
+        }
+    }
+
+    pub fn config_arg(&self) -> &str {
+        self.config.to_str().unwrap()
+    }
+
+    /// Enrolls a harvester into `state` with a token from `nester token create`.
+    pub async fn enroll(&self, state: &Path) {
+        let args = [
+            "token",
+            "create",
+            "--config",
+            self.config_arg(),
+            "--site",
+            "s",
+        ];
+        let out = run("nester", &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        harvester::enroll::enroll(&String::from_utf8(out.stdout).unwrap(), state)
+            .await
+            .unwrap();
+    }
+}
