@@ -17,10 +17,13 @@ pub const MAX_QUERY: usize = 256;
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Part of a host name or address, any case (1 to 256 characters).
+    #[param(min_length = 1, max_length = 256)]
     q: String,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 

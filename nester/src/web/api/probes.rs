@@ -117,12 +117,16 @@ fn no_probe(probe_id: Uuid) -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct ReportsQuery {
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
     /// Only reports generated at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Only reports generated before this time (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
 }
 
@@ -163,6 +167,7 @@ pub async fn reports(
     params(("probe_id" = Uuid, Path, description = "Probe id")),
     responses(
         (status = 200, body = Vec<HostSummary>),
+        (status = 400, description = "Not a probe id", body = ErrorBody),
         (status = 404, description = "No such probe", body = ErrorBody),
     ))]
 pub async fn hosts(
@@ -182,11 +187,14 @@ pub async fn hosts(
 #[into_params(parameter_in = Query)]
 pub struct WanQuery {
     /// Start (RFC 3339); default: 24 hours before `to`.
+    #[param(format = DateTime)]
     from: Option<String>,
     /// End (RFC 3339); default: now.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// `raw`, `hour`, `day`, or `auto` (the default: raw up to 2 days, hourly up to 60, daily
     /// beyond).
+    #[param(pattern = "^(raw|hour|day|auto)$")]
     resolution: Option<String>,
 }
 
@@ -257,6 +265,7 @@ pub(crate) async fn series(
     params(("probe_id" = Uuid, Path, description = "Probe id")),
     responses(
         (status = 200, body = Vec<Gap>),
+        (status = 400, description = "Not a probe id", body = ErrorBody),
         (status = 404, description = "No such probe", body = ErrorBody),
     ))]
 pub async fn gaps(

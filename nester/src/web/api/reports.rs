@@ -27,6 +27,7 @@ fn no_report(report_id: Uuid) -> ApiError {
     responses(
         (status = 200, description = "The report", content_type = "application/json",
             body = Object),
+        (status = 400, description = "Not a report id", body = ErrorBody),
         (status = 404, description = "No such report", body = ErrorBody),
     ))]
 pub async fn parsed(
@@ -47,6 +48,7 @@ pub async fn parsed(
     responses(
         (status = 200, description = "JWS compact serialisation, EdDSA, `x5c` chain to the CA",
             content_type = "application/jose", body = String),
+        (status = 400, description = "Not a report id", body = ErrorBody),
         (status = 404, description = "No such report", body = ErrorBody),
     ))]
 pub async fn signed(

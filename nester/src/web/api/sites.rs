@@ -65,14 +65,17 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SiteSummary>
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// Changes seen at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Only this site.
     site: Option<String>,
     /// Only this probe.
     probe_id: Option<Uuid>,
     /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
