@@ -1,8 +1,10 @@
 //! End-to-end tests: real nester listeners on loopback ports, real TLS with certificates from
 //! a real CA, real SQLite files, real harvesters. One test binary, one module per area.
 
+mod client;
 mod harness;
 
+mod access_matrix;
 mod browser;
 mod cli;
 mod crash;
@@ -14,6 +16,7 @@ mod ingest_refusals;
 mod jose_interop;
 mod pipe;
 mod process;
+mod retention;
 mod scan_site;
 mod users;
 mod wan_delay;
