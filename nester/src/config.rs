@@ -219,9 +219,14 @@ impl Config {
 
     /// The address enrollment tokens send harvesters to.
     pub fn public_ingest_address(&self) -> String {
+        self.public_ingest_address_bound(self.ingest.listen.port())
+    }
+
+    /// The same, once the ingest listener is bound (to `port`, when configured as port 0).
+    pub fn public_ingest_address_bound(&self, port: u16) -> String {
         match &self.ingest.public_address {
             Some(addr) => addr.clone(),
-            None => reachable(self.ingest.listen),
+            None => reachable(SocketAddr::new(self.ingest.listen.ip(), port)),
         }
     }
 

@@ -128,6 +128,11 @@ impl From<FormRejection> for ApiError {
 #[from_request(via(axum::extract::Form), rejection(ApiError))]
 pub struct ApiForm<T>(pub T);
 
+/// `Json` whose rejection is an [`ApiError`].
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
 /// `Path` whose rejection is an [`ApiError`].
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod db;
+pub mod enrollment;
 pub mod error;
 pub mod ingest;
 pub mod jobs;

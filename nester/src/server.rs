@@ -119,7 +119,10 @@ impl Server {
             wait(stopped.clone()),
         );
         let ingest_app = ingest::router(self.ingest);
-        let web_app = self.web;
+        let dial = self
+            .config
+            .public_ingest_address_bound(listeners.ingest_addr().port());
+        let web_app = web::with_ingest_address(self.web, dial);
         let redirect = async {
             if let Some(plain) = listeners.redirect {
                 let base = self.config.public_web_url(web);

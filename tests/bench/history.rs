@@ -540,7 +540,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(server.run(listeners, std::future::pending()));
 
     eprintln!("enrolling {} probes...", args.probes);
-    let token = nester::cli::token::create_token(
+    let token = nester::enrollment::create(
         &db,
         &ca,
         ingest_addr.to_string(),
@@ -548,7 +548,8 @@ async fn main() -> anyhow::Result<()> {
         Duration::hours(1),
         args.probes as u32,
     )
-    .await?;
+    .await?
+    .encode();
     let mut fleet = Fleet {
         sims: Vec::new(),
         signers: Vec::new(),

@@ -184,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
     let bare_addr = bare_server(&dir).await?;
 
     eprintln!("enrolling {} probes...", args.probes);
-    let token = nester::cli::token::create_token(
+    let token = nester::enrollment::create(
         &db,
         &ca,
         nester_addr.to_string(),
@@ -192,7 +192,8 @@ async fn main() -> anyhow::Result<()> {
         time::Duration::hours(1),
         args.probes as u32,
     )
-    .await?;
+    .await?
+    .encode();
     let mut probes = Vec::new();
     for i in 0..args.probes {
         let state = temp.path().join(format!("probe-{i}"));

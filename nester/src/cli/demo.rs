@@ -91,7 +91,7 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
     // The demo harvester enrolls like any other: a one-use token, then the pinned first contact.
     let state_dir = root.join("demo-harvester");
     if !state_dir.join(harvester::state::IDENTITY_FILE).exists() {
-        let token = super::token::create_token(
+        let token = crate::enrollment::create(
             &db,
             &ca,
             ingest.to_string(),
@@ -99,7 +99,8 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
             time::Duration::minutes(5),
             1,
         )
-        .await?;
+        .await?
+        .encode();
         harvester::enroll::enroll(&token, &state_dir)
             .await
             .context("the demo harvester cannot enroll")?;

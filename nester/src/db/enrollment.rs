@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::{Db, DbError, millis, to_ms};
 
-#[derive(Debug, Clone, Serialize)]
+/// An enrollment token as listed: never its secret, which only its creator saw.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub token_id: String,
     pub site: String,
@@ -21,16 +22,37 @@ pub struct TokenInfo {
     pub revoked: bool,
 }
 
+/// Whether a token still admits probes, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    Usable,
+    UsedUp,
+    Expired,
+    Revoked,
+}
+
+impl TokenState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Usable => "usable",
+            Self::UsedUp => "used up",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
 impl TokenInfo {
-    pub fn state(&self, now: OffsetDateTime) -> &'static str {
+    pub fn state(&self, now: OffsetDateTime) -> TokenState {
         if self.revoked {
-            "revoked"
+            TokenState::Revoked
         } else if self.uses >= self.max_uses {
-            "used up"
+            TokenState::UsedUp
         } else if now >= self.expires_at {
-            "expired"
+            TokenState::Expired
         } else {
-            "usable"
+            TokenState::Usable
         }
     }
 }

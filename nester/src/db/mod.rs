@@ -52,7 +52,7 @@ pub(crate) use rows::{millis, next_cursor, optional_millis, parsed, probe_exists
 use writer::{checkpoint_loop, fold, read_loop, write_loop};
 
 pub use api_tokens::{ApiTokenInfo, NewApiToken, Scope, TokenOwner};
-pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal};
+pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal, TokenState};
 pub use history::{
     Change, ChangeFilter, ChangeKind, HostDetail, HostSummary, Interval, OpenPort, PortTimeline,
 };

@@ -18,6 +18,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../../dashboard/static/refresh.js"),
     ),
+    (
+        "copy.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../dashboard/static/copy.js"),
+    ),
 ];
 
 pub async fn file(ApiPath(name): ApiPath<String>) -> Result<impl IntoResponse, ApiError> {

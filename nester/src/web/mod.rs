@@ -29,7 +29,7 @@ use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{hosts, probes, reports, sites};
+use api::{enrollment, hosts, probes, reports, sites};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -67,9 +67,31 @@ pub fn routes() -> Vec<Route> {
             account::revoke_token,
         ),
         // Administration.
-        Route::get("/admin/users", Roles(ADMIN), admin::page),
-        Route::post("/admin/users", Roles(ADMIN), admin::add),
-        Route::post("/admin/users/{username}", Roles(ADMIN), admin::change),
+        Route::get("/admin/users", Roles(ADMIN), admin::users::page),
+        Route::post("/admin/users", Roles(ADMIN), admin::users::add),
+        Route::post(
+            "/admin/users/{username}",
+            Roles(ADMIN),
+            admin::users::change,
+        ),
+        Route::get("/admin/probes", Roles(ADMIN), admin::probes::page),
+        Route::get(
+            "/admin/probes/{probe_id}/revoke",
+            Roles(ADMIN),
+            admin::probes::confirm,
+        ),
+        Route::post(
+            "/admin/probes/{probe_id}/revoke",
+            Roles(ADMIN),
+            admin::probes::revoke,
+        ),
+        Route::get("/admin/enrollment", Roles(ADMIN), admin::enrollment::page),
+        Route::post("/admin/enrollment", Roles(ADMIN), admin::enrollment::create),
+        Route::post(
+            "/admin/enrollment/{token_id}/revoke",
+            Roles(ADMIN),
+            admin::enrollment::revoke,
+        ),
         // Dashboard.
         Route::get("/", Roles(ANYONE), ui::overview::index),
         Route::get("/probes/{probe_id}", Roles(ANYONE), ui::probe::page),
@@ -86,6 +108,11 @@ pub fn routes() -> Vec<Route> {
         Route::get("/api/v1/hosts/{host_id}", Roles(ANYONE), hosts::one).reused(),
         Route::get("/api/v1/probes", Roles(ANYONE), probes::list).reused(),
         Route::get("/api/v1/probes/{probe_id}", Roles(ANYONE), probes::one).reused(),
+        Route::post(
+            "/api/v1/probes/{probe_id}/revoke",
+            Roles(ADMIN),
+            probes::revoke,
+        ),
         Route::get(
             "/api/v1/probes/{probe_id}/hosts",
             Roles(ANYONE),
@@ -115,11 +142,32 @@ pub fn routes() -> Vec<Route> {
             Roles(ANYONE),
             reports::signed,
         ),
+        Route::get("/api/v1/enrollment-tokens", Roles(ADMIN), enrollment::list),
+        Route::post(
+            "/api/v1/enrollment-tokens",
+            Roles(ADMIN),
+            enrollment::create,
+        ),
+        Route::post(
+            "/api/v1/enrollment-tokens/{token_id}/revoke",
+            Roles(ADMIN),
+            enrollment::revoke,
+        ),
     ]
 }
 
+/// Where enrollment tokens made on the web listener send harvesters
+/// ([`Config::public_ingest_address_bound`]), known once the ingest listener is bound.
+#[derive(Clone)]
+pub struct IngestAddress(pub Arc<str>);
+
 pub fn router(state: AppState, config: &WebConfig) -> anyhow::Result<Router> {
     build(state, config, routes())
+}
+
+/// `router` (from [`router`]) told where harvesters reach the ingest listener.
+pub fn with_ingest_address(router: Router, address: String) -> Router {
+    router.layer(axum::Extension(IngestAddress(address.into())))
 }
 
 /// The router for `routes`, behind the guard, the limits and the security headers.

@@ -1,5 +1,5 @@
 //! The role × route matrix: every route of the router, called anonymously, by each role's
-//! session and with an API token, against an expectation written by hand.
+//! session and with a read-only API token, against an expectation written by hand.
 
 use std::collections::BTreeMap;
 
@@ -108,6 +108,15 @@ async fn every_route_against_every_role() {
         (("GET", "/admin/users"), [S, D, D, A]),
         (("POST", "/admin/users"), [S, D, D, I]),
         (("POST", "/admin/users/{username}"), [S, D, D, I]),
+        (("GET", "/admin/probes"), [S, D, D, A]),
+        (("GET", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),
+        (("POST", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),
+        (("GET", "/admin/enrollment"), [S, D, D, A]),
+        (("POST", "/admin/enrollment"), [S, D, D, I]),
+        (
+            ("POST", "/admin/enrollment/{token_id}/revoke"),
+            [S, D, D, M],
+        ),
         (("GET", "/"), [S, A, A, A]),
         (("GET", "/probes/{probe_id}"), [S, M, M, M]),
         (("GET", "/hosts/{host_id}"), [S, M, M, M]),
@@ -126,6 +135,13 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/probes/{probe_id}/wan"), [S, M, M, M]),
         (("GET", "/api/v1/probes/{probe_id}/reports"), [S, M, M, M]),
         (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, M, M, M]),
+        (("POST", "/api/v1/probes/{probe_id}/revoke"), [S, D, D, M]),
+        (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
+        (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
+        (
+            ("POST", "/api/v1/enrollment-tokens/{token_id}/revoke"),
+            [S, D, D, M],
+        ),
         (("GET", "/api/v1/reports/{report_id}"), [S, M, M, M]),
         (("GET", "/api/v1/reports/{report_id}/signed"), [S, M, M, M]),
     ]);
@@ -218,12 +234,13 @@ async fn every_route_against_every_role() {
                 Vec::new(),
             )
             .await;
-        // The harness's token is its admin's: on the API it gets what the admin's session gets.
+        // The harness's token is its admin's, read-only: on the API it reads what the admin's
+        // session reads, and changes nothing.
         let [anonymous, _, _, admin] = expected[&(method.as_str(), pattern)];
-        let want = if pattern.starts_with("/api/") {
-            admin
-        } else {
-            anonymous
+        let want = match (pattern.starts_with("/api/"), method == Method::POST) {
+            (true, false) => admin,
+            (true, true) => Outcome::Denied,
+            (false, _) => anonymous,
         };
         assert_eq!(outcome(&response), want, "{method} {pattern} with a token");
     }

@@ -248,9 +248,10 @@ impl TestNester {
     pub async fn token(&self, site: &str, ttl: time::Duration, uses: u32) -> String {
         let db = self.db.as_ref().unwrap();
         let ca = nester::pki::CaCert::load(&self.dir).unwrap();
-        nester::cli::token::create_token(db, &ca, self.ingest.to_string(), site, ttl, uses)
+        nester::enrollment::create(db, &ca, self.ingest.to_string(), site, ttl, uses)
             .await
             .unwrap()
+            .encode()
     }
 
     /// A harvester enrolled through the real enrollment path (token, pinned first contact, CSR).
@@ -431,7 +432,7 @@ impl Drop for TestNester {
 pub struct Probe {
     pub id: Uuid,
     pub state_dir: PathBuf,
-    _temp: tempfile::TempDir,
+    pub _temp: tempfile::TempDir,
 }
 
 impl Probe {

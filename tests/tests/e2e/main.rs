@@ -5,6 +5,7 @@ mod client;
 mod harness;
 
 mod access_matrix;
+mod admin;
 mod browser;
 mod cli;
 mod crash;

@@ -2,10 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::Duration;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::db::{
     Gap, HostSummary, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary, Resolution,
     WanPoint,
@@ -45,6 +47,38 @@ pub async fn list(
             .filter(|p| filter.status.is_none_or(|s| s == p.status))
             .collect(),
     ))
+}
+
+/// Revokes a probe (admin): its next request is refused, on any connection, and it cannot
+/// renew its certificate. Its reports and history stay.
+#[utoipa::path(post, path = "/api/v1/probes/{probe_id}/revoke", tag = "probes", operation_id = "revoke_probe",
+    params(("probe_id" = Uuid, Path, description = "Probe id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Not a probe id", body = ErrorBody),
+        (status = 404, description = "No such probe, or already revoked", body = ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(probe_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    revoke_probe(&state, &caller, probe_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_probe(
+    state: &AppState,
+    caller: &Caller,
+    probe_id: Uuid,
+) -> Result<(), ApiError> {
+    if !state.db.revoke_probe(probe_id).await? {
+        return Err(ApiError::not_found(format!(
+            "no enrolled, unrevoked probe {probe_id}"
+        )));
+    }
+    tracing::info!(admin = %caller.username, %probe_id, "probe revoked");
+    Ok(())
 }
 
 /// One probe in detail.

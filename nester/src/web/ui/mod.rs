@@ -1,6 +1,6 @@
 //! The dashboard: server-rendered pages (templates in `dashboard/templates/`), one file per
 //! page, reading the same queries as the API. Signing in (`login.rs`, `mfa.rs`), one's own
-//! account, the users page, and the pages of the dashboard; `rows.rs` holds what the pages
+//! account, the admin pages (users, probes, enrollment tokens), and the pages of the dashboard; `rows.rs` holds what the pages
 //! share, `chart.rs` draws the SVG charts. Parts marked `data-live` are refreshed in place by
 //! `static/refresh.js`.
 

@@ -1,4 +1,4 @@
-//! Administration pages: the same user management as `nester user`, for admins.
+//! The users page: the same user management as `nester user`.
 
 use askama::Template;
 use axum::extract::State;

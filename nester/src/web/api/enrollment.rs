@@ -1,0 +1,165 @@
+//! `/api/v1/enrollment-tokens` (admin): make, list and revoke the tokens harvesters enroll
+//! with, as `nester token` does.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::auth::Caller;
+use crate::db::{TokenInfo, TokenState};
+use crate::enrollment::{self, HARVESTER_COMMAND};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::state::AppState;
+use crate::web::IngestAddress;
+
+/// A token as listed, with its state now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    #[serde(flatten)]
+    pub token: TokenInfo,
+    pub state: TokenState,
+}
+
+/// Every enrollment token, oldest first, with its state. The secrets are never listed.
+#[utoipa::path(get, path = "/api/v1/enrollment-tokens", tag = "enrollment", operation_id = "list_enrollment_tokens",
+    responses((status = 200, body = Vec<TokenView>)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenView>>, ApiError> {
+    let now = state.clock.now();
+    Ok(Json(
+        state
+            .db
+            .tokens()
+            .await?
+            .into_iter()
+            .map(|token| TokenView {
+                state: token.state(now),
+                token,
+            })
+            .collect(),
+    ))
+}
+
+/// What token to make.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// The site the enrolled probes belong to (1 to 128 characters).
+    pub site: String,
+    /// How long it stays usable, e.g. `30m`, `2h`, `1d` (1 minute to 30 days).
+    #[serde(default = "default_ttl")]
+    #[schema(default = "30m")]
+    pub ttl: String,
+    /// How many probes may enroll with it (1 to 10,000).
+    #[serde(default = "one")]
+    #[schema(default = 1)]
+    pub uses: u32,
+}
+
+fn default_ttl() -> String {
+    "30m".into()
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A token just made: the only time its string is shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    pub token_id: String,
+    /// Hand this to the harvester, on standard input of `harvester_command`.
+    pub token: String,
+    pub site: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub uses: u32,
+    /// The ingest address the token sends harvesters to.
+    pub ingest: String,
+    pub harvester_command: String,
+}
+
+/// Makes a token. Its string is in this answer only: the nester keeps its hash.
+#[utoipa::path(post, path = "/api/v1/enrollment-tokens", tag = "enrollment", operation_id = "create_enrollment_token",
+    request_body = NewToken,
+    responses(
+        (status = 201, body = CreatedToken),
+        (status = 400, description = "A site, lifetime or number of uses out of bounds", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    axum::Extension(ingest): axum::Extension<IngestAddress>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    let created = make(&state, &ingest, &caller, &new.site, &new.ttl, new.uses).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Makes a token for the API and the admin page: a 400 for a request out of bounds.
+pub async fn make(
+    state: &AppState,
+    ingest: &IngestAddress,
+    caller: &Caller,
+    site: &str,
+    ttl: &str,
+    uses: u32,
+) -> Result<CreatedToken, ApiError> {
+    let bad =
+        |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_token_request", message);
+    let ttl = humantime::parse_duration(ttl.trim())
+        .ok()
+        .and_then(|d| time::Duration::try_from(d).ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "`{ttl}` is not a lifetime: write e.g. 30m, 2h or 1d"
+            ))
+        })?;
+    let site = site.trim();
+    enrollment::check(site, ttl, uses).map_err(bad)?;
+    let token = enrollment::create(&state.db, &state.ca, ingest.0.to_string(), site, ttl, uses)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(admin = %caller.username, token_id = %token.id, site, uses, "enrollment token created");
+    Ok(CreatedToken {
+        token: token.encode(),
+        token_id: token.id,
+        site: site.to_string(),
+        expires_at: state.clock.now() + ttl,
+        uses,
+        ingest: ingest.0.to_string(),
+        harvester_command: HARVESTER_COMMAND.to_string(),
+    })
+}
+
+/// Revokes a token: nobody enrolls with it any more. Probes it already admitted stay.
+#[utoipa::path(post, path = "/api/v1/enrollment-tokens/{token_id}/revoke", tag = "enrollment", operation_id = "revoke_enrollment_token",
+    params(("token_id" = String, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token, or already revoked", body = ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(token_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    revoke_token(&state, &caller, token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn revoke_token(
+    state: &AppState,
+    caller: &Caller,
+    token_id: String,
+) -> Result<(), ApiError> {
+    if !state.db.revoke_token(token_id.clone()).await? {
+        return Err(ApiError::not_found(format!(
+            "no unrevoked enrollment token {token_id}"
+        )));
+    }
+    tracing::info!(admin = %caller.username, %token_id, "enrollment token revoked");
+    Ok(())
+}

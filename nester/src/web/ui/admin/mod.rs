@@ -1,0 +1,6 @@
+//! Administration pages, for admins: users (`nester user`), probes and their revocation
+//! (`nester probe`), enrollment tokens (`nester token`).
+
+pub mod enrollment;
+pub mod probes;
+pub mod users;
