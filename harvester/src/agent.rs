@@ -87,6 +87,7 @@ impl Agent {
     /// Scans, signs and spools one report. `None` when the spool is full and the policy is
     /// to pause: the skipped report is counted and the total reported with the next one.
     pub async fn produce(&mut self) -> anyhow::Result<Option<Signed>> {
+        let started = std::time::Instant::now();
         let options = &self.config.scan.options;
         let scan = &self.config.scan;
         let result = scan::scan(
@@ -118,6 +119,7 @@ impl Agent {
             match self.config.spool.when_full {
                 WhenFull::Pause => {
                     self.unsent.set(unsent + 1)?;
+                    crate::metrics::lost("not_produced", 1);
                     tracing::error!(
                         unsent = unsent + 1,
                         spool = %self.spool.dir().display(),
@@ -129,6 +131,7 @@ impl Agent {
                     let dropped = self.spool.drop_oldest_for(size)?;
                     // Counted in the next report: this one was signed with the old total.
                     self.unsent.set(unsent + dropped)?;
+                    crate::metrics::lost("dropped_oldest", dropped);
                     tracing::error!(
                         dropped,
                         "spool full: dropped the oldest unsent reports to make room"
@@ -140,6 +143,7 @@ impl Agent {
         // (the counter never lags the spool; see `new`), so no number is lost or reused.
         self.spool.put(sequence, jws.as_bytes())?;
         self.sequence.reserve()?;
+        crate::metrics::spooled(&report, started.elapsed());
         Ok(Some(Signed {
             report_id: report.report_id,
             sequence,
@@ -157,13 +161,16 @@ impl Agent {
                 Ok(delivery) => {
                     self.spool.remove(&entry)?;
                     state::record_upload(&self.config.state_dir, OffsetDateTime::now_utc())?;
+                    crate::metrics::delivered();
                     delivered.push((entry.sequence, delivery));
                 }
                 Err(e) if refused_for_good(&e) => {
                     let to = self.spool.reject(&entry)?;
+                    crate::metrics::lost("rejected", 1);
                     tracing::error!(sequence = entry.sequence, error = %e, moved_to = %to.display(), "the nester refused a report for good");
                 }
                 Err(e) => {
+                    crate::metrics::upload_failed(&e);
                     return Err(e)
                         .with_context(|| format!("while delivering report #{}", entry.sequence));
                 }

@@ -28,6 +28,9 @@ pub struct Config {
     /// WAN latency targets; none by default.
     #[serde(default)]
     pub wan: crate::wan::WanOptions,
+    /// Prometheus metrics (`harvester run` only); none without the section.
+    #[serde(default)]
+    pub metrics: Option<shared::metrics::MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,6 +108,9 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(metrics) = &self.metrics {
+            metrics.check().map_err(anyhow::Error::msg)?;
+        }
         anyhow::ensure!(
             self.interval >= Duration::from_millis(100),
             "`interval` must be at least 100ms"

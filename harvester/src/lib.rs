@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod enroll;
+pub mod metrics;
 pub mod report;
 pub mod scan;
 pub mod spool;

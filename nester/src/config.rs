@@ -18,6 +18,8 @@ pub struct Config {
     pub web: WebConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Prometheus metrics on their own plain-HTTP listener; none without the section.
+    pub metrics: Option<shared::metrics::MetricsConfig>,
 }
 
 /// How long data is kept at full detail (humantime durations).
@@ -170,6 +172,9 @@ impl Config {
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: Self = toml::from_str(text)?;
+        if let Some(metrics) = &config.metrics {
+            metrics.check().map_err(anyhow::Error::msg)?;
+        }
         anyhow::ensure!(
             config.ingest.max_body_bytes >= 1024,
             "`ingest.max_body_bytes` must be at least 1024"
@@ -265,6 +270,7 @@ impl Config {
                 max_body_bytes: default_web_body(),
             },
             retention: RetentionConfig::default(),
+            metrics: None,
         }
     }
 }

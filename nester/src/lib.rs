@@ -27,6 +27,7 @@ pub mod enrollment;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod metrics;
 pub mod net;
 pub mod pki;
 pub mod server;

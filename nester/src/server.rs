@@ -23,6 +23,8 @@ pub struct Listeners {
     pub web: TcpListener,
     /// Plain HTTP that only redirects to the web listener, when configured.
     pub redirect: Option<TcpListener>,
+    /// Plain HTTP for Prometheus, when configured.
+    pub metrics: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -36,15 +38,24 @@ impl Listeners {
             Some(addr) => Some(bind(addr, "redirect to HTTPS").await?),
             None => None,
         };
+        let metrics = match &config.metrics {
+            Some(m) => Some(bind(m.listen, "metrics").await?),
+            None => None,
+        };
         Ok(Self {
             ingest: bind(config.ingest.listen, "ingest").await?,
             web: bind(config.web.listen, "web").await?,
             redirect,
+            metrics,
         })
     }
 
     pub fn redirect_addr(&self) -> Option<SocketAddr> {
         self.redirect.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn ingest_addr(&self) -> SocketAddr {
@@ -84,6 +95,7 @@ impl Server {
             .retention
             .policy()
             .context("[retention] is unusable: a duration is too long")?;
+        crate::metrics::install();
         let ca = Ca::load(&dir)?;
         let state = AppState::new(dir.open_database()?, ca.cert.clone())?;
         Ok(Self {
@@ -130,6 +142,12 @@ impl Server {
                 net::serve("redirect", plain, None, app, wait(stopped.clone())).await;
             }
         };
+        let metrics = async {
+            if let Some(plain) = listeners.metrics {
+                let app = crate::metrics::router(self.state.clone());
+                net::serve("metrics", plain, None, app, wait(stopped.clone())).await;
+            }
+        };
         tokio::join!(
             net::serve(
                 "ingest",
@@ -146,6 +164,7 @@ impl Server {
                 wait(stopped.clone())
             ),
             redirect,
+            metrics,
             retention,
             async move {
                 shutdown.await;
@@ -164,6 +183,9 @@ pub async fn serve(config: &Config) -> anyhow::Result<()> {
     println!("ingest: {}", listeners.ingest_addr());
     if let Some(plain) = listeners.redirect_addr() {
         println!("redirect: http://{plain}/ (to HTTPS)");
+    }
+    if let Some(metrics) = listeners.metrics_addr() {
+        println!("metrics: http://{metrics}/metrics");
     }
     server.run(listeners, shutdown_signal()).await;
     Ok(())

@@ -10,6 +10,8 @@
 //! - [`enroll`]: the enrollment token and the enroll / renew messages.
 //! - [`protocol`]: every path, the media types, the error body and the refusal codes both
 //!   ends agree on.
+//! - [`metrics`] (feature `metrics`): the other thing that crosses a wire, to Prometheus: the
+//!   `[metrics]` config section and the recorder, the same in the nester and the harvester.
 //!
 //! Architecture invariant: this crate does no I/O (no files, no sockets, no clock). Callers pass
 //! the time in. It must not become a utilities drawer: only what crosses the wire lives here.
@@ -17,6 +19,8 @@
 pub mod enroll;
 pub mod identity;
 pub mod jws;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 pub mod report;
 

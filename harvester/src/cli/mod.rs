@@ -81,13 +81,19 @@ impl Cli {
             }
             Command::Run { config } => {
                 let config = Config::load(&config)?;
-                let agent = Agent::new(config).context("cannot start the harvester")?;
+                crate::metrics::install();
+                let agent = Agent::new(config.clone()).context("cannot start the harvester")?;
+                if let Some(metrics) = &config.metrics {
+                    let listener = tokio::net::TcpListener::bind(metrics.listen)
+                        .await
+                        .with_context(|| {
+                            format!("cannot listen on {} (metrics)", metrics.listen)
+                        })?;
+                    tracing::info!(listen = %metrics.listen, "metrics at /metrics");
+                    tokio::spawn(crate::metrics::serve(listener, config));
+                }
                 tracing::info!(probe_id = %agent.probe_id(), "harvester running");
-                agent
-                    .run(async {
-                        tokio::signal::ctrl_c().await.ok();
-                    })
-                    .await;
+                agent.run(shutdown_signal()).await;
             }
             Command::DefaultConfig => print!("{}", config::EXAMPLE),
         }
@@ -126,4 +132,20 @@ async fn enroll(
     println!("site: {site}");
     println!("state dir: {}", state_dir.display());
     Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what systemd sends to stop the service).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
 }

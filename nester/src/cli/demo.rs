@@ -125,6 +125,7 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
             probes: 3,
             ..Default::default()
         },
+        metrics: None,
     })?;
 
     println!("dashboard: https://{web}/");

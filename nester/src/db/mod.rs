@@ -34,7 +34,7 @@ mod signed;
 mod staging;
 mod users;
 mod wan;
-mod writer;
+pub mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -240,6 +240,16 @@ pub struct Stats {
 }
 
 impl Db {
+    /// The database file's size (pages in use and free), cheap enough for every scrape.
+    pub async fn file_bytes(&self) -> Result<u64, DbError> {
+        self.read(|conn| {
+            let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            Ok(u64::try_from(page * pages).unwrap_or(0))
+        })
+        .await
+    }
+
     /// Row counts and on-disk sizes of every table and index.
     pub async fn stats(&self) -> Result<Stats, DbError> {
         self.read(|conn| {

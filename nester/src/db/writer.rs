@@ -167,9 +167,14 @@ impl Iterator for Batch<'_> {
     }
 }
 
+/// Metrics of the group commits (described with the others in `crate::metrics`).
+pub const COMMIT_JOBS: &str = "seahawks_nester_db_commit_batch_jobs";
+pub const COMMIT_DURATION: &str = "seahawks_nester_db_commit_duration_seconds";
+
 /// Runs a batch in one transaction; returns how many jobs it ran. Whatever is rolled back,
 /// `memo` forgets.
 fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) -> usize {
+    let started = std::time::Instant::now();
     if let Err(e) = frame(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction");
         return 0; // the first job is dropped: its caller gets an error
@@ -199,6 +204,8 @@ fn run_batch(conn: &Connection, mut batch: Batch<'_>, memo: &mut history::Memo) 
         memo.forget();
         let _ = conn.execute_batch("ROLLBACK");
     }
+    metrics::histogram!(COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(COMMIT_JOBS).record(replies.len() as f64);
     for reply in replies {
         reply(commit.as_ref().map(|_| ()));
     }

@@ -50,6 +50,10 @@ pub fn router(state: IngestState) -> Router {
         .route(REPORTS_PATH, post(reports::receive))
         .route(ENROLL_PATH, post(enroll::enroll))
         .route(RENEW_PATH, post(enroll::renew))
+        .route_layer(axum::middleware::from_fn_with_state(
+            "ingest",
+            crate::metrics::track,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

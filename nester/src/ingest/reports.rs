@@ -17,6 +17,7 @@ use super::{IngestState, ProbeIdentity, identity};
 use crate::clock::unix_time;
 use crate::db::{Inserted, SignedReport};
 use crate::error::ApiError;
+use crate::metrics;
 
 /// How far in the future a report's timestamp may be (clock skew).
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -30,12 +31,18 @@ pub(super) async fn receive(
     let result = accept(&state, &probe, &headers, body).await;
     let client_ip = probe.peer.addr.ip();
     match &result {
-        Ok((status, body)) => tracing::info!(
-            %client_ip, probe_id = %probe.probe_id, status = status.as_u16(), report_id = %body["report_id"], "report received"
-        ),
-        Err(e) => tracing::warn!(
-            %client_ip, probe_id = %probe.probe_id, status = e.status.as_u16(), code = e.code, message = %e.message, "report refused"
-        ),
+        Ok((status, body)) => {
+            metrics::report_received(body["status"].as_str().unwrap_or("stored"));
+            tracing::info!(
+                %client_ip, probe_id = %probe.probe_id, status = status.as_u16(), report_id = %body["report_id"], "report received"
+            );
+        }
+        Err(e) => {
+            metrics::report_received(e.code);
+            tracing::warn!(
+                %client_ip, probe_id = %probe.probe_id, status = e.status.as_u16(), code = e.code, message = %e.message, "report refused"
+            );
+        }
     }
     result
 }
@@ -77,6 +84,7 @@ async fn accept(
         ));
     }
     let (report_id, site) = (verified.report.report_id, verified.report.site.clone());
+    let wan_samples = verified.report.wan.len();
     let inserted = state
         .app
         .db
@@ -84,7 +92,10 @@ async fn accept(
         .await?;
     let conflict = |code, message: String| Err(ApiError::new(StatusCode::CONFLICT, code, message));
     let (status, outcome) = match inserted {
-        Inserted::Stored => (StatusCode::CREATED, "stored"),
+        Inserted::Stored => {
+            metrics::wan_samples_stored(wan_samples);
+            (StatusCode::CREATED, "stored")
+        }
         Inserted::Duplicate => (StatusCode::OK, "duplicate"),
         Inserted::ConflictingId => {
             return conflict(

@@ -21,6 +21,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use crate::metrics::{CONNECTIONS_ACTIVE, TLS_HANDSHAKE_FAILURES};
+
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,6 +84,7 @@ pub async fn serve(
             graceful.watcher(),
         );
         tokio::spawn(async move {
+            let _open = OpenConnection::new(name);
             let Some(acceptor) = acceptor else {
                 let peer = Peer {
                     addr,
@@ -94,14 +97,17 @@ pub async fn serve(
                 Ok(Ok(tls)) => tls,
                 // A client that connects and leaves (a port scan, a health check) is not news.
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    handshake_failed(name, "closed");
                     tracing::debug!(listener = name, client_ip = %addr.ip(), "connection closed before the TLS handshake");
                     return;
                 }
                 Ok(Err(e)) => {
+                    handshake_failed(name, handshake_failure(&e));
                     tracing::info!(listener = name, client_ip = %addr.ip(), error = %e, "TLS handshake refused");
                     return;
                 }
                 Err(_) => {
+                    handshake_failed(name, "timeout");
                     tracing::info!(listener = name, client_ip = %addr.ip(), "TLS handshake timed out");
                     return;
                 }
@@ -129,6 +135,44 @@ pub async fn serve(
             listener = name,
             "connections still open after {DRAIN_TIMEOUT:?}; closing them"
         );
+    }
+}
+
+/// Counts an open connection of a listener while it lives.
+struct OpenConnection(&'static str);
+
+impl OpenConnection {
+    fn new(listener: &'static str) -> Self {
+        metrics::gauge!(CONNECTIONS_ACTIVE, "listener" => listener).increment(1.0);
+        Self(listener)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!(CONNECTIONS_ACTIVE, "listener" => self.0).decrement(1.0);
+    }
+}
+
+fn handshake_failed(listener: &'static str, reason: &'static str) {
+    metrics::counter!(TLS_HANDSHAKE_FAILURES, "listener" => listener, "reason" => reason)
+        .increment(1);
+}
+
+/// Why a handshake failed, in a word for the metric: a fixed set, whatever the client sent.
+fn handshake_failure(e: &std::io::Error) -> &'static str {
+    use rustls::Error;
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+        Some(Error::NoCertificatesPresented) => "no_client_certificate",
+        Some(Error::InvalidCertificate(_)) => "bad_certificate",
+        Some(
+            Error::InvalidMessage(_)
+            | Error::InappropriateMessage { .. }
+            | Error::InappropriateHandshakeMessage { .. },
+        ) => "not_tls",
+        Some(Error::PeerIncompatible(_)) => "incompatible",
+        Some(Error::AlertReceived(_)) => "client_alert",
+        _ => "other",
     }
 }
 

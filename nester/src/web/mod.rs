@@ -199,6 +199,7 @@ pub fn build(state: AppState, config: &WebConfig, routes: Vec<Route>) -> anyhow:
     }
     Ok(router
         .route_layer(middleware::from_fn_with_state(guard, crate::auth::guard))
+        .route_layer(middleware::from_fn_with_state("web", crate::metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

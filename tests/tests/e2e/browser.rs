@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use crate::harness::{TestNester, closed_port};
 
 /// chromedriver on a loopback port, stopped on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     _profile: tempfile::TempDir,
 }
@@ -44,7 +44,7 @@ fn which(program: &str) -> PathBuf {
         })
 }
 
-async fn browser() -> (Driver, Client) {
+pub(crate) async fn browser() -> (Driver, Client) {
     let chromium = which("chromium");
     // chromedriver takes a port number, not a socket: a free one, released for it to bind.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,7 +115,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-async fn console_errors(client: &Client) -> Vec<String> {
+pub(crate) async fn console_errors(client: &Client) -> Vec<String> {
     let log = client.issue_cmd(BrowserLog).await.expect("the console log");
     log.as_array()
         .expect("a list of entries")
@@ -131,14 +131,14 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-async fn screenshot(client: &Client, name: &str) {
+pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
 
 /// The element `css` finds on the current page; the test fails, naming it, if there is none.
-async fn element(client: &Client, css: &str) -> Element {
+pub(crate) async fn element(client: &Client, css: &str) -> Element {
     client
         .find(Locator::Css(css))
         .await
@@ -146,7 +146,7 @@ async fn element(client: &Client, css: &str) -> Element {
 }
 
 /// The element `css` finds once it appears (fantoccini's default wait, 30 s).
-async fn appears(client: &Client, css: &str) -> Element {
+pub(crate) async fn appears(client: &Client, css: &str) -> Element {
     client
         .wait()
         .for_element(Locator::Css(css))
@@ -154,19 +154,19 @@ async fn appears(client: &Client, css: &str) -> Element {
         .unwrap_or_else(|e| panic!("`{css}` never appeared: {e}"))
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     element(client, css).await.click().await.unwrap();
 }
 
-async fn type_into(client: &Client, css: &str, text: &str) {
+pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
     element(client, css).await.send_keys(text).await.unwrap();
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     element(client, css).await.text().await.unwrap()
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
+pub(crate) async fn wait_for_path(client: &Client, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let url = client.current_url().await.unwrap();
@@ -183,7 +183,7 @@ async fn wait_for_path(client: &Client, path: &str) {
 
 /// Signs in through the pages as a new admin with TOTP: password, then a code computed here.
 /// With `screenshots`, saves the sign-in page.
-async fn sign_in(nester: &TestNester, client: &Client, base: &str, screenshots: bool) {
+pub(crate) async fn sign_in(nester: &TestNester, client: &Client, base: &str, screenshots: bool) {
     let (name, password) = nester.add_user("chrome-admin", Role::Admin).await;
     let secret = totp::new_secret().unwrap();
     let user = nester.user_id(&name).await;

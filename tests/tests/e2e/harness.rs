@@ -295,6 +295,7 @@ impl TestNester {
             },
             spool: SpoolConfig::default(),
             wan: Default::default(),
+            metrics: None,
         }
     }
 

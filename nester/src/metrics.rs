@@ -1,0 +1,132 @@
+//! The nester's Prometheus metrics: every name with its help text, the middleware timing each
+//! route, and the `/metrics` listener, which reads the gauges that are cheaper to compute at
+//! scrape time (database size, probes by status) than to keep current. No label names a
+//! client, a host or a probe: their number would grow with the fleet.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+
+use crate::db::ProbeStatus;
+use crate::db::writer::{COMMIT_DURATION as DB_COMMIT_DURATION, COMMIT_JOBS as DB_COMMIT_JOBS};
+use crate::state::AppState;
+
+pub const REPORTS_RECEIVED: &str = "seahawks_nester_reports_received_total";
+pub const WAN_SAMPLES: &str = "seahawks_nester_wan_samples_received_total";
+pub const REQUEST_DURATION: &str = "seahawks_nester_http_request_duration_seconds";
+pub const TLS_HANDSHAKE_FAILURES: &str = "seahawks_nester_tls_handshake_failures_total";
+pub const CONNECTIONS_ACTIVE: &str = "seahawks_nester_connections_active";
+pub const DB_SIZE: &str = "seahawks_nester_db_size_bytes";
+pub const PROBES: &str = "seahawks_nester_probes";
+pub const BUILD_INFO: &str = "seahawks_nester_build_info";
+
+/// Installs the recorder and says what each metric means; call once at start.
+pub fn install() {
+    shared::metrics::recorder();
+    describe_counter!(
+        REPORTS_RECEIVED,
+        "Reports posted to the ingest listener, by result: stored, duplicate, or the refusal code"
+    );
+    describe_counter!(WAN_SAMPLES, "WAN latency samples in stored reports");
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Time to answer a request, by listener and route (the route's pattern, not its path)"
+    );
+    describe_counter!(
+        TLS_HANDSHAKE_FAILURES,
+        "TLS handshakes that failed, by listener and reason"
+    );
+    describe_gauge!(CONNECTIONS_ACTIVE, "Open client connections, by listener");
+    describe_histogram!(
+        DB_COMMIT_JOBS,
+        Unit::Count,
+        "Writes (reports and others) per group commit of the database writer"
+    );
+    describe_histogram!(
+        DB_COMMIT_DURATION,
+        Unit::Seconds,
+        "Time to run and commit one group commit"
+    );
+    describe_gauge!(DB_SIZE, Unit::Bytes, "Size of the SQLite database file");
+    describe_gauge!(
+        PROBES,
+        "Enrolled probes, by status (revoked probes count as revoked)"
+    );
+    describe_gauge!(BUILD_INFO, "Always 1; the labels say which nester this is");
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// Times every request that matched a route of `listener` (a `route_layer`).
+pub async fn track(State(listener): State<&'static str>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    histogram!(REQUEST_DURATION, "listener" => listener, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// One report posted: `result` is `stored`, `duplicate` or the refusal's code.
+pub fn report_received(result: &str) {
+    counter!(REPORTS_RECEIVED, "result" => result.to_string()).increment(1);
+}
+
+/// A report stored with `n` WAN samples.
+pub fn wan_samples_stored(n: usize) {
+    counter!(WAN_SAMPLES).increment(n as u64);
+}
+
+/// The metrics listener: `GET /metrics` in Prometheus's text format.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(state)
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
+    match state.db.file_bytes().await {
+        Ok(bytes) => gauge!(DB_SIZE).set(bytes as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the database size"),
+    }
+    match state.db.probes(None, state.clock.now()).await {
+        Ok(probes) => {
+            for (label, status) in [
+                ("online", Some(ProbeStatus::Online)),
+                ("stale", Some(ProbeStatus::Stale)),
+                ("offline", Some(ProbeStatus::Offline)),
+                ("revoked", None),
+            ] {
+                let n = probes
+                    .iter()
+                    .filter(|p| match status {
+                        Some(s) => !p.revoked && p.status == s,
+                        None => p.revoked,
+                    })
+                    .count();
+                gauge!(PROBES, "status" => label).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the probes"),
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        shared::metrics::render(),
+    )
+        .into_response()
+}
