@@ -13,9 +13,9 @@
 //! - [`config`], [`datadir`] (the only place that names files in the data directory),
 //!   [`clock`] (the one source of "now", which tests move).
 
-// Nothing on a request path may panic on a `None` or an `Err` unannounced: `unwrap` is
-// refused outside tests, and each `expect` says why it cannot fail.
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+// Nothing on a request path may panic on a `None` or an `Err` unannounced: `unwrap` and
+// `expect` are refused outside tests, except where an `allow` gives the reason it cannot fail.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
 pub mod cli;

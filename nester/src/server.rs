@@ -58,12 +58,14 @@ impl Listeners {
         self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    #[allow(clippy::expect_used, reason = "a bound socket has an address")]
     pub fn ingest_addr(&self) -> SocketAddr {
         self.ingest
             .local_addr()
             .expect("a bound socket has an address")
     }
 
+    #[allow(clippy::expect_used, reason = "a bound socket has an address")]
     pub fn web_addr(&self) -> SocketAddr {
         self.web
             .local_addr()

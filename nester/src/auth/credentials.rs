@@ -53,6 +53,10 @@ pub fn generate_password() -> anyhow::Result<String> {
 }
 
 /// Argon2id with the OWASP baseline: 19 MiB, 2 passes, 1 lane.
+#[allow(
+    clippy::expect_used,
+    reason = "constant parameters, checked by the tests"
+)]
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("the OWASP baseline is valid");
     Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)

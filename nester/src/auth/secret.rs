@@ -28,6 +28,7 @@ pub fn api_token() -> anyhow::Result<String> {
     Ok(format!("{API_TOKEN_PREFIX}{}", token()?))
 }
 
+#[allow(clippy::expect_used, reason = "a SHA-256 digest is always 32 bytes")]
 pub fn sha256(secret: &str) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
     digest

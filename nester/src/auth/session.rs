@@ -32,6 +32,10 @@ impl SessionPolicy {
 
 /// `Set-Cookie` for a cookie that lives as long as the browser session (the server decides
 /// when it stops working).
+#[allow(
+    clippy::expect_used,
+    reason = "names and values are our own ASCII (base64url tokens)"
+)]
 pub fn set_cookie(name: &str, value: &str) -> HeaderValue {
     HeaderValue::try_from(format!(
         "{name}={value}; Path=/; Secure; HttpOnly; SameSite=Strict"
@@ -40,6 +44,7 @@ pub fn set_cookie(name: &str, value: &str) -> HeaderValue {
 }
 
 /// `Set-Cookie` that makes the browser forget `name`.
+#[allow(clippy::expect_used, reason = "names are our own ASCII constants")]
 pub fn clear_cookie(name: &str) -> HeaderValue {
     HeaderValue::try_from(format!(
         "{name}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"

@@ -152,6 +152,10 @@ impl Db {
     }
 
     /// [`Db::open`], stamping rows with `clock`.
+    #[allow(
+        clippy::expect_used,
+        reason = "at start only: without its threads there is no database to serve"
+    )]
     pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Self, DbError> {
         let mut conn = Connection::open(path)?;
         // Retention frees pages; this hands them back to the file system. It must be set

@@ -304,6 +304,7 @@ fn decompress(body: &[u8]) -> Result<Vec<u8>, DbError> {
 }
 
 /// The key a header is stored under.
+#[allow(clippy::expect_used, reason = "a SHA-256 digest is always 32 bytes")]
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     digest

@@ -11,6 +11,7 @@ mod browser_admin;
 mod cli;
 mod crash;
 mod delivery;
+mod deploy;
 mod durability;
 mod enrollment;
 mod history;
