@@ -326,3 +326,70 @@ async fn bad_token_requests_are_refused_and_make_nothing() {
     assert_eq!(nester.count("enrollment_tokens"), 0);
     assert!(tokens(&nester, &admin).await.is_empty());
 }
+
+/// The admin page's form refuses what the API refuses, saying why on the page, and makes
+/// nothing; a good form shows the token once.
+#[tokio::test]
+async fn the_enrollment_page_refuses_bad_forms_on_the_page() {
+    let nester = TestNester::start().await;
+    nester.add_user("page-admin", Role::Admin).await;
+    let id = nester.user_id("page-admin").await;
+    let admin = crate::web_auth::session_for(&nester, id, nester::db::Stage::Full).await;
+    let form = |site, ttl, uses| vec![("site", site), ("ttl", ttl), ("uses", uses)];
+    for (fields, says) in [
+        (form("kc", "forever", "1"), "not a lifetime"),
+        (form("kc", "40d", "1"), "30 days"),
+        (form("kc", "30m", "none"), "whole number"),
+        (form("kc", "30m", "0"), "uses"),
+        (form("", "30m", "1"), "site"),
+    ] {
+        let r = nester
+            .as_session(&admin, Method::POST, "/admin/enrollment", &fields, vec![])
+            .await;
+        let page = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{fields:?}");
+        assert!(
+            page.contains("role=\"alert\"") && page.contains(says),
+            "{fields:?}: {page}"
+        );
+    }
+    assert_eq!(nester.count("enrollment_tokens"), 0);
+
+    let r = nester
+        .as_session(
+            &admin,
+            Method::POST,
+            "/admin/enrollment",
+            &form("kc", "2h", "3"),
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let page = String::from_utf8_lossy(&r.body).to_string();
+    let token = page
+        .split("<code id=\"token\" class=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap();
+    let parsed = shared::enroll::EnrollmentToken::parse(token).unwrap();
+    assert_eq!(parsed.ingest, nester.ingest.to_string());
+    assert!(page.contains("admits 3 probes"), "{page}");
+    // The list shows it, never its secret; revoking from the page takes effect.
+    let list = nester
+        .as_session(&admin, Method::GET, "/admin/enrollment", &[], vec![])
+        .await;
+    let list = String::from_utf8_lossy(&list.body);
+    assert!(list.contains(&parsed.id) && !list.contains(&parsed.secret));
+    let path = format!("/admin/enrollment/{}/revoke", parsed.id);
+    let r = nester
+        .as_session(&admin, Method::POST, &path, &[], vec![])
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("location")),
+        (303, "/admin/enrollment")
+    );
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM enrollment_tokens WHERE revoked_ms IS NOT NULL"),
+        1
+    );
+}

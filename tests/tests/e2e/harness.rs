@@ -497,6 +497,16 @@ pub fn harvester_toml(probe: &Probe, interval: &str) -> (tempfile::TempDir, Path
     (temp, config)
 }
 
+/// A port on 127.0.0.1 free now, for a program that binds it itself (it may be taken in
+/// between: use it for one listener started at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A port on 127.0.0.1 that nothing listens on, and that nothing else can take while the
 /// tests run: a socket bound to it, never listening, holds it (a connection gets a reset).
 pub fn closed_port() -> u16 {

@@ -132,7 +132,10 @@ async fn the_openapi_document_is_valid_and_true() {
     let found = nester.get("/api/v1/hosts?q=127.0.0.1").await.json();
     let host_id = found["items"][0]["host_id"].to_string();
     assert_ne!(host_id, "null", "the scanned host is in history: {found}");
-    for path in served_json["paths"].as_object().unwrap().keys() {
+    // Every path one can read answers; those that only change things (`POST`) are the
+    // admin's, covered in admin.rs.
+    let paths = served_json["paths"].as_object().unwrap();
+    for path in paths.keys().filter(|p| paths[*p].get("get").is_some()) {
         let mut concrete = path
             .replace("{probe_id}", &probe.id.to_string())
             .replace("{report_id}", &signed.report_id.to_string())

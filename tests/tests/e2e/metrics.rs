@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{closed_port, write_harvester_config};
+use crate::harness::{closed_port, free_port, write_harvester_config};
 use crate::process::{Daemon, NesterFiles, run, stderr};
 
 /// `GET /metrics` on `addr`, plain HTTP/1.1: the status line and the body.
@@ -73,14 +73,6 @@ fn promtool_clean(text: &str, what: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn append(path: &Path, text: &str) {
