@@ -77,6 +77,15 @@ impl DataDir {
         self.pki(&format!("{}.key", listener.name()))
     }
 
+    /// The key that signs the audit log's checkpoints (Ed25519, PKCS#8, 0600).
+    pub fn audit_key(&self) -> PathBuf {
+        self.pki("audit.key")
+    }
+    /// The signed checkpoints of the audit log, one JSON object per line, appended.
+    pub fn audit_checkpoints(&self) -> PathBuf {
+        self.root.join("audit-checkpoints.jsonl")
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.ca_cert().exists()
     }

@@ -8,6 +8,7 @@ use time::Duration;
 
 use crate::auth::secret::random;
 use crate::db::Db;
+use crate::db::audit::Actor;
 use crate::pki::CaCert;
 
 /// The longest a token may stay usable.
@@ -42,6 +43,7 @@ pub fn check(site: &str, ttl: Duration, uses: u32) -> Result<(), String> {
 /// `ingest`; its `encode()` is the string to hand over. Only the secret's SHA-256 is stored.
 pub async fn create(
     db: &Db,
+    actor: Actor,
     ca: &CaCert,
     ingest: String,
     site: &str,
@@ -56,6 +58,7 @@ pub async fn create(
         ca_sha256: ca.fingerprint(),
     };
     db.create_token(
+        actor,
         token.id.clone(),
         &token.secret,
         site.to_string(),

@@ -1,9 +1,11 @@
 //! Periodic work beside the listeners, each job a loop that ends with the server's shutdown:
-//! today the retention pass.
+//! the retention pass and the audit log's checkpoints.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::audit::{CheckpointKey, checkpoint};
 use crate::db::Policy;
 use crate::state::AppState;
 
@@ -36,3 +38,60 @@ pub async fn retention(
         () = stop => {}
     }
 }
+
+/// Signs a checkpoint of the audit chain's head when it moved: at most every `every` (a
+/// minute in service) and as soon as [`CHECKPOINT_ENTRIES`] entries are unsigned, and once
+/// more at shutdown. Each goes to `checkpoints` (a file outside the database).
+pub async fn audit_checkpoints(
+    state: AppState,
+    key: CheckpointKey,
+    checkpoints: PathBuf,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    let mut signed = match checkpoint::read_all(&checkpoints) {
+        Ok(all) => all.last().map_or(-1, |c| c.seq),
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "cannot read the audit checkpoints"
+            );
+            -1
+        }
+    };
+    let mut last_time = std::time::Instant::now();
+    let write = |head: (i64, Vec<u8>), signed: &mut i64| {
+        let time = crate::clock::rfc3339(state.clock.now());
+        match checkpoint::append(&checkpoints, &key.sign(head.0, &head.1, &time)) {
+            Ok(()) => *signed = head.0,
+            Err(e) => tracing::error!(error = format!("{e:#}"), "cannot write an audit checkpoint"),
+        }
+    };
+    let poll = Duration::from_millis(500).min(every);
+    let ticks = async {
+        loop {
+            match state.db.audit_head().await {
+                Ok(head) if head.0 > signed => {
+                    if head.0 - signed >= CHECKPOINT_ENTRIES || last_time.elapsed() >= every {
+                        write(head, &mut signed);
+                        last_time = std::time::Instant::now();
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the audit head"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    };
+    tokio::select! {
+        () = ticks => {}
+        () = stop => {}
+    }
+    match state.db.audit_head().await {
+        Ok(head) if head.0 > signed => write(head, &mut signed),
+        _ => {}
+    }
+}
+
+/// Unsigned entries that call for a checkpoint without waiting for the minute.
+pub const CHECKPOINT_ENTRIES: i64 = 100;

@@ -17,6 +17,7 @@
 // `expect` are refused outside tests, except where an `allow` gives the reason it cannot fail.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::CheckpointKey;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Policy;
@@ -16,6 +17,9 @@ use crate::net::{self, tls};
 use crate::pki::Ca;
 use crate::state::AppState;
 use crate::{jobs, web};
+
+/// How often the audit chain's head is signed when it moved (sooner after 100 entries).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The bound sockets, so callers (tests, the demo) can bind port 0 and read the address.
 pub struct Listeners {
@@ -81,6 +85,8 @@ pub struct Server {
     ingest_tls: Arc<rustls::ServerConfig>,
     web_tls: Arc<rustls::ServerConfig>,
     retention: Policy,
+    audit_key: CheckpointKey,
+    audit_checkpoints: std::path::PathBuf,
     config: Config,
 }
 
@@ -99,7 +105,8 @@ impl Server {
             .context("[retention] is unusable: a duration is too long")?;
         crate::metrics::install();
         let ca = Ca::load(&dir)?;
-        let state = AppState::new(dir.open_database()?, ca.cert.clone())?;
+        let audit_key = CheckpointKey::load_or_create(&dir)?;
+        let state = AppState::new(&dir, dir.open_database()?, ca.cert.clone())?;
         Ok(Self {
             ingest_tls: tls::ingest(&dir, &ca.cert)?,
             web_tls: tls::web(&dir, &config.web)?,
@@ -107,6 +114,8 @@ impl Server {
             web: web::router(state.clone(), &config.web)?,
             state,
             retention,
+            audit_key,
+            audit_checkpoints: dir.audit_checkpoints(),
             config: config.clone(),
         })
     }
@@ -130,6 +139,13 @@ impl Server {
             self.state.clone(),
             self.retention,
             self.config.retention.every,
+            wait(stopped.clone()),
+        );
+        let checkpoints = jobs::audit_checkpoints(
+            self.state.clone(),
+            self.audit_key,
+            self.audit_checkpoints,
+            CHECKPOINT_EVERY,
             wait(stopped.clone()),
         );
         let ingest_app = ingest::router(self.ingest);
@@ -168,6 +184,7 @@ impl Server {
             redirect,
             metrics,
             retention,
+            checkpoints,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::clock::Clock;
+use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::pki::CaCert;
 
@@ -18,11 +19,14 @@ pub struct AppState {
     /// Served at `/ca.pem` and handed to enrolling probes; reports must chain to it.
     pub ca: CaCert,
     pub verifier: Arc<shared::Verifier>,
+    /// The data directory, for what lives beside the database (the audit checkpoints).
+    pub dir: DataDir,
 }
 
 impl AppState {
-    pub fn new(db: Db, ca: CaCert) -> anyhow::Result<Self> {
+    pub fn new(dir: &DataDir, db: Db, ca: CaCert) -> anyhow::Result<Self> {
         Ok(Self {
+            dir: dir.clone(),
             clock: db.clock().clone(),
             db,
             verifier: Arc::new(

@@ -542,6 +542,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("enrolling {} probes...", args.probes);
     let token = nester::enrollment::create(
         &db,
+        nester::db::audit::Actor::cli(),
         &ca,
         ingest_addr.to_string(),
         "bench",
@@ -703,14 +704,20 @@ async fn main() -> anyhow::Result<()> {
     // Reads under 64 keep-alive clients.
     let admin = {
         let hash = nester::auth::credentials::hash_password("benchmark password 1".into()).await?;
-        db.add_user("bench".into(), nester::db::Role::Support, hash)
-            .await?;
+        db.add_user(
+            nester::db::audit::Actor::cli(),
+            "bench".into(),
+            nester::db::Role::Support,
+            hash,
+        )
+        .await?;
         let id = db
             .user_id("bench".into())
             .await?
             .context("the bench user")?;
         nester::auth::api_token::create(
             &db,
+            nester::db::audit::Actor::cli(),
             id,
             "bench",
             nester::db::Scope::Read,

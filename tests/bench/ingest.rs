@@ -186,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("enrolling {} probes...", args.probes);
     let token = nester::enrollment::create(
         &db,
+        nester::db::audit::Actor::cli(),
         &ca,
         nester_addr.to_string(),
         "bench",

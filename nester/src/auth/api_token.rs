@@ -5,11 +5,14 @@ use time::Duration;
 
 use super::secret;
 use crate::clock::to_ms;
+use crate::db::audit::Actor;
 use crate::db::{Db, NewApiToken, Scope};
 
-/// Creates an API token for `user_id`, valid for `ttl` from now, and returns it.
+/// Creates an API token for `user_id`, valid for `ttl` from now, and returns it; `actor`
+/// made it.
 pub async fn create(
     db: &Db,
+    actor: Actor,
     user_id: i64,
     name: &str,
     scope: Scope,
@@ -17,14 +20,17 @@ pub async fn create(
 ) -> anyhow::Result<String> {
     let token = secret::api_token()?;
     let now = db.clock().now();
-    db.create_api_token(NewApiToken {
-        token_hash: secret::sha256(&token),
-        user_id,
-        name: name.to_string(),
-        scope,
-        now_ms: to_ms(now),
-        expires_ms: to_ms(now + ttl),
-    })
+    db.create_api_token(
+        actor,
+        NewApiToken {
+            token_hash: secret::sha256(&token),
+            user_id,
+            name: name.to_string(),
+            scope,
+            now_ms: to_ms(now),
+            expires_ms: to_ms(now + ttl),
+        },
+    )
     .await?;
     Ok(token)
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{self, SessionPolicy};
 use super::{Access, Caller, Via, csrf, secret};
+use crate::db::audit::Actor;
 use crate::db::{Scope, SessionRow, Stage};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -112,7 +113,13 @@ type Admission = Result<Request, Result<Refusal, ApiError>>;
 async fn admit(guard: &Guard, access: Access, api: bool, request: Request) -> Admission {
     let now_ms = guard.state.clock.now_ms();
     let caller = match identify(guard, api, request.headers(), now_ms).await {
-        Ok(Some(c)) => c,
+        Ok(Some(c)) => Caller {
+            ip: request
+                .extensions()
+                .get::<crate::net::Peer>()
+                .map(|p| p.addr.ip()),
+            ..c
+        },
         Ok(None) => return Err(Ok(Refusal::SignIn)),
         Err(e) => return Err(Err(e)),
     };
@@ -179,6 +186,7 @@ async fn identify(
                 user_id: t.user_id,
                 username: t.username,
                 role: t.role,
+                ip: None,
                 via: Via::Token {
                     token_id: t.token_id,
                     scope: t.scope,
@@ -193,7 +201,8 @@ async fn identify(
         return Ok(None);
     };
     if guard.sessions.expired(&row, now_ms) {
-        db.end_session(row.user_id, row.session_id).await?;
+        db.end_session(Actor::server(), None, row.user_id, row.session_id)
+            .await?;
         return Ok(None);
     }
     if now_ms - row.seen_ms >= session::TOUCH_EVERY_MS {
@@ -203,6 +212,7 @@ async fn identify(
         user_id: row.user_id,
         username: row.username.clone(),
         role: row.role,
+        ip: None,
         via: Via::Session(row),
     }))
 }

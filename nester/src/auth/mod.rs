@@ -49,6 +49,8 @@ pub struct Caller {
     pub user_id: i64,
     pub username: String,
     pub role: Role,
+    /// The connection's address (never a header's).
+    pub ip: Option<std::net::IpAddr>,
     pub via: Via,
 }
 
@@ -64,6 +66,11 @@ impl Caller {
             Via::Session(s) => Some(s),
             Via::Token { .. } => None,
         }
+    }
+
+    /// Who this is, for the audit log.
+    pub fn actor(&self) -> crate::db::audit::Actor {
+        crate::db::audit::Actor::user(&self.username, self.ip)
     }
 
     /// The session's CSRF token, for forms (empty for API tokens).

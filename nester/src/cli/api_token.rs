@@ -5,6 +5,7 @@ use time::Duration;
 
 use crate::auth::api_token;
 use crate::clock::{rfc3339, to_ms};
+use crate::db::audit::Actor;
 use crate::db::{Db, Scope};
 
 #[derive(clap::Subcommand)]
@@ -42,13 +43,13 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
         } => {
             let ttl = Duration::try_from(*ttl).context("--ttl is too long")?;
             let user_id = existing_user(db, &user).await?;
-            let token = api_token::create(db, user_id, &name, scope, ttl).await?;
+            let token = api_token::create(db, Actor::cli(), user_id, &name, scope, ttl).await?;
             println!("{token}");
         }
         Command::List { user } => print!("{}", list_api_tokens(db, user.as_deref()).await?),
         Command::Revoke { token_id } => {
             if !db
-                .revoke_api_token(token_id, None, to_ms(db.clock().now()))
+                .revoke_api_token(Actor::cli(), token_id, None, to_ms(db.clock().now()))
                 .await?
             {
                 bail!("no API token {token_id} (see `nester api-token list`)");

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::datadir::DataDir;
+use crate::db::audit::Actor;
 use crate::server::{Listeners, Server};
 
 #[derive(clap::Args)]
@@ -93,6 +94,7 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
     if !state_dir.join(harvester::state::IDENTITY_FILE).exists() {
         let token = crate::enrollment::create(
             &db,
+            Actor::cli(),
             &ca,
             ingest.to_string(),
             "demo",
@@ -182,11 +184,12 @@ async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
     let password = credentials::generate_password()?;
     let hash = credentials::hash_password(password.clone()).await?;
     if db
-        .add_user(DEMO_ADMIN.into(), Role::Admin, hash.clone())
+        .add_user(Actor::cli(), DEMO_ADMIN.into(), Role::Admin, hash.clone())
         .await?
         == UserChange::AlreadyExists
     {
-        db.set_password(DEMO_ADMIN.into(), hash).await?;
+        db.set_password(Actor::cli(), DEMO_ADMIN.into(), hash)
+            .await?;
     }
     let user_id = db
         .user_id(DEMO_ADMIN.into())
@@ -194,10 +197,11 @@ async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
         .context("the demo admin was just created")?;
     let totp_secret = totp::new_secret()?;
     let (_, hashes) = secret::recovery_codes()?;
-    db.enable_totp(user_id, totp_secret.clone(), 0, hashes)
+    db.enable_totp(Actor::cli(), user_id, totp_secret.clone(), 0, hashes)
         .await?;
     let api_token = crate::auth::api_token::create(
         db,
+        Actor::cli(),
         user_id,
         "demo",
         crate::db::Scope::Read,

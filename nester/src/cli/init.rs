@@ -86,6 +86,7 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
         )?;
         write_new(&dir.listener_cert(listener), chain.as_bytes(), 0o644)?;
     }
+    crate::audit::CheckpointKey::load_or_create(dir)?;
     dir.open_database()
         .with_context(|| format!("cannot create {}", dir.database().display()))?;
     Ok(())

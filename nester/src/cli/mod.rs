@@ -2,6 +2,7 @@
 //! file holds its subcommands and the work behind them; this file only routes to them.
 
 pub mod api_token;
+pub mod audit;
 pub mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -74,6 +75,13 @@ enum Command {
         #[command(subcommand)]
         command: api_token::Command,
     },
+    /// The audit log: verify its chain, list entries.
+    Audit {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: audit::Command,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
 }
@@ -118,6 +126,10 @@ impl Cli {
             Command::User { config, command } => user::run(command, &config.open()?.1).await,
             Command::ApiToken { config, command } => {
                 api_token::run(command, &config.open()?.1).await
+            }
+            Command::Audit { config, command } => {
+                let (config, db) = config.open()?;
+                audit::run(command, &DataDir::new(&config.data_dir), &db).await
             }
             Command::DefaultConfig => {
                 print!("{}", config::EXAMPLE);

@@ -4,6 +4,7 @@ use anyhow::bail;
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::db::audit::Actor;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -25,7 +26,7 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
 }
 
 pub async fn revoke_probe(db: &Db, probe_id: Uuid) -> anyhow::Result<()> {
-    if !db.revoke_probe(probe_id).await? {
+    if !db.revoke_probe(Actor::cli(), probe_id).await? {
         bail!("no enrolled, unrevoked probe {probe_id} (see `nester probe list`)");
     }
     Ok(())

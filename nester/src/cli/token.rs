@@ -6,6 +6,7 @@ use time::Duration;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Db;
+use crate::db::audit::Actor;
 use crate::enrollment::{self, HARVESTER_COMMAND};
 use crate::pki::CaCert;
 
@@ -35,9 +36,10 @@ pub async fn run(command: Command, config: &Config, db: &Db) -> anyhow::Result<(
             let lifetime = Duration::try_from(*ttl).context("--ttl is too long")?;
             let ca = CaCert::load(&DataDir::new(&config.data_dir))?;
             let ingest = config.public_ingest_address();
-            let token = enrollment::create(db, &ca, ingest.clone(), &site, lifetime, uses)
-                .await?
-                .encode();
+            let token =
+                enrollment::create(db, Actor::cli(), &ca, ingest.clone(), &site, lifetime, uses)
+                    .await?
+                    .encode();
             // The token alone on stdout, for scripts; what to do with it for people.
             println!("{token}");
             eprintln!(
@@ -74,7 +76,7 @@ pub async fn list_tokens(db: &Db) -> anyhow::Result<String> {
 }
 
 pub async fn revoke_token(db: &Db, token_id: &str) -> anyhow::Result<()> {
-    if !db.revoke_token(token_id.to_string()).await? {
+    if !db.revoke_token(Actor::cli(), token_id.to_string()).await? {
         bail!("no usable token `{token_id}` (see `nester token list`)");
     }
     Ok(())

@@ -6,6 +6,7 @@ use anyhow::bail;
 
 use crate::auth::credentials;
 use crate::clock::rfc3339;
+use crate::db::audit::Actor;
 use crate::db::{Db, Role, UserChange};
 
 #[derive(clap::Subcommand)]
@@ -64,12 +65,18 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
             print!("{}", reset_password(db, &username, password).await?);
         }
         Command::SetRole { username, role } => {
-            refused(db.set_role(username.clone(), role).await?, &username)?;
+            refused(
+                db.set_role(Actor::cli(), username.clone(), role).await?,
+                &username,
+            )?;
             println!("user {username} is now {role}");
         }
         Command::ResetMfa { username } => {
             // An admin sets it up again at the next sign-in.
-            refused(db.reset_totp(username.clone()).await?, &username)?;
+            refused(
+                db.reset_totp(Actor::cli(), username.clone()).await?,
+                &username,
+            )?;
             println!("two-factor authentication of {username} turned off; sessions ended");
         }
     }
@@ -138,7 +145,8 @@ pub async fn add_user(
     let (password, generated) = password;
     let hash = credentials::hash_password(password.clone()).await?;
     refused(
-        db.add_user(username.to_string(), role, hash).await?,
+        db.add_user(Actor::cli(), username.to_string(), role, hash)
+            .await?,
         username,
     )?;
     Ok(format!(
@@ -169,7 +177,8 @@ pub async fn list_users(db: &Db) -> anyhow::Result<String> {
 
 pub async fn set_user_disabled(db: &Db, username: &str, disabled: bool) -> anyhow::Result<()> {
     refused(
-        db.set_disabled(username.to_string(), disabled).await?,
+        db.set_disabled(Actor::cli(), username.to_string(), disabled)
+            .await?,
         username,
     )
 }
@@ -181,6 +190,10 @@ pub async fn reset_password(
 ) -> anyhow::Result<String> {
     let (password, generated) = password;
     let hash = credentials::hash_password(password.clone()).await?;
-    refused(db.set_password(username.to_string(), hash).await?, username)?;
+    refused(
+        db.set_password(Actor::cli(), username.to_string(), hash)
+            .await?,
+        username,
+    )?;
     Ok(show_password(username, &password, generated))
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Role;
+use super::audit::{Actor, Change};
 use super::users::role;
 use super::{Db, DbError, millis};
 
@@ -122,8 +123,8 @@ pub struct ApiTokenInfo {
 }
 
 impl Db {
-    pub async fn create_api_token(&self, token: NewApiToken) -> Result<i64, DbError> {
-        self.write(move |conn| {
+    pub async fn create_api_token(&self, actor: Actor, token: NewApiToken) -> Result<i64, DbError> {
+        self.audited(actor, move |conn| {
             conn.execute(
                 "INSERT INTO api_tokens (token_hash, user_id, name, scope, created_ms, expires_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -136,7 +137,17 @@ impl Db {
                     token.expires_ms
                 ],
             )?;
-            Ok(conn.last_insert_rowid())
+            let id = conn.last_insert_rowid();
+            let owner: String = conn.query_row(
+                "SELECT username FROM users WHERE user_id = ?1",
+                [token.user_id],
+                |r| r.get(0),
+            )?;
+            let change = Change::new("api_token.create", format!("api_token:{id}"))
+                .with("owner", owner)
+                .with("name", &token.name)
+                .with("scope", token.scope.as_str());
+            Ok((id, Some(change)))
         })
         .await
     }
@@ -233,16 +244,20 @@ impl Db {
     /// Revokes a token (only one of `owner`'s, when given); false if there is no such token.
     pub async fn revoke_api_token(
         &self,
+        actor: Actor,
         token_id: i64,
         owner: Option<i64>,
         now_ms: i64,
     ) -> Result<bool, DbError> {
-        self.write(move |conn| {
-            Ok(conn.execute(
+        self.audited(actor, move |conn| {
+            let revoked = conn.execute(
                 "UPDATE api_tokens SET revoked_ms = coalesce(revoked_ms, ?3)
                  WHERE token_id = ?1 AND (?2 IS NULL OR user_id = ?2)",
                 params![token_id, owner, now_ms],
-            )? == 1)
+            )? == 1;
+            let change =
+                revoked.then(|| Change::new("api_token.revoke", format!("api_token:{token_id}")));
+            Ok((revoked, change))
         })
         .await
     }
@@ -260,9 +275,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let db = Db::open(&path).unwrap();
-        db.add_user("ana".into(), Role::Support, "hash".into())
-            .await
-            .unwrap();
+        db.add_user(
+            crate::db::audit::Actor::cli(),
+            "ana".into(),
+            Role::Support,
+            "hash".into(),
+        )
+        .await
+        .unwrap();
         let user_id = db.user_id("ana".into()).await.unwrap().unwrap();
         let now = 1_000_000;
         let new = |hash: u8| NewApiToken {
@@ -273,8 +293,13 @@ mod tests {
             now_ms: now,
             expires_ms: now + 3_600_000,
         };
-        let first = db.create_api_token(new(1)).await.unwrap();
-        db.create_api_token(new(2)).await.unwrap();
+        let first = db
+            .create_api_token(crate::db::audit::Actor::cli(), new(1))
+            .await
+            .unwrap();
+        db.create_api_token(crate::db::audit::Actor::cli(), new(2))
+            .await
+            .unwrap();
         let owner = |hash: u8, at: i64| {
             let db = db.clone();
             async move { db.use_api_token([hash; 32], at).await.unwrap() }

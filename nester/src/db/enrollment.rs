@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::audit::{Actor, Change};
 use super::{Db, DbError, millis, to_ms};
 
 /// An enrollment token as listed: never its secret, which only its creator saw.
@@ -82,6 +83,7 @@ fn secret_hash(secret: &str) -> Vec<u8> {
 impl Db {
     pub async fn create_token(
         &self,
+        actor: Actor,
         token_id: String,
         secret: &str,
         site: String,
@@ -90,13 +92,17 @@ impl Db {
     ) -> Result<(), DbError> {
         let hash = secret_hash(secret);
         let now = self.clock.now_ms();
-        self.write(move |conn| {
+        self.audited(actor, move |conn| {
             conn.execute(
                 "INSERT INTO enrollment_tokens (token_id, secret_sha256, site, created_ms, expires_ms, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![token_id, hash, site, now, to_ms(expires_at), max_uses],
             )?;
-            Ok(())
+            let change = Change::new("enrollment_token.create", format!("enrollment_token:{token_id}"))
+                .with("site", &site)
+                .with("uses", max_uses)
+                .with("expires_ms", to_ms(expires_at));
+            Ok(((), Some(change)))
         })
         .await
     }
@@ -124,14 +130,17 @@ impl Db {
     }
 
     /// Revokes a token; `false` when there is no such token.
-    pub async fn revoke_token(&self, token_id: String) -> Result<bool, DbError> {
+    pub async fn revoke_token(&self, actor: Actor, token_id: String) -> Result<bool, DbError> {
         let now = self.clock.now_ms();
-        self.write(move |conn| {
+        self.audited(actor, move |conn| {
             let n = conn.execute(
                 "UPDATE enrollment_tokens SET revoked_ms = ?2 WHERE token_id = ?1 AND revoked_ms IS NULL",
                 params![token_id, now],
             )?;
-            Ok(n == 1)
+            let change = (n == 1).then(|| {
+                Change::new("enrollment_token.revoke", format!("enrollment_token:{token_id}"))
+            });
+            Ok((n == 1, change))
         })
         .await
     }
@@ -151,16 +160,16 @@ impl Db {
     /// token is checked again inside it, so two racing enrollments cannot overuse it.
     pub async fn enroll(
         &self,
+        actor: Actor,
         token_id: String,
         secret: String,
         cert: IssuedCert,
     ) -> Result<Result<String, TokenRefusal>, DbError> {
         let now = self.clock.now_ms();
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let site = match check(&tx, &token_id, &secret, now)? {
+        self.audited(actor, move |tx| {
+            let site = match check(tx, &token_id, &secret, now)? {
                 Ok(site) => site,
-                Err(refusal) => return Ok(Err(refusal)),
+                Err(refusal) => return Ok((Err(refusal), None)),
             };
             tx.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_id = ?", [&token_id])?;
             tx.execute(
@@ -168,16 +177,20 @@ impl Db {
                  VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)",
                 params![cert.probe_id.to_string(), site, now, token_id, cert.serial, to_ms(cert.expires_at)],
             )?;
-            tx.commit()?;
-            Ok(Ok(site))
+            // The token's use and the probe it admitted, in one entry.
+            let change = Change::new("probe.enroll", format!("probe:{}", cert.probe_id))
+                .with("enrollment_token", &token_id)
+                .with("site", &site)
+                .with("serial", &cert.serial);
+            Ok((Ok(site), Some(change)))
         })
         .await
     }
 
     /// Records a renewed certificate; `false` (and nothing recorded) when the probe is
     /// revoked or unknown, so the certificate must not be handed out.
-    pub async fn record_renewal(&self, cert: IssuedCert) -> Result<bool, DbError> {
-        self.write(move |conn| {
+    pub async fn record_renewal(&self, actor: Actor, cert: IssuedCert) -> Result<bool, DbError> {
+        self.audited(actor, move |conn| {
             let n = conn.execute(
                 "UPDATE probes SET cert_serial = ?2, cert_expires_ms = ?3
                  WHERE probe_id = ?1 AND revoked_ms IS NULL",
@@ -187,7 +200,12 @@ impl Db {
                     to_ms(cert.expires_at)
                 ],
             )?;
-            Ok(n == 1)
+            let change = (n == 1).then(|| {
+                Change::new("probe.renew", format!("probe:{}", cert.probe_id))
+                    .with("serial", &cert.serial)
+                    .with("expires_ms", to_ms(cert.expires_at))
+            });
+            Ok((n == 1, change))
         })
         .await
     }
@@ -205,14 +223,15 @@ impl Db {
     }
 
     /// Revokes a probe; `false` when there is no such probe.
-    pub async fn revoke_probe(&self, probe_id: Uuid) -> Result<bool, DbError> {
+    pub async fn revoke_probe(&self, actor: Actor, probe_id: Uuid) -> Result<bool, DbError> {
         let now = self.clock.now_ms();
-        self.write(move |conn| {
+        self.audited(actor, move |conn| {
             let n = conn.execute(
                 "UPDATE probes SET revoked_ms = ?2 WHERE probe_id = ?1 AND revoked_ms IS NULL",
                 params![probe_id.to_string(), now],
             )?;
-            Ok(n == 1)
+            let change = (n == 1).then(|| Change::new("probe.revoke", format!("probe:{probe_id}")));
+            Ok((n == 1, change))
         })
         .await
     }

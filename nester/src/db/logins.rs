@@ -2,6 +2,7 @@
 
 use rusqlite::params;
 
+use super::audit::{Actor, Change};
 use super::{Db, DbError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +51,14 @@ pub struct Failures {
 }
 
 impl Db {
+    /// Records a sign-in attempt, in `login_events` (what throttling counts) and in the
+    /// audit log.
     pub async fn record_login(&self, event: LoginEvent) -> Result<(), DbError> {
-        self.write(move |conn| {
+        let actor = Actor {
+            name: format!("user:{}", event.username),
+            ip: event.ip.parse().ok(),
+        };
+        self.audited(actor, move |conn| {
             conn.execute(
                 "INSERT INTO login_events (at_ms, username, ip, user_agent, outcome)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -63,7 +70,15 @@ impl Db {
                     event.outcome.as_str()
                 ],
             )?;
-            Ok(())
+            let action = match event.outcome {
+                LoginOutcome::Success => "sign_in.success",
+                LoginOutcome::PasswordOk => "sign_in.password_ok",
+                _ => "sign_in.failure",
+            };
+            let change = Change::new(action, format!("user:{}", event.username))
+                .with("outcome", event.outcome.as_str())
+                .with("user_agent", &event.user_agent);
+            Ok(((), Some(change)))
         })
         .await
     }

@@ -23,6 +23,7 @@
 //! the WAL passes [`WAL_RESTART_PAGES`], so that it can start over.
 
 mod api_tokens;
+pub mod audit;
 mod enrollment;
 mod history;
 mod logins;
@@ -141,6 +142,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0009_staged_keys.sql")),
         M::up(include_str!("migrations/0010_max_sequence.sql")),
         M::up(include_str!("migrations/0011_history_version.sql")),
+        M::up(include_str!("migrations/0012_audit.sql")),
     ])
 }
 

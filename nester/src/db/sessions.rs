@@ -5,6 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Role;
+use super::audit::{Actor, Change};
 use super::users::role;
 use super::{Db, DbError, millis};
 
@@ -147,13 +148,25 @@ impl Db {
         .await
     }
 
-    /// Ends one session of `user_id`; false if it has no such session.
-    pub async fn end_session(&self, user_id: i64, session_id: i64) -> Result<bool, DbError> {
-        self.write(move |conn| {
-            Ok(conn.execute(
+    /// Ends one session of `user_id`; false if it has no such session. `action` is what
+    /// the audit log calls it (`session.sign_out`, `session.end`); `None` records nothing
+    /// (a session found expired).
+    pub async fn end_session(
+        &self,
+        actor: Actor,
+        action: Option<&'static str>,
+        user_id: i64,
+        session_id: i64,
+    ) -> Result<bool, DbError> {
+        self.audited(actor, move |tx| {
+            let ended = tx.execute(
                 "DELETE FROM sessions WHERE session_id = ?1 AND user_id = ?2",
                 params![session_id, user_id],
-            )? == 1)
+            )? == 1;
+            let change = action
+                .filter(|_| ended)
+                .map(|a| Change::new(a, format!("session:{session_id}")));
+            Ok((ended, change))
         })
         .await
     }

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::audit::{Actor, Change};
 use super::{Db, DbError, millis};
 
 /// What a user may do; checked on the server for every route.
@@ -108,21 +109,24 @@ fn other_admins(conn: &rusqlite::Connection, username: &str) -> rusqlite::Result
 impl Db {
     pub async fn add_user(
         &self,
+        actor: Actor,
         username: String,
         role: Role,
         password_hash: String,
     ) -> Result<UserChange, DbError> {
         let now = self.clock.now_ms();
-        self.write(move |conn| {
-            let added = conn.execute(
+        self.audited(actor, move |tx| {
+            let added = tx.execute(
                 "INSERT INTO users (username, role, password_hash, created_ms, password_ms)
                  VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (username) DO NOTHING",
                 params![username, role.as_str(), password_hash, now],
             )?;
             Ok(if added == 1 {
-                UserChange::Done
+                let change =
+                    Change::new("user.add", format!("user:{username}")).with("role", role.as_str());
+                (UserChange::Done, Some(change))
             } else {
-                UserChange::AlreadyExists
+                (UserChange::AlreadyExists, None)
             })
         })
         .await
@@ -206,13 +210,13 @@ impl Db {
     /// replaces the recovery codes.
     pub async fn enable_totp(
         &self,
+        actor: Actor,
         user_id: i64,
         secret: Vec<u8>,
         step: i64,
         recovery_hashes: Vec<[u8; 32]>,
     ) -> Result<(), DbError> {
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
+        self.audited(actor, move |tx| {
             tx.execute(
                 "UPDATE users SET totp_secret = ?2, totp_last_step = ?3 WHERE user_id = ?1",
                 params![user_id, secret, step],
@@ -224,8 +228,12 @@ impl Db {
                     params![user_id, hash],
                 )?;
             }
-            tx.commit()?;
-            Ok(())
+            let name: String = tx.query_row(
+                "SELECT username FROM users WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )?;
+            Ok(((), Some(Change::new("mfa.enable", format!("user:{name}")))))
         })
         .await
     }
@@ -276,34 +284,47 @@ impl Db {
     /// Disables (or enables again) a user; the last enabled admin cannot be disabled.
     pub async fn set_disabled(
         &self,
+        actor: Actor,
         username: String,
         disabled: bool,
     ) -> Result<UserChange, DbError> {
         let now = self.clock.now_ms();
-        self.change_user(username, move |tx, user, is_admin| {
-            if disabled && is_admin && other_admins(tx, user)? == 0 {
-                return Ok(UserChange::LastAdmin);
-            }
-            tx.execute(
-                "UPDATE users SET disabled_ms = CASE WHEN ?2 THEN coalesce(disabled_ms, ?3) END
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        self.change_user(
+            actor,
+            username,
+            Change::new(action, ""),
+            move |tx, user, is_admin| {
+                if disabled && is_admin && other_admins(tx, user)? == 0 {
+                    return Ok(UserChange::LastAdmin);
+                }
+                tx.execute(
+                    "UPDATE users SET disabled_ms = CASE WHEN ?2 THEN coalesce(disabled_ms, ?3) END
                  WHERE username = ?1",
-                params![user, disabled, now],
-            )?;
-            if disabled {
-                end_sessions(tx, user)?;
-            }
-            Ok(UserChange::Done)
-        })
+                    params![user, disabled, now],
+                )?;
+                if disabled {
+                    end_sessions(tx, user)?;
+                }
+                Ok(UserChange::Done)
+            },
+        )
         .await
     }
 
     pub async fn set_password(
         &self,
+        actor: Actor,
         username: String,
         password_hash: String,
     ) -> Result<UserChange, DbError> {
         let now = self.clock.now_ms();
-        self.change_user(username, move |tx, user, _| {
+        let change = Change::new("user.password", "");
+        self.change_user(actor, username, change, move |tx, user, _| {
             tx.execute(
                 "UPDATE users SET password_hash = ?2, password_ms = ?3 WHERE username = ?1",
                 params![user, password_hash, now],
@@ -315,8 +336,9 @@ impl Db {
     }
 
     /// Turns TOTP off, drops the recovery codes and ends the user's sessions.
-    pub async fn reset_totp(&self, username: String) -> Result<UserChange, DbError> {
-        self.change_user(username, move |tx, user, _| {
+    pub async fn reset_totp(&self, actor: Actor, username: String) -> Result<UserChange, DbError> {
+        let change = Change::new("mfa.reset", "");
+        self.change_user(actor, username, change, move |tx, user, _| {
             tx.execute(
                 "DELETE FROM recovery_codes
                  WHERE user_id = (SELECT user_id FROM users WHERE username = ?1)",
@@ -333,8 +355,14 @@ impl Db {
     }
 
     /// Changes a role; the last enabled admin cannot stop being one.
-    pub async fn set_role(&self, username: String, role: Role) -> Result<UserChange, DbError> {
-        self.change_user(username, move |tx, user, is_admin| {
+    pub async fn set_role(
+        &self,
+        actor: Actor,
+        username: String,
+        role: Role,
+    ) -> Result<UserChange, DbError> {
+        let change = Change::new("user.role", "").with("role", role.as_str());
+        self.change_user(actor, username, change, move |tx, user, is_admin| {
             if is_admin && role != Role::Admin && other_admins(tx, user)? == 0 {
                 return Ok(UserChange::LastAdmin);
             }
@@ -348,16 +376,18 @@ impl Db {
     }
 
     /// Runs `change` in a transaction on an existing user (`NoSuchUser` otherwise), with
-    /// the user's stored name and whether it is an enabled admin.
+    /// the user's stored name and whether it is an enabled admin; records `audit` (its
+    /// target set to the user) when it is done.
     async fn change_user(
         &self,
+        actor: Actor,
         username: String,
+        audit: Change,
         change: impl FnOnce(&rusqlite::Transaction<'_>, &str, bool) -> Result<UserChange, DbError>
         + Send
         + 'static,
     ) -> Result<UserChange, DbError> {
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
+        self.audited(actor, move |tx| {
             let found: Option<(String, bool)> = tx
                 .query_row(
                     "SELECT username, role = 'admin' AND disabled_ms IS NULL
@@ -367,11 +397,14 @@ impl Db {
                 )
                 .optional()?;
             let Some((user, is_admin)) = found else {
-                return Ok(UserChange::NoSuchUser);
+                return Ok((UserChange::NoSuchUser, None));
             };
-            let outcome = change(&tx, &user, is_admin)?;
-            tx.commit()?;
-            Ok(outcome)
+            let outcome = change(tx, &user, is_admin)?;
+            let record = (outcome == UserChange::Done).then(|| Change {
+                target: format!("user:{user}"),
+                ..audit
+            });
+            Ok((outcome, record))
         })
         .await
     }

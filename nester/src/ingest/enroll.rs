@@ -15,6 +15,7 @@ use shared::protocol::code;
 use uuid::Uuid;
 
 use super::{IngestState, ProbeIdentity};
+use crate::db::audit::Actor;
 use crate::db::{IssuedCert, TokenRefusal};
 use crate::error::ApiError;
 use crate::net::Peer;
@@ -68,7 +69,12 @@ pub(super) async fn enroll(
     let site = state
         .app
         .db
-        .enroll(request.token_id.clone(), request.secret.clone(), issued)
+        .enroll(
+            Actor::probe(probe_id, client_ip),
+            request.token_id.clone(),
+            request.secret.clone(),
+            issued,
+        )
         .await?
         .map_err(refused)?;
     tracing::info!(%client_ip, %probe_id, %site, token_id = %request.token_id, serial = %cert.serial, "probe enrolled");
@@ -91,7 +97,12 @@ pub(super) async fn renew(
         expires_at: cert.expires_at,
     };
     // Refused here, not only when the connection opened: it may have been revoked since.
-    if !state.app.db.record_renewal(issued).await? {
+    if !state
+        .app
+        .db
+        .record_renewal(Actor::probe(probe.probe_id, probe.peer.addr.ip()), issued)
+        .await?
+    {
         return Err(super::identity::revoked(&probe.peer, probe.probe_id));
     }
     tracing::info!(client_ip = %probe.peer.addr.ip(), probe_id = %probe.probe_id, serial = %cert.serial, "certificate renewed");

@@ -29,7 +29,7 @@ use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{enrollment, hosts, probes, reports, sites};
+use api::{audit, enrollment, hosts, probes, reports, sites};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -85,6 +85,7 @@ pub fn routes() -> Vec<Route> {
             Roles(ADMIN),
             admin::probes::revoke,
         ),
+        Route::get("/admin/audit", Roles(ADMIN), admin::audit::page),
         Route::get("/admin/enrollment", Roles(ADMIN), admin::enrollment::page),
         Route::post("/admin/enrollment", Roles(ADMIN), admin::enrollment::create),
         Route::post(
@@ -142,6 +143,7 @@ pub fn routes() -> Vec<Route> {
             Roles(ANYONE),
             reports::signed,
         ),
+        Route::get("/api/v1/audit", Roles(ADMIN), audit::list),
         Route::get("/api/v1/enrollment-tokens", Roles(ADMIN), enrollment::list),
         Route::post(
             "/api/v1/enrollment-tokens",
@@ -259,7 +261,7 @@ mod tests {
         let dir = crate::datadir::DataDir::new(temp.path().join("n"));
         crate::cli::init::init(&dir, &[]).unwrap();
         let ca = crate::pki::CaCert::load(&dir).unwrap();
-        let state = AppState::new(dir.open_database().unwrap(), ca).unwrap();
+        let state = AppState::new(&dir, dir.open_database().unwrap(), ca).unwrap();
         (temp, state)
     }
 
@@ -278,7 +280,12 @@ mod tests {
             .unwrap();
         state
             .db
-            .add_user("script".into(), crate::db::Role::Support, hash)
+            .add_user(
+                crate::db::audit::Actor::cli(),
+                "script".into(),
+                crate::db::Role::Support,
+                hash,
+            )
             .await
             .unwrap();
         let user = state.db.user_id("script".into()).await.unwrap().unwrap();
@@ -295,6 +302,7 @@ mod tests {
         ] {
             let token = crate::auth::api_token::create(
                 &state.db,
+                crate::db::audit::Actor::cli(),
                 user,
                 "t",
                 scope,

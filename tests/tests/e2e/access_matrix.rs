@@ -108,6 +108,7 @@ async fn every_route_against_every_role() {
         (("GET", "/admin/users"), [S, D, D, A]),
         (("POST", "/admin/users"), [S, D, D, I]),
         (("POST", "/admin/users/{username}"), [S, D, D, I]),
+        (("GET", "/admin/audit"), [S, D, D, A]),
         (("GET", "/admin/probes"), [S, D, D, A]),
         (("GET", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),
         (("POST", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),
@@ -136,6 +137,7 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/probes/{probe_id}/reports"), [S, M, M, M]),
         (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, M, M, M]),
         (("POST", "/api/v1/probes/{probe_id}/revoke"), [S, D, D, M]),
+        (("GET", "/api/v1/audit"), [S, D, D, A]),
         (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
         (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
         (

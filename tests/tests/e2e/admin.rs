@@ -15,6 +15,7 @@ async fn bearer(nester: &TestNester, role: Role, scope: Scope) -> String {
     let id = nester.user_id(&name).await;
     let token = nester::auth::api_token::create(
         nester.db(),
+        nester::db::audit::Actor::cli(),
         id,
         "admin-test",
         scope,

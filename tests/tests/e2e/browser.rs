@@ -189,7 +189,13 @@ pub(crate) async fn sign_in(nester: &TestNester, client: &Client, base: &str, sc
     let user = nester.user_id(&name).await;
     nester
         .db()
-        .enable_totp(user, secret.clone(), 0, Vec::new())
+        .enable_totp(
+            nester::db::audit::Actor::cli(),
+            user,
+            secret.clone(),
+            0,
+            Vec::new(),
+        )
         .await
         .unwrap();
 

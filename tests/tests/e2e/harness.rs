@@ -70,6 +70,7 @@ impl TestNester {
         let admin_id = nester.user_id(&admin.0).await;
         nester.api_token = nester::auth::api_token::create(
             nester.db(),
+            nester::db::audit::Actor::cli(),
             admin_id,
             "harness",
             nester::db::Scope::Read,
@@ -96,7 +97,11 @@ impl TestNester {
         let hash = nester::auth::credentials::hash_password(password.clone())
             .await
             .unwrap();
-        let added = self.db().add_user(name.into(), role, hash).await.unwrap();
+        let added = self
+            .db()
+            .add_user(nester::db::audit::Actor::cli(), name.into(), role, hash)
+            .await
+            .unwrap();
         assert_eq!(added, nester::db::UserChange::Done);
         (name.to_string(), password)
     }
@@ -248,10 +253,18 @@ impl TestNester {
     pub async fn token(&self, site: &str, ttl: time::Duration, uses: u32) -> String {
         let db = self.db.as_ref().unwrap();
         let ca = nester::pki::CaCert::load(&self.dir).unwrap();
-        nester::enrollment::create(db, &ca, self.ingest.to_string(), site, ttl, uses)
-            .await
-            .unwrap()
-            .encode()
+        nester::enrollment::create(
+            db,
+            nester::db::audit::Actor::cli(),
+            &ca,
+            self.ingest.to_string(),
+            site,
+            ttl,
+            uses,
+        )
+        .await
+        .unwrap()
+        .encode()
     }
 
     /// A harvester enrolled through the real enrollment path (token, pinned first contact, CSR).

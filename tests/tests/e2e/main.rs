@@ -6,6 +6,7 @@ mod harness;
 
 mod access_matrix;
 mod admin;
+mod audit;
 mod browser;
 mod browser_admin;
 mod cli;

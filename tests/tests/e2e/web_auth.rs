@@ -695,7 +695,11 @@ async fn users_see_and_end_their_sessions_and_a_new_password_ends_them_all() {
     nester.clock().advance(time::Duration::seconds(5));
     let after = nester.login(&name, "a brand new passphrase").await.unwrap();
     // Disabling a user ends their sessions too.
-    nester.db().set_disabled(name.clone(), true).await.unwrap();
+    nester
+        .db()
+        .set_disabled(nester::db::audit::Actor::cli(), name.clone(), true)
+        .await
+        .unwrap();
     let r = nester
         .as_session(&after, Method::GET, "/api/v1/probes", &[], vec![])
         .await;
@@ -750,6 +754,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
     // Revoked: the page's button, then 401.
     let id = nester::auth::api_token::create(
         nester.db(),
+        nester::db::audit::Actor::cli(),
         nester.user_id(&name).await,
         "second",
         Scope::Read,
@@ -831,7 +836,11 @@ async fn admins_manage_users_from_the_pages() {
     // The last admins cannot lock themselves out.
     nester
         .db()
-        .set_disabled("harness-admin".into(), true)
+        .set_disabled(
+            nester::db::audit::Actor::cli(),
+            "harness-admin".into(),
+            true,
+        )
         .await
         .unwrap();
     let r = nester

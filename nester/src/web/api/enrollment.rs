@@ -119,9 +119,17 @@ pub async fn make(
         })?;
     let site = site.trim();
     enrollment::check(site, ttl, uses).map_err(bad)?;
-    let token = enrollment::create(&state.db, &state.ca, ingest.0.to_string(), site, ttl, uses)
-        .await
-        .map_err(ApiError::internal)?;
+    let token = enrollment::create(
+        &state.db,
+        caller.actor(),
+        &state.ca,
+        ingest.0.to_string(),
+        site,
+        ttl,
+        uses,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     tracing::info!(admin = %caller.username, token_id = %token.id, site, uses, "enrollment token created");
     Ok(CreatedToken {
         token: token.encode(),
@@ -155,7 +163,11 @@ pub async fn revoke_token(
     caller: &Caller,
     token_id: String,
 ) -> Result<(), ApiError> {
-    if !state.db.revoke_token(token_id.clone()).await? {
+    if !state
+        .db
+        .revoke_token(caller.actor(), token_id.clone())
+        .await?
+    {
         return Err(ApiError::not_found(format!(
             "no unrevoked enrollment token {token_id}"
         )));

@@ -72,7 +72,7 @@ pub async fn revoke_probe(
     caller: &Caller,
     probe_id: Uuid,
 ) -> Result<(), ApiError> {
-    if !state.db.revoke_probe(probe_id).await? {
+    if !state.db.revoke_probe(caller.actor(), probe_id).await? {
         return Err(ApiError::not_found(format!(
             "no enrolled, unrevoked probe {probe_id}"
         )));

@@ -163,7 +163,12 @@ pub async fn password(
     let hash = credentials::hash_password(form.new)
         .await
         .map_err(ApiError::internal)?;
-    if state.db.set_password(caller.username.clone(), hash).await? != UserChange::Done {
+    if state
+        .db
+        .set_password(caller.actor(), caller.username.clone(), hash)
+        .await?
+        != UserChange::Done
+    {
         return Err(ApiError::internal("the signed-in user vanished"));
     }
     tracing::info!(username = %caller.username, "password changed; all sessions ended");
@@ -179,7 +184,16 @@ pub async fn end_session(
     caller: Caller,
     ApiPath(session_id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    if !state.db.end_session(caller.user_id, session_id).await? {
+    if !state
+        .db
+        .end_session(
+            caller.actor(),
+            Some("session.end"),
+            caller.user_id,
+            session_id,
+        )
+        .await?
+    {
         return Err(ApiError::not_found(format!(
             "you have no session {session_id}"
         )));
@@ -217,6 +231,7 @@ pub async fn create_token(
     }
     let token = crate::auth::api_token::create(
         &state.db,
+        caller.actor(),
         caller.user_id,
         name,
         scope,
@@ -241,7 +256,7 @@ pub async fn revoke_token(
     let now = state.clock.now_ms();
     if !state
         .db
-        .revoke_api_token(token_id, Some(caller.user_id), now)
+        .revoke_api_token(caller.actor(), token_id, Some(caller.user_id), now)
         .await?
     {
         return Err(ApiError::not_found(format!("you have no token {token_id}")));

@@ -323,7 +323,12 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
     if let Some(session) = caller.session() {
         state
             .db
-            .end_session(caller.user_id, session.session_id)
+            .end_session(
+                caller.actor(),
+                Some("session.sign_out"),
+                caller.user_id,
+                session.session_id,
+            )
             .await?;
     }
     let mut response = Redirect::to("/login").into_response();

@@ -118,7 +118,7 @@ pub async fn confirm(
     let (codes, hashes) = secret::recovery_codes().map_err(ApiError::internal)?;
     state
         .db
-        .enable_totp(caller.user_id, secret, step, hashes)
+        .enable_totp(caller.actor(), caller.user_id, secret, step, hashes)
         .await?;
     tracing::info!(username = %caller.username, "two-factor authentication turned on");
     let mut response = view::ok(&Notice {

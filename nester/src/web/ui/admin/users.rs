@@ -115,7 +115,11 @@ pub async fn add(
     let hash = credentials::hash_password(password.clone())
         .await
         .map_err(ApiError::internal)?;
-    match state.db.add_user(username.clone(), role, hash).await? {
+    match state
+        .db
+        .add_user(caller.actor(), username.clone(), role, hash)
+        .await?
+    {
         UserChange::Done => {
             tracing::info!(admin = %caller.username, username = %username, role = %role, "user added");
             show_password(&caller, "User added", &username, password)
@@ -140,14 +144,27 @@ pub async fn change(
     let refuse = |e: String| users_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
     let mut password = None;
     let outcome = match form.action.as_str() {
-        "disable" => state.db.set_disabled(username.clone(), true).await?,
-        "enable" => state.db.set_disabled(username.clone(), false).await?,
+        "disable" => {
+            state
+                .db
+                .set_disabled(caller.actor(), username.clone(), true)
+                .await?
+        }
+        "enable" => {
+            state
+                .db
+                .set_disabled(caller.actor(), username.clone(), false)
+                .await?
+        }
         "set-role" => {
             let role: Role = match form.role.as_deref().unwrap_or("").parse() {
                 Ok(r) => r,
                 Err(e) => return refuse(e).await,
             };
-            state.db.set_role(username.clone(), role).await?
+            state
+                .db
+                .set_role(caller.actor(), username.clone(), role)
+                .await?
         }
         "reset-password" => {
             let new = credentials::generate_password().map_err(ApiError::internal)?;
@@ -155,7 +172,10 @@ pub async fn change(
                 .await
                 .map_err(ApiError::internal)?;
             password = Some(new);
-            state.db.set_password(username.clone(), hash).await?
+            state
+                .db
+                .set_password(caller.actor(), username.clone(), hash)
+                .await?
         }
         other => return refuse(format!("Unknown action `{other}`.")).await,
     };
