@@ -3,8 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
+use ipnet::IpNet;
 use serde::Deserialize;
 
 pub const EXAMPLE: &str = include_str!("../../deploy/nester.example.toml");
@@ -20,6 +22,93 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Prometheus metrics on their own plain-HTTP listener; none without the section.
     pub metrics: Option<shared::metrics::MetricsConfig>,
+    /// The access log.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Threat detection and bans.
+    #[serde(default)]
+    pub threats: ThreatConfig,
+}
+
+/// `[log]` in `nester.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `file` (rotated, in `access_dir`), `stdout` (one JSON line each, for journald), `off`.
+    pub access: Destination,
+    /// Where `file` writes `access.log` and its rotated copies; default `DATA_DIR/logs`.
+    pub access_dir: Option<std::path::PathBuf>,
+    /// Rotate when the file reaches this size...
+    pub access_max_bytes: u64,
+    /// ...or this age (humantime).
+    #[serde(deserialize_with = "duration")]
+    pub access_max_age: Duration,
+    /// Rotated files kept (the oldest are deleted).
+    pub access_keep: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            access: Destination::File,
+            access_dir: None,
+            access_max_bytes: 64 * 1024 * 1024,
+            access_max_age: Duration::from_secs(86_400),
+            access_keep: 14,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destination {
+    File,
+    Stdout,
+    Off,
+}
+
+/// `[threats]` in `nester.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreatConfig {
+    /// Networks never banned, automatically or by hand: loopback and your own.
+    pub allow: Vec<IpNet>,
+    /// IPv6 clients are banned by network of this length (a host owns a /64).
+    pub ipv6_prefix: u8,
+    /// The window each rule counts over.
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+    /// First ban; each repeat offence doubles it, up to `ban_max`.
+    #[serde(deserialize_with = "duration")]
+    pub ban: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub ban_max: Duration,
+    /// Thresholds within the window, per client prefix.
+    pub sign_in_failures: u32,
+    pub tls_failures: u32,
+    pub not_found: u32,
+    pub unauthorized: u32,
+}
+
+impl Default for ThreatConfig {
+    fn default() -> Self {
+        Self {
+            allow: vec![
+                "127.0.0.0/8"
+                    .parse()
+                    .unwrap_or(IpNet::V4(Default::default())),
+                "::1/128".parse().unwrap_or(IpNet::V6(Default::default())),
+            ],
+            ipv6_prefix: 64,
+            window: Duration::from_secs(600),
+            ban: Duration::from_secs(600),
+            ban_max: Duration::from_secs(7 * 86_400),
+            sign_in_failures: 5,
+            tls_failures: 20,
+            not_found: 30,
+            unauthorized: 30,
+        }
+    }
 }
 
 /// How long data is kept at full detail (humantime durations).
@@ -271,6 +360,8 @@ impl Config {
             },
             retention: RetentionConfig::default(),
             metrics: None,
+            log: LogConfig::default(),
+            threats: ThreatConfig::default(),
         }
     }
 }

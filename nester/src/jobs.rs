@@ -95,3 +95,20 @@ pub async fn audit_checkpoints(
 
 /// Unsigned entries that call for a checkpoint without waiting for the minute.
 pub const CHECKPOINT_ENTRIES: i64 = 100;
+
+/// Reads the bans again every few seconds, so `nester ban add|remove` from another process
+/// reaches the accept loop, and ended bans are dropped from it.
+pub async fn reload_bans(state: AppState, stop: impl Future<Output = ()>) {
+    let ticks = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Err(e) = state.threats.reload().await {
+                tracing::warn!(error = format!("{e:#}"), "cannot read the bans");
+            }
+        }
+    };
+    tokio::select! {
+        () = ticks => {}
+        () = stop => {}
+    }
+}

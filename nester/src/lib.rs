@@ -33,4 +33,5 @@ pub mod net;
 pub mod pki;
 pub mod server;
 pub mod state;
+pub mod threat;
 pub mod web;

@@ -17,13 +17,12 @@ use metrics::{
 
 use crate::db::ProbeStatus;
 use crate::db::writer::{COMMIT_DURATION as DB_COMMIT_DURATION, COMMIT_JOBS as DB_COMMIT_JOBS};
+use crate::net::listener::{CONNECTIONS_ACTIVE, TLS_HANDSHAKE_FAILURES};
 use crate::state::AppState;
 
 pub const REPORTS_RECEIVED: &str = "seahawks_nester_reports_received_total";
 pub const WAN_SAMPLES: &str = "seahawks_nester_wan_samples_received_total";
 pub const REQUEST_DURATION: &str = "seahawks_nester_http_request_duration_seconds";
-pub const TLS_HANDSHAKE_FAILURES: &str = "seahawks_nester_tls_handshake_failures_total";
-pub const CONNECTIONS_ACTIVE: &str = "seahawks_nester_connections_active";
 pub const DB_SIZE: &str = "seahawks_nester_db_size_bytes";
 pub const PROBES: &str = "seahawks_nester_probes";
 pub const BUILD_INFO: &str = "seahawks_nester_build_info";
@@ -72,9 +71,13 @@ pub async fn track(State(listener): State<&'static str>, request: Request, next:
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let started = Instant::now();
-    let response = next.run(request).await;
-    histogram!(REQUEST_DURATION, "listener" => listener, "route" => route)
+    let mut response = next.run(request).await;
+    histogram!(REQUEST_DURATION, "listener" => listener, "route" => route.clone())
         .record(started.elapsed().as_secs_f64());
+    // For the access log, which wraps the router and sees no matched path.
+    response
+        .extensions_mut()
+        .insert(crate::net::access_log::Matched(route));
     response
 }
 

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Policy;
 use crate::ingest::{self, IngestState};
+use crate::net::access_log::{self, AccessLog};
 use crate::net::{self, tls};
 use crate::pki::Ca;
 use crate::state::AppState;
@@ -106,7 +107,12 @@ impl Server {
         crate::metrics::install();
         let ca = Ca::load(&dir)?;
         let audit_key = CheckpointKey::load_or_create(&dir)?;
-        let state = AppState::new(&dir, dir.open_database()?, ca.cert.clone())?;
+        let state = AppState::new(
+            &dir,
+            dir.open_database()?,
+            ca.cert.clone(),
+            config.threats.clone(),
+        )?;
         Ok(Self {
             ingest_tls: tls::ingest(&dir, &ca.cert)?,
             web_tls: tls::web(&dir, &config.web)?,
@@ -148,22 +154,41 @@ impl Server {
             CHECKPOINT_EVERY,
             wait(stopped.clone()),
         );
+        if let Err(e) = self.state.threats.reload().await {
+            tracing::error!(error = format!("{e:#}"), "cannot read the bans");
+        }
+        let bans = jobs::reload_bans(self.state.clone(), wait(stopped.clone()));
+        let (log, lines) = AccessLog::new(self.config.log.access, Some(self.state.threats.clone()));
+        let log_writer = async {
+            if let Some(lines) = lines {
+                let default_dir = self.config.data_dir.join("logs");
+                let stop = wait(stopped.clone());
+                access_log::write(lines, self.config.log.clone(), default_dir, stop).await;
+            }
+        };
         let ingest_app = ingest::router(self.ingest);
         let dial = self
             .config
             .public_ingest_address_bound(listeners.ingest_addr().port());
         let web_app = web::with_ingest_address(self.web, dial);
+        // Each listener holds its own sender: the writer ends once they are all gone.
+        let (mut log_redirect, mut log_metrics, log_ingest, log_web) =
+            (Some(log.clone()), Some(log.clone()), log.clone(), log);
         let redirect = async {
-            if let Some(plain) = listeners.redirect {
+            // Taken at once, so the sender goes with the block when there is no listener.
+            let log = log_redirect.take();
+            if let (Some(plain), Some(log)) = (listeners.redirect, log) {
                 let base = self.config.public_web_url(web);
                 let app = web::redirect::router(base);
-                net::serve("redirect", plain, None, app, wait(stopped.clone())).await;
+                net::serve("redirect", plain, None, app, log, wait(stopped.clone())).await;
             }
         };
         let metrics = async {
-            if let Some(plain) = listeners.metrics {
+            // Taken at once, so the sender goes with the block when there is no listener.
+            let log = log_metrics.take();
+            if let (Some(plain), Some(log)) = (listeners.metrics, log) {
                 let app = crate::metrics::router(self.state.clone());
-                net::serve("metrics", plain, None, app, wait(stopped.clone())).await;
+                net::serve("metrics", plain, None, app, log, wait(stopped.clone())).await;
             }
         };
         tokio::join!(
@@ -172,6 +197,7 @@ impl Server {
                 listeners.ingest,
                 Some(self.ingest_tls),
                 ingest_app,
+                log_ingest,
                 wait(stopped.clone())
             ),
             net::serve(
@@ -179,12 +205,15 @@ impl Server {
                 listeners.web,
                 Some(self.web_tls),
                 web_app,
+                log_web,
                 wait(stopped.clone())
             ),
             redirect,
             metrics,
             retention,
             checkpoints,
+            log_writer,
+            bans,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

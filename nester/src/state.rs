@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::pki::CaCert;
+use crate::threat::{ThreatConfig, Threats};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,12 +22,15 @@ pub struct AppState {
     pub verifier: Arc<shared::Verifier>,
     /// The data directory, for what lives beside the database (the audit checkpoints).
     pub dir: DataDir,
+    /// The ban list and the rules that fill it.
+    pub threats: Arc<Threats>,
 }
 
 impl AppState {
-    pub fn new(dir: &DataDir, db: Db, ca: CaCert) -> anyhow::Result<Self> {
+    pub fn new(dir: &DataDir, db: Db, ca: CaCert, threats: ThreatConfig) -> anyhow::Result<Self> {
         Ok(Self {
             dir: dir.clone(),
+            threats: Threats::new(threats, db.clone()),
             clock: db.clock().clone(),
             db,
             verifier: Arc::new(

@@ -102,7 +102,17 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
     }
     let api = pattern.starts_with("/api/");
     match admit(&guard, access, api, request).await {
-        Ok(request) => next.run(request).await,
+        Ok(request) => {
+            let who = request
+                .extensions()
+                .get::<Caller>()
+                .map(|c| crate::net::access_log::Who(format!("user:{}", c.username)));
+            let mut response = next.run(request).await;
+            if let Some(who) = who {
+                response.extensions_mut().insert(who);
+            }
+            response
+        }
         Err(Ok(refusal)) => refuse(refusal, api),
         Err(Err(error)) => error.into_response(),
     }

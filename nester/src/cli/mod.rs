@@ -3,6 +3,7 @@
 
 pub mod api_token;
 pub mod audit;
+pub mod ban;
 pub mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -82,6 +83,13 @@ enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Bans: list, add, remove.
+    Ban {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: ban::Command,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
 }
@@ -130,6 +138,10 @@ impl Cli {
             Command::Audit { config, command } => {
                 let (config, db) = config.open()?;
                 audit::run(command, &DataDir::new(&config.data_dir), &db).await
+            }
+            Command::Ban { config, command } => {
+                let (config, db) = config.open()?;
+                ban::run(command, &config, &db).await
             }
             Command::DefaultConfig => {
                 print!("{}", config::EXAMPLE);

@@ -24,6 +24,7 @@
 
 mod api_tokens;
 pub mod audit;
+mod bans;
 mod enrollment;
 mod history;
 mod logins;
@@ -53,6 +54,7 @@ pub(crate) use rows::{millis, next_cursor, optional_millis, parsed, probe_exists
 use writer::{checkpoint_loop, fold, read_loop, write_loop};
 
 pub use api_tokens::{ApiTokenInfo, NewApiToken, Scope, TokenOwner};
+pub use bans::Ban;
 pub use enrollment::{IssuedCert, TokenInfo, TokenRefusal, TokenState};
 pub use history::{
     Change, ChangeFilter, ChangeKind, HostDetail, HostSummary, Interval, OpenPort, PortTimeline,
@@ -143,6 +145,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0010_max_sequence.sql")),
         M::up(include_str!("migrations/0011_history_version.sql")),
         M::up(include_str!("migrations/0012_audit.sql")),
+        M::up(include_str!("migrations/0013_bans.sql")),
     ])
 }
 

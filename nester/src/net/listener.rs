@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::metrics::{CONNECTIONS_ACTIVE, TLS_HANDSHAKE_FAILURES};
+use crate::net::access_log::{self, AccessLog};
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,8 +45,13 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     app: Router,
+    log: AccessLog,
     shutdown: impl Future<Output = ()>,
 ) {
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        (log.clone(), name),
+        access_log::layer,
+    ));
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -73,17 +78,25 @@ pub async fn serve(
                 }
             },
         };
+        // Banned: closed before a byte is read or sent, let alone a ServerHello.
+        if log.banned(addr.ip()) {
+            drop(tcp);
+            log.refused(name, addr.ip(), "banned", Duration::ZERO);
+            continue;
+        }
         // Small responses must not wait for delayed ACKs (Nagle): 40 ms per request otherwise.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(listener = name, error = %e, "cannot set TCP_NODELAY");
         }
-        let (acceptor, app, builder, watcher) = (
+        let (acceptor, app, builder, watcher, log) = (
             acceptor.clone(),
             app.clone(),
             builder.clone(),
             graceful.watcher(),
+            log.clone(),
         );
         tokio::spawn(async move {
+            let accepted = std::time::Instant::now();
             let _open = OpenConnection::new(name);
             let Some(acceptor) = acceptor else {
                 let peer = Peer {
@@ -98,16 +111,20 @@ pub async fn serve(
                 // A client that connects and leaves (a port scan, a health check) is not news.
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     handshake_failed(name, "closed");
+                    log.refused(name, addr.ip(), "tls_closed", accepted.elapsed());
                     tracing::debug!(listener = name, client_ip = %addr.ip(), "connection closed before the TLS handshake");
                     return;
                 }
                 Ok(Err(e)) => {
-                    handshake_failed(name, handshake_failure(&e));
+                    let reason = handshake_failure(&e);
+                    handshake_failed(name, reason);
+                    log.refused(name, addr.ip(), refusal(reason), accepted.elapsed());
                     tracing::info!(listener = name, client_ip = %addr.ip(), error = %e, "TLS handshake refused");
                     return;
                 }
                 Err(_) => {
                     handshake_failed(name, "timeout");
+                    log.refused(name, addr.ip(), "tls_timeout", accepted.elapsed());
                     tracing::info!(listener = name, client_ip = %addr.ip(), "TLS handshake timed out");
                     return;
                 }
@@ -138,6 +155,10 @@ pub async fn serve(
     }
 }
 
+/// Metrics of the accept loop (described with the others in `crate::metrics`).
+pub const CONNECTIONS_ACTIVE: &str = "seahawks_nester_connections_active";
+pub const TLS_HANDSHAKE_FAILURES: &str = "seahawks_nester_tls_handshake_failures_total";
+
 /// Counts an open connection of a listener while it lives.
 struct OpenConnection(&'static str);
 
@@ -157,6 +178,18 @@ impl Drop for OpenConnection {
 fn handshake_failed(listener: &'static str, reason: &'static str) {
     metrics::counter!(TLS_HANDSHAKE_FAILURES, "listener" => listener, "reason" => reason)
         .increment(1);
+}
+
+/// The access log's word for a handshake that failed for `reason`.
+fn refusal(reason: &'static str) -> &'static str {
+    match reason {
+        "no_client_certificate" => "tls_no_client_certificate",
+        "bad_certificate" => "tls_bad_certificate",
+        "not_tls" => "tls_not_tls",
+        "incompatible" => "tls_incompatible",
+        "client_alert" => "tls_client_alert",
+        _ => "tls_other",
+    }
 }
 
 /// Why a handshake failed, in a word for the metric: a fixed set, whatever the client sent.

@@ -1,6 +1,9 @@
-//! What every listener shares: the accept loop (`listener.rs`: TLS handshake under a timeout,
-//! the peer's address and certificate to handlers) and the rustls configurations (`tls.rs`).
+//! What every listener shares: the accept loop (`listener.rs`: bans checked first, then the
+//! TLS handshake under a timeout, the peer's address and certificate to handlers), the access
+//! log every request and refused connection goes to (`access_log/`), and the rustls
+//! configurations (`tls.rs`).
 
+pub mod access_log;
 pub mod listener;
 pub mod tls;
 

@@ -29,7 +29,7 @@ use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{audit, enrollment, hosts, probes, reports, sites};
+use api::{audit, bans, enrollment, hosts, probes, reports, sites};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -86,6 +86,12 @@ pub fn routes() -> Vec<Route> {
             admin::probes::revoke,
         ),
         Route::get("/admin/audit", Roles(ADMIN), admin::audit::page),
+        Route::get("/admin/bans", Roles(ADMIN), admin::bans::page),
+        Route::post(
+            "/admin/bans/{addr}/{len}/lift",
+            Roles(ADMIN),
+            admin::bans::lift,
+        ),
         Route::get("/admin/enrollment", Roles(ADMIN), admin::enrollment::page),
         Route::post("/admin/enrollment", Roles(ADMIN), admin::enrollment::create),
         Route::post(
@@ -144,6 +150,7 @@ pub fn routes() -> Vec<Route> {
             reports::signed,
         ),
         Route::get("/api/v1/audit", Roles(ADMIN), audit::list),
+        Route::get("/api/v1/bans", Roles(ADMIN), bans::list),
         Route::get("/api/v1/enrollment-tokens", Roles(ADMIN), enrollment::list),
         Route::post(
             "/api/v1/enrollment-tokens",
@@ -261,7 +268,8 @@ mod tests {
         let dir = crate::datadir::DataDir::new(temp.path().join("n"));
         crate::cli::init::init(&dir, &[]).unwrap();
         let ca = crate::pki::CaCert::load(&dir).unwrap();
-        let state = AppState::new(&dir, dir.open_database().unwrap(), ca).unwrap();
+        let state =
+            AppState::new(&dir, dir.open_database().unwrap(), ca, Default::default()).unwrap();
         (temp, state)
     }
 

@@ -109,6 +109,8 @@ async fn every_route_against_every_role() {
         (("POST", "/admin/users"), [S, D, D, I]),
         (("POST", "/admin/users/{username}"), [S, D, D, I]),
         (("GET", "/admin/audit"), [S, D, D, A]),
+        (("GET", "/admin/bans"), [S, D, D, A]),
+        (("POST", "/admin/bans/{addr}/{len}/lift"), [S, D, D, M]),
         (("GET", "/admin/probes"), [S, D, D, A]),
         (("GET", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),
         (("POST", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),
@@ -138,6 +140,7 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/probes/{probe_id}/gaps"), [S, M, M, M]),
         (("POST", "/api/v1/probes/{probe_id}/revoke"), [S, D, D, M]),
         (("GET", "/api/v1/audit"), [S, D, D, A]),
+        (("GET", "/api/v1/bans"), [S, D, D, A]),
         (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
         (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
         (
@@ -176,6 +179,8 @@ async fn every_route_against_every_role() {
             .replace("{token_id}", "999999")
             .replace("{username}", "nobody-here")
             .replace("{file}", "style.css")
+            .replace("{addr}", "192.0.2.1")
+            .replace("{len}", "32")
     };
     for (method, pattern) in served {
         let path = concrete(pattern);

@@ -4,9 +4,11 @@
 mod client;
 mod harness;
 
+mod access_log;
 mod access_matrix;
 mod admin;
 mod audit;
+mod bans;
 mod browser;
 mod browser_admin;
 mod cli;

@@ -10,7 +10,7 @@ use crate::clock::to_ms;
 use crate::db::audit::{AuditEntry, AuditQuery, Change};
 use crate::error::{ApiError, ApiQuery, ErrorBody};
 use crate::state::AppState;
-use crate::web::params::{Paging, range};
+use crate::web::params::{Paging, time};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -23,12 +23,16 @@ pub struct AuditFilter {
     /// Only from this client IP.
     pub ip: Option<String>,
     /// From this time on (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
-    /// 1 to 500, default 50.
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -78,7 +82,11 @@ pub async fn read(
         limit: f.limit,
         cursor: f.cursor,
     };
-    let (from, to) = range(f.from.as_deref(), f.to.as_deref())?;
+    // An empty range (`to` not after `from`) finds nothing, as a filter would.
+    let (from, to) = (
+        time("from", f.from.as_deref())?,
+        time("to", f.to.as_deref())?,
+    );
     let limit = paging.limit()?;
     let query = AuditQuery {
         actor: f.actor.filter(|s| !s.is_empty()),

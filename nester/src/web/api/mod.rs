@@ -2,6 +2,7 @@
 //! bytes of a report), described in `openapi.rs`.
 
 pub mod audit;
+pub mod bans;
 pub mod enrollment;
 pub mod hosts;
 pub mod probes;

@@ -1,0 +1,168 @@
+//! Threat detection and bans. Rules count what the event stream reports per client prefix
+//! over a sliding window (sign-in failures, TLS handshake failures, floods of 404s or
+//! 401/403s); an address over a threshold is banned, for twice as long at each repeat
+//! offence (up to a cap), remembered in the database across restarts. The accept loop asks
+//! [`Threats::banned`] before any TLS byte: a banned client's connection is closed at once.
+//! Addresses in the allow-list are never banned, not even by hand.
+
+mod detect;
+mod prefix;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use crate::config::ThreatConfig;
+use crate::db::Db;
+use crate::db::audit::Actor;
+pub use detect::Rule;
+pub use prefix::prefix_of;
+
+/// The ban list in force (prefix → end, Unix ms; `i64::MAX` for until lifted) and the rules.
+pub struct Threats {
+    config: ThreatConfig,
+    db: Db,
+    bans: RwLock<HashMap<IpNet, i64>>,
+    detector: detect::Detector,
+}
+
+impl Threats {
+    pub fn new(config: ThreatConfig, db: Db) -> Arc<Self> {
+        Arc::new(Self {
+            detector: detect::Detector::new(&config),
+            config,
+            db,
+            bans: RwLock::default(),
+        })
+    }
+
+    pub fn allowed(&self, ip: IpAddr) -> bool {
+        self.config.allow.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The prefix `ip` is banned by (its /32, or its IPv6 network).
+    pub fn prefix(&self, ip: IpAddr) -> IpNet {
+        prefix_of(ip, self.config.ipv6_prefix)
+    }
+
+    /// Whether a connection from `ip` is refused: the accept loop's question, so cheap.
+    pub fn banned(&self, ip: IpAddr) -> bool {
+        let Ok(bans) = self.bans.read() else {
+            return false;
+        };
+        if bans.is_empty() {
+            return false;
+        }
+        bans.get(&self.prefix(ip))
+            .is_some_and(|until| *until > self.db.clock().now_ms())
+    }
+
+    /// Reads the bans in force from the database (at start, and to see `nester ban` made
+    /// elsewhere).
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let now = self.db.clock().now_ms();
+        let mut fresh = HashMap::new();
+        for ban in self.db.active_bans().await? {
+            if let Ok(net) = ban.prefix.parse::<IpNet>() {
+                let until = ban.expires_at.map_or(i64::MAX, crate::clock::to_ms);
+                if until > now {
+                    fresh.insert(net, until);
+                }
+            }
+        }
+        if let Ok(mut bans) = self.bans.write() {
+            *bans = fresh;
+        }
+        Ok(())
+    }
+
+    /// An event from the stream (a request's answer, or a connection refused before HTTP):
+    /// counted, and a ban when a rule's threshold is crossed.
+    pub fn observe(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        refused: Option<&str>,
+        method: &str,
+        route: &str,
+        status: u16,
+    ) {
+        let Some(rule) = Rule::of(refused, method, route, status) else {
+            return;
+        };
+        if self.allowed(ip) {
+            return;
+        }
+        let prefix = self.prefix(ip);
+        let now = self.db.clock().now_ms();
+        if let Some(count) = self.detector.hit(rule, prefix, now) {
+            let reason = format!(
+                "{count} {} within {}",
+                rule.what(),
+                humantime::format_duration(self.config.window)
+            );
+            // Refused from now on; the database learns it (and how long) just after.
+            self.set(prefix, now + ms(self.config.ban));
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this
+                    .ban(Actor::server(), prefix, rule.name(), reason, None)
+                    .await
+                {
+                    tracing::error!(error = format!("{e:#}"), %prefix, "cannot record a ban");
+                }
+            });
+        }
+    }
+
+    /// Bans `prefix`: for `duration`, or by the escalation rule when `None` (the first ban,
+    /// doubled at each repeat offence, capped). Refused for an allow-listed prefix.
+    pub async fn ban(
+        &self,
+        actor: Actor,
+        prefix: IpNet,
+        rule: &'static str,
+        reason: String,
+        duration: Option<Duration>,
+    ) -> anyhow::Result<i64> {
+        anyhow::ensure!(
+            !self.config.allow.iter().any(|a| a.contains(&prefix.addr())),
+            "{prefix} is in the allow-list ([threats] allow): it is never banned"
+        );
+        let offences = self.db.offences(prefix.to_string()).await?;
+        let length = duration.unwrap_or_else(|| {
+            let factor = 2u32.saturating_pow(offences.min(20));
+            self.config
+                .ban
+                .saturating_mul(factor)
+                .min(self.config.ban_max)
+        });
+        let until = self.db.clock().now_ms() + ms(length);
+        self.db
+            .ban(actor, prefix.to_string(), rule, reason, Some(until))
+            .await?;
+        self.set(prefix, until);
+        tracing::warn!(%prefix, rule, until_ms = until, "banned");
+        Ok(until)
+    }
+
+    pub async fn unban(&self, actor: Actor, prefix: IpNet) -> anyhow::Result<bool> {
+        let lifted = self.db.unban(actor, prefix.to_string()).await?;
+        if let Ok(mut bans) = self.bans.write() {
+            bans.remove(&prefix);
+        }
+        Ok(lifted)
+    }
+
+    fn set(&self, prefix: IpNet, until: i64) {
+        if let Ok(mut bans) = self.bans.write() {
+            bans.insert(prefix, until);
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

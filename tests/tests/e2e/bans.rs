@@ -1,0 +1,255 @@
+//! Bans, enforced in the accept loop before any TLS byte: a banned address gets its
+//! connection closed without a ServerHello, while others are served through a flood of its
+//! connections; failed handshakes get an address banned, longer at each repeat, remembered
+//! across a restart; the allow-list is never banned, not even by hand.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use nester::db::audit::Actor;
+use nester::threat::Threats;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::TestNester;
+use crate::process::{NesterFiles, run, stderr};
+
+/// Loopback is allow-listed by default; these tests keep only 127.0.0.1 there, so other
+/// loopback addresses stand for attackers.
+async fn nester() -> TestNester {
+    TestNester::start_with(|c| {
+        c.threats.allow = vec!["127.0.0.1/32".parse().unwrap()];
+        c.threats.tls_failures = 3;
+    })
+    .await
+}
+
+/// Connects from `source` to `to`, sends `bytes`, and returns the first bytes that came
+/// back (none when the connection was closed on us; at most 5 s).
+async fn exchange(source: &str, to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    let Ok(mut tcp) = socket.connect(to).await else {
+        return Vec::new();
+    };
+    let _ = tcp.write_all(bytes).await;
+    let mut got = vec![0; 4096];
+    match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut got)).await {
+        Ok(Ok(n)) => got.truncate(n),
+        _ => got.clear(),
+    }
+    got
+}
+
+/// A TLS ClientHello as a real client sends it.
+fn client_hello() -> Vec<u8> {
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let mut conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap())
+            .unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    hello
+}
+
+async fn banned_in_time(nester: &TestNester, source: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if exchange(source, nester.web, &client_hello())
+            .await
+            .is_empty()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_banned_address_gets_no_server_hello_while_others_are_served_through_its_flood() {
+    let nester = nester().await;
+    // Before: a ServerHello (a TLS handshake record, 0x16) answers the ClientHello.
+    let answer = exchange("127.0.0.9", nester.web, &client_hello()).await;
+    assert_eq!(answer.first(), Some(&0x16), "{answer:?}");
+    // Banned by hand, as `nester ban add` does from another process: picked up in seconds.
+    let threats = Threats::new(nester.config.threats.clone(), nester.db().clone());
+    let prefix = threats.prefix("127.0.0.9".parse().unwrap());
+    threats
+        .ban(
+            Actor::cli(),
+            prefix,
+            "manual",
+            "test".into(),
+            Some(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    assert!(banned_in_time(&nester, "127.0.0.9").await, "never refused");
+    assert!(
+        exchange("127.0.0.9", nester.ingest, &client_hello())
+            .await
+            .is_empty()
+    );
+
+    // A flood from the banned address (about 1,000 connections a second, for 2 s) does not
+    // keep anyone else out.
+    let target = nester.web;
+    let flood = tokio::spawn(async move {
+        let mut n = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) && n < 4_000 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.9:0".parse().unwrap()).unwrap();
+            if let Ok(tcp) = socket.connect(target).await {
+                drop(tcp);
+            }
+            n += 1;
+            if n % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        }
+        n
+    });
+    for _ in 0..20 {
+        let r = nester.get("/api/v1/probes").await;
+        assert_eq!(r.status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flooded = flood.await.unwrap();
+    assert!(flooded >= 1_000, "{flooded} connections");
+    // The neighbour on the same machine is not banned: IPv4 bans are per address.
+    assert_eq!(
+        exchange("127.0.0.10", nester.web, &client_hello())
+            .await
+            .first(),
+        Some(&0x16)
+    );
+
+    // Lifted: served again.
+    assert!(threats.unban(Actor::cli(), prefix).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while exchange("127.0.0.9", nester.web, &client_hello())
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the ban was lifted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn failed_handshakes_ban_an_address_longer_each_time_across_a_restart() {
+    let mut nester = nester().await;
+    let garbage = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // The allow-listed address is never banned, however much garbage it sends.
+    for _ in 0..10 {
+        exchange("127.0.0.1", nester.ingest, garbage).await;
+    }
+    // Three failed handshakes from another: banned (10 minutes, the first time).
+    for _ in 0..3 {
+        exchange("127.0.0.7", nester.ingest, garbage).await;
+    }
+    assert!(banned_in_time(&nester, "127.0.0.7").await);
+    assert!(
+        !exchange("127.0.0.1", nester.web, &client_hello())
+            .await
+            .is_empty()
+    );
+    let length = |nester: &TestNester| {
+        nester.scalar("SELECT expires_ms - created_ms FROM bans WHERE prefix = '127.0.0.7/32'")
+    };
+    assert_eq!(length(&nester), 600_000);
+
+    // A restart keeps it.
+    nester.restart().await;
+    assert!(
+        exchange("127.0.0.7", nester.web, &client_hello())
+            .await
+            .is_empty()
+    );
+
+    // Once it ends, the address is served; the next offence bans it twice as long.
+    nester.clock().advance(time::Duration::minutes(11));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while exchange("127.0.0.7", nester.web, &client_hello())
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the ban ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        exchange("127.0.0.7", nester.ingest, garbage).await;
+    }
+    assert!(banned_in_time(&nester, "127.0.0.7").await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while length(&nester) != 1_200_000 {
+        assert!(
+            Instant::now() < deadline,
+            "second ban lasts {}",
+            length(&nester)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        nester.scalar("SELECT offences FROM bans WHERE prefix = '127.0.0.7/32'"),
+        2
+    );
+    // Each ban is in the audit log.
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM audit_log WHERE action = 'ban.add' AND target = 'prefix:127.0.0.7/32'"),
+        2
+    );
+}
+
+#[test]
+fn nester_ban_lists_adds_and_removes_and_refuses_the_allow_list() {
+    let temp = tempfile::tempdir().unwrap();
+    let files = NesterFiles::new(temp.path());
+    let cli = |args: &[&str]| {
+        let mut all = vec!["ban"];
+        all.extend(args);
+        all.extend(["--config", files.config_arg()]);
+        run("nester", &all)
+    };
+    let added = cli(&[
+        "add",
+        "2001:db8:1:2::77",
+        "--duration",
+        "2h",
+        "--reason",
+        "scanner",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let list = String::from_utf8(cli(&["list"]).stdout).unwrap();
+    assert!(
+        list.contains("2001:db8:1:2::/64") && list.contains("scanner"),
+        "{list}"
+    );
+    let refused = cli(&["add", "127.0.0.1"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("allow-list"),
+        "{}",
+        stderr(&refused)
+    );
+    let bad = cli(&["add", "not-an-address"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("not an IP address"));
+    let removed = cli(&["remove", "2001:db8:1:2::1"]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let again = cli(&["remove", "2001:db8:1:2::1"]);
+    assert!(!again.status.success() && stderr(&again).contains("not banned"));
+    let list = String::from_utf8(cli(&["list"]).stdout).unwrap();
+    assert!(!list.contains("2001:db8"), "{list}");
+}
