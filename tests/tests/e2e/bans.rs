@@ -70,6 +70,32 @@ async fn banned_in_time(nester: &TestNester, source: &str) -> bool {
     false
 }
 
+/// The recorded ban of `prefix` once the database has it (it is written just after the
+/// accept loop starts refusing), at its `offences`-th offence: rule and length in ms.
+async fn recorded(nester: &TestNester, prefix: &str, offences: i64) -> (String, i64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let row: Option<(String, i64, i64)> = nester
+            .sqlite()
+            .query_row(
+                "SELECT rule, expires_ms - created_ms, offences FROM bans WHERE prefix = ?1",
+                [prefix],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ok();
+        if let Some((rule, length, n)) = row
+            && n == offences
+        {
+            return (rule, length);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ban {offences} of {prefix} never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_banned_address_gets_no_server_hello_while_others_are_served_through_its_flood() {
     let nester = nester().await;
@@ -163,10 +189,7 @@ async fn failed_handshakes_ban_an_address_longer_each_time_across_a_restart() {
             .await
             .is_empty()
     );
-    let length = |nester: &TestNester| {
-        nester.scalar("SELECT expires_ms - created_ms FROM bans WHERE prefix = '127.0.0.7/32'")
-    };
-    assert_eq!(length(&nester), 600_000);
+    assert_eq!(recorded(&nester, "127.0.0.7/32", 1).await.1, 600_000);
 
     // A restart keeps it.
     nester.restart().await;
@@ -193,19 +216,8 @@ async fn failed_handshakes_ban_an_address_longer_each_time_across_a_restart() {
         exchange("127.0.0.7", nester.ingest, garbage).await;
     }
     assert!(banned_in_time(&nester, "127.0.0.7").await);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while length(&nester) != 1_200_000 {
-        assert!(
-            Instant::now() < deadline,
-            "second ban lasts {}",
-            length(&nester)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        nester.scalar("SELECT offences FROM bans WHERE prefix = '127.0.0.7/32'"),
-        2
-    );
+    let (rule, length) = recorded(&nester, "127.0.0.7/32", 2).await;
+    assert_eq!((rule.as_str(), length), ("tls_failures", 1_200_000));
     // Each ban is in the audit log.
     assert_eq!(
         nester.scalar("SELECT count(*) FROM audit_log WHERE action = 'ban.add' AND target = 'prefix:127.0.0.7/32'"),
@@ -252,4 +264,56 @@ fn nester_ban_lists_adds_and_removes_and_refuses_the_allow_list() {
     assert!(!again.status.success() && stderr(&again).contains("not banned"));
     let list = String::from_utf8(cli(&["list"]).stdout).unwrap();
     assert!(!list.contains("2001:db8"), "{list}");
+}
+
+/// Five wrong passwords from one address within the window: banned, and the next
+/// connection from it gets no ServerHello; the right password does not help it then.
+#[tokio::test]
+async fn five_failed_sign_ins_ban_the_address() {
+    let nester = nester().await;
+    let (user, password) = nester.add_user("target", nester::db::Role::Noc).await;
+    let source: std::net::IpAddr = "127.0.0.8".parse().unwrap();
+    let attempt = |password: String| {
+        let (nester, user) = (&nester, user.clone());
+        async move {
+            let mut conn =
+                crate::client::Connection::open_from(Some(source), nester.web, &nester.ca, None)
+                    .await?;
+            let form = conn.send(hyper::Method::GET, "/login", &[], vec![]).await?;
+            let token = crate::client::cookie_in(&form, "__Host-seahawks-login").unwrap();
+            let body = crate::client::form_body(&[
+                ("username", user.as_str()),
+                ("password", password.as_str()),
+                ("csrf", token.as_str()),
+            ]);
+            let cookie = format!("__Host-seahawks-login={token}");
+            conn.send(
+                hyper::Method::POST,
+                "/login",
+                &[
+                    ("cookie", cookie.as_str()),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("origin", "https://127.0.0.1"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                body.into_bytes(),
+            )
+            .await
+        }
+    };
+    for i in 0..5 {
+        let r = attempt(format!("wrong password {i}")).await.unwrap();
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&r.status),
+            "{}",
+            r.status
+        );
+    }
+    assert!(banned_in_time(&nester, "127.0.0.8").await, "never banned");
+    assert!(
+        attempt(password.clone()).await.is_err(),
+        "served while banned"
+    );
+    let (rule, _) = recorded(&nester, "127.0.0.8/32", 1).await;
+    assert_eq!(rule, "sign_in_failures");
 }

@@ -135,6 +135,16 @@ pub async fn tls(
     ca: &CertificateDer<'static>,
     client: Option<&ClientCert>,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    tls_from(None, addr, ca, client).await
+}
+
+/// The same from the local address `source` (another loopback address, say).
+pub async fn tls_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    client: Option<&ClientCert>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let mut roots = RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -148,7 +158,17 @@ pub async fn tls(
             .unwrap(),
         None => builder.with_no_client_auth(),
     };
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tcp = match source {
+        None => TcpStream::connect(addr).await,
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .map_err(|e| e.to_string())?;
+            socket.connect(addr).await
+        }
+    }
+    .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("127.0.0.1").unwrap();
     TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -167,7 +187,17 @@ impl Connection {
         ca: &CertificateDer<'static>,
         client: Option<&ClientCert>,
     ) -> Result<Self, String> {
-        let tls = tls(addr, ca, client).await?;
+        Self::open_from(None, addr, ca, client).await
+    }
+
+    /// A connection from the local address `source`.
+    pub async fn open_from(
+        source: Option<std::net::IpAddr>,
+        addr: SocketAddr,
+        ca: &CertificateDer<'static>,
+        client: Option<&ClientCert>,
+    ) -> Result<Self, String> {
+        let tls = tls_from(source, addr, ca, client).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| e.to_string())?;
