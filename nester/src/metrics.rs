@@ -25,6 +25,7 @@ pub const WAN_SAMPLES: &str = "seahawks_nester_wan_samples_received_total";
 pub const REQUEST_DURATION: &str = "seahawks_nester_http_request_duration_seconds";
 pub const DB_SIZE: &str = "seahawks_nester_db_size_bytes";
 pub const PROBES: &str = "seahawks_nester_probes";
+pub const BANS: &str = "seahawks_nester_bans_active";
 pub const BUILD_INFO: &str = "seahawks_nester_build_info";
 
 /// Installs the recorder and says what each metric means; call once at start.
@@ -59,6 +60,11 @@ pub fn install() {
     describe_gauge!(
         PROBES,
         "Enrolled probes, by status (revoked probes count as revoked)"
+    );
+    describe_gauge!(BANS, "Client addresses or networks banned now");
+    describe_counter!(
+        crate::net::access_log::DROPPED,
+        "Access log lines dropped because the writer fell behind"
     );
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which nester this is");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -122,6 +128,10 @@ async fn scrape(State(state): State<AppState>) -> Response {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the probes"),
+    }
+    match state.db.active_bans().await {
+        Ok(bans) => gauge!(BANS).set(bans.len() as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the bans"),
     }
     (
         StatusCode::OK,

@@ -83,6 +83,23 @@ impl Db {
         .await
     }
 
+    /// Failed sign-ins of `username` since `since_ms`, and from how many addresses.
+    pub async fn account_failures(
+        &self,
+        username: String,
+        since_ms: i64,
+    ) -> Result<(u32, u32), DbError> {
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT count(*), count(DISTINCT ip) FROM login_events
+                 WHERE username = ?1 AND outcome IN ('bad_password', 'bad_code') AND at_ms >= ?2",
+                params![username, since_ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+    }
+
     pub async fn login_failures(
         &self,
         username: String,

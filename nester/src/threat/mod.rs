@@ -5,6 +5,7 @@
 //! [`Threats::banned`] before any TLS byte: a banned client's connection is closed at once.
 //! Addresses in the allow-list are never banned, not even by hand.
 
+pub mod accounts;
 mod detect;
 mod prefix;
 

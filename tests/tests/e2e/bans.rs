@@ -1,7 +1,8 @@
 //! Bans, enforced in the accept loop before any TLS byte: a banned address gets its
 //! connection closed without a ServerHello, while others are served through a flood of its
 //! connections; failed handshakes get an address banned, longer at each repeat, remembered
-//! across a restart; the allow-list is never banned, not even by hand.
+//! across a restart; the allow-list is never banned, not even by hand; and slow or
+//! distributed guessing on one account raises an alert.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -273,34 +274,7 @@ async fn five_failed_sign_ins_ban_the_address() {
     let nester = nester().await;
     let (user, password) = nester.add_user("target", nester::db::Role::Noc).await;
     let source: std::net::IpAddr = "127.0.0.8".parse().unwrap();
-    let attempt = |password: String| {
-        let (nester, user) = (&nester, user.clone());
-        async move {
-            let mut conn =
-                crate::client::Connection::open_from(Some(source), nester.web, &nester.ca, None)
-                    .await?;
-            let form = conn.send(hyper::Method::GET, "/login", &[], vec![]).await?;
-            let token = crate::client::cookie_in(&form, "__Host-seahawks-login").unwrap();
-            let body = crate::client::form_body(&[
-                ("username", user.as_str()),
-                ("password", password.as_str()),
-                ("csrf", token.as_str()),
-            ]);
-            let cookie = format!("__Host-seahawks-login={token}");
-            conn.send(
-                hyper::Method::POST,
-                "/login",
-                &[
-                    ("cookie", cookie.as_str()),
-                    ("content-type", "application/x-www-form-urlencoded"),
-                    ("origin", "https://127.0.0.1"),
-                    ("sec-fetch-site", "same-origin"),
-                ],
-                body.into_bytes(),
-            )
-            .await
-        }
-    };
+    let attempt = |password: String| sign_in_from(&nester, source, &user, password);
     for i in 0..5 {
         let r = attempt(format!("wrong password {i}")).await.unwrap();
         assert!(
@@ -316,4 +290,99 @@ async fn five_failed_sign_ins_ban_the_address() {
     );
     let (rule, _) = recorded(&nester, "127.0.0.8/32", 1).await;
     assert_eq!(rule, "sign_in_failures");
+}
+
+/// The sign-in form, filled and sent from the local address `source`.
+async fn sign_in_from(
+    nester: &TestNester,
+    source: std::net::IpAddr,
+    user: &str,
+    password: String,
+) -> Result<crate::harness::Response, String> {
+    let mut conn =
+        crate::client::Connection::open_from(Some(source), nester.web, &nester.ca, None).await?;
+    let form = conn.send(hyper::Method::GET, "/login", &[], vec![]).await?;
+    let token = crate::client::cookie_in(&form, "__Host-seahawks-login").unwrap();
+    let body = crate::client::form_body(&[
+        ("username", user),
+        ("password", password.as_str()),
+        ("csrf", token.as_str()),
+    ]);
+    let cookie = format!("__Host-seahawks-login={token}");
+    conn.send(
+        hyper::Method::POST,
+        "/login",
+        &[
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "https://127.0.0.1"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        body.into_bytes(),
+    )
+    .await
+}
+
+/// Attacks no address makes obvious: one guess every ten minutes from one address, and one
+/// guess each from many addresses. Neither bans anyone; each raises one alert on the account.
+#[tokio::test]
+async fn slow_and_distributed_guessing_raise_an_alert_on_the_account() {
+    let nester = nester().await;
+    let alerts = |nester: &TestNester, user: &str| {
+        nester.scalar(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'alert.account_attack' AND target = 'user:{user}'"
+        ))
+    };
+    let wrong = |i: u32| format!("wrong password {i}");
+    // Slow: from the allow-listed address, every ten minutes.
+    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    for i in 0..nester::threat::accounts::SLOW_FAILURES {
+        assert_eq!(
+            alerts(&nester, "slow-target"),
+            0,
+            "alert before attempt {i}"
+        );
+        let r = sign_in_from(&nester, local, "slow-target", wrong(i))
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        nester.clock().advance(time::Duration::minutes(10));
+    }
+    assert_eq!(alerts(&nester, "slow-target"), 1);
+    let details: String = nester
+        .sqlite()
+        .query_row(
+            "SELECT details FROM audit_log WHERE action = 'alert.account_attack'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(details.contains("\"kind\":\"slow\""), "{details}");
+
+    // Distributed: ten addresses, one guess each, five minutes apart (past any wait).
+    for i in 0..nester::threat::accounts::DISTRIBUTED_IPS {
+        assert_eq!(
+            alerts(&nester, "many-target"),
+            0,
+            "alert before address {i}"
+        );
+        let source = format!("127.0.1.{}", i + 1).parse().unwrap();
+        let r = sign_in_from(&nester, source, "many-target", wrong(i))
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "address {i}");
+        nester.clock().advance(time::Duration::seconds(301));
+    }
+    assert_eq!(alerts(&nester, "many-target"), 1);
+    // One more within the hour: no second alert; and nobody was banned.
+    sign_in_from(
+        &nester,
+        "127.0.1.99".parse().unwrap(),
+        "many-target",
+        wrong(99),
+    )
+    .await
+    .unwrap();
+    assert_eq!(alerts(&nester, "many-target"), 1);
+    assert_eq!(nester.count("bans"), 0);
 }

@@ -151,6 +151,7 @@ async fn nester_and_harvester_serve_prometheus_metrics_that_promtool_accepts() {
         Some(1.0)
     );
     assert!(sample(&text, "seahawks_nester_db_size_bytes").unwrap() > 4096.0);
+    assert_eq!(sample(&text, "seahawks_nester_bans_active"), Some(0.0));
     promtool_clean(&text, "nester");
 
     let delivered = "seahawks_harvester_reports_delivered_total";

@@ -110,6 +110,12 @@ impl Attempt {
                 outcome,
             })
             .await?;
+        if matches!(outcome, LoginOutcome::BadPassword | LoginOutcome::BadCode)
+            && let Err(e) =
+                crate::threat::accounts::after_failed_sign_in(&state.db, &self.username).await
+        {
+            tracing::error!(error = %e, "cannot check the account for an attack");
+        }
         Ok(())
     }
 
