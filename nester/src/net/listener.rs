@@ -78,8 +78,10 @@ pub async fn serve(
                 }
             },
         };
-        // Banned: closed before a byte is read or sent, let alone a ServerHello.
+        // Banned: closed before a byte is read or sent, let alone a ServerHello. A reset, not
+        // a FIN: the attacker's connections leave no TIME_WAIT state behind here.
         if log.banned(addr.ip()) {
+            let _ = tcp.set_zero_linger();
             drop(tcp);
             log.refused(name, addr.ip(), "banned", Duration::ZERO);
             continue;
