@@ -88,6 +88,12 @@ pub struct ThreatConfig {
     pub tls_failures: u32,
     pub not_found: u32,
     pub unauthorized: u32,
+    /// Uses of a revoked probe, bad report signatures or bad enrollment tokens (each its own
+    /// rule; every one also raises an alert).
+    pub ingest_refusals: u32,
+    /// A security alert nothing raised again for this long is resolved.
+    #[serde(deserialize_with = "duration")]
+    pub alert_quiet: Duration,
 }
 
 impl Default for ThreatConfig {
@@ -107,6 +113,8 @@ impl Default for ThreatConfig {
             tls_failures: 20,
             not_found: 30,
             unauthorized: 30,
+            ingest_refusals: 10,
+            alert_quiet: Duration::from_secs(3600),
         }
     }
 }

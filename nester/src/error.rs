@@ -43,6 +43,10 @@ impl ApiError {
     }
 }
 
+/// The code of an error response, for the access log and detection (a response extension).
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -51,7 +55,9 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(Refusal(self.code));
+        response
     }
 }
 

@@ -1,5 +1,5 @@
 //! Periodic work beside the listeners, each job a loop that ends with the server's shutdown:
-//! the retention pass and the audit log's checkpoints.
+//! the retention pass, the audit log's checkpoints, bans and security alerts.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -96,19 +96,32 @@ pub async fn audit_checkpoints(
 /// Unsigned entries that call for a checkpoint without waiting for the minute.
 pub const CHECKPOINT_ENTRIES: i64 = 100;
 
-/// Reads the bans again every few seconds, so `nester ban add|remove` from another process
-/// reaches the accept loop, and ended bans are dropped from it.
-pub async fn reload_bans(state: AppState, stop: impl Future<Output = ()>) {
+/// Every couple of seconds: reads the bans again, so `nester ban add|remove` from another
+/// process reaches the accept loop and ended bans leave it, and writes the security alerts
+/// detection noted, and resolves those that went quiet.
+pub async fn threats(state: AppState, stop: impl Future<Output = ()>) {
     let ticks = async {
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
             if let Err(e) = state.threats.reload().await {
                 tracing::warn!(error = format!("{e:#}"), "cannot read the bans");
             }
+            if let Err(e) = state.threats.flush_alerts().await {
+                tracing::error!(error = format!("{e:#}"), "cannot write security alerts");
+            }
+            match state.threats.resolve_quiet_alerts().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(resolved = n, "quiet security alerts resolved"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot resolve alerts"),
+            }
         }
     };
     tokio::select! {
         () = ticks => {}
         () = stop => {}
+    }
+    // What was noted last is not lost at shutdown.
+    if let Err(e) = state.threats.flush_alerts().await {
+        tracing::error!(error = format!("{e:#}"), "cannot write security alerts");
     }
 }

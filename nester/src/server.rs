@@ -157,7 +157,7 @@ impl Server {
         if let Err(e) = self.state.threats.reload().await {
             tracing::error!(error = format!("{e:#}"), "cannot read the bans");
         }
-        let bans = jobs::reload_bans(self.state.clone(), wait(stopped.clone()));
+        let bans = jobs::threats(self.state.clone(), wait(stopped.clone()));
         let (log, lines) = AccessLog::new(self.config.log.access, Some(self.state.threats.clone()));
         let log_writer = async {
             if let Some(lines) = lines {

@@ -269,22 +269,6 @@ impl Db {
         .await
     }
 
-    /// When `action` on `target` was last recorded, if ever.
-    pub async fn last_recorded(
-        &self,
-        action: &'static str,
-        target: String,
-    ) -> Result<Option<i64>, DbError> {
-        self.read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT max(at_ms) FROM audit_log WHERE action = ?1 AND target = ?2",
-                params![action, target],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-    }
-
     /// The head now: the last sequence number and its hash.
     pub async fn audit_head(&self) -> Result<(i64, Vec<u8>), DbError> {
         self.read(|conn| head(conn)).await

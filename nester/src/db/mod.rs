@@ -22,6 +22,7 @@
 //! written many times in that while is copied once. The writer finishes one itself only once
 //! the WAL passes [`WAL_RESTART_PAGES`], so that it can start over.
 
+pub mod alerts;
 mod api_tokens;
 pub mod audit;
 mod bans;
@@ -146,6 +147,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0011_history_version.sql")),
         M::up(include_str!("migrations/0012_audit.sql")),
         M::up(include_str!("migrations/0013_bans.sql")),
+        M::up(include_str!("migrations/0014_alerts.sql")),
     ])
 }
 

@@ -1,10 +1,10 @@
 //! Attacks on an account that no single address makes obvious: a slow guesser (one attempt
 //! every ten minutes for a day stays under every per-address threshold) and a distributed one
-//! (many addresses, a couple of attempts each). Either raises an alert on the account, in the
-//! audit log (`alert.account_attack`), at most once an hour; nobody is banned for it, since
-//! the addresses may be anyone's.
+//! (many addresses, a couple of attempts each). Either raises an alert on the account
+//! (`security.account_attack`: one alert, its count rising while the attack goes on); nobody
+//! is banned for it, since the addresses may be anyone's.
 
-use crate::db::audit::{Actor, Change};
+use crate::db::alerts::{Raise, Severity};
 use crate::db::{Db, DbError};
 
 /// Failed sign-ins of one account within a day that make a slow attack.
@@ -14,8 +14,8 @@ pub const DISTRIBUTED_IPS: u32 = 10;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// After a failed sign-in on `username`: raises the alert when the account is under attack
-/// and was not alerted on within the hour. Returns the kind raised, if any.
+/// After a failed sign-in on `username`: raises (or counts on) the alert when the account is
+/// under attack. Returns the kind raised, if any.
 pub async fn after_failed_sign_in(
     db: &Db,
     username: &str,
@@ -30,13 +30,6 @@ pub async fn after_failed_sign_in(
     } else {
         return Ok(None);
     };
-    let target = format!("user:{username}");
-    let last = db
-        .last_recorded("alert.account_attack", target.clone())
-        .await?;
-    if last.is_some_and(|at| at > now - HOUR_MS) {
-        return Ok(None);
-    }
     tracing::warn!(
         username,
         kind,
@@ -44,11 +37,22 @@ pub async fn after_failed_sign_in(
         hour_ips,
         "account under attack"
     );
-    let alert = Change::new("alert.account_attack", target)
-        .with("kind", kind)
-        .with("failures_24h", day_failures)
-        .with("failures_1h", hour_failures)
-        .with("addresses_1h", hour_ips);
-    db.audit(Actor::server(), alert).await?;
+    db.raise_alert(Raise {
+        rule: "security.account_attack",
+        subject: format!("user:{username}"),
+        severity: Severity::Critical,
+        summary: format!(
+            "{kind} password guessing on {username}: {day_failures} failures in 24 h, \
+             from {hour_ips} addresses in the last hour"
+        ),
+        details: serde_json::json!({
+            "kind": kind,
+            "failures_24h": day_failures,
+            "failures_1h": hour_failures,
+            "addresses_1h": hour_ips,
+        }),
+        count: 1,
+    })
+    .await?;
     Ok(Some(kind))
 }

@@ -6,7 +6,10 @@ use std::sync::Mutex;
 
 use ipnet::IpNet;
 
-use super::ThreatConfig;
+use shared::protocol::code;
+
+use super::{Event, ThreatConfig};
+use crate::db::alerts::{Raise, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rule {
@@ -18,18 +21,49 @@ pub enum Rule {
     NotFound,
     /// A 401 or 403 elsewhere: guessing tokens, probing routes.
     Unauthorized,
+    /// A revoked (or deleted) probe's certificate still in use on ingest.
+    RevokedProbe,
+    /// A report whose signature, signing certificate or signer does not hold.
+    BadSignature,
+    /// An enrollment with a token that is unknown, expired, used up or revoked.
+    EnrollmentToken,
 }
 
+/// Codes of the ingest refusals that are security events of their own.
+const REVOKED_PROBE: [&str; 2] = [code::PROBE_REVOKED, code::UNKNOWN_PROBE];
+const BAD_SIGNATURE: [&str; 4] = [
+    "bad_signature",
+    "untrusted_certificate",
+    "key_id_mismatch",
+    code::PROBE_MISMATCH,
+];
+const ENROLLMENT_TOKEN: [&str; 4] = [
+    code::TOKEN_INVALID,
+    code::TOKEN_EXPIRED,
+    code::TOKEN_USED_UP,
+    code::TOKEN_REVOKED,
+];
+
 impl Rule {
-    /// The rule an event counts for, if any: a connection `refused` before HTTP, or a
-    /// request's `method`, matched `route` and `status`.
-    pub fn of(refused: Option<&str>, method: &str, route: &str, status: u16) -> Option<Self> {
-        if let Some(reason) = refused {
+    /// The rule an event counts for, if any.
+    pub fn of(e: &Event<'_>) -> Option<Self> {
+        if let Some(reason) = e.refused {
             return (reason.starts_with("tls_") && reason != "tls_closed").then_some(Self::Tls);
         }
-        let sign_in = route == "/login" || route == "/login/mfa";
-        match status {
-            401 | 429 if sign_in && method == "POST" => Some(Self::SignIn),
+        if let Some(code) = e.code {
+            if REVOKED_PROBE.contains(&code) {
+                return Some(Self::RevokedProbe);
+            }
+            if BAD_SIGNATURE.contains(&code) {
+                return Some(Self::BadSignature);
+            }
+            if ENROLLMENT_TOKEN.contains(&code) {
+                return Some(Self::EnrollmentToken);
+            }
+        }
+        let sign_in = e.route == "/login" || e.route == "/login/mfa";
+        match e.status {
+            401 | 429 if sign_in && e.method == "POST" => Some(Self::SignIn),
             404 => Some(Self::NotFound),
             401 | 403 if !sign_in => Some(Self::Unauthorized),
             _ => None,
@@ -42,6 +76,9 @@ impl Rule {
             Self::Tls => "tls_failures",
             Self::NotFound => "not_found_flood",
             Self::Unauthorized => "unauthorized_flood",
+            Self::RevokedProbe => "revoked_probe",
+            Self::BadSignature => "bad_signature",
+            Self::EnrollmentToken => "enrollment_token",
         }
     }
 
@@ -51,13 +88,44 @@ impl Rule {
             Self::Tls => "failed TLS handshakes",
             Self::NotFound => "requests for missing pages",
             Self::Unauthorized => "refused requests",
+            Self::RevokedProbe => "uses of a revoked or unknown probe",
+            Self::BadSignature => "reports with a bad signature",
+            Self::EnrollmentToken => "enrollments with a bad token",
         }
+    }
+
+    /// The alert a single event of this rule raises, when it is worth one on its own (a
+    /// revoked probe's key still in use is, one 404 is not): about the probe when known,
+    /// else about the client's prefix.
+    pub fn alert(self, e: &Event<'_>, prefix: IpNet) -> Option<Raise> {
+        let (rule, severity) = match self {
+            Self::RevokedProbe => ("security.revoked_probe", Severity::Critical),
+            Self::BadSignature => ("security.bad_signature", Severity::Critical),
+            Self::EnrollmentToken => ("security.enrollment_token", Severity::Warning),
+            _ => return None,
+        };
+        let subject = e
+            .who
+            .map_or_else(|| format!("prefix:{prefix}"), str::to_string);
+        let code = e.code.unwrap_or("-");
+        Some(Raise {
+            rule,
+            summary: format!("{subject}: {} ({code}) from {}", self.what(), e.ip),
+            subject,
+            severity,
+            details: serde_json::json!({
+                "client_ip": e.ip,
+                "code": code,
+                "route": e.route,
+            }),
+            count: 1,
+        })
     }
 }
 
 pub struct Detector {
     window_ms: i64,
-    thresholds: [(Rule, u32); 4],
+    thresholds: [(Rule, u32); 7],
     hits: Mutex<HashMap<(Rule, IpNet), VecDeque<i64>>>,
 }
 
@@ -74,6 +142,9 @@ impl Detector {
                 (Rule::Tls, c.tls_failures),
                 (Rule::NotFound, c.not_found),
                 (Rule::Unauthorized, c.unauthorized),
+                (Rule::RevokedProbe, c.ingest_refusals),
+                (Rule::BadSignature, c.ingest_refusals),
+                (Rule::EnrollmentToken, c.ingest_refusals),
             ],
             hits: Mutex::default(),
         }
@@ -112,28 +183,75 @@ mod tests {
 
     #[test]
     fn which_events_count_for_which_rule() {
+        let e = |refused, method, route, status, code| Event {
+            ip: "192.0.2.7".parse().unwrap(),
+            refused,
+            method,
+            route,
+            status,
+            code,
+            who: None,
+        };
+        let of =
+            |refused, method, route, status| Rule::of(&e(refused, method, route, status, None));
         assert_eq!(
-            Rule::of(Some("tls_bad_certificate"), "-", "-", 0),
+            of(Some("tls_bad_certificate"), "-", "-", 0),
             Some(Rule::Tls)
         );
-        assert_eq!(Rule::of(Some("tls_closed"), "-", "-", 0), None);
-        assert_eq!(Rule::of(Some("banned"), "-", "-", 0), None);
-        assert_eq!(Rule::of(None, "POST", "/login", 401), Some(Rule::SignIn));
+        assert_eq!(of(Some("tls_closed"), "-", "-", 0), None);
+        assert_eq!(of(Some("banned"), "-", "-", 0), None);
+        assert_eq!(of(None, "POST", "/login", 401), Some(Rule::SignIn));
+        assert_eq!(of(None, "POST", "/login/mfa", 429), Some(Rule::SignIn));
+        assert_eq!(of(None, "GET", "/login", 200), None);
+        assert_eq!(of(None, "GET", "-", 404), Some(Rule::NotFound));
         assert_eq!(
-            Rule::of(None, "POST", "/login/mfa", 429),
-            Some(Rule::SignIn)
-        );
-        assert_eq!(Rule::of(None, "GET", "/login", 200), None);
-        assert_eq!(Rule::of(None, "GET", "-", 404), Some(Rule::NotFound));
-        assert_eq!(
-            Rule::of(None, "GET", "/api/v1/probes", 401),
+            of(None, "GET", "/api/v1/probes", 401),
             Some(Rule::Unauthorized)
         );
         assert_eq!(
-            Rule::of(None, "POST", "/admin/users", 403),
+            of(None, "POST", "/admin/users", 403),
             Some(Rule::Unauthorized)
         );
-        assert_eq!(Rule::of(None, "POST", "/v1/reports", 201), None);
+        assert_eq!(of(None, "POST", "/v1/reports", 201), None);
+        // Ingest refusals by their code, before their status.
+        let coded = |status, code| Rule::of(&e(None, "POST", "/v1/reports", status, Some(code)));
+        assert_eq!(coded(403, "probe_revoked"), Some(Rule::RevokedProbe));
+        assert_eq!(coded(403, "unknown_probe"), Some(Rule::RevokedProbe));
+        assert_eq!(coded(422, "bad_signature"), Some(Rule::BadSignature));
+        assert_eq!(
+            coded(422, "untrusted_certificate"),
+            Some(Rule::BadSignature)
+        );
+        assert_eq!(coded(403, "token_expired"), Some(Rule::EnrollmentToken));
+        assert_eq!(coded(401, "token_invalid"), Some(Rule::EnrollmentToken));
+        assert_eq!(coded(409, "sequence_conflict"), None);
+        assert_eq!(coded(400, "malformed_jws"), None);
+    }
+
+    #[test]
+    fn only_security_events_of_their_own_raise_an_alert_each() {
+        let p: IpNet = "192.0.2.7/32".parse().unwrap();
+        let mut e = Event {
+            ip: "192.0.2.7".parse().unwrap(),
+            refused: None,
+            method: "POST",
+            route: "/v1/reports",
+            status: 403,
+            code: Some("probe_revoked"),
+            who: Some("probe:0b9c"),
+        };
+        let a = Rule::RevokedProbe.alert(&e, p).unwrap();
+        assert_eq!(
+            (a.rule, a.subject.as_str(), a.severity),
+            ("security.revoked_probe", "probe:0b9c", Severity::Critical)
+        );
+        assert!(a.summary.contains("192.0.2.7"), "{}", a.summary);
+        e.who = None;
+        e.code = Some("token_expired");
+        let a = Rule::EnrollmentToken.alert(&e, p).unwrap();
+        assert_eq!(a.subject, "prefix:192.0.2.7/32");
+        assert!(Rule::NotFound.alert(&e, p).is_none());
+        assert!(Rule::SignIn.alert(&e, p).is_none());
     }
 
     #[test]

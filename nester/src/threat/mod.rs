@@ -3,9 +3,12 @@
 //! 401/403s); an address over a threshold is banned, for twice as long at each repeat
 //! offence (up to a cap), remembered in the database across restarts. The accept loop asks
 //! [`Threats::banned`] before any TLS byte: a banned client's connection is closed at once.
-//! Addresses in the allow-list are never banned, not even by hand.
+//! Addresses in the allow-list are never banned, not even by hand. Events that are security
+//! incidents of their own (a revoked probe's key in use, a bad report signature, a bad
+//! enrollment token) and every ban raise an alert (`alerting.rs`), from any address.
 
 pub mod accounts;
+mod alerting;
 mod detect;
 mod prefix;
 
@@ -18,6 +21,7 @@ use ipnet::IpNet;
 
 pub use crate::config::ThreatConfig;
 use crate::db::Db;
+use crate::db::alerts::{Raise, Severity};
 use crate::db::audit::Actor;
 pub use detect::Rule;
 pub use prefix::prefix_of;
@@ -28,6 +32,23 @@ pub struct Threats {
     db: Db,
     bans: RwLock<HashMap<IpNet, i64>>,
     detector: detect::Detector,
+    alerts: alerting::Pending,
+}
+
+/// One event of the stream, as detection sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub ip: IpAddr,
+    /// Why a connection was refused before HTTP.
+    pub refused: Option<&'a str>,
+    pub method: &'a str,
+    /// The matched route's pattern.
+    pub route: &'a str,
+    pub status: u16,
+    /// The refusal code of an error response (`probe_revoked`...).
+    pub code: Option<&'a str>,
+    /// `user:NAME` or `probe:ID`.
+    pub who: Option<&'a str>,
 }
 
 impl Threats {
@@ -37,6 +58,7 @@ impl Threats {
             config,
             db,
             bans: RwLock::default(),
+            alerts: alerting::Pending::default(),
         })
     }
 
@@ -81,22 +103,18 @@ impl Threats {
     }
 
     /// An event from the stream (a request's answer, or a connection refused before HTTP):
-    /// counted, and a ban when a rule's threshold is crossed.
-    pub fn observe(
-        self: &Arc<Self>,
-        ip: IpAddr,
-        refused: Option<&str>,
-        method: &str,
-        route: &str,
-        status: u16,
-    ) {
-        let Some(rule) = Rule::of(refused, method, route, status) else {
+    /// counted, an alert noted when it is one, and a ban when a rule's threshold is crossed.
+    pub fn observe(self: &Arc<Self>, event: &Event<'_>) {
+        let Some(rule) = Rule::of(event) else {
             return;
         };
-        if self.allowed(ip) {
+        let prefix = self.prefix(event.ip);
+        if let Some(alert) = rule.alert(event, prefix) {
+            self.alerts.add(alert);
+        }
+        if self.allowed(event.ip) {
             return;
         }
-        let prefix = self.prefix(ip);
         let now = self.db.clock().now_ms();
         if let Some(count) = self.detector.hit(rule, prefix, now) {
             let reason = format!(
@@ -108,14 +126,46 @@ impl Threats {
             self.set(prefix, now + ms(self.config.ban));
             let this = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = this
-                    .ban(Actor::server(), prefix, rule.name(), reason, None)
+                match this
+                    .ban(Actor::server(), prefix, rule.name(), reason.clone(), None)
                     .await
                 {
-                    tracing::error!(error = format!("{e:#}"), %prefix, "cannot record a ban");
+                    Ok(until) => this.alerts.add(Raise {
+                        rule: "security.ban",
+                        subject: format!("prefix:{prefix}"),
+                        severity: Severity::Warning,
+                        summary: format!("{prefix} banned: {reason}"),
+                        details: serde_json::json!({
+                            "rule": rule.name(),
+                            "reason": reason,
+                            "until_ms": until,
+                        }),
+                        count: 1,
+                    }),
+                    Err(e) => {
+                        tracing::error!(error = format!("{e:#}"), %prefix, "cannot record a ban");
+                    }
                 }
             });
         }
+    }
+
+    /// Writes the alerts noted since the last call; run every couple of seconds.
+    pub async fn flush_alerts(&self) -> anyhow::Result<()> {
+        for raise in self.alerts.take() {
+            let (rule, subject) = (raise.rule, raise.subject.clone());
+            let (_, count) = self.db.raise_alert(raise).await?;
+            tracing::warn!(rule, subject, count, "security alert");
+        }
+        Ok(())
+    }
+
+    /// Resolves security alerts that nothing raised again for `[threats] alert_quiet`.
+    pub async fn resolve_quiet_alerts(&self) -> anyhow::Result<usize> {
+        Ok(self
+            .db
+            .resolve_quiet_alerts("security.", ms(self.config.alert_quiet))
+            .await?)
     }
 
     /// Bans `prefix`: for `duration`, or by the escalation rule when `None` (the first ban,

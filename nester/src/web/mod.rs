@@ -29,7 +29,7 @@ use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{audit, bans, enrollment, hosts, probes, reports, sites};
+use api::{alerts, audit, bans, enrollment, hosts, probes, reports, sites};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -105,6 +105,7 @@ pub fn routes() -> Vec<Route> {
         Route::get("/hosts/{host_id}", Roles(ANYONE), ui::host::page),
         Route::get("/reports/{report_id}", Roles(ANYONE), ui::report::page),
         Route::get("/search", Roles(ANYONE), ui::search::page),
+        Route::get("/alerts", Roles(ANYONE), ui::alerts::page),
         Route::get("/static/{file}", Public, assets::file),
         Route::get("/ca.pem", Public, assets::ca_pem),
         // Client API.
@@ -151,6 +152,7 @@ pub fn routes() -> Vec<Route> {
         ),
         Route::get("/api/v1/audit", Roles(ADMIN), audit::list),
         Route::get("/api/v1/bans", Roles(ADMIN), bans::list),
+        Route::get("/api/v1/alerts", Roles(ANYONE), alerts::list),
         Route::get("/api/v1/enrollment-tokens", Roles(ADMIN), enrollment::list),
         Route::post(
             "/api/v1/enrollment-tokens",

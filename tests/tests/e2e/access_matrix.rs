@@ -125,6 +125,7 @@ async fn every_route_against_every_role() {
         (("GET", "/hosts/{host_id}"), [S, M, M, M]),
         (("GET", "/reports/{report_id}"), [S, M, M, M]),
         (("GET", "/search"), [S, A, A, A]),
+        (("GET", "/alerts"), [S, A, A, A]),
         (("GET", "/static/{file}"), [A, A, A, A]),
         (("GET", "/ca.pem"), [A, A, A, A]),
         (("GET", "/api/v1/openapi.json"), [A, A, A, A]),
@@ -141,6 +142,7 @@ async fn every_route_against_every_role() {
         (("POST", "/api/v1/probes/{probe_id}/revoke"), [S, D, D, M]),
         (("GET", "/api/v1/audit"), [S, D, D, A]),
         (("GET", "/api/v1/bans"), [S, D, D, A]),
+        (("GET", "/api/v1/alerts"), [S, A, A, A]),
         (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
         (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
         (

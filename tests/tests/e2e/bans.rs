@@ -330,7 +330,12 @@ async fn slow_and_distributed_guessing_raise_an_alert_on_the_account() {
     let nester = nester().await;
     let alerts = |nester: &TestNester, user: &str| {
         nester.scalar(&format!(
-            "SELECT count(*) FROM audit_log WHERE action = 'alert.account_attack' AND target = 'user:{user}'"
+            "SELECT count(*) FROM alerts WHERE rule = 'security.account_attack' AND subject = 'user:{user}'"
+        ))
+    };
+    let count = |nester: &TestNester, user: &str| {
+        nester.scalar(&format!(
+            "SELECT count FROM alerts WHERE rule = 'security.account_attack' AND subject = 'user:{user}'"
         ))
     };
     let wrong = |i: u32| format!("wrong password {i}");
@@ -352,12 +357,16 @@ async fn slow_and_distributed_guessing_raise_an_alert_on_the_account() {
     let details: String = nester
         .sqlite()
         .query_row(
-            "SELECT details FROM audit_log WHERE action = 'alert.account_attack'",
+            "SELECT details FROM alerts WHERE rule = 'security.account_attack'",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert!(details.contains("\"kind\":\"slow\""), "{details}");
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM alerts WHERE severity = 'critical'"),
+        1
+    );
 
     // Distributed: ten addresses, one guess each, five minutes apart (past any wait).
     for i in 0..nester::threat::accounts::DISTRIBUTED_IPS {
@@ -374,7 +383,6 @@ async fn slow_and_distributed_guessing_raise_an_alert_on_the_account() {
         nester.clock().advance(time::Duration::seconds(301));
     }
     assert_eq!(alerts(&nester, "many-target"), 1);
-    // One more within the hour: no second alert; and nobody was banned.
     sign_in_from(
         &nester,
         "127.0.1.99".parse().unwrap(),
@@ -383,6 +391,8 @@ async fn slow_and_distributed_guessing_raise_an_alert_on_the_account() {
     )
     .await
     .unwrap();
+    // One more within the hour: the same alert, counting; and nobody was banned.
     assert_eq!(alerts(&nester, "many-target"), 1);
+    assert_eq!(count(&nester, "many-target"), 2);
     assert_eq!(nester.count("bans"), 0);
 }

@@ -25,6 +25,7 @@ mod pipe;
 mod process;
 mod retention;
 mod scan_site;
+mod security_alerts;
 mod users;
 mod wan_delay;
 mod web_auth;

@@ -21,7 +21,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::Destination;
-use crate::threat::Threats;
+use crate::error::Refusal;
+use crate::threat::{Event, Threats};
 
 pub use writer::run as write;
 
@@ -43,6 +44,9 @@ pub struct Record {
     /// Why a connection was refused before HTTP (`tls_bad_certificate`, `banned`...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<&'static str>,
+    /// The error code of a refused request (`probe_revoked`, `token_expired`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub duration_ms: f64,
@@ -103,13 +107,15 @@ impl AccessLog {
     /// Queues `record` (and shows it to detection), never waiting.
     pub fn send(&self, record: Record) {
         if let Some(threats) = &self.threats {
-            threats.observe(
-                record.client_ip,
-                record.refused,
-                &record.method,
-                &record.route,
-                record.status,
-            );
+            threats.observe(&Event {
+                ip: record.client_ip,
+                refused: record.refused,
+                method: &record.method,
+                route: &record.route,
+                status: record.status,
+                code: record.code,
+                who: record.who.as_deref(),
+            });
         }
         let Some(tx) = &self.tx else { return };
         if tx.try_send(record).is_err() {
@@ -141,6 +147,7 @@ impl AccessLog {
             route: "-".into(),
             status: 0,
             refused: Some(reason),
+            code: None,
             bytes_in: 0,
             bytes_out: 0,
             duration_ms: took.as_secs_f64() * 1000.0,
@@ -206,6 +213,7 @@ pub async fn layer(
         route,
         status: response.status().as_u16(),
         refused: None,
+        code: response.extensions().get::<Refusal>().map(|r| r.0),
         bytes_in,
         bytes_out,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,

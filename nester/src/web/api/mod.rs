@@ -1,6 +1,7 @@
 //! The client API (`/api/v1/`), one file per resource. Every answer is JSON (or the signed
 //! bytes of a report), described in `openapi.rs`.
 
+pub mod alerts;
 pub mod audit;
 pub mod bans;
 pub mod enrollment;

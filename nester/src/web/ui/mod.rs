@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod alerts;
 mod chart;
 pub mod host;
 pub mod login;

@@ -66,9 +66,11 @@ pub async fn page(
                 ]
                 .iter()
                 .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| format!("{k}={}", urlencode(v)))
-                .collect::<Vec<_>>()
-                .join("&");
+                .fold(
+                    &mut form_urlencoded::Serializer::new(String::new()),
+                    |q, (k, v)| q.append_pair(k, v),
+                )
+                .finish();
                 format!("/admin/audit?{query}")
             });
             let rows = page
@@ -110,16 +112,4 @@ pub async fn page(
             error,
         },
     )
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

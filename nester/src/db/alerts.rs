@@ -1,0 +1,280 @@
+//! Alerts as stored: one row per occurrence of a condition. Raising a condition that is
+//! already open (firing or acknowledged) updates that row, so a flood of the same event is one
+//! alert with a count, never a flood of alerts.
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{Db, DbError, millis, optional_millis, parsed};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Firing,
+    Acknowledged,
+    Resolved,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident = $s:literal),* }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    _ => Err(format!("unknown {}: {s}", stringify!($t))),
+                }
+            }
+        }
+    };
+}
+text_enum!(Severity { Info = "info", Warning = "warning", Critical = "critical" });
+text_enum!(AlertState { Firing = "firing", Acknowledged = "acknowledged", Resolved = "resolved" });
+
+/// A condition to raise: `rule` and `subject` make its key.
+#[derive(Debug, Clone)]
+pub struct Raise {
+    pub rule: &'static str,
+    /// What it is about: `probe:ID`, `prefix:192.0.2.7/32`, `user:NAME`.
+    pub subject: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub details: Value,
+    /// Occurrences this raise stands for (a burst counted before writing).
+    pub count: u32,
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Alert {
+    pub id: i64,
+    pub rule: String,
+    pub severity: Severity,
+    pub subject: String,
+    pub summary: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+    pub state: AlertState,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// Occurrences since it was first seen.
+    pub count: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+/// Which alerts to list: newest first, `limit` of them, before id `before`.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub state: Option<AlertState>,
+    pub severity: Option<Severity>,
+    pub rule: Option<String>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+impl Db {
+    /// Raises `r`: a new firing alert, or the open one of the same key updated. Returns the
+    /// alert's id and its count, which equals `r.count` for a new alert.
+    pub async fn raise_alert(&self, r: Raise) -> Result<(i64, u32), DbError> {
+        let now = self.clock.now_ms();
+        self.write_batched(move |conn| {
+            let key = format!("{}/{}", r.rule, r.subject);
+            Ok(conn
+                .prepare_cached(
+                    "INSERT INTO alerts (key, rule, severity, subject, summary, details, state,
+                       first_ms, last_ms, count)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'firing', ?7, ?7, ?8)
+                     ON CONFLICT (key) WHERE state != 'resolved' DO UPDATE SET
+                       last_ms = excluded.last_ms, count = count + excluded.count,
+                       severity = CASE WHEN instr('info warning critical', excluded.severity)
+                         > instr('info warning critical', severity)
+                         THEN excluded.severity ELSE severity END,
+                       summary = excluded.summary, details = excluded.details
+                     RETURNING id, count",
+                )?
+                .query_row(
+                    params![
+                        key,
+                        r.rule,
+                        r.severity.as_str(),
+                        r.subject,
+                        r.summary,
+                        r.details.to_string(),
+                        now,
+                        r.count
+                    ],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?)
+        })
+        .await
+    }
+
+    /// Resolves the open alerts of rules starting with `rule_prefix` that nothing raised
+    /// again for `quiet_ms`: events (an attack) end by stopping. Returns how many.
+    pub async fn resolve_quiet_alerts(
+        &self,
+        rule_prefix: &'static str,
+        quiet_ms: i64,
+    ) -> Result<usize, DbError> {
+        let now = self.clock.now_ms();
+        self.write_batched(move |conn| {
+            Ok(conn.execute(
+                "UPDATE alerts SET state = 'resolved', resolved_ms = ?1
+                 WHERE state != 'resolved' AND last_ms <= ?2 AND substr(rule, 1, length(?3)) = ?3",
+                params![now, now - quiet_ms, rule_prefix],
+            )?)
+        })
+        .await
+    }
+
+    /// Alerts matching `q`, newest first.
+    pub async fn alerts(&self, q: AlertQuery) -> Result<Vec<Alert>, DbError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, rule, severity, subject, summary, details, state, first_ms, last_ms,
+                   count, resolved_ms
+                 FROM alerts
+                 WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR severity = ?2)
+                   AND (?3 IS NULL OR rule = ?3) AND (?4 IS NULL OR id < ?4)
+                 ORDER BY id DESC LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    q.state.map(AlertState::as_str),
+                    q.severity.map(Severity::as_str),
+                    q.rule,
+                    q.before,
+                    q.limit
+                ],
+                |r| {
+                    let details: String = r.get(5)?;
+                    Ok(Alert {
+                        id: r.get(0)?,
+                        rule: r.get(1)?,
+                        severity: parsed(r, 2)?,
+                        subject: r.get(3)?,
+                        summary: r.get(4)?,
+                        details: serde_json::from_str(&details).unwrap_or(Value::Null),
+                        state: parsed(r, 6)?,
+                        first_seen: millis(r, 7)?,
+                        last_seen: millis(r, 8)?,
+                        count: r.get(9)?,
+                        resolved_at: optional_millis(r, 10)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+
+    fn raise(rule: &'static str, subject: &str, severity: Severity) -> Raise {
+        Raise {
+            rule,
+            subject: subject.into(),
+            severity,
+            summary: format!("{rule} on {subject}"),
+            details: serde_json::json!({"n": 1}),
+            count: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_condition_updates_its_open_alert_and_a_resolved_one_starts_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::default();
+        let db = Db::open_with_clock(&dir.path().join("n.db"), clock.clone()).unwrap();
+        let r = raise("security.revoked_probe", "probe:a", Severity::Warning);
+        let (id, count) = db.raise_alert(r.clone()).await.unwrap();
+        assert_eq!(count, 1);
+        clock.advance(time::Duration::minutes(1));
+        let mut burst = raise("security.revoked_probe", "probe:a", Severity::Critical);
+        burst.count = 9;
+        assert_eq!(db.raise_alert(burst).await.unwrap(), (id, 10));
+        // Another subject is another alert.
+        clock.advance(time::Duration::minutes(30));
+        let (other, _) = db
+            .raise_alert(raise("security.revoked_probe", "probe:b", Severity::Info))
+            .await
+            .unwrap();
+        assert_ne!(other, id);
+
+        let all = db
+            .alerts(AlertQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        let a = all.iter().find(|a| a.id == id).unwrap();
+        assert_eq!(
+            (a.count, a.severity, a.state),
+            (10, Severity::Critical, AlertState::Firing)
+        );
+        let between = a.last_seen - a.first_seen;
+        assert!(between >= time::Duration::minutes(1) && between < time::Duration::minutes(2));
+
+        // Quiet for an hour: resolved (not the other, quiet for half an hour); only rules of
+        // the prefix.
+        clock.advance(time::Duration::minutes(31));
+        assert_eq!(
+            db.resolve_quiet_alerts("other.", 3_600_000).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            db.resolve_quiet_alerts("security.", 3_600_000)
+                .await
+                .unwrap(),
+            1
+        );
+        let firing = db
+            .alerts(AlertQuery {
+                state: Some(AlertState::Firing),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(firing.iter().map(|a| a.id).collect::<Vec<_>>(), [other]);
+        // Raised again after resolution: a new alert; the old stays in history.
+        let (again, count) = db.raise_alert(r).await.unwrap();
+        assert!(again != id && count == 1);
+        let resolved = db
+            .alerts(AlertQuery {
+                state: Some(AlertState::Resolved),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(resolved.len(), 1);
+        assert!(resolved[0].resolved_at.is_some());
+    }
+}
