@@ -73,6 +73,9 @@ pub enum Destination {
 pub struct ThreatConfig {
     /// Networks never banned, automatically or by hand: loopback and your own.
     pub allow: Vec<IpNet>,
+    /// Reverse proxies in front of the web listener whose `X-Forwarded-For` is believed (from
+    /// anyone else it is ignored). Never banned themselves: their clients are.
+    pub trusted_proxies: Vec<IpNet>,
     /// IPv6 clients are banned by network of this length (a host owns a /64).
     pub ipv6_prefix: u8,
     /// The window each rule counts over.
@@ -105,6 +108,7 @@ impl Default for ThreatConfig {
                     .unwrap_or(IpNet::V4(Default::default())),
                 "::1/128".parse().unwrap_or(IpNet::V6(Default::default())),
             ],
+            trusted_proxies: Vec::new(),
             ipv6_prefix: 64,
             window: Duration::from_secs(600),
             ban: Duration::from_secs(600),

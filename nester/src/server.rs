@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -167,6 +168,9 @@ impl Server {
             }
         };
         let ingest_app = ingest::router(self.ingest);
+        // Only web traffic comes through a reverse proxy; harvesters connect directly (mTLS).
+        let proxies: Arc<[IpNet]> = self.config.threats.trusted_proxies.clone().into();
+        let direct: Arc<[IpNet]> = Arc::new([]);
         let dial = self
             .config
             .public_ingest_address_bound(listeners.ingest_addr().port());
@@ -180,7 +184,8 @@ impl Server {
             if let (Some(plain), Some(log)) = (listeners.redirect, log) {
                 let base = self.config.public_web_url(web);
                 let app = web::redirect::router(base);
-                net::serve("redirect", plain, None, app, log, wait(stopped.clone())).await;
+                let stop = wait(stopped.clone());
+                net::serve("redirect", plain, None, app, log, proxies.clone(), stop).await;
             }
         };
         let metrics = async {
@@ -188,7 +193,8 @@ impl Server {
             let log = log_metrics.take();
             if let (Some(plain), Some(log)) = (listeners.metrics, log) {
                 let app = crate::metrics::router(self.state.clone());
-                net::serve("metrics", plain, None, app, log, wait(stopped.clone())).await;
+                let stop = wait(stopped.clone());
+                net::serve("metrics", plain, None, app, log, direct.clone(), stop).await;
             }
         };
         tokio::join!(
@@ -198,6 +204,7 @@ impl Server {
                 Some(self.ingest_tls),
                 ingest_app,
                 log_ingest,
+                direct.clone(),
                 wait(stopped.clone())
             ),
             net::serve(
@@ -206,6 +213,7 @@ impl Server {
                 Some(self.web_tls),
                 web_app,
                 log_web,
+                proxies.clone(),
                 wait(stopped.clone())
             ),
             redirect,

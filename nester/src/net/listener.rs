@@ -6,7 +6,7 @@
 //! on mTLS, its probe id reach handlers as a [`Peer`] request extension.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +15,16 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use ipnet::IpNet;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use crate::error::ApiError;
 use crate::net::access_log::{self, AccessLog};
+use crate::net::forwarded;
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,7 +33,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
 pub struct Peer {
+    /// The client: the connection's far end, or the client a trusted proxy forwarded for
+    /// (then with port 0).
     pub addr: SocketAddr,
+    /// The trusted proxy the request came through, if any.
+    pub via: Option<IpAddr>,
+    /// SHA-256 of the client certificate (ingest only).
+    pub certificate: Option<String>,
     /// The probe named by the client certificate (ingest only).
     pub probe_id: Option<Uuid>,
     /// The probe's standing (site, revoked), looked up once per connection (see
@@ -39,13 +48,14 @@ pub struct Peer {
 }
 
 /// Serves `app` on `listener`, over TLS when `tls` is given, until `shutdown` completes, then
-/// drains connections.
+/// drains connections. `X-Forwarded-For` is believed from `proxies` only (see `forwarded`).
 pub async fn serve(
     name: &'static str,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     app: Router,
     log: AccessLog,
+    proxies: Arc<[IpNet]>,
     shutdown: impl Future<Output = ()>,
 ) {
     let app = app.layer(axum::middleware::from_fn_with_state(
@@ -83,19 +93,20 @@ pub async fn serve(
         if log.banned(addr.ip()) {
             let _ = tcp.set_zero_linger();
             drop(tcp);
-            log.refused(name, addr.ip(), "banned", Duration::ZERO);
+            log.refused(name, addr.ip(), None, "banned", Duration::ZERO);
             continue;
         }
         // Small responses must not wait for delayed ACKs (Nagle): 40 ms per request otherwise.
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(listener = name, error = %e, "cannot set TCP_NODELAY");
         }
-        let (acceptor, app, builder, watcher, log) = (
+        let (acceptor, app, builder, watcher, log, proxies) = (
             acceptor.clone(),
             app.clone(),
             builder.clone(),
             graceful.watcher(),
             log.clone(),
+            proxies.clone(),
         );
         tokio::spawn(async move {
             let accepted = std::time::Instant::now();
@@ -103,46 +114,59 @@ pub async fn serve(
             let Some(acceptor) = acceptor else {
                 let peer = Peer {
                     addr,
+                    via: None,
+                    certificate: None,
                     probe_id: None,
                     standing: Arc::default(),
                 };
-                return connection(name, &builder, tcp, peer, app, watcher).await;
+                let http = Http {
+                    name,
+                    builder: &builder,
+                    app,
+                    log,
+                    proxies,
+                };
+                return http.serve(tcp, peer, watcher).await;
             };
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 // A client that connects and leaves (a port scan, a health check) is not news.
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     handshake_failed(name, "closed");
-                    log.refused(name, addr.ip(), "tls_closed", accepted.elapsed());
+                    log.refused(name, addr.ip(), None, "tls_closed", accepted.elapsed());
                     tracing::debug!(listener = name, client_ip = %addr.ip(), "connection closed before the TLS handshake");
                     return;
                 }
                 Ok(Err(e)) => {
                     let reason = handshake_failure(&e);
                     handshake_failed(name, reason);
-                    log.refused(name, addr.ip(), refusal(reason), accepted.elapsed());
+                    log.refused(name, addr.ip(), None, refusal(reason), accepted.elapsed());
                     tracing::info!(listener = name, client_ip = %addr.ip(), error = %e, "TLS handshake refused");
                     return;
                 }
                 Err(_) => {
                     handshake_failed(name, "timeout");
-                    log.refused(name, addr.ip(), "tls_timeout", accepted.elapsed());
+                    log.refused(name, addr.ip(), None, "tls_timeout", accepted.elapsed());
                     tracing::info!(listener = name, client_ip = %addr.ip(), "TLS handshake timed out");
                     return;
                 }
             };
-            let probe_id = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(|cert| shared::identity::probe_id_from_cert(cert).ok());
+            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
             let peer = Peer {
                 addr,
-                probe_id,
+                via: None,
+                certificate: leaf.map(|cert| shared::identity::fingerprint(cert)),
+                probe_id: leaf.and_then(|cert| shared::identity::probe_id_from_cert(cert).ok()),
                 standing: Arc::default(),
             };
-            connection(name, &builder, tls, peer, app, watcher).await;
+            let http = Http {
+                name,
+                builder: &builder,
+                app,
+                log,
+                proxies,
+            };
+            http.serve(tls, peer, watcher).await;
         });
     }
     drop(listener);
@@ -211,24 +235,69 @@ fn handshake_failure(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Serves HTTP on one accepted stream, plain or TLS, with `peer` on every request.
-async fn connection<S>(
+/// HTTP on one accepted stream, plain or TLS.
+struct Http<'a> {
     name: &'static str,
-    builder: &auto::Builder<TokioExecutor>,
-    stream: S,
-    peer: Peer,
+    builder: &'a auto::Builder<TokioExecutor>,
     app: Router,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let addr = peer.addr;
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(peer.clone());
-        app.clone().oneshot(req)
-    });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(listener = name, client_ip = %addr.ip(), error = %e, "connection ended with an error");
+    log: AccessLog,
+    proxies: Arc<[IpNet]>,
+}
+
+impl Http<'_> {
+    /// Serves the stream with `peer` on every request: the client a trusted proxy forwarded
+    /// for, if so, refused at once when banned (the accept loop only saw the proxy).
+    async fn serve<S>(self, stream: S, peer: Peer, watcher: hyper_util::server::graceful::Watcher)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self {
+            name,
+            builder,
+            app,
+            log,
+            proxies,
+        } = self;
+        let addr = peer.addr;
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let mut peer = peer.clone();
+            let client = forwarded::client_ip(peer.addr.ip(), req.headers(), &proxies);
+            let mut banned = false;
+            if client != peer.addr.ip() {
+                peer.via = Some(peer.addr.ip());
+                peer.addr = SocketAddr::new(client, 0);
+                banned = log.banned(client);
+            }
+            let via = peer.via;
+            req.extensions_mut().insert(peer);
+            let (app, log) = (app.clone(), log.clone());
+            async move {
+                if banned {
+                    log.refused(name, client, via, "banned", Duration::ZERO);
+                    return Ok(forwarded_banned());
+                }
+                app.oneshot(req).await
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        if let Err(e) = watcher.watch(conn.into_owned()).await {
+            tracing::debug!(listener = name, client_ip = %addr.ip(), error = %e, "connection ended with an error");
+        }
     }
+}
+
+/// The answer to a banned client behind a trusted proxy, and the end of the connection.
+fn forwarded_banned() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "banned",
+        "this address is banned for a while",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }

@@ -1,9 +1,11 @@
 //! What every listener shares: the accept loop (`listener.rs`: bans checked first, then the
 //! TLS handshake under a timeout, the peer's address and certificate to handlers), the access
 //! log every request and refused connection goes to (`access_log/`), and the rustls
-//! configurations (`tls.rs`).
+//! configurations (`tls.rs`); and who the client is behind a trusted reverse proxy
+//! (`forwarded.rs`).
 
 pub mod access_log;
+mod forwarded;
 pub mod listener;
 pub mod tls;
 

@@ -62,8 +62,13 @@ impl Threats {
         })
     }
 
+    /// Whether `ip` is never banned: allow-listed, or a trusted proxy (whose clients are).
     pub fn allowed(&self, ip: IpAddr) -> bool {
-        self.config.allow.iter().any(|n| n.contains(&ip))
+        let c = &self.config;
+        c.allow
+            .iter()
+            .chain(&c.trusted_proxies)
+            .any(|n| n.contains(&ip))
     }
 
     /// The prefix `ip` is banned by (its /32, or its IPv6 network).
@@ -179,8 +184,8 @@ impl Threats {
         duration: Option<Duration>,
     ) -> anyhow::Result<i64> {
         anyhow::ensure!(
-            !self.config.allow.iter().any(|a| a.contains(&prefix.addr())),
-            "{prefix} is in the allow-list ([threats] allow): it is never banned"
+            !self.allowed(prefix.addr()),
+            "{prefix} is in the allow-list ([threats] allow) or a trusted proxy: it is never banned"
         );
         let offences = self.db.offences(prefix.to_string()).await?;
         let length = duration.unwrap_or_else(|| {

@@ -151,8 +151,14 @@ async fn revoked_probes_bad_signatures_and_bad_tokens_raise_one_alert_each() {
     );
     assert_eq!(nester.count("bans"), 0, "loopback is allow-listed");
 
-    // The access log names each refusal's code.
+    // The access log names each refusal's code, and on ingest the client certificate.
     let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    let fingerprint = shared::identity::fingerprint(&revoked.client_cert().chain[0]);
+    assert!(
+        log.lines().any(|l| l.contains("\"code\":\"probe_revoked\"")
+            && l.contains(&format!("\"certificate\":\"{fingerprint}\""))),
+        "no certificate fingerprint on the revoked probe's lines:\n{log}"
+    );
     for code in ["probe_revoked", "bad_signature", "token_expired"] {
         assert!(
             log.lines()

@@ -32,6 +32,12 @@ pub struct Record {
     pub time: String,
     pub listener: &'static str,
     pub client_ip: IpAddr,
+    /// The trusted proxy the request came through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<IpAddr>,
+    /// SHA-256 of the client certificate (ingest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     /// `user:NAME`, `probe:ID`, or absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub who: Option<String>,
@@ -130,11 +136,13 @@ impl AccessLog {
         }
     }
 
-    /// A connection refused before any HTTP, for `reason`.
+    /// A connection refused before any HTTP (or, behind the trusted proxy `via`, a request
+    /// refused before routing), for `reason`.
     pub fn refused(
         &self,
         listener: &'static str,
         ip: IpAddr,
+        via: Option<IpAddr>,
         reason: &'static str,
         took: Duration,
     ) {
@@ -142,6 +150,8 @@ impl AccessLog {
             time: now(),
             listener,
             client_ip: ip,
+            via,
+            certificate: None,
             who: None,
             method: "-".into(),
             route: "-".into(),
@@ -208,6 +218,8 @@ pub async fn layer(
         time: now(),
         listener,
         client_ip: peer.addr.ip(),
+        via: peer.via,
+        certificate: peer.certificate,
         who,
         method,
         route,
