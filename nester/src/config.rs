@@ -94,6 +94,10 @@ pub struct ThreatConfig {
     /// Uses of a revoked probe, bad report signatures or bad enrollment tokens (each its own
     /// rule; every one also raises an alert).
     pub ingest_refusals: u32,
+    /// A banned prefix refused this many times within a second is dropped by the kernel (a
+    /// socket filter on the listeners) until its ban ends; 0 keeps every refusal in the accept
+    /// loop (and in the access log).
+    pub kernel_after: u32,
     /// A security alert nothing raised again for this long is resolved.
     #[serde(deserialize_with = "duration")]
     pub alert_quiet: Duration,
@@ -118,6 +122,7 @@ impl Default for ThreatConfig {
             not_found: 30,
             unauthorized: 30,
             ingest_refusals: 10,
+            kernel_after: 50,
             alert_quiet: Duration::from_secs(3600),
         }
     }

@@ -26,6 +26,7 @@ pub const REQUEST_DURATION: &str = "seahawks_nester_http_request_duration_second
 pub const DB_SIZE: &str = "seahawks_nester_db_size_bytes";
 pub const PROBES: &str = "seahawks_nester_probes";
 pub const BANS: &str = "seahawks_nester_bans_active";
+pub const BANS_IN_KERNEL: &str = "seahawks_nester_bans_in_kernel";
 pub const BUILD_INFO: &str = "seahawks_nester_build_info";
 
 /// Installs the recorder and says what each metric means; call once at start.
@@ -62,6 +63,10 @@ pub fn install() {
         "Enrolled probes, by status (revoked probes count as revoked)"
     );
     describe_gauge!(BANS, "Client addresses or networks banned now");
+    describe_gauge!(
+        BANS_IN_KERNEL,
+        "Banned addresses or networks whose flood the kernel drops (a socket filter)"
+    );
     describe_counter!(
         crate::net::access_log::DROPPED,
         "Access log lines dropped because the writer fell behind"
@@ -133,6 +138,7 @@ async fn scrape(State(state): State<AppState>) -> Response {
         Ok(bans) => gauge!(BANS).set(bans.len() as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the bans"),
     }
+    gauge!(BANS_IN_KERNEL).set(state.threats.kernel_banned() as f64);
     (
         StatusCode::OK,
         [(

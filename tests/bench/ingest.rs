@@ -6,6 +6,11 @@
 //!
 //! (a) a new TLS connection per report, (b) kept-alive connections. Prints rates and ratios;
 //! record them in docs/benchmarks.md.
+//!
+//! A second nester, a copy of the first made after enrollment, runs with the access log off
+//! (`[log] access = "off"`): the same requests to it give the access log's cost per report.
+//! What detection adds on the request path for a stored report is timed apart (it is on in
+//! both).
 
 use seahawks_tests::cpu::{self, Rate};
 use seahawks_tests::peer;
@@ -45,9 +50,11 @@ struct Args {
     rounds: usize,
 }
 
-/// One round: the nester's run and the bare server's, back to back.
+/// One round: the nester's run, the same without its access log, and the bare server's,
+/// back to back.
 struct Round {
     real: Rate,
+    unlogged: Rate,
     bare: Rate,
     /// CPU time of the nester's database writer per report: the one serial stage.
     writer_us: f64,
@@ -59,6 +66,9 @@ struct Medians {
     real: Rate,
     bare: Rate,
     writer_us: f64,
+    /// CPU per report with the access log over without it, less one.
+    log_cost: f64,
+    unlogged_cpu_us: f64,
 }
 
 impl Round {
@@ -73,6 +83,8 @@ impl Round {
             real: rate(|r| r.real),
             bare: rate(|r| r.bare),
             writer_us: median(&|r| r.writer_us),
+            log_cost: median(&|r| r.real.cpu_us / r.unlogged.cpu_us - 1.0),
+            unlogged_cpu_us: median(&|r| r.unlogged.cpu_us),
         }
     }
 }
@@ -211,6 +223,9 @@ async fn main() -> anyhow::Result<()> {
     let writer = *cpu::threads_named("db-writer")?
         .first()
         .context("the nester's database writer thread is not running")?;
+    let (unlogged_addr, access_log) = unlogged_copy(&config, temp.path()).await?;
+    let detection_ns = detection_cost();
+    eprintln!("detection on a stored report's event: {detection_ns:.0} ns");
 
     // Signing is the harvesters' work, not the nester's: done before the clock starts.
     let mut next_sequence = vec![1u64; args.probes];
@@ -278,29 +293,47 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("{server} run"))
             };
-            let writer_before = cpu::thread_us(writer)?;
-            let (real, bare) = if round % 2 == 1 {
-                let bare = run("bare server", bare_addr).await?;
-                (run("nester", nester_addr).await?, bare)
-            } else {
-                let real = run("nester", nester_addr).await?;
-                (real, run("bare server", bare_addr).await?)
+            // Each server goes first, second and third in turn.
+            let mut order = [
+                ("nester", nester_addr),
+                ("nester, access log off", unlogged_addr),
+                ("bare server", bare_addr),
+            ];
+            order.rotate_left(round % 3);
+            let mut rates = Vec::new();
+            let mut writer_us = 0.0;
+            for (server, addr) in order {
+                let writer_before = cpu::thread_us(writer)?;
+                rates.push((server, run(server, addr).await?));
+                if addr == nester_addr {
+                    writer_us = (cpu::thread_us(writer)? - writer_before) / per_round as f64;
+                }
+            }
+            let rate = |name| rates.iter().find(|(s, _)| *s == name).map(|(_, r)| *r);
+            let (Some(real), Some(unlogged), Some(bare)) = (
+                rate("nester"),
+                rate("nester, access log off"),
+                rate("bare server"),
+            ) else {
+                anyhow::bail!("a run is missing");
             };
-            let writer_us = (cpu::thread_us(writer)? - writer_before) / per_round as f64;
             eprintln!(
                 "{mode}, round {round}/{}: nester {:.0}/s, bare {:.0}/s: {:.2}x; CPU per report \
-                 {:.0} and {:.0} us (writer {writer_us:.0}); cores busy {:.2} and {:.2}",
+                 {:.0} and {:.0} us (writer {writer_us:.0}; access log off {:.0} us); cores busy \
+                 {:.2} and {:.2}",
                 args.rounds,
                 real.per_s,
                 bare.per_s,
                 real.per_s / bare.per_s,
                 real.cpu_us,
                 bare.cpu_us,
+                unlogged.cpu_us,
                 real.busy_cores(),
                 bare.busy_cores(),
             );
             rounds.push(Round {
                 real,
+                unlogged,
                 bare,
                 writer_us,
             });
@@ -344,6 +377,25 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("targets (issue 3): (a) ratio >= 0.6x; (b) nester >= 10000 reports/s");
+    println!();
+    println!(
+        "{:<36} {:>22} {:>16}",
+        "access log and detection (issue 21)", "CPU us/report on / off", "log cost"
+    );
+    for (mode, m) in &rows {
+        println!(
+            "{mode:<36} {:>14.0} / {:>5.0} {:>15.1}%",
+            m.real.cpu_us,
+            m.unlogged_cpu_us,
+            m.log_cost * 100.0
+        );
+    }
+    let lines = std::fs::read_to_string(&access_log).map_or(0, |t| t.lines().count());
+    println!(
+        "detection on the request path: {detection_ns:.0} ns per report; access log lines \
+         written: {lines}"
+    );
+    println!("target (issue 21): access log and detection add < 5% to the CPU per report");
     let bytes: u64 = ["", "-wal"]
         .iter()
         .filter_map(|suffix| {
@@ -357,6 +409,54 @@ async fn main() -> anyhow::Result<()> {
         bytes / stored.max(1) as u64
     );
     Ok(())
+}
+
+/// A second nester from a copy of the first's data dir (a consistent snapshot of its database,
+/// so the enrolled probes are known), with the access log off; its address and the first
+/// nester's access log file.
+async fn unlogged_copy(
+    config: &Config,
+    temp: &std::path::Path,
+) -> anyhow::Result<(SocketAddr, std::path::PathBuf)> {
+    let from = DataDir::new(config.data_dir.clone());
+    let to = DataDir::new(temp.join("nester-unlogged"));
+    std::fs::create_dir_all(to.root().join("pki"))?;
+    for entry in std::fs::read_dir(from.root().join("pki"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.root().join("pki").join(entry.file_name()))?;
+    }
+    rusqlite::Connection::open(from.database())?
+        .execute("VACUUM INTO ?1", [to.database().to_string_lossy()])?;
+    let mut copy = config.clone();
+    copy.data_dir = to.root().to_path_buf();
+    copy.log.access = nester::config::Destination::Off;
+    let server = Server::open(&copy)?;
+    let listeners = Listeners::bind(&copy).await?;
+    let addr = listeners.ingest_addr();
+    tokio::spawn(server.run(listeners, std::future::pending()));
+    Ok((addr, from.root().join("logs").join("access.log")))
+}
+
+/// What detection does on the request path for a stored report's event, in ns: it finds
+/// no rule for it.
+fn detection_cost() -> f64 {
+    const EVENTS: u32 = 1_000_000;
+    let started = Instant::now();
+    let mut rules = 0;
+    for i in 0..EVENTS {
+        let event = nester::threat::Event {
+            ip: std::net::IpAddr::from([10, 20, 0, (i % 250) as u8]),
+            refused: None,
+            method: "POST",
+            route: std::hint::black_box("/v1/reports"),
+            status: std::hint::black_box(201),
+            code: None,
+            who: Some("probe:bench"),
+        };
+        rules += usize::from(nester::threat::Rule::of(&event).is_some());
+    }
+    assert_eq!(rules, 0, "a stored report counted for a rule");
+    started.elapsed().as_secs_f64() * 1e9 / f64::from(EVENTS)
 }
 
 /// The storage peer: raw SQLite writing the same blobs, WAL, synchronous=FULL, 16 per

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::net::access_log::{self, AccessLog};
-use crate::net::forwarded;
+use crate::net::{forwarded, kernel_filter};
 
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,10 +74,22 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Duration::from_secs(30));
     let builder = Arc::new(builder);
+    let mut kernel = log.kernel_bans();
+    if let Some(rx) = kernel.as_mut() {
+        rx.mark_changed();
+    }
     tokio::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
             () = &mut shutdown => break,
+            prefixes = kernel_bans_changed(&mut kernel) => {
+                let dropped = prefixes.len();
+                match kernel_filter::install(socket2::SockRef::from(&listener), &prefixes) {
+                    Ok(()) => tracing::info!(listener = name, dropped, "kernel filter of banned floods updated"),
+                    Err(e) => tracing::warn!(listener = name, error = %e, "cannot install the kernel filter; banned floods stay with the accept loop"),
+                }
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -179,6 +191,21 @@ pub async fn serve(
             "connections still open after {DRAIN_TIMEOUT:?}; closing them"
         );
     }
+}
+
+/// The next set of prefixes the kernel should drop (the current one first); never, once the
+/// sender is gone.
+async fn kernel_bans_changed(
+    rx: &mut Option<tokio::sync::watch::Receiver<Arc<[IpNet]>>>,
+) -> Arc<[IpNet]> {
+    let Some(receiver) = rx else {
+        return std::future::pending().await;
+    };
+    if receiver.changed().await.is_err() {
+        *rx = None;
+        return std::future::pending().await;
+    }
+    receiver.borrow_and_update().clone()
 }
 
 /// Metrics of the accept loop (described with the others in `crate::metrics`).

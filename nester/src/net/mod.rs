@@ -6,6 +6,7 @@
 
 pub mod access_log;
 mod forwarded;
+pub mod kernel_filter;
 pub mod listener;
 pub mod tls;
 

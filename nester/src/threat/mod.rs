@@ -10,6 +10,7 @@
 pub mod accounts;
 mod alerting;
 mod detect;
+mod flood;
 mod prefix;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub struct Threats {
     bans: RwLock<HashMap<IpNet, i64>>,
     detector: detect::Detector,
     alerts: alerting::Pending,
+    floods: flood::Floods,
 }
 
 /// One event of the stream, as detection sees it.
@@ -54,6 +56,7 @@ pub struct Event<'a> {
 impl Threats {
     pub fn new(config: ThreatConfig, db: Db) -> Arc<Self> {
         Arc::new(Self {
+            floods: flood::Floods::new(config.kernel_after),
             detector: detect::Detector::new(&config),
             config,
             db,
@@ -104,12 +107,34 @@ impl Threats {
         if let Ok(mut bans) = self.bans.write() {
             *bans = fresh;
         }
+        self.sync_floods();
         Ok(())
+    }
+
+    /// The banned prefixes the kernel drops (`net::kernel_filter`), now and as they change.
+    pub fn kernel_bans(&self) -> tokio::sync::watch::Receiver<Arc<[IpNet]>> {
+        self.floods.subscribe()
+    }
+
+    /// How many banned prefixes the kernel drops now.
+    pub fn kernel_banned(&self) -> usize {
+        self.floods.len()
+    }
+
+    /// Drops from the kernel's set the prefixes no longer banned.
+    fn sync_floods(&self) {
+        let Ok(bans) = self.bans.read() else { return };
+        self.floods
+            .retain(self.db.clock().now_ms(), |p| bans.get(p).copied());
     }
 
     /// An event from the stream (a request's answer, or a connection refused before HTTP):
     /// counted, an alert noted when it is one, and a ban when a rule's threshold is crossed.
     pub fn observe(self: &Arc<Self>, event: &Event<'_>) {
+        if event.refused == Some("banned") {
+            self.refused_banned(event.ip);
+            return;
+        }
         let Some(rule) = Rule::of(event) else {
             return;
         };
@@ -152,6 +177,17 @@ impl Threats {
                     }
                 }
             });
+        }
+    }
+
+    /// A banned client's connection was refused: a flood of them goes to the kernel.
+    fn refused_banned(&self, ip: IpAddr) {
+        let prefix = self.prefix(ip);
+        let until = self.bans.read().ok().and_then(|b| b.get(&prefix).copied());
+        if let Some(until) = until
+            && self.floods.refused(prefix, self.db.clock().now_ms(), until)
+        {
+            tracing::warn!(%prefix, "banned prefix flooding: the kernel drops its connections until the ban ends");
         }
     }
 
@@ -209,6 +245,7 @@ impl Threats {
         if let Ok(mut bans) = self.bans.write() {
             bans.remove(&prefix);
         }
+        self.sync_floods();
         Ok(lifted)
     }
 

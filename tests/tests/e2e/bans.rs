@@ -11,28 +11,27 @@ use hyper::StatusCode;
 use nester::db::audit::Actor;
 use nester::threat::Threats;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::harness::TestNester;
 use crate::process::{NesterFiles, run, stderr};
 
 /// Loopback is allow-listed by default; these tests keep only 127.0.0.1 there, so other
-/// loopback addresses stand for attackers.
+/// loopback addresses stand for attackers. Floods stay with the accept loop here (the kernel
+/// filter has a test of its own).
 async fn nester() -> TestNester {
     TestNester::start_with(|c| {
         c.threats.allow = vec!["127.0.0.1/32".parse().unwrap()];
         c.threats.tls_failures = 3;
+        c.threats.kernel_after = 0;
     })
     .await
 }
 
 /// Connects from `source` to `to`, sends `bytes`, and returns the first bytes that came
-/// back (none when the connection was closed on us; at most 5 s).
+/// back (none when the connection was closed on us or never made; at most 7 s).
 async fn exchange(source: &str, to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(source.parse().unwrap(), 0))
-        .unwrap();
-    let Ok(mut tcp) = socket.connect(to).await else {
+    let Attempt::Made(mut tcp) = connect_from(source, to, Duration::from_secs(2)).await else {
         return Vec::new();
     };
     let _ = tcp.write_all(bytes).await;
@@ -42,6 +41,28 @@ async fn exchange(source: &str, to: SocketAddr, bytes: &[u8]) -> Vec<u8> {
         _ => got.clear(),
     }
     got
+}
+
+/// What a connection attempt came to.
+enum Attempt {
+    Made(TcpStream),
+    /// Reset (or refused) by the other end: the nester's accept loop saw it.
+    Reset,
+    /// No answer within the limit: the SYN was dropped.
+    Silent,
+}
+
+/// A TCP connection attempt from `source` to `to`, waiting at most `limit`.
+async fn connect_from(source: &str, to: SocketAddr, limit: Duration) -> Attempt {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    match tokio::time::timeout(limit, socket.connect(to)).await {
+        Ok(Ok(tcp)) => Attempt::Made(tcp),
+        Ok(Err(_)) => Attempt::Reset,
+        Err(_) => Attempt::Silent,
+    }
 }
 
 /// A TLS ClientHello as a real client sends it.
@@ -167,6 +188,83 @@ async fn a_banned_address_gets_no_server_hello_while_others_are_served_through_i
         assert!(
             Instant::now() < deadline,
             "still refused after the ban was lifted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A banned address that floods goes to the kernel: its connections are no longer even
+/// made (the SYN is dropped: no reset, no accept, no log line), while others are served;
+/// lifted, it is served again.
+#[tokio::test]
+async fn a_banned_flood_is_dropped_by_the_kernel_until_the_ban_is_lifted() {
+    let logs = tempfile::tempdir().unwrap();
+    let dir = logs.path().to_path_buf();
+    let nester = TestNester::start_with(|c| {
+        c.threats.allow = vec!["127.0.0.1/32".parse().unwrap()];
+        c.threats.kernel_after = 20;
+        c.log.access = nester::config::Destination::File;
+        c.log.access_dir = Some(dir.clone());
+    })
+    .await;
+    let threats = Threats::new(nester.config.threats.clone(), nester.db().clone());
+    let prefix = threats.prefix("127.0.0.13".parse().unwrap());
+    threats
+        .ban(Actor::cli(), prefix, "manual", "flood".into(), None)
+        .await
+        .unwrap();
+    assert!(banned_in_time(&nester, "127.0.0.13").await, "never refused");
+    let refused_lines = || {
+        std::fs::read_to_string(dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"client_ip\":\"127.0.0.13\"") && l.contains("\"banned\""))
+            .count()
+    };
+    // Refused by the accept loop (a reset) until 20 come within a second.
+    let mut answered = 0;
+    for _ in 0..100 {
+        match connect_from("127.0.0.13", nester.web, Duration::from_millis(300)).await {
+            Attempt::Made(_) | Attempt::Reset => answered += 1,
+            Attempt::Silent => break,
+        }
+    }
+    assert!(
+        (20..100).contains(&answered),
+        "{answered} connections answered"
+    );
+    // From now on the SYN goes unanswered, on every listener: the connection is never made.
+    for _ in 0..3 {
+        let attempt = connect_from("127.0.0.13", nester.ingest, Duration::from_millis(500)).await;
+        assert!(matches!(attempt, Attempt::Silent), "answered");
+    }
+    assert_eq!(
+        exchange("127.0.0.14", nester.web, &client_hello())
+            .await
+            .first(),
+        Some(&0x16),
+        "a neighbour was refused"
+    );
+    // No more log lines: the nester never sees the flood.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logged = refused_lines();
+    assert!(logged >= 20, "{logged} refusals logged");
+    for _ in 0..20 {
+        connect_from("127.0.0.13", nester.web, Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(refused_lines(), logged);
+    // Lifted (from another process, as `nester ban remove` does): served again in seconds.
+    assert!(threats.unban(Actor::cli(), prefix).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exchange("127.0.0.13", nester.web, &client_hello())
+        .await
+        .first()
+        != Some(&0x16)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still dropped after the ban was lifted"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

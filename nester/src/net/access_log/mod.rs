@@ -110,6 +110,11 @@ impl AccessLog {
         self.threats.as_ref().is_some_and(|t| t.banned(ip))
     }
 
+    /// The banned prefixes the kernel should drop, as they change (see `kernel_filter`).
+    pub fn kernel_bans(&self) -> Option<tokio::sync::watch::Receiver<Arc<[ipnet::IpNet]>>> {
+        self.threats.as_ref().map(|t| t.kernel_bans())
+    }
+
     /// Queues `record` (and shows it to detection), never waiting.
     pub fn send(&self, record: Record) {
         if let Some(threats) = &self.threats {
