@@ -1,5 +1,6 @@
 //! Periodic work beside the listeners, each job a loop that ends with the server's shutdown:
-//! the retention pass, the audit log's checkpoints, bans and security alerts.
+//! the retention pass, the audit log's checkpoints, bans and security alerts, and the
+//! monitoring alerts' evaluation.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -123,5 +124,36 @@ pub async fn threats(state: AppState, stop: impl Future<Output = ()>) {
     // What was noted last is not lost at shutdown.
     if let Err(e) = state.threats.flush_alerts().await {
         tracing::error!(error = format!("{e:#}"), "cannot write security alerts");
+    }
+}
+
+/// Evaluates the alert rules every `every`, until `stop`.
+pub async fn alerts(
+    engine: crate::alerts::Engine,
+    every: Duration,
+    stop: impl Future<Output = ()>,
+) {
+    let ticks = async {
+        loop {
+            tokio::time::sleep(every).await;
+            match engine.evaluate().await {
+                Ok(done) if done.raised + done.resolved > 0 => {
+                    tracing::info!(
+                        raised = done.raised,
+                        resolved = done.resolved,
+                        "alerts evaluated"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(
+                    error = format!("{e:#}"),
+                    "alert evaluation failed; retrying next time"
+                ),
+            }
+        }
+    };
+    tokio::select! {
+        () = ticks => {}
+        () = stop => {}
     }
 }

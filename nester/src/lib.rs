@@ -5,6 +5,7 @@
 //! - [`server`]: `nester serve`, every listener and the [`jobs`] behind one shutdown.
 //! - [`ingest`]: what harvesters call (reports, enrollment, renewal); [`web`]: the dashboard
 //!   (`web::ui`) and the client API (`web::api`).
+//! - [`alerts`]: the monitoring rules, evaluated beside ingest.
 //! - [`auth`]: who may call what on the web listener (sessions, TOTP, CSRF, API tokens,
 //!   throttling, credentials, secrets).
 //! - [`net`]: the accept loop and TLS configs every listener shares.
@@ -17,6 +18,7 @@
 // `expect` are refused outside tests, except where an `allow` gives the reason it cannot fail.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -159,6 +159,13 @@ impl Server {
             tracing::error!(error = format!("{e:#}"), "cannot read the bans");
         }
         let bans = jobs::threats(self.state.clone(), wait(stopped.clone()));
+        let engine = crate::alerts::Engine::new(
+            self.state.db.clone(),
+            self.config.alerts.clone(),
+            self.state.dir.clone(),
+            self.config.web.cert.clone(),
+        );
+        let alerts = jobs::alerts(engine, self.config.alerts.every, wait(stopped.clone()));
         let (log, lines) = AccessLog::new(self.config.log.access, Some(self.state.threats.clone()));
         let log_writer = async {
             if let Some(lines) = lines {
@@ -222,6 +229,7 @@ impl Server {
             checkpoints,
             log_writer,
             bans,
+            alerts,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

@@ -197,6 +197,7 @@ async fn identify(
                 username: t.username,
                 role: t.role,
                 ip: None,
+                alerts_firing: 0,
                 via: Via::Token {
                     token_id: t.token_id,
                     scope: t.scope,
@@ -218,11 +219,17 @@ async fn identify(
     if now_ms - row.seen_ms >= session::TOUCH_EVERY_MS {
         db.touch_session(row.session_id, now_ms).await?;
     }
+    // Every page shows how many alerts fire (a one-row read on this thread).
+    let alerts_firing = db.firing_alerts().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot count the firing alerts");
+        0
+    });
     Ok(Some(Caller {
         user_id: row.user_id,
         username: row.username.clone(),
         role: row.role,
         ip: None,
+        alerts_firing,
         via: Via::Session(row),
     }))
 }

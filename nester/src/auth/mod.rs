@@ -25,6 +25,8 @@ use crate::net::Peer;
 /// Every role.
 pub const ANYONE: &[Role] = &[Role::Admin, Role::Noc, Role::Support];
 pub const ADMIN: &[Role] = &[Role::Admin];
+/// Who acknowledges and silences alerts.
+pub const NOC: &[Role] = &[Role::Admin, Role::Noc];
 /// Roles that may hold API tokens.
 pub const TOKEN_HOLDERS: &[Role] = &[Role::Admin, Role::Support];
 
@@ -51,6 +53,8 @@ pub struct Caller {
     pub role: Role,
     /// The connection's address (never a header's).
     pub ip: Option<std::net::IpAddr>,
+    /// Alerts firing now, for the navigation bar (browser sessions only).
+    pub alerts_firing: u32,
     pub via: Via,
 }
 

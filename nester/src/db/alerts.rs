@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::audit::{Actor, Change};
 use super::{Db, DbError, millis, optional_millis, parsed};
 
 #[derive(
@@ -54,6 +55,9 @@ pub struct Raise {
     pub rule: &'static str,
     /// What it is about: `probe:ID`, `prefix:192.0.2.7/32`, `user:NAME`.
     pub subject: String,
+    /// The site and probe it concerns, when it concerns one.
+    pub site: Option<String>,
+    pub probe_id: Option<String>,
     pub severity: Severity,
     pub summary: String,
     pub details: Value,
@@ -68,10 +72,14 @@ pub struct Alert {
     pub rule: String,
     pub severity: Severity,
     pub subject: String,
+    pub site: Option<String>,
+    pub probe_id: Option<String>,
     pub summary: String,
     #[schema(value_type = Object)]
     pub details: Value,
     pub state: AlertState,
+    /// Who acknowledged it, why, and until when (it fires again after).
+    pub acknowledged: Option<Acknowledgement>,
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -82,11 +90,22 @@ pub struct Alert {
     pub resolved_at: Option<OffsetDateTime>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub comment: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+}
+
 /// Which alerts to list: newest first, `limit` of them, before id `before`.
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {
     pub state: Option<AlertState>,
     pub severity: Option<Severity>,
+    pub site: Option<String>,
     pub rule: Option<String>,
     pub before: Option<i64>,
     pub limit: u32,
@@ -102,8 +121,8 @@ impl Db {
             Ok(conn
                 .prepare_cached(
                     "INSERT INTO alerts (key, rule, severity, subject, summary, details, state,
-                       first_ms, last_ms, count)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'firing', ?7, ?7, ?8)
+                       first_ms, last_ms, count, site, probe_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'firing', ?7, ?7, ?8, ?9, ?10)
                      ON CONFLICT (key) WHERE state != 'resolved' DO UPDATE SET
                        last_ms = excluded.last_ms, count = count + excluded.count,
                        severity = CASE WHEN instr('info warning critical', excluded.severity)
@@ -121,7 +140,9 @@ impl Db {
                         r.summary,
                         r.details.to_string(),
                         now,
-                        r.count
+                        r.count,
+                        r.site,
+                        r.probe_id
                     ],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )?)
@@ -147,15 +168,132 @@ impl Db {
         .await
     }
 
+    /// Resolves the open alert of `rule` about `subject` (its condition cleared); `false`
+    /// when none was open.
+    pub async fn resolve_alert(
+        &self,
+        rule: &'static str,
+        subject: String,
+    ) -> Result<bool, DbError> {
+        let now = self.clock.now_ms();
+        self.write_batched(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE alerts SET state = 'resolved', resolved_ms = ?1
+                     WHERE key = ?2 AND state != 'resolved'",
+                )?
+                .execute(params![now, format!("{rule}/{subject}")])?
+                == 1)
+        })
+        .await
+    }
+
+    /// The subjects of the open alerts of `rule`.
+    pub async fn open_alert_subjects(&self, rule: &'static str) -> Result<Vec<String>, DbError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT subject FROM alerts WHERE rule = ?1 AND state != 'resolved'",
+            )?;
+            let rows = stmt.query_map([rule], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Acknowledges open alert `id` until `until_ms`, with `comment`; `false` when there is
+    /// no such open alert. Audited.
+    pub async fn acknowledge_alert(
+        &self,
+        actor: Actor,
+        id: i64,
+        comment: String,
+        until_ms: i64,
+    ) -> Result<bool, DbError> {
+        let now = self.clock.now_ms();
+        let by = actor.name.clone();
+        self.audited(actor, move |tx| {
+            let done = tx.execute(
+                "UPDATE alerts SET state = 'acknowledged', ack_by = ?2, ack_comment = ?3,
+                   ack_ms = ?4, ack_until_ms = ?5
+                 WHERE id = ?1 AND state != 'resolved'",
+                params![id, by, comment, now, until_ms],
+            )? == 1;
+            let change = done.then(|| {
+                Change::new("alert.acknowledge", format!("alert:{id}"))
+                    .with("comment", &comment)
+                    .with("until_ms", until_ms)
+            });
+            Ok((done, change))
+        })
+        .await
+    }
+
+    /// Acknowledgements whose time is up: those alerts fire again (audited, one entry each).
+    /// Returns how many.
+    pub async fn expire_acknowledgements(&self) -> Result<usize, DbError> {
+        let now = self.clock.now_ms();
+        let expired: Vec<i64> = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id FROM alerts WHERE state = 'acknowledged' AND ack_until_ms <= ?1",
+                )?;
+                let rows = stmt.query_map([now], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        for &id in &expired {
+            self.audited(Actor::server(), move |tx| {
+                let done = tx.execute(
+                    "UPDATE alerts SET state = 'firing', ack_by = NULL, ack_comment = NULL,
+                       ack_ms = NULL, ack_until_ms = NULL
+                     WHERE id = ?1 AND state = 'acknowledged' AND ack_until_ms <= ?2",
+                    params![id, now],
+                )? == 1;
+                let change = done
+                    .then(|| Change::new("alert.acknowledgement_expired", format!("alert:{id}")));
+                Ok(((), change))
+            })
+            .await?;
+        }
+        Ok(expired.len())
+    }
+
+    /// How many alerts fire now (not acknowledged): the navigation bar's count. A quick read
+    /// on the caller's thread.
+    pub fn firing_alerts(&self) -> Result<u32, DbError> {
+        self.quick_read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT count(*) FROM alerts WHERE state = 'firing'")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
+    /// Open alerts by site and probe: (site, probe, firing, acknowledged), for the
+    /// overview's badges.
+    pub async fn open_alert_counts(
+        &self,
+    ) -> Result<Vec<(Option<String>, Option<String>, u32, u32)>, DbError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT site, probe_id, sum(state = 'firing'), sum(state = 'acknowledged')
+                 FROM alerts WHERE state != 'resolved' GROUP BY site, probe_id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// Alerts matching `q`, newest first.
     pub async fn alerts(&self, q: AlertQuery) -> Result<Vec<Alert>, DbError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, rule, severity, subject, summary, details, state, first_ms, last_ms,
-                   count, resolved_ms
+                   count, resolved_ms, site, probe_id, ack_by, ack_comment, ack_ms, ack_until_ms
                  FROM alerts
                  WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR severity = ?2)
                    AND (?3 IS NULL OR rule = ?3) AND (?4 IS NULL OR id < ?4)
+                   AND (?6 IS NULL OR site = ?6)
                  ORDER BY id DESC LIMIT ?5",
             )?;
             let rows = stmt.query_map(
@@ -164,7 +302,8 @@ impl Db {
                     q.severity.map(Severity::as_str),
                     q.rule,
                     q.before,
-                    q.limit
+                    q.limit,
+                    q.site
                 ],
                 |r| {
                     let details: String = r.get(5)?;
@@ -180,6 +319,17 @@ impl Db {
                         last_seen: millis(r, 8)?,
                         count: r.get(9)?,
                         resolved_at: optional_millis(r, 10)?,
+                        site: r.get(11)?,
+                        probe_id: r.get(12)?,
+                        acknowledged: match r.get::<_, Option<String>>(13)? {
+                            Some(by) => Some(Acknowledgement {
+                                by,
+                                comment: r.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                                at: millis(r, 15)?,
+                                until: millis(r, 16)?,
+                            }),
+                            None => None,
+                        },
                     })
                 },
             )?;
@@ -202,6 +352,8 @@ mod tests {
             summary: format!("{rule} on {subject}"),
             details: serde_json::json!({"n": 1}),
             count: 1,
+            site: Some("kc".into()),
+            probe_id: None,
         }
     }
 

@@ -22,6 +22,7 @@
 //! written many times in that while is copied once. The writer finishes one itself only once
 //! the WAL passes [`WAL_RESTART_PAGES`], so that it can start over.
 
+mod alert_inputs;
 pub mod alerts;
 mod api_tokens;
 pub mod audit;
@@ -34,6 +35,7 @@ mod retention;
 mod rows;
 mod sessions;
 mod signed;
+pub mod silences;
 mod staging;
 mod users;
 mod wan;
@@ -51,6 +53,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::Clock;
 pub(crate) use crate::clock::to_ms;
+pub use alert_inputs::{FeedChange, ProbeStanding, WanSeries};
 pub(crate) use rows::{millis, next_cursor, optional_millis, parsed, probe_exists, uuid};
 use writer::{checkpoint_loop, fold, read_loop, write_loop};
 
@@ -148,6 +151,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0012_audit.sql")),
         M::up(include_str!("migrations/0013_bans.sql")),
         M::up(include_str!("migrations/0014_alerts.sql")),
+        M::up(include_str!("migrations/0015_alert_lifecycle.sql")),
     ])
 }
 

@@ -52,6 +52,8 @@ pub async fn after_failed_sign_in(
             "addresses_1h": hour_ips,
         }),
         count: 1,
+        site: None,
+        probe_id: None,
     })
     .await?;
     Ok(Some(kind))

@@ -63,6 +63,8 @@ mod tests {
             summary: summary.into(),
             details: serde_json::Value::Null,
             count: 1,
+            site: None,
+            probe_id: None,
         }
     }
 

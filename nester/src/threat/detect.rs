@@ -110,6 +110,11 @@ impl Rule {
         let code = e.code.unwrap_or("-");
         Some(Raise {
             rule,
+            probe_id: e
+                .who
+                .and_then(|w| w.strip_prefix("probe:"))
+                .map(str::to_string),
+            site: None,
             summary: format!("{subject}: {} ({code}) from {}", self.what(), e.ip),
             subject,
             severity,

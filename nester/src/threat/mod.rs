@@ -171,6 +171,8 @@ impl Threats {
                             "until_ms": until,
                         }),
                         count: 1,
+                        site: None,
+                        probe_id: None,
                     }),
                     Err(e) => {
                         tracing::error!(error = format!("{e:#}"), %prefix, "cannot record a ban");

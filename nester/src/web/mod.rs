@@ -25,11 +25,11 @@ use axum::middleware;
 use axum::response::Response;
 
 use crate::auth::session::SessionPolicy;
-use crate::auth::{ADMIN, ANYONE, Access, Guard, TOKEN_HOLDERS};
+use crate::auth::{ADMIN, ANYONE, Access, Guard, NOC, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{alerts, audit, bans, enrollment, hosts, probes, reports, sites};
+use api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -106,6 +106,13 @@ pub fn routes() -> Vec<Route> {
         Route::get("/reports/{report_id}", Roles(ANYONE), ui::report::page),
         Route::get("/search", Roles(ANYONE), ui::search::page),
         Route::get("/alerts", Roles(ANYONE), ui::alerts::page),
+        Route::post(
+            "/alerts/{id}/acknowledge",
+            Roles(NOC),
+            ui::alerts::acknowledge,
+        ),
+        Route::post("/alerts/silences", Roles(NOC), ui::alerts::silence),
+        Route::post("/alerts/silences/{id}/lift", Roles(NOC), ui::alerts::lift),
         Route::get("/static/{file}", Public, assets::file),
         Route::get("/ca.pem", Public, assets::ca_pem),
         // Client API.
@@ -153,6 +160,14 @@ pub fn routes() -> Vec<Route> {
         Route::get("/api/v1/audit", Roles(ADMIN), audit::list),
         Route::get("/api/v1/bans", Roles(ADMIN), bans::list),
         Route::get("/api/v1/alerts", Roles(ANYONE), alerts::list),
+        Route::post(
+            "/api/v1/alerts/{id}/acknowledge",
+            Roles(NOC),
+            alerts::acknowledge,
+        ),
+        Route::get("/api/v1/silences", Roles(ANYONE), silences::list),
+        Route::post("/api/v1/silences", Roles(NOC), silences::create),
+        Route::post("/api/v1/silences/{id}/lift", Roles(NOC), silences::lift),
         Route::get("/api/v1/enrollment-tokens", Roles(ADMIN), enrollment::list),
         Route::post(
             "/api/v1/enrollment-tokens",

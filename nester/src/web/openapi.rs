@@ -9,10 +9,11 @@ use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::api::{alerts, audit, bans, enrollment, hosts, probes, reports, sites};
+use super::api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites};
 use crate::db::Ban;
-use crate::db::alerts::{Alert, AlertState, Severity};
+use crate::db::alerts::{Acknowledgement, Alert, AlertState, Severity};
 use crate::db::audit::AuditEntry;
+use crate::db::silences::{Matcher, Silence};
 use crate::db::{
     Change, ChangeKind, Gap, HostDetail, HostSummary, Interval, OpenPort, Page, PortTimeline,
     ProbeStatus, ProbeSummary, ReportSummary, Resolution, TokenInfo, TokenState, WanPoint,
@@ -23,19 +24,21 @@ use crate::error::{ErrorBody, ErrorDetail};
 #[openapi(
     info(
         title = "Seahawks nester client API",
-        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed, alerts; for admins, enrollment tokens, revoking probes, the audit log and the bans.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403. Calls that change something (`POST`) need the `admin` role and, with a token, the `read-write` scope; from a browser session, the session's CSRF token."
+        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed, alerts; for admins, enrollment tokens, revoking probes, the audit log and the bans.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403. Calls that change something (`POST`) need the `admin` role (acknowledging alerts and silences: `noc` or `admin`) and, with a token, the `read-write` scope; from a browser session, the session's CSRF token."
     ),
     paths(
         sites::list, sites::changes, probes::list, probes::one, probes::reports, probes::hosts,
         probes::wan, probes::gaps, probes::revoke, hosts::search, hosts::one, reports::parsed,
-        reports::signed, enrollment::list, enrollment::create, enrollment::revoke, audit::list, bans::list, alerts::list, document
+        reports::signed, enrollment::list, enrollment::create, enrollment::revoke, audit::list, bans::list, alerts::list, alerts::acknowledge, silences::list,
+        silences::create, silences::lift, document
     ),
     components(schemas(
         ProbeSummary, ProbeStatus, probes::ProbeDetail, ReportSummary, Page<ReportSummary>, Gap,
         HostSummary, OpenPort, HostDetail, Interval, PortTimeline, Page<HostSummary>, Change,
         ChangeKind, Page<Change>, WanPoint, Resolution, probes::WanSeries, sites::SiteSummary,
         TokenInfo, TokenState, enrollment::TokenView, enrollment::NewToken,
-        enrollment::CreatedToken, audit::AuditPage, audit::ChainState, AuditEntry, Ban, alerts::AlertPage, Alert, Severity, AlertState, ErrorBody,
+        enrollment::CreatedToken, audit::AuditPage, audit::ChainState, AuditEntry, Ban, alerts::AlertPage, Alert, Severity, AlertState, Acknowledgement,
+        alerts::Acknowledge, Silence, Matcher, silences::NewSilence, silences::CreatedSilence, ErrorBody,
         ErrorDetail
     )),
     modifiers(&Security),

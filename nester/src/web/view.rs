@@ -15,6 +15,7 @@ pub struct Nav {
     pub role: Role,
     pub csrf: String,
     pub admin: bool,
+    pub alerts_firing: u32,
 }
 
 impl Nav {
@@ -24,6 +25,7 @@ impl Nav {
             role: caller.role,
             csrf: caller.csrf().to_string(),
             admin: caller.role == Role::Admin,
+            alerts_firing: caller.alerts_firing,
         })
     }
 }

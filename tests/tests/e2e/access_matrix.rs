@@ -126,6 +126,9 @@ async fn every_route_against_every_role() {
         (("GET", "/reports/{report_id}"), [S, M, M, M]),
         (("GET", "/search"), [S, A, A, A]),
         (("GET", "/alerts"), [S, A, A, A]),
+        (("POST", "/alerts/{id}/acknowledge"), [S, I, D, I]),
+        (("POST", "/alerts/silences"), [S, I, D, I]),
+        (("POST", "/alerts/silences/{id}/lift"), [S, M, D, M]),
         (("GET", "/static/{file}"), [A, A, A, A]),
         (("GET", "/ca.pem"), [A, A, A, A]),
         (("GET", "/api/v1/openapi.json"), [A, A, A, A]),
@@ -143,6 +146,10 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/audit"), [S, D, D, A]),
         (("GET", "/api/v1/bans"), [S, D, D, A]),
         (("GET", "/api/v1/alerts"), [S, A, A, A]),
+        (("POST", "/api/v1/alerts/{id}/acknowledge"), [S, I, D, I]),
+        (("GET", "/api/v1/silences"), [S, A, A, A]),
+        (("POST", "/api/v1/silences"), [S, I, D, I]),
+        (("POST", "/api/v1/silences/{id}/lift"), [S, M, D, M]),
         (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
         (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
         (
@@ -183,6 +190,7 @@ async fn every_route_against_every_role() {
             .replace("{file}", "style.css")
             .replace("{addr}", "192.0.2.1")
             .replace("{len}", "32")
+            .replace("{id}", "999999")
     };
     for (method, pattern) in served {
         let path = concrete(pattern);

@@ -7,6 +7,7 @@ mod harness;
 mod access_log;
 mod access_matrix;
 mod admin;
+mod alert_rules;
 mod audit;
 mod bans;
 mod browser;

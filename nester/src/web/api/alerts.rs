@@ -4,10 +4,13 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Caller;
+use crate::clock::to_ms;
 use crate::db::alerts::{Alert, AlertQuery, AlertState, Severity};
-use crate::error::{ApiError, ApiQuery, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
 use crate::web::params::Paging;
 
@@ -21,6 +24,8 @@ pub struct AlertFilter {
     pub severity: Option<Severity>,
     /// Only this rule, e.g. `security.revoked_probe`.
     pub rule: Option<String>,
+    /// Only alerts about this site.
+    pub site: Option<String>,
     /// Items per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -61,6 +66,7 @@ pub async fn read(state: &AppState, f: AlertFilter) -> Result<AlertPage, ApiErro
         .alerts(AlertQuery {
             state: f.state,
             severity: f.severity,
+            site: f.site.filter(|s| !s.is_empty()),
             rule: f.rule.filter(|r| !r.is_empty()),
             before: paging.cursor()?,
             limit,
@@ -70,4 +76,89 @@ pub async fn read(state: &AppState, f: AlertFilter) -> Result<AlertPage, ApiErro
         .then(|| items.last().map(|a| a.id.to_string()))
         .flatten();
     Ok(AlertPage { items, next_cursor })
+}
+
+/// An acknowledgement: why, and for how long (the alert fires again after).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledge {
+    /// What is being done about it (1 to 500 characters).
+    pub comment: String,
+    /// How long, e.g. `1h`, `4h`, `1d` (1 minute to 7 days).
+    #[serde(default = "four_hours", rename = "for")]
+    #[schema(default = "4h")]
+    pub for_: String,
+}
+
+fn four_hours() -> String {
+    "4h".into()
+}
+
+/// Acknowledges an open alert (noc, admin): it stops firing until the time given is up, or it
+/// resolves. Audited.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", operation_id = "acknowledge_alert",
+    params(("id" = i64, Path, description = "Alert id")),
+    request_body = Acknowledge,
+    responses(
+        (status = 204, description = "Acknowledged"),
+        (status = 400, description = "No comment, or a time out of bounds", body = ErrorBody),
+        (status = 404, description = "No such open alert", body = ErrorBody),
+    ))]
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<Acknowledge>,
+) -> Result<StatusCode, ApiError> {
+    acknowledge_alert(&state, &caller, id, &body.comment, &body.for_).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Acknowledges alert `id` for the API and the page alike.
+pub async fn acknowledge_alert(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    comment: &str,
+    for_: &str,
+) -> Result<(), ApiError> {
+    let comment = required_comment(comment)?;
+    let until = state.clock.now() + bounded_duration(for_, time::Duration::days(7))?;
+    if !state
+        .db
+        .acknowledge_alert(caller.actor(), id, comment, to_ms(until))
+        .await?
+    {
+        return Err(ApiError::not_found(format!("no open alert {id}")));
+    }
+    Ok(())
+}
+
+pub fn bad_alert_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_alert_request", message)
+}
+
+/// A comment people can read back: trimmed, 1 to 500 characters.
+pub fn required_comment(comment: &str) -> Result<String, ApiError> {
+    let comment = comment.trim();
+    if comment.is_empty() || comment.chars().count() > 500 {
+        return Err(bad_alert_request(
+            "a comment of 1 to 500 characters is required",
+        ));
+    }
+    Ok(comment.to_string())
+}
+
+/// A humantime duration from a minute to `max`.
+pub fn bounded_duration(text: &str, max: time::Duration) -> Result<time::Duration, ApiError> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .and_then(|d| time::Duration::try_from(d).ok())
+        .filter(|d| *d >= time::Duration::minutes(1) && *d <= max)
+        .ok_or_else(|| {
+            bad_alert_request(format!(
+                "`{text}` is not a time between 1 minute and {}: write e.g. 30m, 4h or 1d",
+                humantime::format_duration(max.unsigned_abs())
+            ))
+        })
 }

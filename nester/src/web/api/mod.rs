@@ -8,4 +8,5 @@ pub mod enrollment;
 pub mod hosts;
 pub mod probes;
 pub mod reports;
+pub mod silences;
 pub mod sites;

@@ -5,11 +5,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod alerts;
+
 use anyhow::Context;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-pub const EXAMPLE: &str = include_str!("../../deploy/nester.example.toml");
+pub use alerts::{AlertConfig, Rules, SiteRules};
+
+pub const EXAMPLE: &str = include_str!("../../../deploy/nester.example.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +32,9 @@ pub struct Config {
     /// Threat detection and bans.
     #[serde(default)]
     pub threats: ThreatConfig,
+    /// Monitoring alerts: which conditions, what thresholds.
+    #[serde(default)]
+    pub alerts: AlertConfig,
 }
 
 /// `[log]` in `nester.toml`.
@@ -379,6 +386,7 @@ impl Config {
             metrics: None,
             log: LogConfig::default(),
             threats: ThreatConfig::default(),
+            alerts: AlertConfig::default(),
         }
     }
 }
