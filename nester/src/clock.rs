@@ -47,3 +47,9 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+/// A duration in ms as people read it, to the second (`1h 5m 3s`).
+pub fn human(ms: i64) -> String {
+    let secs = u64::try_from(ms / 1000).unwrap_or(0);
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}

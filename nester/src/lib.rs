@@ -32,6 +32,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod pki;
 pub mod server;
 pub mod state;

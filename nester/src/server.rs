@@ -89,6 +89,8 @@ pub struct Server {
     retention: Policy,
     audit_key: CheckpointKey,
     audit_checkpoints: std::path::PathBuf,
+    /// One per notification channel, secrets read.
+    senders: Vec<(String, crate::notify::send::Sender)>,
     config: Config,
 }
 
@@ -123,6 +125,7 @@ impl Server {
             retention,
             audit_key,
             audit_checkpoints: dir.audit_checkpoints(),
+            senders: crate::notify::senders(&config.notify)?,
             config: config.clone(),
         })
     }
@@ -166,6 +169,12 @@ impl Server {
             self.config.web.cert.clone(),
         );
         let alerts = jobs::alerts(engine, self.config.alerts.every, wait(stopped.clone()));
+        let notifier = crate::notify::Notifier::new(
+            self.state.db.clone(),
+            self.config.notify.clone(),
+            Some(self.config.public_web_url(web)),
+        );
+        let notifications = notifier.run(self.senders, wait(stopped.clone()));
         let (log, lines) = AccessLog::new(self.config.log.access, Some(self.state.threats.clone()));
         let log_writer = async {
             if let Some(lines) = lines {
@@ -230,6 +239,7 @@ impl Server {
             log_writer,
             bans,
             alerts,
+            notifications,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

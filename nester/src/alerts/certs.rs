@@ -6,11 +6,11 @@ use std::path::Path;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::clock::human;
 use crate::datadir::{DataDir, Listener};
 use crate::db::alerts::{Raise, Severity};
 
 use super::Verdicts;
-use super::probes::human;
 
 pub const RULE: &str = "nester.certificate_expiring";
 

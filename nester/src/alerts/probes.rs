@@ -2,6 +2,7 @@
 //! the harvester failed to renew, reports lost for good (sequence gaps), and reports the
 //! harvester could not keep (its spool full), which its reports count.
 
+use crate::clock::human;
 use crate::config::AlertConfig;
 use crate::db::alerts::{Raise, Severity};
 use crate::db::{Db, DbError, ProbeStanding, ProbeStatus};
@@ -121,12 +122,6 @@ pub async fn lost(
         }
     }
     Ok(())
-}
-
-/// A duration in ms as people read it, to the second.
-pub fn human(ms: i64) -> String {
-    let secs = u64::try_from(ms / 1000).unwrap_or(0);
-    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }
 
 #[cfg(test)]

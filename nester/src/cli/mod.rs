@@ -1,6 +1,7 @@
 //! The `nester` command line: the clap tree, and one file per command family. Each family's
 //! file holds its subcommands and the work behind them; this file only routes to them.
 
+pub mod alerts;
 pub mod api_token;
 pub mod audit;
 pub mod ban;
@@ -90,6 +91,13 @@ enum Command {
         #[command(subcommand)]
         command: ban::Command,
     },
+    /// Alerts: list the open ones, test a notification channel.
+    Alerts {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: alerts::Command,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
 }
@@ -142,6 +150,10 @@ impl Cli {
             Command::Ban { config, command } => {
                 let (config, db) = config.open()?;
                 ban::run(command, &config, &db).await
+            }
+            Command::Alerts { config, command } => {
+                let (config, db) = config.open()?;
+                alerts::run(command, &config, &db).await
             }
             Command::DefaultConfig => {
                 print!("{}", config::EXAMPLE);

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod alerts;
+mod notify;
 
 use anyhow::Context;
 use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use alerts::{AlertConfig, Rules, SiteRules};
+pub use notify::{Channel, ChannelKind, NotifyConfig, SmtpTls};
 
 pub const EXAMPLE: &str = include_str!("../../../deploy/nester.example.toml");
 
@@ -35,6 +37,9 @@ pub struct Config {
     /// Monitoring alerts: which conditions, what thresholds.
     #[serde(default)]
     pub alerts: AlertConfig,
+    /// Where alert notifications go.
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 /// `[log]` in `nester.toml`.
@@ -332,6 +337,9 @@ impl Config {
                 "`web.public_url` must be an https:// address without query, e.g. https://nester.example.net:8443"
             );
         }
+        for (name, channel) in &config.notify.channels {
+            channel.check(name).map_err(anyhow::Error::msg)?;
+        }
         Ok(config)
     }
 
@@ -387,6 +395,7 @@ impl Config {
             log: LogConfig::default(),
             threats: ThreatConfig::default(),
             alerts: AlertConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! already open (firing or acknowledged) updates that row, so a flood of the same event is one
 //! alert with a count, never a flood of alerts.
 
-use rusqlite::params;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -111,6 +111,13 @@ pub struct AlertQuery {
     pub limit: u32,
 }
 
+/// Notes that alert `id` started firing (again) or resolved, for notification.
+fn event(conn: &Connection, id: i64, kind: &str, at_ms: i64) -> Result<(), DbError> {
+    conn.prepare_cached("INSERT INTO alert_events (alert_id, kind, at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, kind, at_ms])?;
+    Ok(())
+}
+
 impl Db {
     /// Raises `r`: a new firing alert, or the open one of the same key updated. Returns the
     /// alert's id and its count, which equals `r.count` for a new alert.
@@ -118,7 +125,7 @@ impl Db {
         let now = self.clock.now_ms();
         self.write_batched(move |conn| {
             let key = format!("{}/{}", r.rule, r.subject);
-            Ok(conn
+            let (id, count): (i64, u32) = conn
                 .prepare_cached(
                     "INSERT INTO alerts (key, rule, severity, subject, summary, details, state,
                        first_ms, last_ms, count, site, probe_id)
@@ -145,7 +152,12 @@ impl Db {
                         r.probe_id
                     ],
                     |row| Ok((row.get(0)?, row.get(1)?)),
-                )?)
+                )?;
+            // A new alert (an update adds to a count already there) is news to notify.
+            if count == r.count {
+                event(conn, id, "firing", now)?;
+            }
+            Ok((id, count))
         })
         .await
     }
@@ -159,11 +171,19 @@ impl Db {
     ) -> Result<usize, DbError> {
         let now = self.clock.now_ms();
         self.write_batched(move |conn| {
-            Ok(conn.execute(
-                "UPDATE alerts SET state = 'resolved', resolved_ms = ?1
-                 WHERE state != 'resolved' AND last_ms <= ?2 AND substr(rule, 1, length(?3)) = ?3",
-                params![now, now - quiet_ms, rule_prefix],
-            )?)
+            let ids: Vec<i64> = conn
+                .prepare_cached(
+                    "UPDATE alerts SET state = 'resolved', resolved_ms = ?1
+                     WHERE state != 'resolved' AND last_ms <= ?2
+                       AND substr(rule, 1, length(?3)) = ?3
+                     RETURNING id",
+                )?
+                .query_map(params![now, now - quiet_ms, rule_prefix], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for &id in &ids {
+                event(conn, id, "resolved", now)?;
+            }
+            Ok(ids.len())
         })
         .await
     }
@@ -177,13 +197,17 @@ impl Db {
     ) -> Result<bool, DbError> {
         let now = self.clock.now_ms();
         self.write_batched(move |conn| {
-            Ok(conn
+            let id: Option<i64> = conn
                 .prepare_cached(
                     "UPDATE alerts SET state = 'resolved', resolved_ms = ?1
-                     WHERE key = ?2 AND state != 'resolved'",
+                     WHERE key = ?2 AND state != 'resolved' RETURNING id",
                 )?
-                .execute(params![now, format!("{rule}/{subject}")])?
-                == 1)
+                .query_row(params![now, format!("{rule}/{subject}")], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = id {
+                event(conn, id, "resolved", now)?;
+            }
+            Ok(id.is_some())
         })
         .await
     }
@@ -249,6 +273,9 @@ impl Db {
                      WHERE id = ?1 AND state = 'acknowledged' AND ack_until_ms <= ?2",
                     params![id, now],
                 )? == 1;
+                if done {
+                    event(tx, id, "firing", now)?;
+                }
                 let change = done
                     .then(|| Change::new("alert.acknowledgement_expired", format!("alert:{id}")));
                 Ok(((), change))

@@ -30,6 +30,7 @@ mod bans;
 mod enrollment;
 mod history;
 mod logins;
+pub mod outbox;
 mod reports;
 mod retention;
 mod rows;
@@ -152,6 +153,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0013_bans.sql")),
         M::up(include_str!("migrations/0014_alerts.sql")),
         M::up(include_str!("migrations/0015_alert_lifecycle.sql")),
+        M::up(include_str!("migrations/0016_notifications.sql")),
     ])
 }
 

@@ -24,7 +24,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 #[openapi(
     info(
         title = "Seahawks nester client API",
-        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed, alerts; for admins, enrollment tokens, revoking probes, the audit log and the bans.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403. Calls that change something (`POST`) need the `admin` role (acknowledging alerts and silences: `noc` or `admin`) and, with a token, the `read-write` scope; from a browser session, the session's CSRF token."
+        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed, alerts (and `Notification`, the body of the webhooks that deliver them: POSTed as JSON with `X-Seahawks-Delivery` (its `id`, the same on retries), `X-Seahawks-Timestamp` (Unix seconds) and `X-Seahawks-Signature: sha256=HEX`, the HMAC-SHA256 of `TIMESTAMP.BODY` with the channel's secret); for admins, enrollment tokens, revoking probes, the audit log and the bans.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403. Calls that change something (`POST`) need the `admin` role (acknowledging alerts and silences: `noc` or `admin`) and, with a token, the `read-write` scope; from a browser session, the session's CSRF token."
     ),
     paths(
         sites::list, sites::changes, probes::list, probes::one, probes::reports, probes::hosts,
@@ -38,7 +38,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         ChangeKind, Page<Change>, WanPoint, Resolution, probes::WanSeries, sites::SiteSummary,
         TokenInfo, TokenState, enrollment::TokenView, enrollment::NewToken,
         enrollment::CreatedToken, audit::AuditPage, audit::ChainState, AuditEntry, Ban, alerts::AlertPage, Alert, Severity, AlertState, Acknowledgement,
-        alerts::Acknowledge, Silence, Matcher, silences::NewSilence, silences::CreatedSilence, ErrorBody,
+        alerts::Acknowledge, Silence, Matcher, silences::NewSilence, silences::CreatedSilence,
+        crate::notify::message::Notification, crate::notify::message::NotifiedAlert, ErrorBody,
         ErrorDetail
     )),
     modifiers(&Security),
