@@ -40,6 +40,9 @@ pub struct NotifiedAlert {
 impl Notification {
     /// One line for a subject or a chat message.
     pub fn title(&self) -> String {
+        if self.test {
+            return "[Seahawks] test message: this channel works".into();
+        }
         let mut parts = Vec::new();
         if self.firing > 0 {
             parts.push(format!("{} firing", self.firing));
@@ -47,9 +50,8 @@ impl Notification {
         if self.resolved > 0 {
             parts.push(format!("{} resolved", self.resolved));
         }
-        let test = if self.test { " (test)" } else { "" };
         format!(
-            "[Seahawks] {}: {}{test}",
+            "[Seahawks] {}: {}",
             self.site.as_deref().unwrap_or("nester"),
             parts.join(", ")
         )

@@ -148,3 +148,76 @@ async fn an_admin_makes_a_token_in_the_browser_enrolls_a_harvester_and_revokes_i
     );
     client.close().await.unwrap();
 }
+
+/// The alerts in a real browser: the count in the navigation bar and the site's badge lead
+/// to the Alerts page, where the alert is acknowledged with a comment; the count goes.
+#[tokio::test]
+async fn alerts_are_counted_in_the_navigation_and_acknowledged_from_their_page() {
+    let nester =
+        TestNester::start_with(|c| c.alerts.every = std::time::Duration::from_millis(100)).await;
+    let probe = nester.probe().await;
+    let mut sim = seahawks_tests::synthetic::SimProbe::new(
+        probe.id,
+        "test-site",
+        vec![seahawks_tests::synthetic::SimHost::new(
+            "10.0.0.1",
+            None,
+            &[],
+        )],
+    );
+    sim.interval_s = 60;
+    nester
+        .deliver(&probe, &sim.report(nester.clock().now(), Vec::new()))
+        .await;
+    nester.clock().advance(time::Duration::minutes(5));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while nester.scalar("SELECT count(*) FROM alerts WHERE rule = 'probe.offline'") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no alert");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let (_driver, client) = browser().await;
+    let base = format!("https://127.0.0.1:{}", nester.web.port());
+    sign_in(&nester, &client, &base, false).await;
+    assert_eq!(text_of(&client, "#alerts-firing").await, "1");
+    let badge = text_of(&client, ".site[data-site='test-site'] .badge.firing").await;
+    assert_eq!(badge, "1");
+    click(&client, ".site[data-site='test-site'] .badge.firing").await;
+    wait_for_path(&client, "/alerts").await;
+    let row = appears(
+        &client,
+        "#alerts tr[data-rule='probe.offline'][data-state='firing']",
+    )
+    .await;
+    assert!(row.text().await.unwrap().contains("silent"), "the summary");
+    screenshot(&client, "alerts").await;
+    type_into(
+        &client,
+        "#alerts tr[data-rule='probe.offline'] input[name=comment]",
+        "site manager called: power cut",
+    )
+    .await;
+    click(
+        &client,
+        "#alerts tr[data-rule='probe.offline'] form.ack button",
+    )
+    .await;
+    appears(
+        &client,
+        "#alerts tr[data-rule='probe.offline'][data-state='acknowledged']",
+    )
+    .await;
+    let acked = text_of(&client, "#alerts tr[data-rule='probe.offline'] small.ack").await;
+    assert!(
+        acked.contains("power cut") && acked.contains("chrome-admin"),
+        "{acked}"
+    );
+    assert!(
+        client
+            .find(fantoccini::Locator::Css("#alerts-firing"))
+            .await
+            .is_err(),
+        "still counted as firing"
+    );
+    assert_eq!(console_errors(&client).await, Vec::<String>::new());
+}

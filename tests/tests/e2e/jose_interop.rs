@@ -20,7 +20,7 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("SEAHAWKS_PYTHON").unwrap_or_else(|_| {
         panic!("SEAHAWKS_PYTHON is not set: run the suite with `tests/run`, which installs the Python checker")
     })

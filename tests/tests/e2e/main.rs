@@ -22,6 +22,7 @@ mod history;
 mod ingest_refusals;
 mod jose_interop;
 mod metrics;
+mod notifications;
 mod pipe;
 mod process;
 mod retention;
