@@ -14,42 +14,23 @@ use nester::db::Role;
 use seahawks_tests::synthetic::{SimHost, SimProbe, wan};
 use serde_json::json;
 
-use crate::harness::{Probe, TestNester};
+use crate::harness::{Probe, TestNester, eventually};
 
-/// The open alert of `rule` about `subject` once the job has raised it (at most 10 s):
-/// severity, state and count.
+/// The open alert of `rule` about `subject` once the job has raised it: severity, state and
+/// count.
 async fn open(nester: &TestNester, rule: &str, subject: &str) -> (String, String, i64) {
-    wait_for(nester, rule, subject, true).await.unwrap()
+    eventually(&format!("{rule} on {subject} raised"), || {
+        nester.open_alert(rule, subject)
+    })
+    .await
 }
 
-/// Waits until the alert of `rule` about `subject` is open (`true`) or not (`false`).
-async fn wait_for(
-    nester: &TestNester,
-    rule: &str,
-    subject: &str,
-    want_open: bool,
-) -> Option<(String, String, i64)> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let row: Option<(String, String, i64)> = nester
-            .sqlite()
-            .query_row(
-                "SELECT severity, state, count FROM alerts
-                 WHERE rule = ?1 AND subject = ?2 AND state != 'resolved'",
-                [rule, subject],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .ok();
-        if row.is_some() == want_open {
-            return row;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{rule} on {subject} never {}",
-            if want_open { "raised" } else { "resolved" }
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until the alert of `rule` about `subject` is resolved.
+async fn resolved(nester: &TestNester, rule: &str, subject: &str) {
+    eventually(&format!("{rule} on {subject} resolved"), || {
+        nester.open_alert(rule, subject).is_none().then_some(())
+    })
+    .await;
 }
 
 /// Lets the job run a few evaluations (every 100 ms here).
@@ -139,7 +120,7 @@ async fn every_rule_fires_on_real_reports_and_conditions_resolve() {
     settle().await;
     open(&nester, "wan.degraded", &wan_subject).await;
     site.report(Some(20.0), 0).await;
-    wait_for(&nester, "wan.degraded", &wan_subject, false).await;
+    resolved(&nester, "wan.degraded", &wan_subject).await;
 
     // Reports the harvester could not keep (its running total): one alert, counting on.
     let probe_subject = format!("probe:{id}");
@@ -190,7 +171,7 @@ async fn every_rule_fires_on_real_reports_and_conditions_resolve() {
         "critical"
     );
     site.report(Some(20.0), 0).await;
-    wait_for(&nester, "probe.offline", &probe_subject, false).await;
+    resolved(&nester, "probe.offline", &probe_subject).await;
     // Conditions fire once: still one row for each, whatever the evaluations since.
     for rule in ["probe.offline", "reports.unsent", "wan.degraded"] {
         assert_eq!(
@@ -206,16 +187,7 @@ async fn every_rule_fires_on_real_reports_and_conditions_resolve() {
 #[tokio::test]
 async fn noc_acknowledges_until_it_expires_and_silences_are_audited() {
     let nester = TestNester::start_with(|c| c.alerts.every = Duration::from_millis(100)).await;
-    let probe = nester.probe().await;
-    let mut sim = SimProbe::new(
-        probe.id,
-        "test-site",
-        vec![SimHost::new("10.0.0.1", None, &[])],
-    );
-    sim.interval_s = 60;
-    nester
-        .deliver(&probe, &sim.report(nester.clock().now(), Vec::new()))
-        .await;
+    let (probe, _) = nester.reporting_probe().await;
     nester.clock().advance(time::Duration::minutes(5));
     let subject = format!("probe:{}", probe.id);
     open(&nester, "probe.offline", &subject).await;

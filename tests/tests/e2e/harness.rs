@@ -283,6 +283,34 @@ impl TestNester {
         }
     }
 
+    /// An enrolled probe of `test-site` reporting every minute, one host up, that has
+    /// delivered its first report (generated now, on the nester's clock).
+    pub async fn reporting_probe(&self) -> (Probe, seahawks_tests::synthetic::SimProbe) {
+        use seahawks_tests::synthetic::{SimHost, SimProbe};
+        let probe = self.probe().await;
+        let mut sim = SimProbe::new(
+            probe.id,
+            "test-site",
+            vec![SimHost::new("10.0.0.1", None, &[])],
+        );
+        sim.interval_s = 60;
+        self.deliver(&probe, &sim.report(self.clock().now(), Vec::new()))
+            .await;
+        (probe, sim)
+    }
+
+    /// The open (not resolved) alert of `rule` about `subject`: severity, state, count.
+    pub fn open_alert(&self, rule: &str, subject: &str) -> Option<(String, String, i64)> {
+        self.sqlite()
+            .query_row(
+                "SELECT severity, state, count FROM alerts
+                 WHERE rule = ?1 AND subject = ?2 AND state != 'resolved'",
+                [rule, subject],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ok()
+    }
+
     /// A harvester agent for `probe` scanning 127.0.0.1 on `ports`.
     pub fn agent(&self, probe: &Probe, ports: &str) -> harvester::Agent {
         harvester::Agent::new(self.agent_config(probe, ports)).unwrap()
@@ -512,6 +540,19 @@ pub fn harvester_toml(probe: &Probe, interval: &str) -> (tempfile::TempDir, Path
 
 /// A port on 127.0.0.1 free now, for a program that binds it itself (it may be taken in
 /// between: use it for one listener started at once).
+/// What `f` gives once it gives something, polling for at most 10 s; the test fails naming
+/// `what` if it never does (the nester's jobs run every 100 ms to 2 s).
+pub async fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use hyper::Method;
 use nester::config::{Channel, ChannelKind, SmtpTls};
 use rustls_pki_types::pem::PemObject;
-use seahawks_tests::synthetic::{SimHost, SimProbe};
+use seahawks_tests::synthetic::SimProbe;
 use serde_json::Value;
 
 use crate::harness::{Probe, TestNester};
@@ -144,21 +144,11 @@ async fn nester(channels: Vec<(&str, Channel)>) -> TestNester {
     .await
 }
 
-/// `n` probes of `site` with one host each, each delivering its first report now.
+/// `n` probes of `test-site`, each having delivered its first report.
 async fn probes(nester: &TestNester, n: usize) -> Vec<(Probe, SimProbe)> {
     let mut all = Vec::new();
     for _ in 0..n {
-        let probe = nester.probe().await;
-        let mut sim = SimProbe::new(
-            probe.id,
-            "test-site",
-            vec![SimHost::new("10.0.0.1", None, &[])],
-        );
-        sim.interval_s = 60;
-        nester
-            .deliver(&probe, &sim.report(nester.clock().now(), Vec::new()))
-            .await;
-        all.push((probe, sim));
+        all.push(nester.reporting_probe().await);
     }
     all
 }

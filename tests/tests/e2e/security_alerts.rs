@@ -15,36 +15,20 @@ use nester::db::audit::Actor;
 use serde_json::Value;
 use shared::protocol::{ENROLL_PATH, JWS_MEDIA_TYPE, REPORTS_PATH};
 
-use crate::harness::{Connection, Probe, TestNester, closed_port};
+use crate::harness::{Connection, Probe, TestNester, closed_port, eventually};
 
-/// The open alert of `rule` about `subject` once its count reaches `count` (at most 10 s:
-/// the threats job writes them every two seconds): severity, state, count.
+/// The open alert of `rule` about `subject` once its count reaches `count` (the threats job
+/// writes them every two seconds): severity, state, count.
 async fn alert(
     nester: &TestNester,
     rule: &str,
     subject: &str,
     count: i64,
 ) -> (String, String, i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let row: Option<(String, String, i64)> = nester
-            .sqlite()
-            .query_row(
-                "SELECT severity, state, count FROM alerts
-                 WHERE rule = ?1 AND subject = ?2 AND state != 'resolved'",
-                [rule, subject],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .ok();
-        if let Some(row) = row.as_ref().filter(|r| r.2 >= count) {
-            return row.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no alert {rule} on {subject} with count {count}: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&format!("{rule} on {subject} with count {count}"), || {
+        nester.open_alert(rule, subject).filter(|a| a.2 >= count)
+    })
+    .await
 }
 
 /// A report of `probe`'s, signed.
