@@ -206,8 +206,19 @@ fn answered(response: reqwest::Result<reqwest::Response>) -> Result<(), String> 
     match response {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(format!("the receiver answered {}", r.status())),
-        Err(e) => Err(format!("cannot reach the receiver: {e}")),
+        Err(e) => Err(format!("cannot reach the receiver: {}", chain(&e))),
     }
+}
+
+/// An error with its causes, as `a: b: c` (reqwest's own text leaves out why).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

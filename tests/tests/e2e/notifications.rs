@@ -130,6 +130,29 @@ fn channel(kind: ChannelKind) -> Channel {
     }
 }
 
+/// A Slack- or Mattermost-style receiver: keeps each `text` it is posted.
+async fn chat_receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let texts = Arc::new(Mutex::new(Vec::new()));
+    let kept = texts.clone();
+    let app = axum::Router::new().route(
+        "/chat",
+        axum::routing::post(move |body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                kept.lock()
+                    .unwrap()
+                    .push(v["text"].as_str().unwrap().to_string());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, texts)
+}
+
 /// A nester whose alerts are evaluated every 100 ms and grouped after 1 s, with `channels`.
 async fn nester(channels: Vec<(&str, Channel)>) -> TestNester {
     TestNester::start_with(move |c| {
@@ -164,7 +187,11 @@ async fn a_site_going_dark_is_one_signed_message_delivered_once_through_an_outag
     let mut hook = channel(ChannelKind::Webhook);
     hook.url = Some(format!("http://{addr}/hook"));
     hook.secret_file = Some(secret_file);
-    let nester = nester(vec![("noc", hook)]).await;
+    let (chat_addr, chat) = chat_receiver().await;
+    let mut slack = channel(ChannelKind::Slack);
+    slack.url = Some(format!("http://{chat_addr}/chat"));
+    slack.severities = vec!["critical".into()];
+    let nester = nester(vec![("noc", hook), ("chat", slack)]).await;
     let mut fleet = probes(&nester, 5).await;
 
     // All five go silent: five alerts, one message, held back while the receiver is down.
@@ -200,6 +227,20 @@ async fn a_site_going_dark_is_one_signed_message_delivered_once_through_an_outag
     assert_eq!(got.len(), 1, "{got:#?}");
     let (times, message) = &got[0];
     assert_eq!(*times, 1);
+    // The chat channel, up all along, had the same message as text, once, long before.
+    let texts = chat.lock().unwrap().clone();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].starts_with("[Seahawks] test-site: 5 firing"),
+        "{}",
+        texts[0]
+    );
+    assert_eq!(
+        texts[0].matches("CRITICAL probe.offline").count(),
+        5,
+        "{}",
+        texts[0]
+    );
     assert_eq!(message["site"], "test-site");
     assert_eq!(message["firing"], 5);
     assert!(
@@ -238,10 +279,16 @@ async fn a_site_going_dark_is_one_signed_message_delivered_once_through_an_outag
         got.iter().all(|(n, _)| *n == 1),
         "a message twice: {got:#?}"
     );
-    // Nothing owed: every message delivered.
+    // Nothing owed: every message delivered, to both channels.
+    crate::harness::eventually("every message delivered", || {
+        (nester.scalar("SELECT count(*) FROM notifications WHERE delivered_ms IS NULL") == 0)
+            .then_some(())
+    })
+    .await;
     assert_eq!(
-        nester.scalar("SELECT count(*) FROM notifications WHERE delivered_ms IS NULL"),
-        0
+        chat.lock().unwrap().len(),
+        2,
+        "the offline and the resolved message"
     );
 
     // One condition a hundred times: one alert counting 100, one message.
@@ -465,4 +512,28 @@ async fn a_message_owed_when_the_nester_is_killed_is_delivered_once_after_restar
     assert_eq!(got_later.len(), 1, "{got_later:#?}");
     assert_eq!(got_later[0].0, 1, "delivered twice");
     assert_eq!(got[0].1["alerts"][0]["rule"], "security.enrollment_token");
+
+    // `nester alerts test`: a test message now, past the outbox; a wrong name is named.
+    // (Run off this thread: the receiver answers on it.)
+    let config = files.config_arg().to_string();
+    let cli = move |channel: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::process::run("nester", &["alerts", "test", channel, "--config", &config])
+        })
+    };
+    let out = cli("noc").await.unwrap();
+    assert!(out.status.success(), "{}", crate::process::stderr(&out));
+    receiver
+        .wait_for("the test message", |m| {
+            m.iter().any(|(_, b)| b["test"] == true)
+        })
+        .await;
+    let out = cli("nope").await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        crate::process::stderr(&out).contains("no channel `nope`"),
+        "{}",
+        crate::process::stderr(&out)
+    );
 }

@@ -225,8 +225,14 @@ async fn list(app: &AppState, form: &Form) -> Result<(Vec<Row>, Option<String>),
             .finish();
         format!("/alerts?{query}")
     });
-    let rows = page
-        .items
+    // Firing first, then acknowledged, then history; newest first within each.
+    let mut items = page.items;
+    items.sort_by_key(|a| match a.state {
+        AlertState::Firing => 0,
+        AlertState::Acknowledged => 1,
+        AlertState::Resolved => 2,
+    });
+    let rows = items
         .into_iter()
         .map(|a| Row {
             id: a.id,
