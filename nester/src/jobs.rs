@@ -157,3 +157,153 @@ pub async fn alerts(
         () = stop => {}
     }
 }
+
+/// The listeners' certificates, as the certificates job sees them.
+pub struct Served {
+    pub ca: std::sync::Arc<crate::pki::Ca>,
+    pub dir: crate::datadir::DataDir,
+    pub ingest: std::sync::Arc<crate::net::served_cert::ServedCert>,
+    pub web: std::sync::Arc<crate::net::served_cert::ServedCert>,
+    /// The operator's web certificate and key files, when `[web] cert` names them: reloaded
+    /// when they change, never renewed here.
+    pub operator_web: Option<(PathBuf, PathBuf)>,
+    pub config: crate::config::CertificatesConfig,
+}
+
+/// Every `check_every` (and at start): renews the nester's own listener certificates that are
+/// two thirds through their life and serves the new ones at once; reloads an operator's web
+/// certificate when its files change (watched, and compared at each check).
+pub async fn certificates(state: AppState, served: Served, stop: impl Future<Output = ()>) {
+    use crate::datadir::Listener;
+    let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
+    // Kept alive while the job runs; events only say "look again".
+    let _watcher = served.operator_web.as_ref().and_then(|(cert, key)| {
+        use ::notify::Watcher;
+        let tx = changed_tx.clone();
+        let mut watcher =
+            ::notify::recommended_watcher(move |_: ::notify::Result<::notify::Event>| {
+                let _ = tx.try_send(());
+            })
+            .ok()?;
+        for file in [cert, key] {
+            // The directory: editors and ACME clients replace files by renaming.
+            if let Some(parent) = file.parent() {
+                let _ = watcher.watch(parent, ::notify::RecursiveMode::NonRecursive);
+            }
+        }
+        Some(watcher)
+    });
+    let mut operator_stamp = operator_stamp(served.operator_web.as_ref());
+    let ticks = async {
+        loop {
+            for (listener, cert) in [
+                (Listener::Ingest, &served.ingest),
+                (Listener::Web, &served.web),
+            ] {
+                if listener == Listener::Web && served.operator_web.is_some() {
+                    continue;
+                }
+                if let Err(e) = renew_if_due(&state, &served, listener, cert).await {
+                    tracing::error!(
+                        listener = listener.name(),
+                        error = format!("{e:#}"),
+                        "cannot renew the listener's certificate; retrying at the next check"
+                    );
+                }
+            }
+            if let Some((cert, key)) = &served.operator_web {
+                let stamp = operator_stamp_of(cert, key);
+                if stamp != operator_stamp {
+                    // Let a writer finish both files.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    match served.web.reload(cert, key) {
+                        Ok(()) => {
+                            operator_stamp = operator_stamp_of(cert, key);
+                            tracing::info!(cert = %cert.display(), "web certificate reloaded from its files");
+                        }
+                        Err(e) => tracing::error!(
+                            error = format!("{e:#}"),
+                            "the web certificate files do not load; still serving the previous certificate"
+                        ),
+                    }
+                }
+                warn_if_late(&state, "web (operator's)", &served.web);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(served.config.check_every) => {}
+                _ = changed.recv() => {}
+            }
+        }
+    };
+    tokio::select! {
+        () = ticks => {}
+        () = stop => {}
+    }
+}
+
+type Stamp = Option<(std::time::SystemTime, std::time::SystemTime)>;
+
+fn operator_stamp_of(cert: &std::path::Path, key: &std::path::Path) -> Stamp {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((modified(cert)?, modified(key)?))
+}
+
+fn operator_stamp(files: Option<&(PathBuf, PathBuf)>) -> Stamp {
+    files.and_then(|(c, k)| operator_stamp_of(c, k))
+}
+
+fn warn_if_late(state: &AppState, name: &str, cert: &crate::net::served_cert::ServedCert) {
+    let now = state.clock.now_ms();
+    if let Some(life) = cert.leaf().and_then(|l| crate::pki::renew::Life::of(&l))
+        && life.late(now)
+    {
+        tracing::error!(
+            certificate = name,
+            expires_in = %crate::clock::human(life.end - now),
+            "the certificate has under a quarter of its life left and has not been renewed"
+        );
+    }
+}
+
+async fn renew_if_due(
+    state: &AppState,
+    served: &Served,
+    listener: crate::datadir::Listener,
+    cert: &crate::net::served_cert::ServedCert,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let leaf = cert.leaf().context("no certificate served")?;
+    let life =
+        crate::pki::renew::Life::of(&leaf).context("the served certificate is unreadable")?;
+    let now = state.clock.now();
+    let validity = time::Duration::days(i64::from(served.config.server_days));
+    // Due at two thirds, or at once when it was issued for longer than the policy allows now
+    // (a data directory from before 90-day certificates, or a shorter `server_days`).
+    let too_long = life.end - life.start
+        > i64::try_from(validity.whole_milliseconds()).unwrap_or(i64::MAX) + 86_400_000;
+    if crate::clock::to_ms(now) < life.renew_at() && !too_long {
+        return Ok(());
+    }
+    let issued = served.ca.renew_server(&leaf, validity, now)?;
+    crate::pki::renew::install(&served.dir, listener, &issued, &served.ca.cert.pem)?;
+    cert.replace(
+        &format!("{}{}", issued.cert_pem, served.ca.cert.pem),
+        &issued.key_pem,
+    )?;
+    let new_leaf = cert.leaf().context("no certificate served")?;
+    let fingerprint = shared::identity::fingerprint(&new_leaf);
+    let until = crate::pki::renew::Life::of(&new_leaf).map_or(0, |l| l.end);
+    tracing::info!(listener = listener.name(), %fingerprint, until_ms = until, "listener certificate renewed");
+    let change = crate::db::audit::Change::new(
+        "certificate.renew",
+        format!("certificate:{}", listener.name()),
+    )
+    .with("fingerprint", &fingerprint)
+    .with("not_after_ms", until)
+    .with("previous", shared::identity::fingerprint(&leaf));
+    state
+        .db
+        .audit(crate::db::audit::Actor::server(), change)
+        .await?;
+    Ok(())
+}

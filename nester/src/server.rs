@@ -84,8 +84,9 @@ pub struct Server {
     pub state: AppState,
     ingest: IngestState,
     web: axum::Router,
-    ingest_tls: Arc<rustls::ServerConfig>,
-    web_tls: Arc<rustls::ServerConfig>,
+    ingest_tls: tls::Tls,
+    web_tls: tls::Tls,
+    ca: Arc<Ca>,
     retention: Policy,
     audit_key: CheckpointKey,
     audit_checkpoints: std::path::PathBuf,
@@ -108,7 +109,8 @@ impl Server {
             .policy()
             .context("[retention] is unusable: a duration is too long")?;
         crate::metrics::install();
-        let ca = Ca::load(&dir)?;
+        crate::pki::renew::recover(&dir)?;
+        let ca = Arc::new(Ca::load(&dir)?);
         let audit_key = CheckpointKey::load_or_create(&dir)?;
         let state = AppState::new(
             &dir,
@@ -119,7 +121,8 @@ impl Server {
         Ok(Self {
             ingest_tls: tls::ingest(&dir, &ca.cert)?,
             web_tls: tls::web(&dir, &config.web)?,
-            ingest: IngestState::new(state.clone(), Arc::new(ca), &config.ingest),
+            ingest: IngestState::new(state.clone(), ca.clone(), &config.ingest),
+            ca,
             web: web::router(state.clone(), &config.web)?,
             state,
             retention,
@@ -175,6 +178,20 @@ impl Server {
             Some(self.config.public_web_url(web)),
         );
         let notifications = notifier.run(self.senders, wait(stopped.clone()));
+        let served = jobs::Served {
+            ca: self.ca.clone(),
+            dir: self.state.dir.clone(),
+            ingest: self.ingest_tls.cert.clone(),
+            web: self.web_tls.cert.clone(),
+            operator_web: self
+                .config
+                .web
+                .cert
+                .clone()
+                .zip(self.config.web.key.clone()),
+            config: self.config.certificates.clone(),
+        };
+        let certificates = jobs::certificates(self.state.clone(), served, wait(stopped.clone()));
         let (log, lines) = AccessLog::new(self.config.log.access, Some(self.state.threats.clone()));
         let log_writer = async {
             if let Some(lines) = lines {
@@ -217,7 +234,7 @@ impl Server {
             net::serve(
                 "ingest",
                 listeners.ingest,
-                Some(self.ingest_tls),
+                Some(self.ingest_tls.config),
                 ingest_app,
                 log_ingest,
                 direct.clone(),
@@ -226,7 +243,7 @@ impl Server {
             net::serve(
                 "web",
                 listeners.web,
-                Some(self.web_tls),
+                Some(self.web_tls.config),
                 web_app,
                 log_web,
                 proxies.clone(),
@@ -240,6 +257,7 @@ impl Server {
             bans,
             alerts,
             notifications,
+            certificates,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

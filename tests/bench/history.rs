@@ -517,7 +517,7 @@ async fn empty_nester(
 
 /// The peer: axum answering "hello" behind the nester's own web TLS configuration.
 async fn bare_server(dir: &DataDir, config: &Config) -> anyhow::Result<SocketAddr> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(nester::net::tls::web(dir, &config.web)?);
+    let acceptor = tokio_rustls::TlsAcceptor::from(nester::net::tls::web(dir, &config.web)?.config);
     let app = axum::Router::new().fallback(|| async { "hello" });
     peer::serve_tls(acceptor, hyper_util::service::TowerToHyperService::new(app)).await
 }

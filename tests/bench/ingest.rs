@@ -163,10 +163,9 @@ fn client_config(
 /// The peer: the same TLS configuration as the nester's ingest, and a handler that reads
 /// the body and answers 201 without looking at it.
 async fn bare_server(dir: &DataDir) -> anyhow::Result<SocketAddr> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(nester::net::tls::ingest(
-        dir,
-        &nester::pki::CaCert::load(dir)?,
-    )?);
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        nester::net::tls::ingest(dir, &nester::pki::CaCert::load(dir)?)?.config,
+    );
     let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
         let _ = req.into_body().collect().await?;
         Ok::<_, hyper::Error>(

@@ -76,7 +76,7 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     names.extend(default_server_names());
     names.dedup();
     for listener in Listener::ALL {
-        let issued = ca.issue_server(&names, now)?;
+        let issued = ca.issue_server(&names, crate::pki::SERVER_VALIDITY, now)?;
         // The chain includes the CA, so a new harvester can check its pin on first contact.
         let chain = format!("{}{}", issued.cert_pem, ca.cert.pem);
         write_new(

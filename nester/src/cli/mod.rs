@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod api_token;
 pub mod audit;
 pub mod ban;
+pub mod certs;
 pub mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -98,6 +99,13 @@ enum Command {
         #[command(subcommand)]
         command: alerts::Command,
     },
+    /// The nester's certificates: expiry and renewal.
+    Certs {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: certs::Command,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
 }
@@ -154,6 +162,10 @@ impl Cli {
             Command::Alerts { config, command } => {
                 let (config, db) = config.open()?;
                 alerts::run(command, &config, &db).await
+            }
+            Command::Certs { config, command } => {
+                let config = Config::load(&config.config)?;
+                certs::run(command, &config, crate::clock::Clock::default().now())
             }
             Command::DefaultConfig => {
                 print!("{}", config::EXAMPLE);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod alerts;
+mod certificates;
 mod notify;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use alerts::{AlertConfig, Rules, SiteRules};
+pub use certificates::CertificatesConfig;
 pub use notify::{Channel, ChannelKind, NotifyConfig, SmtpTls};
 
 pub const EXAMPLE: &str = include_str!("../../../deploy/nester.example.toml");
@@ -40,6 +42,9 @@ pub struct Config {
     /// Where alert notifications go.
     #[serde(default)]
     pub notify: NotifyConfig,
+    /// The listeners' own certificates.
+    #[serde(default)]
+    pub certificates: CertificatesConfig,
 }
 
 /// `[log]` in `nester.toml`.
@@ -337,6 +342,10 @@ impl Config {
                 "`web.public_url` must be an https:// address without query, e.g. https://nester.example.net:8443"
             );
         }
+        anyhow::ensure!(
+            (1..=200).contains(&config.certificates.server_days),
+            "`certificates.server_days` must be between 1 and 200 (publicly trusted certificates may not live longer)"
+        );
         for (name, channel) in &config.notify.channels {
             channel.check(name).map_err(anyhow::Error::msg)?;
         }
@@ -396,6 +405,7 @@ impl Config {
             threats: ThreatConfig::default(),
             alerts: AlertConfig::default(),
             notify: NotifyConfig::default(),
+            certificates: CertificatesConfig::default(),
         }
     }
 }

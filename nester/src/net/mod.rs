@@ -8,6 +8,7 @@ pub mod access_log;
 mod forwarded;
 pub mod kernel_filter;
 pub mod listener;
+pub mod served_cert;
 pub mod tls;
 
 pub use listener::{Peer, serve};

@@ -1,34 +1,25 @@
-//! rustls configurations for the two listeners. TLS 1.3 only, aws-lc-rs.
+//! rustls configurations for the two listeners. TLS 1.3 only, aws-lc-rs. Each presents a
+//! [`ServedCert`], which renewal and reloads replace while the listener serves.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::WebConfig;
 use crate::datadir::{DataDir, Listener};
+use crate::net::served_cert::ServedCert;
 use crate::pki::CaCert;
+
+/// A listener's TLS configuration and the certificate it serves (to replace later).
+pub struct Tls {
+    pub config: Arc<ServerConfig>,
+    pub cert: Arc<ServedCert>,
+}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-/// A certificate chain and its key, from PEM files.
-fn identity(
-    cert: &Path,
-    key: &Path,
-) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let chain: Vec<_> = CertificateDer::pem_file_iter(cert)
-        .and_then(Iterator::collect)
-        .with_context(|| format!("cannot read the certificate chain {}", cert.display()))?;
-    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot read the private key {}", key.display()))?;
-    Ok((chain, key))
 }
 
 fn issued(dir: &DataDir, listener: Listener) -> (PathBuf, PathBuf) {
@@ -38,42 +29,46 @@ fn issued(dir: &DataDir, listener: Listener) -> (PathBuf, PathBuf) {
 /// Ingest: a client certificate, when one is presented, must chain to our CA (else the
 /// handshake fails). Connections without one may only enroll: `ingest::ProbeIdentity` refuses
 /// them everywhere else.
-pub fn ingest(dir: &DataDir, ca: &CaCert) -> anyhow::Result<Arc<ServerConfig>> {
+pub fn ingest(dir: &DataDir, ca: &CaCert) -> anyhow::Result<Tls> {
     let mut roots = RootCertStore::empty();
     roots.add(ca.der.clone())?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
         .allow_unauthenticated()
         .build()?;
     let (cert, key) = issued(dir, Listener::Ingest);
-    let (chain, key) = identity(&cert, &key)?;
+    let served = ServedCert::load(&cert, &key, provider())?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(served.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(Tls {
+        config: Arc::new(config),
+        cert: served,
+    })
 }
 
 /// Web: plain server authentication, HTTP/2 or HTTP/1.1, with the operator's certificate
 /// when the config names one, else the one issued at `nester init`.
-pub fn web(dir: &DataDir, web: &WebConfig) -> anyhow::Result<Arc<ServerConfig>> {
-    let (cert_path, key_path) = match (&web.cert, &web.key) {
-        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        (None, None) => issued(dir, Listener::Web),
-        _ => anyhow::bail!("[web] needs both `cert` and `key`, or neither"),
-    };
-    let (chain, key) = identity(&cert_path, &key_path)?;
+pub fn web(dir: &DataDir, web: &WebConfig) -> anyhow::Result<Tls> {
+    let (cert_path, key_path) = web_files(dir, web)?;
+    let served = ServedCert::load(&cert_path, &key_path, provider())?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .with_context(|| {
-            format!(
-                "the key {} does not fit the certificate {}",
-                key_path.display(),
-                cert_path.display()
-            )
-        })?;
+        .with_cert_resolver(served.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(Tls {
+        config: Arc::new(config),
+        cert: served,
+    })
+}
+
+/// The web listener's certificate and key files: the operator's, or the nester's own.
+pub fn web_files(dir: &DataDir, web: &WebConfig) -> anyhow::Result<(PathBuf, PathBuf)> {
+    match (&web.cert, &web.key) {
+        (Some(cert), Some(key)) => Ok((cert.clone(), key.clone())),
+        (None, None) => Ok(issued(dir, Listener::Web)),
+        _ => anyhow::bail!("[web] needs both `cert` and `key`, or neither"),
+    }
 }

@@ -1,8 +1,11 @@
 //! The nester's certificate authorities. `x509.rs`: the CA that signs the listeners'
-//! certificates and every probe's client certificate.
+//! certificates and every probe's client certificate; `renew.rs`: replacing the listeners'
+//! own certificates on disk, crash-safe.
 
+pub mod renew;
 mod x509;
 
 pub use x509::{
     CA_VALIDITY, Ca, CaCert, CsrError, Issued, PROBE_VALIDITY, ProbeCert, SERVER_VALIDITY,
+    SERVER_VALIDITY_MAX,
 };

@@ -23,7 +23,10 @@ use crate::datadir::{DataDir, write_new};
 
 pub const CA_VALIDITY: Duration = Duration::days(3650);
 /// Browsers refuse server certificates valid for more than 398 days.
-pub const SERVER_VALIDITY: Duration = Duration::days(397);
+/// The listeners' certificates, by default (`[certificates] server_days`); renewed at 2/3.
+pub const SERVER_VALIDITY: Duration = Duration::days(90);
+/// The longest a listener's certificate may be issued for (the CA/Browser Forum's 2026 cap).
+pub const SERVER_VALIDITY_MAX: Duration = Duration::days(200);
 pub const PROBE_VALIDITY: Duration = Duration::days(30);
 /// Tolerated clock skew between the nester and its peers.
 const BACKDATE: Duration = Duration::minutes(5);
@@ -133,19 +136,71 @@ impl Ca {
         Ok(Self { cert, issuer })
     }
 
-    /// A TLS server certificate for `names` (DNS names or IP addresses).
-    pub fn issue_server(&self, names: &[String], now: OffsetDateTime) -> anyhow::Result<Issued> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.subject_alt_names = names
+    /// A TLS server certificate for `names` (DNS names or IP addresses), valid `validity`.
+    pub fn issue_server(
+        &self,
+        names: &[String],
+        validity: Duration,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Issued> {
+        let sans = names
             .iter()
             .map(|n| san(n))
             .collect::<anyhow::Result<_>>()?;
         let cn = names.first().map_or("seahawks nester", String::as_str);
+        self.server(sans, cn, validity, now)
+    }
+
+    /// A new certificate with the names of `current` (a server certificate of ours), with a
+    /// new key: what renewal installs.
+    pub fn renew_server(
+        &self,
+        current: &[u8],
+        validity: Duration,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Issued> {
+        use x509_parser::extensions::GeneralName;
+        let (_, old) = x509_parser::parse_x509_certificate(current)
+            .map_err(|e| anyhow::anyhow!("the certificate to renew cannot be read: {e}"))?;
+        let names: Vec<String> = old
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|ext| {
+                ext.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        GeneralName::DNSName(name) => Some((*name).to_string()),
+                        GeneralName::IPAddress(bytes) => ip_of(bytes).map(|ip| ip.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        anyhow::ensure!(!names.is_empty(), "the certificate to renew names no host");
+        self.issue_server(&names, validity, now)
+    }
+
+    fn server(
+        &self,
+        sans: Vec<SanType>,
+        cn: &str,
+        validity: Duration,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Issued> {
+        anyhow::ensure!(
+            validity <= SERVER_VALIDITY_MAX,
+            "a listener certificate may live {} days at most",
+            SERVER_VALIDITY_MAX.whole_days()
+        );
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.subject_alt_names = sans;
         params.distinguished_name.push(DnType::CommonName, cn);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        set_validity(&mut params, SERVER_VALIDITY, now)?;
+        set_validity(&mut params, validity, now)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_pem: cert.pem(),
@@ -198,6 +253,15 @@ fn san(name: &str) -> anyhow::Result<SanType> {
                 .with_context(|| format!("`{name}` is not a valid DNS name"))?,
         ),
     })
+}
+
+/// An IP address SAN's bytes as an address.
+fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(IpAddr::from),
+        _ => None,
+    }
 }
 
 /// Sets the validity window and a random serial, which it returns in hex.

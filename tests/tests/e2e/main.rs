@@ -12,6 +12,7 @@ mod audit;
 mod bans;
 mod browser;
 mod browser_admin;
+mod certificates;
 mod cli;
 mod crash;
 mod delivery;
