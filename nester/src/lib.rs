@@ -21,6 +21,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -9,8 +9,9 @@ use crate::db::{Db, DbError};
 use super::Verdicts;
 
 pub const RULE: &str = "wan.degraded";
-/// Samples older than this are not looked at.
-const LOOKBACK_MS: i64 = 7 * 86_400_000;
+/// Samples older than this are not looked at: a probe without one for a day decides nothing
+/// here (the offline rule speaks for it), and each evaluation reads little.
+const LOOKBACK_MS: i64 = 86_400_000;
 
 pub async fn judge(
     db: &Db,

@@ -46,6 +46,16 @@ impl Checkpoint {
     }
 }
 
+/// Whether `sig` (hex) is the Ed25519 signature by `key` (hex) of `bytes`.
+pub fn signed(key: &str, bytes: &[u8], sig: &str) -> bool {
+    let (Some(public), Some(sig)) = (unhex(key), unhex(sig)) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ED25519, public)
+        .verify(bytes, &sig)
+        .is_ok()
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -89,6 +99,12 @@ impl CheckpointKey {
     /// The public key, hex: what every checkpoint must be signed by.
     pub fn public(&self) -> String {
         hex(self.0.public_key().as_ref())
+    }
+
+    /// Signs `bytes` (something else the nester vouches for, such as a backup's manifest);
+    /// hex.
+    pub fn sign_bytes(&self, bytes: &[u8]) -> String {
+        hex(self.0.sign(bytes).as_ref())
     }
 
     pub fn sign(&self, seq: i64, head: &[u8], time: &str) -> Checkpoint {

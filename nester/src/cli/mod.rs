@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod api_token;
 pub mod audit;
+pub mod backup;
 pub mod ban;
 pub mod certs;
 pub mod db;
@@ -99,6 +100,13 @@ enum Command {
         #[command(subcommand)]
         command: alerts::Command,
     },
+    /// Backups: create, verify, restore.
+    Backup {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: backup::Command,
+    },
     /// The nester's certificates: expiry and renewal.
     Certs {
         #[command(flatten)]
@@ -163,6 +171,7 @@ impl Cli {
                 let (config, db) = config.open()?;
                 alerts::run(command, &config, &db).await
             }
+            Command::Backup { config, command } => backup::run(command, &config.config).await,
             Command::Certs { config, command } => {
                 let config = Config::load(&config.config)?;
                 certs::run(command, &config, crate::clock::Clock::default().now())

@@ -56,9 +56,11 @@ impl ServedCert {
     }
 
     fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> anyhow::Result<CertifiedKey> {
-        let read =
-            |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
-        let (chain, private) = from_pem(&read(cert)?, &read(key)?)
+        let chain_pem = std::fs::read(cert)
+            .with_context(|| format!("cannot read the certificate chain {}", cert.display()))?;
+        let key_pem = std::fs::read(key)
+            .with_context(|| format!("cannot read the private key {}", key.display()))?;
+        let (chain, private) = from_pem(&chain_pem, &key_pem)
             .with_context(|| format!("{} and {}", cert.display(), key.display()))?;
         certified(chain, private, provider)
             .with_context(|| format!("{} and {}", cert.display(), key.display()))

@@ -9,6 +9,7 @@ mod access_matrix;
 mod admin;
 mod alert_rules;
 mod audit;
+mod backup;
 mod bans;
 mod browser;
 mod browser_admin;

@@ -1,0 +1,269 @@
+//! Backups of a nester's data directory, made while it serves: a consistent snapshot of the
+//! database (`VACUUM INTO` on a read connection: in WAL mode the writer goes on meanwhile),
+//! compressed, with the PKI (the CA and keys) and the audit checkpoints, and a signed
+//! manifest (`manifest.rs`). `verify` checks a backup end to end as a restore would need it;
+//! `restore` makes a data directory from a verified one. Both trust only the manifest's
+//! signature and hashes, never the files' names.
+
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::audit::checkpoint::{self, Checkpoint, CheckpointKey, hex};
+use crate::datadir::{DataDir, write_new};
+use manifest::{DATABASE, FILE, Manifest};
+
+const CHECKPOINTS: &str = "audit-checkpoints.jsonl";
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex(ctx.finish().as_ref()))
+}
+
+/// Schema version, rows per table, and the audit chain's head, of the database at `path`.
+fn census(conn: &Connection) -> anyhow::Result<(i64, BTreeMap<String, i64>, i64, String)> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut tables = BTreeMap::new();
+    for name in names {
+        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
+            r.get(0)
+        })?;
+        tables.insert(name, n);
+    }
+    let (seq, head): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or((0, crate::db::audit::GENESIS.to_vec()));
+    Ok((version, tables, seq, hex(&head)))
+}
+
+/// Makes a backup of the data directory `dir` (served or not) in a new directory under
+/// `into`; returns its path.
+pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::Result<PathBuf> {
+    let key = CheckpointKey::load(dir)?;
+    let stamp = crate::clock::rfc3339(now);
+    let out = into.join(format!("seahawks-backup-{}", stamp.replace(':', "")));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir(out.join("pki")).context("cannot create the backup's pki directory")?;
+    // The checkpoints first: any of them is of entries the snapshot already holds.
+    let checkpoints = checkpoint::read_all(&dir.audit_checkpoints())?;
+    if dir.audit_checkpoints().exists() {
+        std::fs::copy(dir.audit_checkpoints(), out.join(CHECKPOINTS))
+            .context("cannot copy the audit checkpoints")?;
+    } else {
+        std::fs::write(out.join(CHECKPOINTS), b"")?;
+    }
+    let snapshot = out.join("snapshot.db");
+    let source = Connection::open_with_flags(
+        dir.database(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open {}", dir.database().display()))?;
+    source
+        .execute("VACUUM INTO ?1", [snapshot.to_string_lossy()])
+        .context("cannot snapshot the database (is the disk full?)")?;
+    drop(source);
+    let (schema_version, tables, audit_seq, audit_head) = census(&Connection::open(&snapshot)?)?;
+    gzip(&snapshot, &out.join(DATABASE))?;
+    std::fs::remove_file(&snapshot)?;
+    for entry in std::fs::read_dir(dir.root().join("pki"))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), out.join("pki").join(entry.file_name()))?;
+        }
+    }
+    let mut files = BTreeMap::new();
+    for name in listing(&out)? {
+        files.insert(name.clone(), sha256_file(&out.join(&name))?);
+    }
+    let mut manifest = Manifest {
+        format: 1,
+        created: stamp,
+        nester_version: env!("CARGO_PKG_VERSION").into(),
+        schema_version,
+        tables,
+        files,
+        audit_seq,
+        audit_head,
+        checkpoint: checkpoints.into_iter().rfind(|c| c.seq <= audit_seq),
+        key: key.public(),
+        signature: String::new(),
+    };
+    manifest.signature = key.sign_bytes(&manifest.signed_bytes());
+    write_new(
+        &out.join(FILE),
+        &serde_json::to_vec_pretty(&manifest)?,
+        0o600,
+    )?;
+    Ok(out)
+}
+
+fn gzip(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut input = std::fs::File::open(from)?;
+    let file =
+        std::fs::File::create(to).with_context(|| format!("cannot write {}", to.display()))?;
+    let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    std::io::copy(&mut input, &mut encoder)
+        .context("cannot compress the snapshot (is the disk full?)")?;
+    encoder.finish()?.sync_all()?;
+    Ok(())
+}
+
+fn gunzip(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut decoder = flate2::read::GzDecoder::new(std::fs::File::open(from)?);
+    let mut file =
+        std::fs::File::create(to).with_context(|| format!("cannot write {}", to.display()))?;
+    std::io::copy(&mut decoder, &mut file).context("the database copy does not decompress")?;
+    file.flush()?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// The files of a backup, by path inside it, the manifest left out.
+fn listing(backup: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(backup)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if entry.file_type()?.is_dir() {
+            for inner in std::fs::read_dir(entry.path())? {
+                names.push(format!("{name}/{}", inner?.file_name().to_string_lossy()));
+            }
+        } else if name != FILE {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// What a verified backup holds.
+#[derive(Debug)]
+pub struct Verified {
+    pub manifest: Manifest,
+    /// The database, decompressed into the caller's directory.
+    pub database: PathBuf,
+}
+
+/// Checks the backup at `backup` as a restore needs it: the manifest's signature (by
+/// `expected_key` when given), every file's SHA-256 and no file more or less, the database
+/// decompressed into `work` passes `integrity_check`, has the rows the manifest counted, and
+/// its audit chain verifies up to the recorded head against the backed-up checkpoints.
+pub async fn verify(
+    backup: &Path,
+    expected_key: Option<&str>,
+    work: &Path,
+) -> anyhow::Result<Verified> {
+    let text = std::fs::read(backup.join(FILE))
+        .with_context(|| format!("{} has no {FILE}", backup.display()))?;
+    let manifest: Manifest = serde_json::from_slice(&text).context("the manifest is not valid")?;
+    ensure!(
+        manifest.signature_holds(),
+        "the manifest's signature does not hold: it was changed after the backup"
+    );
+    if let Some(key) = expected_key {
+        ensure!(
+            manifest.key == key,
+            "the backup was signed by another nester's key ({}), not this one's ({key})",
+            manifest.key
+        );
+    }
+    let present = listing(backup)?;
+    let listed: Vec<String> = manifest.files.keys().cloned().collect();
+    ensure!(
+        present == listed,
+        "the backup's files are not the ones its manifest lists: {present:?} against {listed:?}"
+    );
+    for (name, sum) in &manifest.files {
+        ensure!(
+            &sha256_file(&backup.join(name))? == sum,
+            "{name} is not as backed up (its SHA-256 differs)"
+        );
+    }
+    let database = work.join("nester.db");
+    gunzip(&backup.join(DATABASE), &database)?;
+    {
+        let conn = Connection::open(&database)?;
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        ensure!(
+            check == "ok",
+            "the database copy fails integrity_check: {check}"
+        );
+        let (version, tables, seq, head) = census(&conn)?;
+        ensure!(
+            version == manifest.schema_version,
+            "schema version {version}, the manifest says {}",
+            manifest.schema_version
+        );
+        ensure!(
+            tables == manifest.tables,
+            "the row counts differ from the manifest's"
+        );
+        ensure!(
+            (seq, head.as_str()) == (manifest.audit_seq, manifest.audit_head.as_str()),
+            "the audit chain's head differs from the manifest's"
+        );
+    }
+    let checkpoints: Vec<Checkpoint> = checkpoint::read_all(&backup.join(CHECKPOINTS))?;
+    let db = crate::db::Db::open(&database)?;
+    let entries = db.audit_chain().await?;
+    drop(db);
+    if let Err(broken) = crate::audit::verify(&entries, &checkpoints, &manifest.key) {
+        bail!("in the backup, {broken}");
+    }
+    Ok(Verified { manifest, database })
+}
+
+/// Makes the data directory `into` (which must not exist, or be empty) from the backup,
+/// verified first.
+pub async fn restore(backup: &Path, into: &Path) -> anyhow::Result<Manifest> {
+    if into.exists() && std::fs::read_dir(into)?.next().is_some() {
+        bail!(
+            "{} is not empty: restore into a new directory (never over a live one)",
+            into.display()
+        );
+    }
+    let dir = DataDir::new(into);
+    dir.create()?;
+    let verified = verify(backup, None, into).await?;
+    std::fs::rename(&verified.database, dir.database())?;
+    for name in verified
+        .manifest
+        .files
+        .keys()
+        .filter(|n| n.starts_with("pki/"))
+    {
+        let to = dir.root().join(name);
+        let mode = if name.ends_with(".pem") { 0o644 } else { 0o600 };
+        write_new(&to, &std::fs::read(backup.join(name))?, mode)?;
+    }
+    std::fs::copy(backup.join(CHECKPOINTS), dir.audit_checkpoints())?;
+    Ok(verified.manifest)
+}
