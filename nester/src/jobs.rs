@@ -193,7 +193,10 @@ pub async fn certificates(state: AppState, served: Served, stop: impl Future<Out
         }
         Some(watcher)
     });
-    let mut operator_stamp = operator_stamp(served.operator_web.as_ref());
+    let mut operator_stamp = served
+        .operator_web
+        .as_ref()
+        .and_then(|(c, k)| operator_stamp_of(c, k));
     let ticks = async {
         loop {
             for (listener, cert) in [
@@ -246,10 +249,6 @@ type Stamp = Option<(std::time::SystemTime, std::time::SystemTime)>;
 fn operator_stamp_of(cert: &std::path::Path, key: &std::path::Path) -> Stamp {
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     Some((modified(cert)?, modified(key)?))
-}
-
-fn operator_stamp(files: Option<&(PathBuf, PathBuf)>) -> Stamp {
-    files.and_then(|(c, k)| operator_stamp_of(c, k))
 }
 
 fn warn_if_late(state: &AppState, name: &str, cert: &crate::net::served_cert::ServedCert) {

@@ -84,36 +84,42 @@ impl Engine {
 
     async fn apply(&self, v: Verdicts) -> anyhow::Result<Evaluation> {
         let mut done = Evaluation::default();
-        // Conditions: raised when they start, resolved when they stop.
-        for rule in CONDITIONS {
-            let open: HashSet<String> = self
-                .db
-                .open_alert_subjects(rule)
-                .await?
-                .into_iter()
-                .collect();
-            let holding: HashSet<&str> = v
-                .raise
-                .iter()
-                .filter(|r| r.rule == rule)
-                .map(|r| r.subject.as_str())
-                .collect();
-            for subject in open.iter().filter(|s| !holding.contains(s.as_str())) {
-                done.resolved += usize::from(self.db.resolve_alert(rule, subject.clone()).await?);
-            }
-        }
-        for (rule, subject) in v.clear {
-            done.resolved += usize::from(self.db.resolve_alert(rule, subject).await?);
-        }
-        let mut open_conditions: HashSet<(&str, String)> = HashSet::new();
+        // The open alerts of every condition rule, read once: what may resolve, and what must
+        // not be raised twice.
+        let mut open: HashSet<(&str, String)> = HashSet::new();
         for rule in CONDITIONS.iter().chain(&[wan::RULE]) {
             for subject in self.db.open_alert_subjects(rule).await? {
-                open_conditions.insert((rule, subject));
+                open.insert((rule, subject));
             }
         }
+        // Conditions: resolved when they stop holding (WAN: when good long enough).
+        let holding: HashSet<(&str, &str)> = v
+            .raise
+            .iter()
+            .map(|r| (r.rule, r.subject.as_str()))
+            .collect();
+        let stopped: Vec<(&str, String)> = open
+            .iter()
+            .filter(|(rule, subject)| {
+                CONDITIONS.contains(rule) && !holding.contains(&(*rule, subject.as_str()))
+            })
+            .cloned()
+            .chain(
+                v.clear
+                    .iter()
+                    .map(|(rule, subject)| (*rule, subject.clone())),
+            )
+            .collect();
+        for (rule, subject) in stopped {
+            if self.db.resolve_alert(rule, subject.clone()).await? {
+                done.resolved += 1;
+                open.remove(&(rule, subject));
+            }
+        }
+        // Raised when they start; events always (they count on their open alert).
         for raise in v.raise {
             let condition = CONDITIONS.contains(&raise.rule) || raise.rule == wan::RULE;
-            if condition && open_conditions.contains(&(raise.rule, raise.subject.clone())) {
+            if condition && open.contains(&(raise.rule, raise.subject.clone())) {
                 continue;
             }
             tracing::warn!(rule = raise.rule, subject = %raise.subject, summary = %raise.summary, "alert");

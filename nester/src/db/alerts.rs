@@ -2,12 +2,13 @@
 //! already open (firing or acknowledged) updates that row, so a flood of the same event is one
 //! alert with a count, never a flood of alerts.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::audit::{Actor, Change};
+pub use super::acknowledgements::Acknowledgement;
+use super::outbox::event;
 use super::{Db, DbError, millis, optional_millis, parsed};
 
 #[derive(
@@ -90,16 +91,6 @@ pub struct Alert {
     pub resolved_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Acknowledgement {
-    pub by: String,
-    pub comment: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub until: OffsetDateTime,
-}
-
 /// Which alerts to list: newest first, `limit` of them, before id `before`.
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {
@@ -109,13 +100,6 @@ pub struct AlertQuery {
     pub rule: Option<String>,
     pub before: Option<i64>,
     pub limit: u32,
-}
-
-/// Notes that alert `id` started firing (again) or resolved, for notification.
-fn event(conn: &Connection, id: i64, kind: &str, at_ms: i64) -> Result<(), DbError> {
-    conn.prepare_cached("INSERT INTO alert_events (alert_id, kind, at_ms) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, kind, at_ms])?;
-    Ok(())
 }
 
 impl Db {
@@ -222,67 +206,6 @@ impl Db {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
-    }
-
-    /// Acknowledges open alert `id` until `until_ms`, with `comment`; `false` when there is
-    /// no such open alert. Audited.
-    pub async fn acknowledge_alert(
-        &self,
-        actor: Actor,
-        id: i64,
-        comment: String,
-        until_ms: i64,
-    ) -> Result<bool, DbError> {
-        let now = self.clock.now_ms();
-        let by = actor.name.clone();
-        self.audited(actor, move |tx| {
-            let done = tx.execute(
-                "UPDATE alerts SET state = 'acknowledged', ack_by = ?2, ack_comment = ?3,
-                   ack_ms = ?4, ack_until_ms = ?5
-                 WHERE id = ?1 AND state != 'resolved'",
-                params![id, by, comment, now, until_ms],
-            )? == 1;
-            let change = done.then(|| {
-                Change::new("alert.acknowledge", format!("alert:{id}"))
-                    .with("comment", &comment)
-                    .with("until_ms", until_ms)
-            });
-            Ok((done, change))
-        })
-        .await
-    }
-
-    /// Acknowledgements whose time is up: those alerts fire again (audited, one entry each).
-    /// Returns how many.
-    pub async fn expire_acknowledgements(&self) -> Result<usize, DbError> {
-        let now = self.clock.now_ms();
-        let expired: Vec<i64> = self
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id FROM alerts WHERE state = 'acknowledged' AND ack_until_ms <= ?1",
-                )?;
-                let rows = stmt.query_map([now], |r| r.get(0))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .await?;
-        for &id in &expired {
-            self.audited(Actor::server(), move |tx| {
-                let done = tx.execute(
-                    "UPDATE alerts SET state = 'firing', ack_by = NULL, ack_comment = NULL,
-                       ack_ms = NULL, ack_until_ms = NULL
-                     WHERE id = ?1 AND state = 'acknowledged' AND ack_until_ms <= ?2",
-                    params![id, now],
-                )? == 1;
-                if done {
-                    event(tx, id, "firing", now)?;
-                }
-                let change = done
-                    .then(|| Change::new("alert.acknowledgement_expired", format!("alert:{id}")));
-                Ok(((), change))
-            })
-            .await?;
-        }
-        Ok(expired.len())
     }
 
     /// How many alerts fire now (not acknowledged): the navigation bar's count. A quick read

@@ -22,6 +22,7 @@
 //! written many times in that while is copied once. The writer finishes one itself only once
 //! the WAL passes [`WAL_RESTART_PAGES`], so that it can start over.
 
+mod acknowledgements;
 mod alert_inputs;
 pub mod alerts;
 mod api_tokens;

@@ -3,7 +3,7 @@
 //! grouped, so each message is made exactly once. Delivery then works the rows of each
 //! channel: marked delivered after the receiver said yes, or retried later.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Db, DbError};
 
@@ -46,6 +46,13 @@ pub struct Due {
     pub body: String,
     pub attempts: u32,
     pub created_ms: i64,
+}
+
+/// Notes that alert `id` started firing (again) or resolved, for notification.
+pub(super) fn event(conn: &Connection, id: i64, kind: &str, at_ms: i64) -> Result<(), DbError> {
+    conn.prepare_cached("INSERT INTO alert_events (alert_id, kind, at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, kind, at_ms])?;
+    Ok(())
 }
 
 impl Db {

@@ -42,8 +42,8 @@ const MAX_INSTRUCTIONS: usize = 2000;
 /// A filter dropping packets from `prefixes`, as many as fit (the first ones first); `None`
 /// when there are none.
 pub fn program(prefixes: &[IpNet]) -> Option<Vec<Insn>> {
-    let mut v4 = vec![insn(LD_B_ABS, 0, 0, NET)];
-    let mut v6 = Vec::new();
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    // The frame around the entries: version test, jumps, returns.
     let mut used = 10;
     for prefix in prefixes {
         let (section, offset) = match prefix.addr() {
@@ -57,12 +57,12 @@ pub fn program(prefixes: &[IpNet]) -> Option<Vec<Insn>> {
         used += entry.len();
         section.extend(entry);
     }
-    if used == 10 {
+    if v4.is_empty() && v6.is_empty() {
         return None;
     }
     // A = IP version; IPv4 falls through to its entries, anything else jumps over them.
-    let v4_entries = v4.split_off(1);
-    let mut program = v4;
+    let v4_entries = v4;
+    let mut program = vec![insn(LD_B_ABS, 0, 0, NET)];
     program.push(insn(ALU_RSH_K, 0, 0, 4));
     program.push(insn(JMP_JEQ_K, 1, 0, 4));
     let v4_len = u32::try_from(v4_entries.len() + 1).unwrap_or(u32::MAX);

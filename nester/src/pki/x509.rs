@@ -143,12 +143,27 @@ impl Ca {
         validity: Duration,
         now: OffsetDateTime,
     ) -> anyhow::Result<Issued> {
-        let sans = names
+        anyhow::ensure!(
+            validity <= SERVER_VALIDITY_MAX,
+            "a listener certificate may live {} days at most",
+            SERVER_VALIDITY_MAX.whole_days()
+        );
+        let cn = names.first().map_or("seahawks nester", String::as_str);
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.subject_alt_names = names
             .iter()
             .map(|n| san(n))
             .collect::<anyhow::Result<_>>()?;
-        let cn = names.first().map_or("seahawks nester", String::as_str);
-        self.server(sans, cn, validity, now)
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        set_validity(&mut params, validity, now)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 
     /// A new certificate with the names of `current` (a server certificate of ours), with a
@@ -180,32 +195,6 @@ impl Ca {
             .unwrap_or_default();
         anyhow::ensure!(!names.is_empty(), "the certificate to renew names no host");
         self.issue_server(&names, validity, now)
-    }
-
-    fn server(
-        &self,
-        sans: Vec<SanType>,
-        cn: &str,
-        validity: Duration,
-        now: OffsetDateTime,
-    ) -> anyhow::Result<Issued> {
-        anyhow::ensure!(
-            validity <= SERVER_VALIDITY_MAX,
-            "a listener certificate may live {} days at most",
-            SERVER_VALIDITY_MAX.whole_days()
-        );
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.subject_alt_names = sans;
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        set_validity(&mut params, validity, now)?;
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
     }
 
     /// Signs a probe's certificate request. Only the request's key is used: the names, usages
