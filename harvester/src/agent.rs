@@ -1,5 +1,5 @@
-//! The daemon: scan and spool on an interval, deliver what the spool holds, renew the
-//! certificate when due.
+//! The daemon: scan and spool on an interval, deliver what the spool holds, fetch the CAs to
+//! trust and renew the certificate when due (or at once when the nester's CA was rotated).
 //!
 //! One loop owns the agent and waits on whichever comes first: the next scan, a change in the
 //! spool (notify), the periodic rescan (in case an event was missed), the end of a retry
@@ -9,8 +9,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::StatusCode;
 use notify::Watcher;
-use shared::protocol::code;
+use rustls_pki_types::CertificateDer;
+use shared::identity::fingerprint;
+use shared::protocol::{TRUST_PATH, code};
+use shared::trust::SignedTrust;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -179,10 +183,53 @@ impl Agent {
         Ok(delivered)
     }
 
-    /// Renews the certificate when `now` is past its renewal time (two thirds of its life).
-    pub async fn renew_if_due(&mut self, now: OffsetDateTime) -> anyhow::Result<bool> {
+    /// Fetches the nester's signed trust bundle and adopts it when it changed (it must be
+    /// signed by a CA trusted now): during a CA rotation it adds the new CA, at its end it
+    /// drops the old one. Returns the CA the nester issues from.
+    pub async fn refresh_trust(&mut self) -> anyhow::Result<Option<String>> {
+        let signed: SignedTrust = match self.uplink.get_json(TRUST_PATH).await {
+            Ok(signed) => signed,
+            // A nester from before trust bundles.
+            Err(UplinkError::Refused { status, .. }) if status == StatusCode::NOT_FOUND => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e).context("cannot fetch the trust bundle"),
+        };
+        let bundle = signed.open(&self.identity.trust).context(
+            "the nester's trust bundle is refused; if its CA was rotated while this \
+                 harvester was offline, enroll it again",
+        )?;
+        let cas = bundle.certificates()?;
+        let fingerprints = |cas: &[CertificateDer<'_>]| {
+            let mut all: Vec<String> = cas.iter().map(|c| fingerprint(c)).collect();
+            all.sort();
+            all
+        };
+        if fingerprints(&cas) != fingerprints(&self.identity.trust) {
+            state::save_trust(&self.config.state_dir, &bundle.cas.concat())?;
+            self.reload_identity()?;
+            tracing::info!(version = %bundle.version, cas = cas.len(), issuing = %bundle.issuing_sha256, "trust bundle updated");
+        }
+        Ok(Some(bundle.issuing_sha256))
+    }
+
+    fn reload_identity(&mut self) -> anyhow::Result<()> {
+        let identity = Identity::load(&self.config.state_dir)?;
+        self.uplink = uplink_for(&self.config, &identity)?;
+        self.identity = identity;
+        Ok(())
+    }
+
+    /// Renews the certificate when `now` is past its renewal time (two thirds of its life),
+    /// or when it is not from `issuing`, the CA the nester issues from (a rotation).
+    pub async fn renew_if_due(
+        &mut self,
+        now: OffsetDateTime,
+        issuing: Option<&str>,
+    ) -> anyhow::Result<bool> {
         self.identity.check_current(now)?;
-        if now < self.identity.renew_at() {
+        let rotated = issuing.is_some_and(|ca| ca != fingerprint(&self.identity.ca));
+        if now < self.identity.renew_at() && !rotated {
             return Ok(false);
         }
         let identity = crate::enroll::renew(&self.config.state_dir, &mut self.uplink).await?;
@@ -195,7 +242,9 @@ impl Agent {
     /// One full cycle, for tests and one-shot use: renew if due, deliver the backlog, produce,
     /// deliver the new report. Returns the new report with how it was delivered.
     pub async fn cycle(&mut self) -> anyhow::Result<(Signed, Delivery)> {
-        self.renew_if_due(OffsetDateTime::now_utc()).await?;
+        let issuing = self.refresh_trust().await?;
+        self.renew_if_due(OffsetDateTime::now_utc(), issuing.as_deref())
+            .await?;
         self.drain().await?;
         let signed = self.produce().await?.context("the spool is full")?;
         let delivered = self.drain().await?;
@@ -252,7 +301,17 @@ impl Agent {
     }
 
     async fn scheduled_scan(&mut self) {
-        if let Err(e) = self.renew_if_due(OffsetDateTime::now_utc()).await {
+        let issuing = match self.refresh_trust().await {
+            Ok(issuing) => issuing,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "cannot refresh the trusted CAs");
+                None
+            }
+        };
+        if let Err(e) = self
+            .renew_if_due(OffsetDateTime::now_utc(), issuing.as_deref())
+            .await
+        {
             tracing::error!(error = format!("{e:#}"), "certificate renewal failed");
         }
         match self.produce().await {

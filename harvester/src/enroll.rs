@@ -25,20 +25,24 @@ fn key_and_csr() -> anyhow::Result<(KeyPair, String)> {
     Ok((key, csr))
 }
 
-/// Checks what the nester sent (our key, the CA we expect, a probe id that matches), then
-/// stores the new identity.
+/// Checks what the nester sent (our key, a CA we trust that issued the certificate, a probe id
+/// that matches), then stores the new identity.
 fn store(
     state_dir: &Path,
     key: &KeyPair,
     response: &CertificateResponse,
-    ca_sha256: &str,
+    trusted: &[String],
 ) -> anyhow::Result<()> {
     let cert = CertificateDer::from_pem_slice(response.certificate.as_bytes())
         .context("the nester sent no certificate")?;
     let ca = CertificateDer::from_pem_slice(response.ca.as_bytes())
         .context("the nester sent no CA certificate")?;
-    if shared::identity::fingerprint(&ca) != ca_sha256 {
-        bail!("the nester sent a CA certificate that is not the pinned one");
+    if !trusted.contains(&shared::identity::fingerprint(&ca)) {
+        bail!("the nester sent a CA certificate this harvester does not trust");
+    }
+    let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+    if !shared::identity::issued_by(&cert, &ca, now) {
+        bail!("the nester sent a certificate its CA did not issue");
     }
     if shared::identity::probe_id_from_cert(&cert)? != response.probe_id {
         bail!("the nester sent a certificate for another probe");
@@ -69,6 +73,10 @@ fn explain(e: UplinkError) -> anyhow::Error {
 }
 
 /// Enrolls with `token` and stores the identity in `state_dir`; returns the probe id and site.
+///
+/// The certificate may come from another CA than the pinned one when the nester's CA is being
+/// rotated: the connection was authenticated through the pinned CA (which vouches for the new
+/// one with a cross-certificate), so the CA it names is trusted.
 pub async fn enroll(token: &str, state_dir: &Path) -> anyhow::Result<(Uuid, String)> {
     let token = EnrollmentToken::parse(token)?;
     if state_dir.join(IDENTITY_FILE).exists() {
@@ -91,7 +99,10 @@ pub async fn enroll(token: &str, state_dir: &Path) -> anyhow::Result<(Uuid, Stri
         .post_json(ENROLL_PATH, &request)
         .await
         .map_err(explain)?;
-    store(state_dir, &key, &response, &token.ca_sha256)?;
+    let issuer = CertificateDer::from_pem_slice(response.ca.as_bytes())
+        .map(|ca| shared::identity::fingerprint(&ca))
+        .context("the nester sent no CA certificate")?;
+    store(state_dir, &key, &response, &[issuer])?;
     state::save_ingest_address(state_dir, &token.ingest)?;
     Ok((response.probe_id, response.site))
 }
@@ -107,11 +118,11 @@ pub async fn renew(state_dir: &Path, uplink: &mut Uplink) -> anyhow::Result<Iden
     if response.probe_id != current.probe_id {
         bail!("the nester renewed the certificate for another probe");
     }
-    store(
-        state_dir,
-        &key,
-        &response,
-        &shared::identity::fingerprint(&current.ca),
-    )?;
+    let trusted: Vec<String> = current
+        .trust
+        .iter()
+        .map(|ca| shared::identity::fingerprint(ca))
+        .collect();
+    store(state_dir, &key, &response, &trusted)?;
     Identity::load(state_dir)
 }

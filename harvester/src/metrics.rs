@@ -134,7 +134,7 @@ pub fn lost(reason: &'static str, n: u64) {
 pub fn upload_failed(e: &UplinkError) {
     let reason = match e {
         UplinkError::Connect { .. } => "connect",
-        UplinkError::Tls { .. } => "tls",
+        UplinkError::Tls { .. } | UplinkError::UntrustedNester(_) => "tls",
         UplinkError::Timeout(_) => "timeout",
         UplinkError::Http(_) => "http",
         UplinkError::BadAddress(_) => "bad_address",

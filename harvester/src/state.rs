@@ -3,7 +3,9 @@
 //! ```text
 //! STATE_DIR/            0700
 //!   identity.pem        Ed25519 private key + the probe certificate, 0600, replaced atomically
-//!   ca.pem              the nester CA (trust anchor for the ingest listener)
+//!   ca.pem              the nester CA that issued identity.pem's certificate
+//!   trust.pem           every CA to trust for the nester (from its signed trust bundle;
+//!                       two during a CA rotation); absent until first fetched: ca.pem alone
 //!   site                the site the probe was enrolled for
 //!   ingest              the nester's ingest address, from the enrollment token
 //!   sequence            the last report sequence number used
@@ -26,19 +28,23 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub const IDENTITY_FILE: &str = "identity.pem";
 pub const CA_FILE: &str = "ca.pem";
+pub const TRUST_FILE: &str = "trust.pem";
 const SITE_FILE: &str = "site";
 const INGEST_FILE: &str = "ingest";
 const SEQUENCE_FILE: &str = "sequence";
 const UNSENT_FILE: &str = "unsent";
 const LAST_UPLOAD_FILE: &str = "last_upload";
 
-/// Who this harvester is: its key and certificate, the CA it trusts, its site.
+/// Who this harvester is: its key and certificate, the CAs it trusts, its site.
 pub struct Identity {
     pub probe_id: Uuid,
     pub site: String,
     pub key: PrivateKeyDer<'static>,
     pub cert: CertificateDer<'static>,
+    /// The CA that issued `cert` (the second certificate of every signed report's chain).
     pub ca: CertificateDer<'static>,
+    /// Every CA trusted for the nester's certificate, `ca` among them.
+    pub trust: Vec<CertificateDer<'static>>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
 }
@@ -65,7 +71,19 @@ impl Identity {
             .with_context(|| format!("cannot read {}", dir.join(SITE_FILE).display()))?;
         let (not_before, not_after) =
             validity(&cert).with_context(|| format!("in {}", path.display()))?;
+        let trust_path = dir.join(TRUST_FILE);
+        let mut trust = match fs::read(&trust_path) {
+            Ok(pem) => CertificateDer::pem_slice_iter(&pem)
+                .map(|c| c.map(CertificateDer::into_owned))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("{} is corrupt", trust_path.display()))?,
+            Err(_) => Vec::new(),
+        };
+        if !trust.contains(&ca) {
+            trust.push(ca.clone());
+        }
         Ok(Self {
+            trust,
             probe_id,
             site: site.trim().to_string(),
             key,
@@ -189,6 +207,11 @@ impl Counter {
         self.set(self.value + 1)?;
         Ok(self.value)
     }
+}
+
+/// Stores the CAs to trust (PEM, one after the other).
+pub fn save_trust(dir: &Path, cas_pem: &str) -> anyhow::Result<()> {
+    write_atomically(&dir.join(TRUST_FILE), cas_pem.as_bytes(), 0o644)
 }
 
 pub fn save_ingest_address(dir: &Path, addr: &str) -> anyhow::Result<()> {

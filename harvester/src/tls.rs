@@ -15,10 +15,12 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// TLS 1.3 with the probe's certificate, trusting only the nester CA.
+/// TLS 1.3 with the probe's certificate, trusting only the nester's CAs.
 pub fn mtls(identity: &Identity) -> anyhow::Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    roots.add(identity.ca.clone())?;
+    for ca in &identity.trust {
+        roots.add(ca.clone())?;
+    }
     Ok(ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
@@ -60,7 +62,8 @@ impl ServerCertVerifier for PinnedCa {
         else {
             return Err(rustls::Error::General(format!(
                 "the server did not present the CA pinned by the token (SHA-256 {}): it is not the \
-                 nester this token was made for, or someone is intercepting the connection",
+                 nester this token was made for, its CA was rotated since the token was made (ask \
+                 for a new token), or someone is intercepting the connection",
                 self.pin
             )));
         };

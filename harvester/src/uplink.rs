@@ -8,7 +8,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
@@ -36,6 +36,14 @@ pub enum UplinkError {
         addr: String,
         reason: std::io::Error,
     },
+    #[error(
+        "the nester at {0} presented a certificate from a CA this harvester does not trust. If \
+         the nester's CA was rotated while this harvester was offline, enroll it again: ask an \
+         administrator for a token (`nester token create --site SITE`), remove identity.pem from \
+         the state directory and run `harvester enroll --token-file FILE`. Otherwise, someone \
+         may be intercepting the connection."
+    )]
+    UntrustedNester(String),
     #[error("TLS with the nester at {addr} failed: {reason}")]
     Tls {
         addr: String,
@@ -103,7 +111,7 @@ impl Uplink {
     /// Posts one signed report.
     pub async fn send(&mut self, jws: String) -> Result<Delivery, UplinkError> {
         let (status, body) = self
-            .request(REPORTS_PATH, JWS_MEDIA_TYPE, Bytes::from(jws))
+            .request(Method::POST, REPORTS_PATH, JWS_MEDIA_TYPE, Bytes::from(jws))
             .await?;
         match status {
             StatusCode::CREATED => Ok(Delivery::Stored),
@@ -119,29 +127,31 @@ impl Uplink {
         body: &impl serde::Serialize,
     ) -> Result<T, UplinkError> {
         let body = Bytes::from(serde_json::to_vec(body).expect("request types are JSON"));
-        let (status, body) = self.request(path, "application/json", body).await?;
-        if !status.is_success() {
-            return Err(refusal(status, &body));
-        }
-        serde_json::from_slice(&body).map_err(|e| UplinkError::Refused {
-            status,
-            code: code::UNEXPECTED_RESPONSE.into(),
-            message: e.to_string(),
-        })
+        let (status, body) = self
+            .request(Method::POST, path, "application/json", body)
+            .await?;
+        json_answer(status, &body)
     }
 
-    /// One POST. Reuses the open connection; if that one turns out dead (closed by the
+    /// Gets a JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, UplinkError> {
+        let (status, body) = self.request(Method::GET, path, "", Bytes::new()).await?;
+        json_answer(status, &body)
+    }
+
+    /// One request. Reuses the open connection; if that one turns out dead (closed by the
     /// nester while idle), sends once more on a new connection. Every request we make is
     /// idempotent at the nester (a report id is stored once; a renewal just issues again).
     async fn request(
         &mut self,
+        method: Method,
         path: &str,
         content_type: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), UplinkError> {
         if let Some(sender) = self.sender.take().filter(|s| !s.is_closed()) {
             match self
-                .request_on(sender, path, content_type, body.clone())
+                .request_on(sender, method.clone(), path, content_type, body.clone())
                 .await
             {
                 Err(UplinkError::Http(e)) => {
@@ -151,19 +161,26 @@ impl Uplink {
             }
         }
         let sender = self.connect().await?;
-        self.request_on(sender, path, content_type, body).await
+        self.request_on(sender, method, path, content_type, body)
+            .await
     }
 
     async fn request_on(
         &mut self,
         mut sender: SendRequest<Full<Bytes>>,
+        method: Method,
         path: &str,
         content_type: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), UplinkError> {
-        let request = Request::post(path)
-            .header(hyper::header::HOST, self.server_name.to_str().as_ref())
-            .header(hyper::header::CONTENT_TYPE, content_type)
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.server_name.to_str().as_ref());
+        if !content_type.is_empty() {
+            request = request.header(hyper::header::CONTENT_TYPE, content_type);
+        }
+        let request = request
             .body(Full::new(body))
             .expect("a request from valid parts is well-formed");
         let exchange = async {
@@ -195,10 +212,7 @@ impl Uplink {
                 .connector
                 .connect(self.server_name.clone(), tcp)
                 .await
-                .map_err(|reason| UplinkError::Tls {
-                    addr: addr.clone(),
-                    reason,
-                })?;
+                .map_err(|reason| tls_failure(&addr, reason))?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
@@ -213,6 +227,18 @@ impl Uplink {
     }
 }
 
+/// A 2xx JSON answer, parsed; anything else is a refusal.
+fn json_answer<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, UplinkError> {
+    if !status.is_success() {
+        return Err(refusal(status, body));
+    }
+    serde_json::from_slice(body).map_err(|e| UplinkError::Refused {
+        status,
+        code: code::UNEXPECTED_RESPONSE.into(),
+        message: e.to_string(),
+    })
+}
+
 fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { error }) => UplinkError::Refused {
@@ -225,6 +251,26 @@ fn refusal(status: StatusCode, body: &[u8]) -> UplinkError {
             code: code::UNEXPECTED_RESPONSE.into(),
             message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
         },
+    }
+}
+
+/// A failed handshake; a server certificate from an unknown CA gets its own explanation.
+fn tls_failure(addr: &str, reason: std::io::Error) -> UplinkError {
+    let unknown_issuer = reason
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+            )
+        });
+    if unknown_issuer {
+        return UplinkError::UntrustedNester(addr.to_string());
+    }
+    UplinkError::Tls {
+        addr: addr.to_string(),
+        reason,
     }
 }
 

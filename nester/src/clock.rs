@@ -33,6 +33,13 @@ pub fn to_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// A time stored in ms as people read it (RFC 3339, to the second).
+pub fn rfc3339_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_else(|_| format!("{ms} ms"))
+}
+
 /// `t` as rustls and webpki take the time (times before 1970 as 1970).
 pub fn unix_time(t: OffsetDateTime) -> rustls_pki_types::UnixTime {
     rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(

@@ -7,6 +7,10 @@
 //!   pki/ca.key         CA private key, 0600
 //!   pki/ingest.pem|key ingest listener certificate and key
 //!   pki/web.pem|key    web listener certificate and key
+//!   pki/previous.pem|key  during a CA rotation: the CA being retired
+//!   pki/cross.pem      during a CA rotation: the new CA's certificate signed by the old one
+//!   pki/rotation.json  during a CA rotation: its fingerprints and when the old CA retires
+//!   pki/retired.pem    every retired CA certificate (reports they signed still verify)
 //! ```
 
 use std::fs;
@@ -68,6 +72,26 @@ impl DataDir {
     pub fn ca_key(&self) -> PathBuf {
         self.pki("ca.key")
     }
+    /// The CA being retired, during a rotation.
+    pub fn previous_ca_cert(&self) -> PathBuf {
+        self.pki("previous.pem")
+    }
+    pub fn previous_ca_key(&self) -> PathBuf {
+        self.pki("previous.key")
+    }
+    /// The new CA certificate signed by the previous CA, during a rotation.
+    pub fn cross_cert(&self) -> PathBuf {
+        self.pki("cross.pem")
+    }
+    /// The state of a rotation in progress (JSON).
+    pub fn rotation(&self) -> PathBuf {
+        self.pki("rotation.json")
+    }
+    /// Every retired CA certificate, PEM, one after the other.
+    pub fn retired_cas(&self) -> PathBuf {
+        self.pki("retired.pem")
+    }
+
     /// A listener's certificate chain (its certificate, then the CA).
     pub fn listener_cert(&self, listener: Listener) -> PathBuf {
         self.pki(&format!("{}.pem", listener.name()))

@@ -160,8 +160,9 @@ pub async fn alerts(
 
 /// The listeners' certificates, as the certificates job sees them.
 pub struct Served {
-    pub ca: std::sync::Arc<crate::pki::Ca>,
     pub dir: crate::datadir::DataDir,
+    /// The CAs the ingest listener accepts client certificates from.
+    pub clients: std::sync::Arc<crate::net::client_roots::ClientRoots>,
     pub ingest: std::sync::Arc<crate::net::served_cert::ServedCert>,
     pub web: std::sync::Arc<crate::net::served_cert::ServedCert>,
     /// The operator's web certificate and key files, when `[web] cert` names them: reloaded
@@ -170,35 +171,45 @@ pub struct Served {
     pub config: crate::config::CertificatesConfig,
 }
 
-/// Every `check_every` (and at start): renews the nester's own listener certificates that are
-/// two thirds through their life and serves the new ones at once; reloads an operator's web
-/// certificate when its files change (watched, and compared at each check).
+/// Every `check_every` (and at start, and when the files change): takes up a CA rotation
+/// started or ended by `nester ca`, and ends its overlap when due; renews the nester's own
+/// listener certificates that are two thirds through their life, or not from the issuing CA,
+/// and serves the new ones at once; reloads an operator's web certificate when its files
+/// change (watched, and compared at each check).
 pub async fn certificates(state: AppState, served: Served, stop: impl Future<Output = ()>) {
     use crate::datadir::Listener;
     let (changed_tx, mut changed) = tokio::sync::mpsc::channel::<()>(1);
     // Kept alive while the job runs; events only say "look again".
-    let _watcher = served.operator_web.as_ref().and_then(|(cert, key)| {
+    let _watcher = {
         use ::notify::Watcher;
         let tx = changed_tx.clone();
-        let mut watcher =
-            ::notify::recommended_watcher(move |_: ::notify::Result<::notify::Event>| {
-                let _ = tx.try_send(());
-            })
-            .ok()?;
-        for file in [cert, key] {
-            // The directory: editors and ACME clients replace files by renaming.
-            if let Some(parent) = file.parent() {
-                let _ = watcher.watch(parent, ::notify::RecursiveMode::NonRecursive);
+        let watcher = ::notify::recommended_watcher(move |_: ::notify::Result<::notify::Event>| {
+            let _ = tx.try_send(());
+        });
+        watcher.ok().map(|mut watcher| {
+            let pki = served.dir.ca_cert();
+            let operator = served.operator_web.iter().flat_map(|(c, k)| [c, k]);
+            // Directories: editors and ACME clients replace files by renaming.
+            for file in std::iter::once(&pki).chain(operator) {
+                if let Some(parent) = file.parent() {
+                    let _ = watcher.watch(parent, ::notify::RecursiveMode::NonRecursive);
+                }
             }
-        }
-        Some(watcher)
-    });
+            watcher
+        })
+    };
     let mut operator_stamp = served
         .operator_web
         .as_ref()
         .and_then(|(c, k)| operator_stamp_of(c, k));
     let ticks = async {
         loop {
+            if let Err(e) = take_up_rotation(&state, &served).await {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "cannot take up the CA rotation; retrying at the next check"
+                );
+            }
             for (listener, cert) in [
                 (Listener::Ingest, &served.ingest),
                 (Listener::Web, &served.web),
@@ -280,15 +291,16 @@ async fn renew_if_due(
     // (a data directory from before 90-day certificates, or a shorter `server_days`).
     let too_long = life.end - life.start
         > i64::try_from(validity.whole_milliseconds()).unwrap_or(i64::MAX) + 86_400_000;
-    if crate::clock::to_ms(now) < life.renew_at() && !too_long {
+    // And at once when the CAs changed (a rotation started or ended).
+    let authority = state.authorities.get();
+    let chain = authority.chain_pem();
+    let other_chain = cert.chain().get(1..) != Some(authority.chain().as_slice());
+    if crate::clock::to_ms(now) < life.renew_at() && !too_long && !other_chain {
         return Ok(());
     }
-    let issued = served.ca.renew_server(&leaf, validity, now)?;
-    crate::pki::renew::install(&served.dir, listener, &issued, &served.ca.cert.pem)?;
-    cert.replace(
-        &format!("{}{}", issued.cert_pem, served.ca.cert.pem),
-        &issued.key_pem,
-    )?;
+    let issued = authority.issuing.renew_server(&leaf, validity, now)?;
+    crate::pki::renew::install(&served.dir, listener, &issued, &chain)?;
+    cert.replace(&format!("{}{chain}", issued.cert_pem), &issued.key_pem)?;
     let new_leaf = cert.leaf().context("no certificate served")?;
     let fingerprint = shared::identity::fingerprint(&new_leaf);
     let until = crate::pki::renew::Life::of(&new_leaf).map_or(0, |l| l.end);
@@ -304,5 +316,34 @@ async fn renew_if_due(
         .db
         .audit(crate::db::audit::Actor::server(), change)
         .await?;
+    Ok(())
+}
+
+/// Ends a rotation's overlap when due, and serves with the CAs on disk when they changed (a
+/// rotation started or ended by `nester ca`, or just ended here). The new roots are trusted
+/// before the new CA issues anything, so no certificate it signs is ever refused.
+async fn take_up_rotation(state: &AppState, served: &Served) -> anyhow::Result<()> {
+    use crate::db::audit::{Actor, Change};
+    use crate::pki::Authority;
+    if let Some(ended) = crate::pki::rotation::retire_if_due(&served.dir, state.clock.now_ms())? {
+        tracing::info!(previous = %ended.previous_sha256, "CA rotation over: the previous CA is retired");
+        let change = Change::new("ca.retire", format!("ca:{}", ended.previous_sha256))
+            .with("issuing", &ended.issuing_sha256);
+        state.db.audit(Actor::server(), change).await?;
+    }
+    let current = state.authorities.get();
+    let fresh = Authority::load(&served.dir)?;
+    if fresh.stamp() == current.stamp() {
+        return Ok(());
+    }
+    let trusted = fresh.trusted();
+    served.clients.replace(&trusted)?;
+    state.verifier.set_roots(trusted)?;
+    tracing::info!(
+        issuing = %fresh.issuing.cert.fingerprint(),
+        previous = ?fresh.previous().map(crate::pki::CaCert::fingerprint),
+        "serving with the CAs on disk (a rotation started or ended)"
+    );
+    state.authorities.set(fresh);
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::db::Policy;
 use crate::ingest::{self, IngestState};
 use crate::net::access_log::{self, AccessLog};
 use crate::net::{self, tls};
-use crate::pki::Ca;
+use crate::pki::{Authorities, Authority};
 use crate::state::AppState;
 use crate::{jobs, web};
 
@@ -85,8 +85,8 @@ pub struct Server {
     ingest: IngestState,
     web: axum::Router,
     ingest_tls: tls::Tls,
+    ingest_clients: Arc<crate::net::client_roots::ClientRoots>,
     web_tls: tls::Tls,
-    ca: Arc<Ca>,
     retention: Policy,
     audit_key: CheckpointKey,
     audit_checkpoints: std::path::PathBuf,
@@ -109,20 +109,24 @@ impl Server {
             .policy()
             .context("[retention] is unusable: a duration is too long")?;
         crate::metrics::install();
+        crate::pki::rotation::recover(&dir)?;
         crate::pki::renew::recover(&dir)?;
-        let ca = Arc::new(Ca::load(&dir)?);
+        let authority = Authority::load(&dir)?;
+        let trusted = authority.trusted();
+        let authorities = Authorities::new(authority);
+        let (ingest_tls, ingest_clients) = tls::ingest(&dir, &trusted)?;
         let audit_key = CheckpointKey::load_or_create(&dir)?;
         let state = AppState::new(
             &dir,
             dir.open_database()?,
-            ca.cert.clone(),
+            authorities,
             config.threats.clone(),
         )?;
         Ok(Self {
-            ingest_tls: tls::ingest(&dir, &ca.cert)?,
+            ingest_tls,
+            ingest_clients,
             web_tls: tls::web(&dir, &config.web)?,
-            ingest: IngestState::new(state.clone(), ca.clone(), &config.ingest),
-            ca,
+            ingest: IngestState::new(state.clone(), &config.ingest),
             web: web::router(state.clone(), &config.web)?,
             state,
             retention,
@@ -179,8 +183,8 @@ impl Server {
         );
         let notifications = notifier.run(self.senders, wait(stopped.clone()));
         let served = jobs::Served {
-            ca: self.ca.clone(),
             dir: self.state.dir.clone(),
+            clients: self.ingest_clients.clone(),
             ingest: self.ingest_tls.cert.clone(),
             web: self.web_tls.cert.clone(),
             operator_web: self

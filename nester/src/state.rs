@@ -1,5 +1,5 @@
-//! What both listeners share: the database, the one clock, the CA certificate and the report
-//! verifier built from it. State only one router reads lives with that router
+//! What both listeners share: the database, the one clock, the CAs and the report verifier
+//! built from them. State only one router reads lives with that router
 //! ([`IngestState`](crate::ingest::IngestState), the web's answer cache and guard).
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::clock::Clock;
 use crate::datadir::DataDir;
 use crate::db::Db;
-use crate::pki::CaCert;
+use crate::pki::Authorities;
 use crate::threat::{ThreatConfig, Threats};
 
 #[derive(Clone)]
@@ -17,8 +17,10 @@ pub struct AppState {
     pub db: Db,
     /// The database's clock: everything reads "now" here, and tests move it.
     pub clock: Clock,
-    /// Served at `/ca.pem` and handed to enrolling probes; reports must chain to it.
-    pub ca: CaCert,
+    /// The CAs: the issuing one signs probe certificates and is handed to enrolling probes;
+    /// reports must chain to a trusted one; every one is served at `/ca.pem`.
+    pub authorities: Arc<Authorities>,
+    /// Trusts what `authorities` trusts (updated with it).
     pub verifier: Arc<shared::Verifier>,
     /// The data directory, for what lives beside the database (the audit checkpoints).
     pub dir: DataDir,
@@ -27,16 +29,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(dir: &DataDir, db: Db, ca: CaCert, threats: ThreatConfig) -> anyhow::Result<Self> {
+    pub fn new(
+        dir: &DataDir,
+        db: Db,
+        authorities: Arc<Authorities>,
+        threats: ThreatConfig,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             dir: dir.clone(),
             threats: Threats::new(threats, db.clone()),
             clock: db.clock().clone(),
             db,
             verifier: Arc::new(
-                shared::Verifier::new(ca.der.clone()).context("the CA certificate is unusable")?,
+                shared::Verifier::with_roots(authorities.get().trusted())
+                    .context("the CA certificate is unusable")?,
             ),
-            ca,
+            authorities,
         })
     }
 }

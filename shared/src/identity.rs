@@ -70,3 +70,26 @@ pub fn fingerprint(der: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Whether `leaf` is a probe certificate issued by `ca` and valid at `now` (Unix seconds).
+pub fn issued_by(leaf: &[u8], ca: &[u8], now: u64) -> bool {
+    let ca = rustls_pki_types::CertificateDer::from(ca);
+    let leaf = rustls_pki_types::CertificateDer::from(leaf);
+    let (Ok(anchor), Ok(leaf)) = (
+        webpki::anchor_from_trusted_cert(&ca),
+        webpki::EndEntityCert::try_from(&leaf),
+    ) else {
+        return false;
+    };
+    let now = rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &[],
+        now,
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .is_ok()
+}

@@ -7,11 +7,12 @@
 //!
 //! Verification works on the exact bytes received: the signing input is sliced out of the
 //! input, never re-serialised, and the payload is parsed only once its signature holds.
-//! The `x5c` chain must lead to the CA the [`Verifier`] was built with; the CA in the chain
-//! is only a hint for offline readers, never trusted by itself.
+//! The `x5c` chain must lead to one of the CAs the [`Verifier`] trusts (more than one while the
+//! nester's CA is being rotated); the CA in the chain is only a hint for offline readers,
+//! never trusted by itself.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
@@ -159,9 +160,9 @@ pub struct VerifiedReport {
     pub payload: Vec<u8>,
 }
 
-/// Verifies signed reports against one trusted CA certificate.
+/// Verifies signed reports against the trusted CA certificates.
 pub struct Verifier {
-    ca: CertificateDer<'static>,
+    roots: RwLock<Vec<CertificateDer<'static>>>,
     /// Leaf certificates that already chained to the CA, by SHA-256: chain building and the
     /// CA's signature check are the costliest part of verification and their result does not
     /// change. Validity dates are still checked against `now` on every use.
@@ -179,11 +180,27 @@ struct TrustedLeaf {
 
 impl Verifier {
     pub fn new(ca: CertificateDer<'static>) -> Result<Self, VerifyError> {
-        webpki::anchor_from_trusted_cert(&ca).map_err(VerifyError::UntrustedCertificate)?;
+        Self::with_roots(vec![ca])
+    }
+
+    /// Trusts every one of `roots` (a CA rotation's overlap trusts the old and the new).
+    pub fn with_roots(roots: Vec<CertificateDer<'static>>) -> Result<Self, VerifyError> {
+        check_roots(&roots)?;
         Ok(Self {
-            ca,
+            roots: RwLock::new(roots),
             trusted: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Trusts `roots` from now on, forgetting every leaf that chained to the previous ones (a
+    /// retired CA's leaves must chain again, and fail).
+    pub fn set_roots(&self, roots: Vec<CertificateDer<'static>>) -> Result<(), VerifyError> {
+        check_roots(&roots)?;
+        if let (Ok(mut current), Ok(mut trusted)) = (self.roots.write(), self.trusted.lock()) {
+            *current = roots;
+            trusted.clear();
+        }
+        Ok(())
     }
 
     /// Verifies `jws` as of `now` (the time the chain must be valid at).
@@ -244,8 +261,16 @@ impl Verifier {
         let probe_id = match self.trusted_leaf(&fingerprint, now) {
             Some(probe_id) => probe_id,
             None => {
-                let anchors = [webpki::anchor_from_trusted_cert(&self.ca)
-                    .map_err(VerifyError::UntrustedCertificate)?];
+                // Held through `remember`, so a leaf is never cached under roots replaced meanwhile.
+                let roots = self
+                    .roots
+                    .read()
+                    .map_err(|_| VerifyError::Malformed("verifier poisoned".into()))?;
+                let anchors = roots
+                    .iter()
+                    .map(|ca| webpki::anchor_from_trusted_cert(ca))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(VerifyError::UntrustedCertificate)?;
                 leaf.verify_for_usage(
                     webpki::ALL_VERIFICATION_ALGS,
                     &anchors,
@@ -318,6 +343,16 @@ impl Verifier {
         }
         probe_id
     }
+}
+
+fn check_roots(roots: &[CertificateDer<'static>]) -> Result<(), VerifyError> {
+    if roots.is_empty() {
+        return Err(VerifyError::MissingCertificate);
+    }
+    for ca in roots {
+        webpki::anchor_from_trusted_cert(ca).map_err(VerifyError::UntrustedCertificate)?;
+    }
+    Ok(())
 }
 
 /// The payload bytes of a JWS that was verified before (for example when it was stored),

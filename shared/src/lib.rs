@@ -8,6 +8,8 @@
 //!   so anyone holding the nester's CA certificate can verify a report offline.
 //! - [`identity`]: how a probe id is bound into its certificate.
 //! - [`enroll`]: the enrollment token and the enroll / renew messages.
+//! - [`trust`]: the signed bundle of CA certificates a harvester trusts, fetched each cycle,
+//!   which carries a CA rotation to every site.
 //! - [`protocol`]: every path, the media types, the error body and the refusal codes both
 //!   ends agree on.
 //! - [`metrics`] (feature `metrics`): the other thing that crosses a wire, to Prometheus: the
@@ -23,6 +25,7 @@ pub mod jws;
 pub mod metrics;
 pub mod protocol;
 pub mod report;
+pub mod trust;
 
 pub use jws::{Signer, VerifiedReport, Verifier, VerifyError};
 pub use report::{Report, ReportError, SCHEMA_VERSION};

@@ -10,6 +10,9 @@ pub const ENROLL_PATH: &str = "/v1/enroll";
 /// Where an enrolled harvester asks for a fresh certificate (over mTLS).
 pub const RENEW_PATH: &str = "/v1/renew";
 
+/// Where an enrolled harvester fetches the CAs to trust (HTTP `GET`, over mTLS).
+pub const TRUST_PATH: &str = "/v1/trust";
+
 /// Media type of a JWS in compact serialisation (RFC 7515 §9.2.1).
 pub const JWS_MEDIA_TYPE: &str = "application/jose";
 

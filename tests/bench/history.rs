@@ -534,7 +534,7 @@ async fn main() -> anyhow::Result<()> {
     config.retention.every = std::time::Duration::from_secs(365 * 86_400);
     let (server, writer) = open_server(&config)?;
     let db = server.state.db.clone();
-    let ca = server.state.ca.clone();
+    let ca = server.state.authorities.get().issuing.cert.clone();
     let listeners = Listeners::bind(&config).await?;
     let (ingest_addr, web_addr) = (listeners.ingest_addr(), listeners.web_addr());
     tokio::spawn(server.run(listeners, std::future::pending()));

@@ -164,7 +164,9 @@ fn client_config(
 /// the body and answers 201 without looking at it.
 async fn bare_server(dir: &DataDir) -> anyhow::Result<SocketAddr> {
     let acceptor = tokio_rustls::TlsAcceptor::from(
-        nester::net::tls::ingest(dir, &nester::pki::CaCert::load(dir)?)?.config,
+        nester::net::tls::ingest(dir, &[nester::pki::CaCert::load(dir)?.der])?
+            .0
+            .config,
     );
     let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
         let _ = req.into_body().collect().await?;
@@ -188,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
     config.ingest.enroll_per_minute = 100_000;
     let server = Server::open(&config)?;
     let db = server.state.db.clone();
-    let ca = server.state.ca.clone();
+    let ca = server.state.authorities.get().issuing.cert.clone();
     let listeners = Listeners::bind(&config).await?;
     let nester_addr = listeners.ingest_addr();
     tokio::spawn(server.run(listeners, std::future::pending()));

@@ -4,7 +4,9 @@
     verify_report.py --ca ca.pem --schema report.schema.json report.jws
 
 Checks, with PyJWT and cryptography only (no Seahawks code):
-  1. the leaf certificate in the JWS header's x5c is issued by the CA in ca.pem, valid now,
+  1. the leaf certificate in the JWS header's x5c is issued by a CA in ca.pem (the nester's
+     /ca.pem is a bundle: every CA that ever signed, so reports from before a CA rotation
+     still verify), valid now,
      has an Ed25519 key and names a probe (SAN URI urn:seahawks:probe:<uuid>);
   2. kid is the SHA-256 of that certificate;
   3. the JWS signature verifies with the leaf's key (alg EdDSA, or Ed25519 per RFC 9864);
@@ -23,6 +25,7 @@ import sys
 import jsonschema
 import jwt
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -35,8 +38,14 @@ def verify(token: str, ca_pem: bytes, schema: dict) -> dict:
         raise ValueError(f"unexpected alg {header.get('alg')!r}")
     chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in header["x5c"]]
     leaf = chain[0]
-    ca = x509.load_pem_x509_certificate(ca_pem)
-    leaf.verify_directly_issued_by(ca)
+    for ca in x509.load_pem_x509_certificates(ca_pem):
+        try:
+            leaf.verify_directly_issued_by(ca)
+            break
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    else:
+        raise ValueError("the signer certificate is issued by no CA in the bundle")
     now = datetime.datetime.now(datetime.timezone.utc)
     if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
         raise ValueError("signer certificate is not valid now")

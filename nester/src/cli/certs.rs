@@ -9,7 +9,7 @@ use anyhow::Context;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::clock::{human, rfc3339, to_ms};
+use crate::clock::{human, rfc3339_ms, to_ms};
 use crate::config::Config;
 use crate::datadir::{DataDir, Listener};
 use crate::pki::renew::Life;
@@ -55,12 +55,7 @@ pub fn run(command: Command, config: &Config, now: time::OffsetDateTime) -> anyh
             days(life.end - now)
         };
         let renewal = if how == "renews itself" {
-            let at = time::OffsetDateTime::from_unix_timestamp_nanos(
-                i128::from(life.renew_at()) * 1_000_000,
-            )
-            .map(rfc3339)
-            .unwrap_or_default();
-            format!("{how}, at {at}")
+            format!("{how}, at {}", rfc3339_ms(life.renew_at()))
         } else {
             how.to_string()
         };
@@ -72,9 +67,7 @@ pub fn run(command: Command, config: &Config, now: time::OffsetDateTime) -> anyh
         println!(
             "{name:<8} {:<16} {:<22} {left:<16} {renewal}{late}",
             &fingerprint[..16],
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(life.end) * 1_000_000)
-                .map(rfc3339)
-                .unwrap_or_default(),
+            rfc3339_ms(life.end),
         );
     }
     Ok(())

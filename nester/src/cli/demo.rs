@@ -84,7 +84,7 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
         let _ = rx.changed().await;
     };
     let db = server.state.db.clone();
-    let ca = server.state.ca.clone();
+    let ca = server.state.authorities.get().issuing.cert.clone();
     // Before the server starts, which warns when nobody can sign in.
     let login = demo_login(&db).await?;
     let server = tokio::spawn(server.run(listeners, wait(stopped.clone())));

@@ -6,6 +6,7 @@ pub mod api_token;
 pub mod audit;
 pub mod backup;
 pub mod ban;
+pub mod ca;
 pub mod certs;
 pub mod db;
 #[cfg(feature = "demo")]
@@ -114,6 +115,13 @@ enum Command {
         #[command(subcommand)]
         command: certs::Command,
     },
+    /// The nester's CA: rotate it, end a rotation, status.
+    Ca {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: ca::Command,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
 }
@@ -175,6 +183,10 @@ impl Cli {
             Command::Certs { config, command } => {
                 let config = Config::load(&config.config)?;
                 certs::run(command, &config, crate::clock::Clock::default().now())
+            }
+            Command::Ca { config, command } => {
+                let (config, db) = config.open()?;
+                ca::run(command, &config, &db, crate::clock::Clock::default().now()).await
             }
             Command::DefaultConfig => {
                 print!("{}", config::EXAMPLE);

@@ -1,5 +1,6 @@
 //! `POST /v1/enroll` (token + CSR, no client certificate yet) and `POST /v1/renew` (CSR, over
-//! mTLS). Both answer with a certificate bound to the probe id; the key never leaves the probe.
+//! mTLS). Both answer with a certificate bound to the probe id, from the issuing CA; the key
+//! never leaves the probe. `GET /v1/trust` (over mTLS): the signed bundle of CAs to trust.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -12,6 +13,7 @@ use axum::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use shared::enroll::{CertificateResponse, EnrollRequest, RenewRequest};
 use shared::protocol::code;
+use shared::trust::SignedTrust;
 use uuid::Uuid;
 
 use super::{IngestState, ProbeIdentity};
@@ -109,9 +111,19 @@ pub(super) async fn renew(
     Ok(Json(response(&state, probe.probe_id, probe.site, cert)))
 }
 
+pub(super) async fn trust(
+    _probe: ProbeIdentity,
+    State(state): State<IngestState>,
+) -> Json<SignedTrust> {
+    Json(state.app.authorities.get().trust().clone())
+}
+
 fn sign(state: &IngestState, csr: &str, probe_id: Uuid) -> Result<ProbeCert, ApiError> {
     state
-        .ca
+        .app
+        .authorities
+        .get()
+        .issuing
         .sign_probe_csr(csr, probe_id, state.probe_validity, state.app.clock.now())
         .map_err(|e| match e {
             CsrError::Sign(e) => ApiError::internal(e),
@@ -129,7 +141,7 @@ fn response(
         probe_id,
         site,
         certificate: cert.cert_pem,
-        ca: state.app.ca.pem.to_string(),
+        ca: state.app.authorities.get().issuing.cert.pem.to_string(),
     }
 }
 

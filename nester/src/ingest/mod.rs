@@ -1,17 +1,15 @@
-//! The ingest listener: harvesters enroll (`enroll.rs`), renew their certificate and post
-//! signed reports (`reports.rs`) here. [`ProbeIdentity`] (`identity.rs`) is the extractor for
+//! The ingest listener: harvesters enroll (`enroll.rs`), renew their certificate, fetch the
+//! CAs to trust and post signed reports (`reports.rs`) here. [`ProbeIdentity`] (`identity.rs`) is the extractor for
 //! "which enrolled, unrevoked probe is this"; every route but enrollment takes it.
 
 mod enroll;
 mod identity;
 mod reports;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
-use shared::protocol::{ENROLL_PATH, RENEW_PATH, REPORTS_PATH};
+use axum::routing::{get, post};
+use shared::protocol::{ENROLL_PATH, RENEW_PATH, REPORTS_PATH, TRUST_PATH};
 
 pub use enroll::EnrollLimiter;
 pub use identity::ProbeIdentity;
@@ -19,25 +17,21 @@ pub use reports::MAX_CLOCK_SKEW;
 
 use crate::config::IngestConfig;
 use crate::error::{method_not_allowed, not_found};
-use crate::pki::Ca;
 use crate::state::AppState;
 
-/// What the ingest routes read: the shared state, and the CA's key to sign probe
-/// certificates with, which nothing else holds.
+/// What the ingest routes read: the shared state and the ingest settings.
 #[derive(Clone)]
 pub struct IngestState {
     pub app: AppState,
-    ca: Arc<Ca>,
     probe_validity: time::Duration,
     enroll_limiter: EnrollLimiter,
     max_body_bytes: usize,
 }
 
 impl IngestState {
-    pub fn new(app: AppState, ca: Arc<Ca>, config: &IngestConfig) -> Self {
+    pub fn new(app: AppState, config: &IngestConfig) -> Self {
         Self {
             app,
-            ca,
             probe_validity: time::Duration::days(config.probe_certificate_days.into()),
             enroll_limiter: enroll::limiter(config.enroll_per_minute),
             max_body_bytes: config.max_body_bytes,
@@ -50,6 +44,7 @@ pub fn router(state: IngestState) -> Router {
         .route(REPORTS_PATH, post(reports::receive))
         .route(ENROLL_PATH, post(enroll::enroll))
         .route(RENEW_PATH, post(enroll::renew))
+        .route(TRUST_PATH, get(enroll::trust))
         .route_layer(axum::middleware::from_fn_with_state(
             "ingest",
             crate::metrics::track,

@@ -87,6 +87,14 @@ impl ServedCert {
         }
     }
 
+    /// The whole chain served now, the end-entity certificate first.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.current
+            .read()
+            .map(|c| c.cert.clone())
+            .unwrap_or_default()
+    }
+
     /// The end-entity certificate served now.
     pub fn leaf(&self) -> Option<CertificateDer<'static>> {
         self.current

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::ServerConfig;
+use rustls_pki_types::CertificateDer;
 
 use crate::config::WebConfig;
 use crate::datadir::{DataDir, Listener};
+use crate::net::client_roots::ClientRoots;
 use crate::net::served_cert::ServedCert;
-use crate::pki::CaCert;
 
 /// A listener's TLS configuration and the certificate it serves (to replace later).
 pub struct Tls {
@@ -26,26 +26,26 @@ fn issued(dir: &DataDir, listener: Listener) -> (PathBuf, PathBuf) {
     (dir.listener_cert(listener), dir.listener_key(listener))
 }
 
-/// Ingest: a client certificate, when one is presented, must chain to our CA (else the
+/// Ingest: a client certificate, when one is presented, must chain to one of `cas` (else the
 /// handshake fails). Connections without one may only enroll: `ingest::ProbeIdentity` refuses
-/// them everywhere else.
-pub fn ingest(dir: &DataDir, ca: &CaCert) -> anyhow::Result<Tls> {
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.der.clone())?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .allow_unauthenticated()
-        .build()?;
+/// them everywhere else. Also returns the client CAs, to replace during a CA rotation.
+pub fn ingest(
+    dir: &DataDir,
+    cas: &[CertificateDer<'static>],
+) -> anyhow::Result<(Tls, Arc<ClientRoots>)> {
+    let verifier = ClientRoots::new(cas, provider())?;
     let (cert, key) = issued(dir, Listener::Ingest);
     let served = ServedCert::load(&cert, &key, provider())?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_cert_resolver(served.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Tls {
+    let tls = Tls {
         config: Arc::new(config),
         cert: served,
-    })
+    };
+    Ok((tls, verifier))
 }
 
 /// Web: plain server authentication, HTTP/2 or HTTP/1.1, with the operator's certificate

@@ -6,6 +6,7 @@
 //! a random serial and explicit validity dates.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -65,10 +66,22 @@ pub struct CaCert {
 
 impl CaCert {
     pub fn load(dir: &DataDir) -> anyhow::Result<Self> {
-        Self::from_pem(read(&dir.ca_cert())?)
+        Self::load_from(&dir.ca_cert())
     }
 
-    fn from_pem(pem: String) -> anyhow::Result<Self> {
+    pub fn load_from(path: &Path) -> anyhow::Result<Self> {
+        Self::from_pem(read(path)?)
+            .with_context(|| format!("{} holds no certificate", path.display()))
+    }
+
+    pub fn from_der(der: CertificateDer<'static>) -> Self {
+        Self {
+            pem: shared::trust::pem(&der).into(),
+            der,
+        }
+    }
+
+    pub fn from_pem(pem: String) -> anyhow::Result<Self> {
         let der = CertificateDer::from_pem_slice(pem.as_bytes())
             .context("the CA certificate is not a PEM certificate")?
             .into_owned();
@@ -84,7 +97,7 @@ impl CaCert {
     }
 }
 
-fn read(path: &std::path::Path) -> anyhow::Result<String> {
+fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| {
         format!(
             "cannot read {} (did you run `nester init`?)",
@@ -102,25 +115,23 @@ pub struct Ca {
 impl Ca {
     /// Creates a new CA and writes it into the data directory.
     pub fn create(dir: &DataDir, now: OffsetDateTime) -> anyhow::Result<Self> {
+        Self::create_at(&dir.ca_cert(), &dir.ca_key(), now)
+    }
+
+    /// Creates a new CA, its key written to `key_path` (0600) and certificate to `cert_path`,
+    /// neither of which may exist.
+    pub fn create_at(
+        cert_path: &Path,
+        key_path: &Path,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<Self> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
         let id = Uuid::new_v4().simple().to_string();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Seahawks");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("Seahawks CA {}", &id[..8]));
+        let mut params = ca_params(&format!("Seahawks CA {}", &id[..8]))?;
         set_validity(&mut params, CA_VALIDITY, now)?;
         let cert_pem = params.self_signed(&key)?.pem();
-        write_new(&dir.ca_key(), key.serialize_pem().as_bytes(), 0o600)?;
-        write_new(&dir.ca_cert(), cert_pem.as_bytes(), 0o644)?;
+        write_new(key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(cert_path, cert_pem.as_bytes(), 0o644)?;
         Ok(Self {
             cert: CaCert::from_pem(cert_pem)?,
             issuer: Issuer::new(params, key),
@@ -128,12 +139,43 @@ impl Ca {
     }
 
     pub fn load(dir: &DataDir) -> anyhow::Result<Self> {
-        let cert = CaCert::load(dir)?;
-        let key = KeyPair::from_pem(&read(&dir.ca_key())?)
-            .context("the CA key is not a valid PEM key")?;
+        Self::load_from(&dir.ca_cert(), &dir.ca_key())
+    }
+
+    pub fn load_from(cert_path: &Path, key_path: &Path) -> anyhow::Result<Self> {
+        let cert = CaCert::load_from(cert_path)?;
+        let key = KeyPair::from_pem(&read(key_path)?)
+            .with_context(|| format!("{} is not a valid PEM key", key_path.display()))?;
         let issuer =
             Issuer::from_ca_cert_pem(&cert.pem, key).context("the CA certificate is invalid")?;
         Ok(Self { cert, issuer })
+    }
+
+    /// Signs `message` with the CA key (ECDSA P-256 SHA-256, ASN.1): the trust bundle.
+    pub fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        use rcgen::SigningKey;
+        Ok(self.issuer.key().sign(message)?)
+    }
+
+    /// `newer`'s certificate signed by this CA, valid until `until`: during a rotation, what
+    /// lets a peer that trusts only this CA verify a chain from `newer`.
+    pub fn cross_sign(
+        &self,
+        newer: &Ca,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> anyhow::Result<String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(&newer.cert.der)
+            .map_err(|e| anyhow::anyhow!("the new CA certificate cannot be read: {e}"))?;
+        let name = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .context("the new CA certificate has no common name")?;
+        let mut params = ca_params(name)?;
+        set_validity(&mut params, until - now, now)?;
+        Ok(params.signed_by(newer.issuer.key(), &self.issuer)?.pem())
     }
 
     /// A TLS server certificate for `names` (DNS names or IP addresses), valid `validity`.
@@ -232,6 +274,22 @@ impl Ca {
             expires_at,
         })
     }
+}
+
+/// A CA certificate's parameters: O=Seahawks, CN=`name`, signing certificates only.
+fn ca_params(name: &str) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Seahawks");
+    params.distinguished_name.push(DnType::CommonName, name);
+    Ok(params)
 }
 
 fn san(name: &str) -> anyhow::Result<SanType> {

@@ -39,10 +39,11 @@ pub async fn file(ApiPath(name): ApiPath<String>) -> Result<impl IntoResponse, A
     ))
 }
 
-/// The CA certificate, so harvesters and support engineers can pin it.
+/// Every CA certificate that signed a certificate here (the issuing one first), so any
+/// stored report verifies offline and support engineers can pin the nester.
 pub async fn ca_pem(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        state.ca.pem.to_string(),
+        state.authorities.get().bundle_pem(),
     )
 }

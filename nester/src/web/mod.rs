@@ -284,9 +284,14 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let dir = crate::datadir::DataDir::new(temp.path().join("n"));
         crate::cli::init::init(&dir, &[]).unwrap();
-        let ca = crate::pki::CaCert::load(&dir).unwrap();
-        let state =
-            AppState::new(&dir, dir.open_database().unwrap(), ca, Default::default()).unwrap();
+        let authorities = crate::pki::Authorities::new(crate::pki::Authority::load(&dir).unwrap());
+        let state = AppState::new(
+            &dir,
+            dir.open_database().unwrap(),
+            authorities,
+            Default::default(),
+        )
+        .unwrap();
         (temp, state)
     }
 

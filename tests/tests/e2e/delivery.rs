@@ -257,8 +257,12 @@ async fn a_silent_nester_times_out_and_is_tried_again() {
     });
     // Finishes TLS with the nester's own ingest configuration, reads, never answers.
     let ca = nester::pki::CaCert::load(&nester.dir).unwrap();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(nester::net::tls::ingest(&nester.dir, &ca).unwrap().config);
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        nester::net::tls::ingest(&nester.dir, &[ca.der])
+            .unwrap()
+            .0
+            .config,
+    );
     let deaf = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let deaf_addr = deaf.local_addr().unwrap();
     tokio::spawn(async move {

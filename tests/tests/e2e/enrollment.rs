@@ -198,6 +198,22 @@ async fn hostile_enrollment_requests_consume_nothing() {
         (response.status, response.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "client_certificate_required")
     );
+    // So does the trust bundle.
+    let response = https(
+        nester.ingest,
+        &nester.ca,
+        None,
+        Method::GET,
+        "/v1/trust",
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (response.status, response.error_code().as_str()),
+        (StatusCode::UNAUTHORIZED, "client_certificate_required")
+    );
 }
 
 #[tokio::test]
@@ -223,12 +239,12 @@ async fn certificates_renew_at_two_thirds_of_their_life_and_expire_with_advice()
     // A controlled clock: a second before that moment nothing happens; at it, a renewal.
     assert!(
         !agent
-            .renew_if_due(due - Duration::seconds(1))
+            .renew_if_due(due - Duration::seconds(1), None)
             .await
             .unwrap()
     );
     assert_eq!(agent.identity().cert, before);
-    assert!(agent.renew_if_due(due).await.unwrap());
+    assert!(agent.renew_if_due(due, None).await.unwrap());
     let renewed = agent.identity().cert.clone();
     assert_ne!(renewed, before);
     assert_eq!(
@@ -266,7 +282,7 @@ async fn certificates_renew_at_two_thirds_of_their_life_and_expire_with_advice()
     let err = format!(
         "{:#}",
         agent
-            .renew_if_due(OffsetDateTime::now_utc() + Duration::days(400))
+            .renew_if_due(OffsetDateTime::now_utc() + Duration::days(400), None)
             .await
             .unwrap_err()
     );

@@ -27,7 +27,7 @@ pub(crate) fn python() -> String {
 }
 
 /// Runs the Python verifier on `jws`; returns its exit status and output.
-fn python_verify(dir: &Path, ca_pem: &[u8], jws: &[u8]) -> (bool, String) {
+pub(crate) fn python_verify(dir: &Path, ca_pem: &[u8], jws: &[u8]) -> (bool, String) {
     std::fs::write(dir.join("ca.pem"), ca_pem).unwrap();
     std::fs::write(dir.join("report.jws"), jws).unwrap();
     let out = Command::new(python())

@@ -13,6 +13,7 @@ mod backup;
 mod bans;
 mod browser;
 mod browser_admin;
+mod ca_rotation;
 mod certificates;
 mod cli;
 mod crash;

@@ -122,7 +122,7 @@ pub async fn make(
     let token = enrollment::create(
         &state.db,
         caller.actor(),
-        &state.ca,
+        &state.authorities.get().issuing.cert,
         ingest.0.to_string(),
         site,
         ttl,
