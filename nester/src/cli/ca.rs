@@ -37,7 +37,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let dir = DataDir::new(&config.data_dir);
     match command {
-        Command::Status => print!("{}", status(&Authority::load(&dir)?)),
+        Command::Status => {
+            let authority = Authority::load(&dir)?;
+            print!("{}", status(&authority));
+            let behind = db
+                .probes_not_issued_by(authority.issuing.cert.fingerprint())
+                .await?;
+            if authority.rotation.is_some() {
+                println!(
+                    "{} probe(s) not yet renewed from the issuing CA{}",
+                    behind.len(),
+                    if behind.is_empty() { "" } else { ":" }
+                );
+                for (probe, site) in behind {
+                    println!("  {probe}  site {site}");
+                }
+            }
+        }
         Command::Rotate { overlap } => {
             let overlap = match overlap {
                 Some(d) => Duration::try_from(*d)?,

@@ -72,6 +72,8 @@ pub struct IssuedCert {
     pub probe_id: Uuid,
     pub serial: String,
     pub expires_at: OffsetDateTime,
+    /// SHA-256 of the issuing CA's certificate.
+    pub issuer: String,
 }
 
 fn secret_hash(secret: &str) -> Vec<u8> {
@@ -173,9 +175,9 @@ impl Db {
             };
             tx.execute("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_id = ?", [&token_id])?;
             tx.execute(
-                "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms, token_id, cert_serial, cert_expires_ms)
-                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)",
-                params![cert.probe_id.to_string(), site, now, token_id, cert.serial, to_ms(cert.expires_at)],
+                "INSERT INTO probes (probe_id, site, harvester_version, first_seen_ms, token_id, cert_serial, cert_expires_ms, cert_issuer)
+                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7)",
+                params![cert.probe_id.to_string(), site, now, token_id, cert.serial, to_ms(cert.expires_at), cert.issuer],
             )?;
             // The token's use and the probe it admitted, in one entry.
             let change = Change::new("probe.enroll", format!("probe:{}", cert.probe_id))
@@ -192,12 +194,13 @@ impl Db {
     pub async fn record_renewal(&self, actor: Actor, cert: IssuedCert) -> Result<bool, DbError> {
         self.audited(actor, move |conn| {
             let n = conn.execute(
-                "UPDATE probes SET cert_serial = ?2, cert_expires_ms = ?3
+                "UPDATE probes SET cert_serial = ?2, cert_expires_ms = ?3, cert_issuer = ?4
                  WHERE probe_id = ?1 AND revoked_ms IS NULL",
                 params![
                     cert.probe_id.to_string(),
                     cert.serial,
-                    to_ms(cert.expires_at)
+                    to_ms(cert.expires_at),
+                    cert.issuer
                 ],
             )?;
             let change = (n == 1).then(|| {
@@ -206,6 +209,24 @@ impl Db {
                     .with("expires_ms", to_ms(cert.expires_at))
             });
             Ok((n == 1, change))
+        })
+        .await
+    }
+
+    /// The unrevoked probes whose certificate is not from the CA `issuer` (SHA-256): during a
+    /// CA rotation, those that have not renewed from the new CA yet. Probe id and site.
+    pub async fn probes_not_issued_by(
+        &self,
+        issuer: String,
+    ) -> Result<Vec<(String, String)>, DbError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT probe_id, site FROM probes
+                 WHERE revoked_ms IS NULL AND (cert_issuer IS NULL OR cert_issuer != ?)
+                 ORDER BY site, probe_id",
+            )?;
+            let rows = statement.query_map([issuer], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }

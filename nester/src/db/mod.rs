@@ -155,6 +155,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0014_alerts.sql")),
         M::up(include_str!("migrations/0015_alert_lifecycle.sql")),
         M::up(include_str!("migrations/0016_notifications.sql")),
+        M::up(include_str!("migrations/0017_cert_issuer.sql")),
     ])
 }
 

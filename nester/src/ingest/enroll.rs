@@ -67,6 +67,7 @@ pub(super) async fn enroll(
         probe_id,
         serial: cert.serial.clone(),
         expires_at: cert.expires_at,
+        issuer: cert.issuer.clone(),
     };
     let site = state
         .app
@@ -97,6 +98,7 @@ pub(super) async fn renew(
         probe_id: probe.probe_id,
         serial: cert.serial.clone(),
         expires_at: cert.expires_at,
+        issuer: cert.issuer.clone(),
     };
     // Refused here, not only when the connection opened: it may have been revoked since.
     if !state

@@ -44,6 +44,8 @@ pub struct ProbeCert {
     /// Serial number, lower-case hex.
     pub serial: String,
     pub expires_at: OffsetDateTime,
+    /// SHA-256 of the CA that signed it.
+    pub issuer: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +274,7 @@ impl Ca {
             cert_pem: cert.pem(),
             serial,
             expires_at,
+            issuer: self.cert.fingerprint(),
         })
     }
 }

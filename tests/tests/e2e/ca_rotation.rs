@@ -141,6 +141,16 @@ async fn a_ca_rotation_reaches_every_harvester_and_loses_no_report() {
         rotation.issuing_sha256
     );
     late_agent.cycle().await.unwrap();
+    // `nester ca status` can tell who has not moved: the sleeper only.
+    let behind = nester
+        .db()
+        .probes_not_issued_by(rotation.issuing_sha256.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        behind,
+        vec![(sleeper.id.to_string(), "test-site".to_string())]
+    );
 
     // After: the overlap ends; the nester retires the old CA by itself (and audits it).
     nester.clock().advance(time::Duration::minutes(3));
