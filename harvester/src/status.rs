@@ -17,6 +17,10 @@ pub struct Status {
     pub certificate_expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub certificate_renews_at: OffsetDateTime,
+    /// SHA-256 of the CA that issued the certificate.
+    pub certificate_issuer: String,
+    /// SHA-256 of every CA trusted for the nester (two during a CA rotation).
+    pub trusted_cas: Vec<String>,
     pub spool_reports: usize,
     pub spool_bytes: u64,
     pub oldest_report_age_secs: Option<u64>,
@@ -37,6 +41,12 @@ impl Status {
             site: identity.site.clone(),
             certificate_expires_at: identity.not_after,
             certificate_renews_at: identity.renew_at(),
+            certificate_issuer: shared::identity::fingerprint(&identity.ca),
+            trusted_cas: identity
+                .trust
+                .iter()
+                .map(|ca| shared::identity::fingerprint(ca))
+                .collect(),
             spool_reports: usage.reports,
             spool_bytes: usage.bytes,
             oldest_report_age_secs: usage.oldest.map(|t| {
@@ -81,9 +91,15 @@ impl Status {
             .last_upload
             .map_or("never".to_string(), |t| format!("{t} ({} ago)", ago(t)));
         format!(
-            "probe:        {} (site {})\ncertificate:  {expiry}\nspool:        {} reports, {} bytes{oldest}\nunsent:       {} reports never produced or dropped (spool full), in total\nrejected:     {} reports refused by the nester (spool/rejected)\nlast upload:  {last}\n",
+            "probe:        {} (site {})\ncertificate:  {expiry}\nissued by:    CA {}\ntrusts:       {}\nspool:        {} reports, {} bytes{oldest}\nunsent:       {} reports never produced or dropped (spool full), in total\nrejected:     {} reports refused by the nester (spool/rejected)\nlast upload:  {last}\n",
             self.probe_id,
             self.site,
+            &self.certificate_issuer[..16],
+            self.trusted_cas
+                .iter()
+                .map(|ca| format!("CA {}", &ca[..16]))
+                .collect::<Vec<_>>()
+                .join(", "),
             self.spool_reports,
             self.spool_bytes,
             self.unsent_reports,

@@ -228,8 +228,6 @@ pub async fn certificates(state: AppState, served: Served, stop: impl Future<Out
             if let Some((cert, key)) = &served.operator_web {
                 let stamp = operator_stamp_of(cert, key);
                 if stamp != operator_stamp {
-                    // Let a writer finish both files.
-                    tokio::time::sleep(Duration::from_millis(300)).await;
                     match served.web.reload(cert, key) {
                         Ok(()) => {
                             operator_stamp = operator_stamp_of(cert, key);
@@ -245,7 +243,10 @@ pub async fn certificates(state: AppState, served: Served, stop: impl Future<Out
             }
             tokio::select! {
                 () = tokio::time::sleep(served.config.check_every) => {}
-                _ = changed.recv() => {}
+                _ = changed.recv() => {
+                    // Let a writer (`nester ca`, an ACME client) finish its files.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
             }
         }
     };

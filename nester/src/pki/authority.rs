@@ -96,19 +96,21 @@ impl Authority {
     /// `/ca.pem`: every CA that ever signed a certificate here, the issuing one first, so that
     /// any stored report verifies offline.
     pub fn bundle_pem(&self) -> String {
-        let mut seen = Vec::new();
-        let mut pem = String::new();
+        self.every_ca().iter().map(|ca| ca.pem.as_ref()).collect()
+    }
+
+    /// Every CA that ever signed a certificate here, the issuing one first, each once.
+    pub fn every_ca(&self) -> Vec<&CaCert> {
+        let mut every: Vec<&CaCert> = Vec::new();
         let all = std::iter::once(&self.issuing.cert)
             .chain(self.previous.as_ref().map(|(ca, _)| &ca.cert))
             .chain(&self.retired);
         for ca in all {
-            let fingerprint = ca.fingerprint();
-            if !seen.contains(&fingerprint) {
-                pem.push_str(&ca.pem);
-                seen.push(fingerprint);
+            if !every.iter().any(|seen| seen.der == ca.der) {
+                every.push(ca);
             }
         }
-        pem
+        every
     }
 
     pub fn retired(&self) -> &[CaCert] {

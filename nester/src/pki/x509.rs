@@ -148,6 +148,14 @@ impl Ca {
         let cert = CaCert::load_from(cert_path)?;
         let key = KeyPair::from_pem(&read(key_path)?)
             .with_context(|| format!("{} is not a valid PEM key", key_path.display()))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der)
+            .map_err(|e| anyhow::anyhow!("{} cannot be read: {e}", cert_path.display()))?;
+        anyhow::ensure!(
+            parsed.public_key().subject_public_key.data.as_ref() == key.public_key_raw(),
+            "{} is not the key of {} (a CA rotation half done? it is finished at the next start)",
+            key_path.display(),
+            cert_path.display()
+        );
         let issuer =
             Issuer::from_ca_cert_pem(&cert.pem, key).context("the CA certificate is invalid")?;
         Ok(Self { cert, issuer })
@@ -379,6 +387,18 @@ mod tests {
             .verify(signer.sign(b"{}").as_bytes(), UnixTime::now())
             .unwrap_err();
         assert_eq!(err.code(), "invalid_report", "{err}");
+    }
+
+    #[test]
+    fn a_ca_key_that_is_not_the_certificates_is_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(temp.path().join("data"));
+        data.create().unwrap();
+        Ca::create(&data, OffsetDateTime::now_utc()).unwrap();
+        let other = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        std::fs::write(data.ca_key(), other.serialize_pem()).unwrap();
+        let err = Ca::load(&data).err().unwrap().to_string();
+        assert!(err.contains("is not the key of"), "{err}");
     }
 
     #[test]

@@ -120,6 +120,18 @@ async fn a_ca_rotation_reaches_every_harvester_and_loses_no_report() {
     ];
     both.sort();
     assert_eq!(trusted, both);
+    // `harvester status` says so.
+    let status = harvester::status::Status::read(&nester.agent_config(&online, "1")).unwrap();
+    assert_eq!(status.certificate_issuer, rotation.issuing_sha256);
+    assert_eq!(status.trusted_cas.len(), 2);
+    assert!(
+        status
+            .render(time::OffsetDateTime::now_utc())
+            .contains(&format!(
+                "issued by:    CA {}",
+                &rotation.issuing_sha256[..16]
+            ))
+    );
     // A restart during the overlap changes nothing.
     nester.restart().await;
     let (_, delivery) = agent.cycle().await.unwrap();
@@ -210,6 +222,10 @@ async fn a_ca_rotation_reaches_every_harvester_and_loses_no_report() {
         let (ok, out) = python_verify(dir.path(), &bundle, &jws);
         assert!(ok, "{out}");
     }
+    // So does the dashboard's report page.
+    let page = nester.get(&format!("/reports/{}", first.report_id)).await;
+    let text = String::from_utf8_lossy(&page.body);
+    assert!(text.contains("valid: signed by probe"), "{text}");
     let new_only = shared::trust::pem(&new);
     let (ok, out) = python_verify(
         dir.path(),
@@ -296,7 +312,8 @@ async fn nester_ca_rotates_reports_and_retires_through_the_binary() {
         during.1
     );
     assert!(
-        during.1.contains(&format!("previous  {first}")),
+        during.1.contains(&format!("previous  {first}"))
+            && during.1.contains("0 probe(s) not yet renewed"),
         "{}",
         during.1
     );

@@ -56,9 +56,18 @@ pub async fn page(
         .await?
         .ok_or_else(missing)?;
     let jws = state.db.report_jws(report_id).await?.ok_or_else(missing)?;
-    // Checked again now, against this nester's CA, as of the time the report was made.
+    // Checked again now, against every CA this nester ever had (a report from before a CA
+    // rotation still verifies), as of the time the report was made.
     let at = unix_time(summary.generated_at);
-    let (signature_ok, signature, report) = match state.verifier.verify(&jws, at) {
+    let every_ca = state
+        .authorities
+        .get()
+        .every_ca()
+        .into_iter()
+        .map(|ca| ca.der.clone())
+        .collect();
+    let verifier = shared::Verifier::with_roots(every_ca).map_err(ApiError::internal)?;
+    let (signature_ok, signature, report) = match verifier.verify(&jws, at) {
         Ok(v) => (
             true,
             format!(
