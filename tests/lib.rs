@@ -7,4 +7,5 @@ pub mod netns;
 pub mod nmap;
 pub mod peer;
 pub mod services;
+pub mod sshd;
 pub mod synthetic;

@@ -11,6 +11,7 @@
 //!   pki/cross.pem      during a CA rotation: the new CA's certificate signed by the old one
 //!   pki/rotation.json  during a CA rotation: its fingerprints and when the old CA retires
 //!   pki/retired.pem    every retired CA certificate (reports they signed still verify)
+//!   pki/backup_ed25519 the SSH key backups are pushed with, 0600
 //! ```
 
 use std::fs;
@@ -82,6 +83,10 @@ impl DataDir {
     /// The new CA certificate signed by the previous CA, during a rotation.
     pub fn cross_cert(&self) -> PathBuf {
         self.pki("cross.pem")
+    }
+    /// The nester's SSH key for pushing backups (OpenSSH format, 0600).
+    pub fn backup_key(&self) -> PathBuf {
+        self.pki("backup_ed25519")
     }
     /// The state of a rotation in progress (JSON).
     pub fn rotation(&self) -> PathBuf {

@@ -10,7 +10,8 @@
 //!   throttling, credentials, secrets).
 //! - [`net`]: the accept loop and TLS configs every listener shares.
 //! - [`state`], [`error`]: what both routers share, and the API error shape.
-//! - [`db`]: the only place that runs SQL. [`pki`]: the nester's CA.
+//! - [`backup`]: backups, local and pushed over SFTP.
+//! - [`db`]: the only place that runs SQL. [`pki`]: the nester's CA. [`ssh`]: SSH host keys.
 //! - [`config`], [`datadir`] (the only place that names files in the data directory),
 //!   [`clock`] (the one source of "now", which tests move).
 
@@ -36,6 +37,7 @@ pub mod net;
 pub mod notify;
 pub mod pki;
 pub mod server;
+pub mod ssh;
 pub mod state;
 pub mod threat;
 pub mod web;

@@ -5,7 +5,11 @@
 //! `restore` makes a data directory from a verified one. Both trust only the manifest's
 //! signature and hashes, never the files' names.
 
+pub mod key;
 pub mod manifest;
+pub mod push;
+pub mod retention;
+pub mod sftp;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -65,7 +69,7 @@ fn census(conn: &Connection) -> anyhow::Result<(i64, BTreeMap<String, i64>, i64,
 pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::Result<PathBuf> {
     let key = CheckpointKey::load(dir)?;
     let stamp = crate::clock::rfc3339(now);
-    let out = into.join(format!("seahawks-backup-{}", stamp.replace(':', "")));
+    let out = into.join(format!("{}{}", sftp::PREFIX, stamp.replace(':', "")));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod alerts;
+mod backup;
 mod certificates;
 mod notify;
 
@@ -14,6 +15,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use alerts::{AlertConfig, Rules, SiteRules};
+pub use backup::BackupConfig;
 pub use certificates::CertificatesConfig;
 pub use notify::{Channel, ChannelKind, NotifyConfig, SmtpTls};
 
@@ -45,6 +47,8 @@ pub struct Config {
     /// The listeners' own certificates.
     #[serde(default)]
     pub certificates: CertificatesConfig,
+    /// Backups pushed over SFTP on a schedule; none without the section.
+    pub backup: Option<BackupConfig>,
 }
 
 /// `[log]` in `nester.toml`.
@@ -406,6 +410,7 @@ impl Config {
             alerts: AlertConfig::default(),
             notify: NotifyConfig::default(),
             certificates: CertificatesConfig::default(),
+            backup: None,
         }
     }
 }

@@ -27,6 +27,7 @@ mod alert_inputs;
 pub mod alerts;
 mod api_tokens;
 pub mod audit;
+pub mod backups;
 mod bans;
 mod enrollment;
 mod history;
@@ -156,6 +157,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0015_alert_lifecycle.sql")),
         M::up(include_str!("migrations/0016_notifications.sql")),
         M::up(include_str!("migrations/0017_cert_issuer.sql")),
+        M::up(include_str!("migrations/0018_backups.sql")),
     ])
 }
 

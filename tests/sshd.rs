@@ -1,0 +1,175 @@
+//! A real OpenSSH server for the backup tests, set up as an operator would for backups: on
+//! loopback, its own host key, one account that may only use `internal-sftp` in a chroot and
+//! logs in with a key from an `authorized_keys` file the test writes.
+//!
+//! Needs root (the chroot, the account) and `/usr/sbin/sshd` (installed by `tests/run`).
+
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// The account backups log in as.
+pub const USER: &str = "seahawks-backup-test";
+/// Where backups go, as the account sees it (inside the chroot).
+pub const DIR: &str = "/backups";
+
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+    base: PathBuf,
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed");
+}
+
+/// The backup account: no password (but not locked, so sshd lets its key in), no shell.
+fn ensure_user() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let known = Command::new("id")
+            .arg(USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !known {
+            run(
+                "useradd",
+                &[
+                    "--system",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    USER,
+                ],
+            );
+        }
+        run("usermod", &["-p", "*", USER]);
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sshd {
+    /// Starts sshd letting in the keys of `authorized_keys` (OpenSSH format, one per line).
+    pub fn start(authorized_keys: &str) -> Self {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "/usr/sbin/sshd is missing: run the suite with tests/run, which installs openssh-server"
+        );
+        ensure_user();
+        // A chroot's every component must be root's and writable by nobody else: not /tmp.
+        let parent = Path::new("/var/lib/seahawks-tests");
+        std::fs::create_dir_all(parent).unwrap();
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let base = tempfile::Builder::new()
+            .prefix("sshd-")
+            .tempdir_in(parent)
+            .unwrap()
+            .keep();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let chroot = base.join("chroot");
+        std::fs::create_dir(&chroot).unwrap();
+        std::fs::set_permissions(&chroot, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let backups = chroot.join(DIR.trim_start_matches('/'));
+        std::fs::create_dir(&backups).unwrap();
+        run("chown", &[USER, backups.to_str().unwrap()]);
+        std::fs::set_permissions(&backups, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let host_key = base.join("host_ed25519");
+        run(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                host_key.to_str().unwrap(),
+            ],
+        );
+        let port = free_port();
+        write_keys(&base, authorized_keys);
+        let config = base.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile none\nUsePAM no\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                 AuthorizedKeysFile {base}/authorized_keys\nAllowUsers {USER}\nLogLevel VERBOSE\n\
+                 Subsystem sftp internal-sftp\n\
+                 Match User {USER}\n  ChrootDirectory {chroot}\n  ForceCommand internal-sftp\n  \
+                 AllowTcpForwarding no\n  X11Forwarding no\n",
+                key = host_key.display(),
+                base = base.display(),
+                chroot = chroot.display(),
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f", config.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sshd starts");
+        let sshd = Self { child, port, base };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", sshd.port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sshd
+    }
+
+    /// `host:port` for `[backup] server`.
+    pub fn server(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The host's public key, `ssh-ed25519 AAAA...`, to pin.
+    pub fn host_key(&self) -> String {
+        std::fs::read_to_string(self.base.join("host_ed25519.pub"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Where the account's backups are, seen from outside the chroot.
+    pub fn backups(&self) -> PathBuf {
+        self.base.join("chroot").join(DIR.trim_start_matches('/'))
+    }
+
+    pub fn set_authorized_keys(&self, keys: &str) {
+        write_keys(&self.base, keys);
+    }
+}
+
+fn write_keys(base: &Path, keys: &str) {
+    let path = base.join("authorized_keys");
+    std::fs::write(&path, keys).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
