@@ -196,6 +196,12 @@ impl Server {
             config: self.config.certificates.clone(),
         };
         let certificates = jobs::certificates(self.state.clone(), served, wait(stopped.clone()));
+        let backups = async {
+            if let Some(backup) = self.config.backup.clone() {
+                let (dir, db) = (self.state.dir.clone(), self.state.db.clone());
+                crate::backup::schedule::run(dir, backup, db, wait(stopped.clone())).await;
+            }
+        };
         let (log, lines) = AccessLog::new(self.config.log.access, Some(self.state.threats.clone()));
         let log_writer = async {
             if let Some(lines) = lines {
@@ -262,6 +268,7 @@ impl Server {
             alerts,
             notifications,
             certificates,
+            backups,
             async move {
                 shutdown.await;
                 let _ = stop.send(());

@@ -9,6 +9,7 @@ pub mod key;
 pub mod manifest;
 pub mod push;
 pub mod retention;
+pub mod schedule;
 pub mod sftp;
 
 use std::collections::BTreeMap;

@@ -403,3 +403,38 @@ async fn nester_backup_runs_lists_verifies_and_restores_through_the_binary() {
     assert!(restored.0, "{}", restored.1);
     assert!(nester::datadir::DataDir::new(&into).is_initialised());
 }
+
+/// `nester serve` with `[backup]`: the first backup at once; a failing one raises
+/// `backup.failing` (critical: there is no good backup yet), retried until it works, which
+/// resolves the alert.
+#[tokio::test]
+async fn scheduled_backups_raise_an_alert_while_they_fail_and_resolve_it() {
+    let sshd = Sshd::start("");
+    let mut backup = config(&sshd);
+    backup.every = Duration::from_secs(2);
+    let nester = TestNester::start_with(|c| c.backup = Some(backup.clone())).await;
+    let subject = format!("backup:{}", sshd.server());
+    let (severity, state, _) = crate::harness::eventually_async("the failure alerted", || {
+        std::future::ready(nester.open_alert("backup.failing", &subject))
+    })
+    .await;
+    assert_eq!((severity.as_str(), state.as_str()), ("critical", "firing"));
+    // The operator installs the key the nester made.
+    let key = nester::backup::key::load(&nester.dir.backup_key()).unwrap();
+    sshd.set_authorized_keys(&nester::backup::key::authorized_keys_line(&key).unwrap());
+    let nester = &nester;
+    crate::harness::eventually_async("a verified backup, the alert resolved", || {
+        let done = nester.open_alert("backup.failing", &subject).is_none();
+        async move {
+            let verified = nester
+                .db()
+                .backups()
+                .await
+                .unwrap()
+                .iter()
+                .any(|b| b.verified_ms.is_some() && b.verify_error.is_none());
+            (done && verified).then_some(())
+        }
+    })
+    .await;
+}

@@ -553,6 +553,21 @@ pub async fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
     }
 }
 
+/// [`eventually`] for an asynchronous check, within 20 s.
+pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    f: impl Fn() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

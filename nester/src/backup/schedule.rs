@@ -1,0 +1,110 @@
+//! `nester serve` with `[backup]`: a backup every `every`, pushed, pruned and verified
+//! ([`push::run`]). The first comes `every` after the last one recorded (at once when there is
+//! none, or it is overdue). A failure is retried with a backoff (from a minute, or half the
+//! interval when shorter, doubling to an hour) and raised as the alert `backup.failing`,
+//! critical once the last good backup is older than two intervals; the next good, verified
+//! backup resolves it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::push;
+use crate::config::BackupConfig;
+use crate::datadir::DataDir;
+use crate::db::Db;
+use crate::db::alerts::{Raise, Severity};
+
+pub const FAILING: &str = "backup.failing";
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs until `stop`.
+pub async fn run(dir: DataDir, config: BackupConfig, db: Db, stop: impl Future<Output = ()>) {
+    let subject = format!("backup:{}", config.server);
+    let first_retry = config.every.div_f64(2.0).min(Duration::from_secs(60));
+    let mut retry: Option<Duration> = None;
+    let work = async {
+        loop {
+            let wait = match retry {
+                Some(delay) => delay,
+                None => {
+                    let last = db
+                        .backups()
+                        .await
+                        .ok()
+                        .and_then(|b| b.first().map(|r| r.pushed_ms));
+                    let due = last.map_or(0, |at| at.saturating_add(millis(config.every)));
+                    let left = due - db.clock().now_ms();
+                    Duration::from_millis(u64::try_from(left).unwrap_or(0))
+                }
+            };
+            tokio::time::sleep(wait).await;
+            let outcome = push::run(&dir, &config, &db, db.clock().now()).await;
+            let failure = match outcome {
+                Ok(pushed) => match pushed.verified {
+                    Some(Err(e)) => Some(format!("backup {} does not verify: {e}", pushed.name)),
+                    _ => None,
+                },
+                Err(e) => Some(format!("{e:#}")),
+            };
+            let result = match failure {
+                None => {
+                    retry = None;
+                    db.resolve_alert(FAILING, subject.clone())
+                        .await
+                        .map(|_| ())
+                        .map_err(anyhow::Error::from)
+                }
+                Some(error) => {
+                    tracing::error!(error = %error, "backup failed; retrying");
+                    let delay =
+                        retry.map_or(first_retry, |d| (d * 2).min(Duration::from_secs(3600)));
+                    retry = Some(delay);
+                    raise(&db, &config, &subject, &error).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "cannot record the backup's outcome");
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stop => {}
+    }
+}
+
+async fn raise(db: &Db, config: &BackupConfig, subject: &str, error: &str) -> anyhow::Result<()> {
+    let now = db.clock().now_ms();
+    let last_good = db
+        .backups()
+        .await?
+        .into_iter()
+        .find(|b| b.verify_error.is_none())
+        .map(|b| b.pushed_ms);
+    let stale = last_good.is_none_or(|at| now - at > 2 * millis(config.every));
+    let since = last_good.map_or("never".to_string(), crate::clock::rfc3339_ms);
+    db.raise_alert(Raise {
+        rule: FAILING,
+        subject: subject.to_string(),
+        site: None,
+        probe_id: None,
+        severity: if stale {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        summary: format!(
+            "backups to {} fail (last good backup: {since}): {error}",
+            config.server
+        ),
+        details: json!({"server": config.server, "error": error, "last_good_ms": last_good}),
+        count: 1,
+    })
+    .await?;
+    Ok(())
+}
