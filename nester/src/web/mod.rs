@@ -87,6 +87,7 @@ pub fn routes() -> Vec<Route> {
         ),
         Route::get("/admin/audit", Roles(ADMIN), admin::audit::page),
         Route::get("/admin/bans", Roles(ADMIN), admin::bans::page),
+        Route::get("/admin/backups", Roles(ADMIN), admin::backups::page),
         Route::post(
             "/admin/bans/{addr}/{len}/lift",
             Roles(ADMIN),

@@ -110,6 +110,7 @@ async fn every_route_against_every_role() {
         (("POST", "/admin/users/{username}"), [S, D, D, I]),
         (("GET", "/admin/audit"), [S, D, D, A]),
         (("GET", "/admin/bans"), [S, D, D, A]),
+        (("GET", "/admin/backups"), [S, D, D, A]),
         (("POST", "/admin/bans/{addr}/{len}/lift"), [S, D, D, M]),
         (("GET", "/admin/probes"), [S, D, D, A]),
         (("GET", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),

@@ -419,6 +419,19 @@ async fn scheduled_backups_raise_an_alert_while_they_fail_and_resolve_it() {
     })
     .await;
     assert_eq!((severity.as_str(), state.as_str()), ("critical", "firing"));
+    // The Backups page says so.
+    nester
+        .add_user("backup-admin", nester::db::Role::Admin)
+        .await;
+    let id = nester.user_id("backup-admin").await;
+    let admin = crate::web_auth::session_for(&nester, id, nester::db::Stage::Full).await;
+    let html = backups_page(&nester, &admin).await;
+    assert!(
+        html.contains("id=\"failing\"")
+            && html.contains("refused the nester")
+            && html.contains("<dd id=\"last-good\">never</dd>"),
+        "{html}"
+    );
     // The operator installs the key the nester made.
     let key = nester::backup::key::load(&nester.dir.backup_key()).unwrap();
     sshd.set_authorized_keys(&nester::backup::key::authorized_keys_line(&key).unwrap());
@@ -437,4 +450,18 @@ async fn scheduled_backups_raise_an_alert_while_they_fail_and_resolve_it() {
         }
     })
     .await;
+    let html = backups_page(nester, &admin).await;
+    assert!(
+        !html.contains("id=\"failing\"")
+            && html.contains("ok, ")
+            && !html.contains("<dd id=\"last-verified\">never</dd>"),
+        "{html}"
+    );
+}
+
+async fn backups_page(nester: &TestNester, admin: &crate::client::WebSession) -> String {
+    let page = nester
+        .as_session(admin, hyper::Method::GET, "/admin/backups", &[], vec![])
+        .await;
+    String::from_utf8_lossy(&page.body).to_string()
 }
