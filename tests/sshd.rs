@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 pub const USER: &str = "seahawks-backup-test";
 /// Where backups go, as the account sees it (inside the chroot).
 pub const DIR: &str = "/backups";
+/// The account's `authorized_keys`, as its SFTP session sees it (the account may change it:
+/// the nester rotates its key there).
+pub const AUTHORIZED_KEYS: &str = "/.ssh/authorized_keys";
 
 pub struct Sshd {
     child: Child,
@@ -91,6 +94,10 @@ impl Sshd {
         std::fs::create_dir(&backups).unwrap();
         run("chown", &[USER, backups.to_str().unwrap()]);
         std::fs::set_permissions(&backups, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let ssh_dir = chroot.join(".ssh");
+        std::fs::create_dir(&ssh_dir).unwrap();
+        run("chown", &[USER, ssh_dir.to_str().unwrap()]);
+        std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         let host_key = base.join("host_ed25519");
         run(
             "ssh-keygen",
@@ -112,12 +119,11 @@ impl Sshd {
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile none\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-                 AuthorizedKeysFile {base}/authorized_keys\nAllowUsers {USER}\nLogLevel VERBOSE\n\
+                 AuthorizedKeysFile {chroot}/.ssh/authorized_keys\nAllowUsers {USER}\nLogLevel VERBOSE\n\
                  Subsystem sftp internal-sftp\n\
                  Match User {USER}\n  ChrootDirectory {chroot}\n  ForceCommand internal-sftp\n  \
                  AllowTcpForwarding no\n  X11Forwarding no\n",
                 key = host_key.display(),
-                base = base.display(),
                 chroot = chroot.display(),
             ),
         )
@@ -158,12 +164,24 @@ impl Sshd {
     pub fn set_authorized_keys(&self, keys: &str) {
         write_keys(&self.base, keys);
     }
+
+    /// The account's `authorized_keys` as it is now.
+    pub fn authorized_keys(&self) -> String {
+        std::fs::read_to_string(keys_file(&self.base)).unwrap_or_default()
+    }
 }
 
+fn keys_file(base: &Path) -> PathBuf {
+    base.join("chroot")
+        .join(AUTHORIZED_KEYS.trim_start_matches('/'))
+}
+
+/// Written as the account's own file (it may rewrite it).
 fn write_keys(base: &Path, keys: &str) {
-    let path = base.join("authorized_keys");
+    let path = keys_file(base);
     std::fs::write(&path, keys).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run("chown", &[USER, path.to_str().unwrap()]);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 impl Drop for Sshd {

@@ -88,6 +88,14 @@ impl DataDir {
     pub fn backup_key(&self) -> PathBuf {
         self.pki("backup_ed25519")
     }
+    /// During a rotation of the backup key: the new key, until it logs in.
+    pub fn backup_key_next(&self) -> PathBuf {
+        self.pki("backup_ed25519.next")
+    }
+    /// During a rotation of the backup key: the old key, until its line is off the server.
+    pub fn backup_key_old(&self) -> PathBuf {
+        self.pki("backup_ed25519.old")
+    }
     /// The state of a rotation in progress (JSON).
     pub fn rotation(&self) -> PathBuf {
         self.pki("rotation.json")

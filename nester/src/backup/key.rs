@@ -22,12 +22,17 @@ pub fn load_or_create(dir: &DataDir) -> anyhow::Result<PrivateKey> {
     if path.exists() {
         return load(&path);
     }
+    create_at(&path)
+}
+
+/// A new backup key written to `path` (which must not exist).
+pub fn create_at(path: &std::path::Path) -> anyhow::Result<PrivateKey> {
     let mut seed = [0u8; 32];
     aws_lc_rs::rand::fill(&mut seed).map_err(|_| anyhow::anyhow!("no randomness"))?;
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     key.set_comment(COMMENT);
     let text = key.to_openssh(LineEnding::LF)?;
-    write_new(&path, text.as_bytes(), 0o600)?;
+    write_new(path, text.as_bytes(), 0o600)?;
     Ok(key)
 }
 

@@ -9,6 +9,7 @@ pub mod key;
 pub mod manifest;
 pub mod push;
 pub mod retention;
+pub mod rotate_key;
 pub mod schedule;
 pub mod sftp;
 
@@ -70,7 +71,14 @@ fn census(conn: &Connection) -> anyhow::Result<(i64, BTreeMap<String, i64>, i64,
 pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::Result<PathBuf> {
     let key = CheckpointKey::load(dir)?;
     let stamp = crate::clock::rfc3339(now);
-    let out = into.join(format!("{}{}", sftp::PREFIX, stamp.replace(':', "")));
+    // To the millisecond, so two backups never share a name (names sort by time).
+    let name = format!(
+        "{}{}.{:03}Z",
+        sftp::PREFIX,
+        stamp.trim_end_matches('Z').replace(':', ""),
+        now.millisecond()
+    );
+    let out = into.join(name);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

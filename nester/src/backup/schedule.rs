@@ -3,7 +3,8 @@
 //! none, or it is overdue). A failure is retried with a backoff (from a minute, or half the
 //! interval when shorter, doubling to an hour) and raised as the alert `backup.failing`,
 //! critical once the last good backup is older than two intervals; the next good, verified
-//! backup resolves it.
+//! backup resolves it. After a good backup, the backup key is replaced once it is
+//! `key_rotation` old (when `authorized_keys` lets the nester do it).
 
 use std::future::Future;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub async fn run(dir: DataDir, config: BackupConfig, db: Db, stop: impl Future<O
             let failure = match outcome {
                 Ok(pushed) => match pushed.verified {
                     Some(Err(e)) => Some(format!("backup {} does not verify: {e}", pushed.name)),
-                    _ => None,
+                    _ => rotate_key_if_due(&dir, &config, &db).await.err(),
                 },
                 Err(e) => Some(format!("{e:#}")),
             };
@@ -76,6 +77,23 @@ pub async fn run(dir: DataDir, config: BackupConfig, db: Db, stop: impl Future<O
         () = work => {}
         () = stop => {}
     }
+}
+
+/// Replaces the backup key once it is `key_rotation` old, when the nester may edit the
+/// account's `authorized_keys`.
+async fn rotate_key_if_due(dir: &DataDir, config: &BackupConfig, db: &Db) -> Result<(), String> {
+    let age = std::fs::metadata(dir.backup_key())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|at| at.elapsed().ok());
+    if config.authorized_keys.is_none() || age.is_none_or(|age| age < config.key_rotation) {
+        return Ok(());
+    }
+    let actor = crate::db::audit::Actor::server();
+    super::rotate_key::rotate(dir, config, db, actor)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot rotate the backup key: {e:#}"))
 }
 
 async fn raise(db: &Db, config: &BackupConfig, subject: &str, error: &str) -> anyhow::Result<()> {

@@ -290,6 +290,48 @@ impl Remote {
         Ok(out)
     }
 
+    /// A small text file on the server (the account's `authorized_keys`); empty when absent.
+    pub async fn read_text(&self, path: &str) -> anyhow::Result<String> {
+        if !self
+            .sftp
+            .try_exists(path.to_string())
+            .await
+            .unwrap_or(false)
+        {
+            return Ok(String::new());
+        }
+        let bytes = self
+            .sftp
+            .read(path.to_string())
+            .await
+            .with_context(|| format!("cannot read {path} on the backup server"))?;
+        String::from_utf8(bytes).with_context(|| format!("{path} on the backup server is not text"))
+    }
+
+    /// Replaces the text of `path` in place: written from the start, then cut to its length.
+    /// SFTP cannot rename over a file, and truncating first would leave it empty if the
+    /// connection broke in between; this way every line both versions share stays whole.
+    pub async fn rewrite(&self, path: &str, text: &str) -> anyhow::Result<()> {
+        use russh_sftp::protocol::OpenFlags;
+        let mut file = self
+            .sftp
+            .open_with_flags(path.to_string(), OpenFlags::WRITE | OpenFlags::CREATE)
+            .await
+            .with_context(|| format!("cannot open {path} on the backup server"))?;
+        file.write_all(text.as_bytes()).await?;
+        file.flush().await?;
+        let size = russh_sftp::client::fs::Metadata {
+            size: Some(text.len() as u64),
+            ..Default::default()
+        };
+        file.set_metadata(size)
+            .await
+            .with_context(|| format!("cannot cut {path} on the backup server to its length"))?;
+        let _ = file.sync_all().await;
+        file.shutdown().await?;
+        Ok(())
+    }
+
     /// Removes backup `name` from the server.
     pub async fn remove(&self, name: &str) -> anyhow::Result<()> {
         self.remove_tree(&self.path(name)).await

@@ -24,6 +24,9 @@ pub enum Command {
     Key,
     /// Back up now to the backup server, apply the retention policy there, verify.
     Run,
+    /// Replace the backup key now: the new key is installed through the old key's session,
+    /// tried, and only then is the old one removed (needs `[backup] authorized_keys`).
+    RotateKey,
     /// The backups on the backup server: size, when pushed, when last verified.
     List,
     /// Check a backup: signature, every file's SHA-256, the database's integrity, its row
@@ -117,6 +120,12 @@ pub async fn run(command: Command, config_path: &Path) -> anyhow::Result<()> {
                 Some(Err(e)) => anyhow::bail!("the backup just pushed does not verify: {e}"),
                 None => {}
             }
+        }
+        Command::RotateKey => {
+            let db = dir.open_database()?;
+            let actor = crate::db::audit::Actor::cli();
+            let key = backup::rotate_key::rotate(&dir, remote_config(&config)?, &db, actor).await?;
+            println!("the backup key is now {key}; the previous one is removed from the server");
         }
         Command::List => {
             let db = dir.open_database()?;

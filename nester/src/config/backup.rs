@@ -34,6 +34,14 @@ pub struct BackupConfig {
     pub keep_daily: u32,
     #[serde(default = "default_keep_weekly")]
     pub keep_weekly: u32,
+    /// The account's `authorized_keys` file as its SFTP session sees it (e.g.
+    /// `/.ssh/authorized_keys` in a chroot), for the nester to rotate its own key there:
+    /// without it, the key is never rotated automatically.
+    #[serde(default)]
+    pub authorized_keys: Option<String>,
+    /// How often the backup key is replaced (with `authorized_keys`).
+    #[serde(default = "default_key_rotation", deserialize_with = "duration")]
+    pub key_rotation: Duration,
     /// Download and verify each backup right after pushing it.
     #[serde(default = "default_verify")]
     pub verify: bool,
@@ -44,6 +52,9 @@ fn default_dir() -> String {
 }
 fn default_every() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+fn default_key_rotation() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
 }
 fn default_keep_last() -> u32 {
     7

@@ -9,7 +9,7 @@ use std::time::Duration;
 use nester::backup::push;
 use nester::backup::sftp::Remote;
 use nester::config::BackupConfig;
-use seahawks_tests::sshd::{DIR, Sshd, USER};
+use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
 
 use crate::harness::TestNester;
 use crate::process::{run, stderr};
@@ -24,6 +24,8 @@ fn config(sshd: &Sshd) -> BackupConfig {
         keep_last: 7,
         keep_daily: 14,
         keep_weekly: 8,
+        authorized_keys: Some(AUTHORIZED_KEYS.into()),
+        key_rotation: Duration::from_secs(90 * 86_400),
         verify: true,
     }
 }
@@ -316,7 +318,7 @@ async fn retention_keeps_exactly_what_the_policy_says() {
         ]
     );
     assert_eq!(pushed.deleted.len(), 40 - 2);
-    assert_eq!(pushed.name, "seahawks-backup-2026-12-02T100000Z");
+    assert_eq!(pushed.name, "seahawks-backup-2026-12-02T100000.000Z");
 }
 
 /// `nester backup ARGS --config CONFIG`: success, and stdout then stderr.
@@ -343,7 +345,8 @@ async fn nester_backup_runs_lists_verifies_and_restores_through_the_binary() {
         &config,
         format!(
             "data_dir = {data:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n\
-             [backup]\nserver = \"{}\"\nuser = \"{USER}\"\ndir = \"{DIR}\"\nhost_key = \"{}\"\n",
+             [backup]\nserver = \"{}\"\nuser = \"{USER}\"\ndir = \"{DIR}\"\nhost_key = \"{}\"\n\
+             authorized_keys = \"{AUTHORIZED_KEYS}\"\n",
             sshd.server(),
             sshd.host_key()
         ),
@@ -369,7 +372,7 @@ async fn nester_backup_runs_lists_verifies_and_restores_through_the_binary() {
     sshd.set_authorized_keys(&format!("{line}\n"));
 
     let target = into.clone();
-    let [pushed, listed, verified, restored] = tokio::task::spawn_blocking(move || {
+    let steps = tokio::task::spawn_blocking(move || {
         let pushed = backup_command(&config, &["run"]);
         let name = pushed
             .1
@@ -385,10 +388,13 @@ async fn nester_backup_runs_lists_verifies_and_restores_through_the_binary() {
                 &config,
                 &["restore", &name, "--into", target.to_str().unwrap()],
             ),
+            backup_command(&config, &["rotate-key"]),
+            backup_command(&config, &["verify"]),
         ]
     })
     .await
     .unwrap();
+    let [pushed, listed, verified, restored, rotated, again] = steps;
     assert!(
         pushed.0 && pushed.1.contains("verified seahawks-backup-"),
         "{}",
@@ -402,6 +408,12 @@ async fn nester_backup_runs_lists_verifies_and_restores_through_the_binary() {
     );
     assert!(restored.0, "{}", restored.1);
     assert!(nester::datadir::DataDir::new(&into).is_initialised());
+    assert!(rotated.0 && rotated.1.contains("SHA256:"), "{}", rotated.1);
+    assert!(again.0, "the new key works: {}", again.1);
+    assert!(
+        !sshd.authorized_keys().contains(&line),
+        "the old key is gone"
+    );
 }
 
 /// `nester serve` with `[backup]`: the first backup at once; a failing one raises
@@ -464,4 +476,56 @@ async fn backups_page(nester: &TestNester, admin: &crate::client::WebSession) ->
         .as_session(admin, hyper::Method::GET, "/admin/backups", &[], vec![])
         .await;
     String::from_utf8_lossy(&page.body).to_string()
+}
+
+/// The backup key replaced through the old key's session: backups go on with the new key, the
+/// old one no longer logs in, and the rotation is audited.
+#[tokio::test]
+async fn rotating_the_backup_key_keeps_backups_working_and_locks_the_old_key_out() {
+    let (nester, sshd, old) = nester_and_server().await;
+    let config = config(&sshd);
+    sshd.set_authorized_keys(&format!(
+        "# the operator's note\n{}\n",
+        nester::backup::key::authorized_keys_line(&old).unwrap()
+    ));
+    push::run(&nester.dir, &config, nester.db(), nester.clock().now())
+        .await
+        .unwrap();
+    let actor = nester::db::audit::Actor::cli();
+    let fingerprint = nester::backup::rotate_key::rotate(&nester.dir, &config, nester.db(), actor)
+        .await
+        .unwrap();
+    let new = nester::backup::key::load(&nester.dir.backup_key()).unwrap();
+    assert_ne!(new.public_key(), old.public_key());
+    let line = nester::backup::key::authorized_keys_line(&new).unwrap();
+    assert_eq!(
+        sshd.authorized_keys(),
+        format!("# the operator's note\n{line}\n")
+    );
+    let err = format!("{:#}", Remote::connect(&config, &old).await.err().unwrap());
+    assert!(err.contains("refused the nester's backup key"), "{err}");
+    let pushed = push::run(&nester.dir, &config, nester.db(), nester.clock().now())
+        .await
+        .unwrap();
+    assert_eq!(pushed.verified, Some(Ok(())));
+    assert!(!nester.dir.backup_key_old().exists() && !nester.dir.backup_key_next().exists());
+    assert_eq!(
+        nester.scalar("SELECT count(*) FROM audit_log WHERE action = 'backup.key_rotate'"),
+        1
+    );
+    assert!(fingerprint.starts_with("SHA256:"));
+
+    // A rotation whose new key cannot log in (here: the account's file is not writable) keeps
+    // the old key in use.
+    let mut unwritable = config.clone();
+    unwritable.authorized_keys = Some("/backups-elsewhere/authorized_keys".into());
+    let actor = nester::db::audit::Actor::cli();
+    assert!(
+        nester::backup::rotate_key::rotate(&nester.dir, &unwritable, nester.db(), actor)
+            .await
+            .is_err()
+    );
+    let still = nester::backup::key::load(&nester.dir.backup_key()).unwrap();
+    assert_eq!(still.public_key(), new.public_key());
+    Remote::connect(&config, &still).await.unwrap();
 }
