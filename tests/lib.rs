@@ -3,6 +3,7 @@
 //! scanner, and synthetic reports.
 
 pub mod cpu;
+pub mod fleet;
 pub mod netns;
 pub mod nmap;
 pub mod peer;

@@ -30,11 +30,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use nester::config::Config;
 use nester::datadir::DataDir;
-use nester::db::{Db, Inserted, SignedReport};
+use nester::db::{Db, SignedReport};
 use nester::server::{Listeners, Server};
 use seahawks_tests::cpu::{self, Meter, Rate};
+use seahawks_tests::fleet::{Fleet, INTERVAL_S, seed_year, store};
 use seahawks_tests::peer;
-use seahawks_tests::synthetic::{Rng, SimProbe, site_hosts, wan};
 use time::{Duration, OffsetDateTime};
 
 #[derive(Parser)]
@@ -72,16 +72,6 @@ struct Args {
     /// Only the reads whose name contains this.
     #[arg(long, default_value = "")]
     reads: String,
-}
-
-const INTERVAL_S: i64 = 300;
-
-#[derive(Clone)]
-struct Fleet {
-    sims: Vec<SimProbe>,
-    signers: Vec<Arc<shared::Signer>>,
-    clients: Vec<Arc<rustls::ClientConfig>>,
-    rngs: Vec<Rng>,
 }
 
 /// How the ingest comparison hands reports to the nester.
@@ -128,61 +118,6 @@ fn open_server(config: &Config) -> anyhow::Result<(Server, u32)> {
         }
     }
     bail!("no db-writer thread after 2 s")
-}
-
-impl Fleet {
-    /// The next report of probe `i` at `at`, signed, with a little churn: now and then a
-    /// port opens or closes, a host leaves or returns.
-    fn next(&mut self, i: usize, at: OffsetDateTime) -> anyhow::Result<SignedReport> {
-        let (sim, rng) = (&mut self.sims[i], &mut self.rngs[i]);
-        if rng.below(50) == 0 {
-            let h = rng.below(sim.hosts.len() as u64) as usize;
-            let port = [22u16, 80, 443, 3389, 8080][rng.below(5) as usize];
-            let host = &mut sim.hosts[h];
-            if host.open.iter().any(|(p, _)| *p == port) {
-                host.close_port(port);
-            } else {
-                host.open_port(port, None);
-            }
-        }
-        if rng.below(200) == 0 {
-            let h = rng.below(sim.hosts.len() as u64) as usize;
-            sim.hosts[h].up = !sim.hosts[h].up;
-        }
-        let rtt = 20.0 + 5.0 * rng.unit();
-        let received = if rng.below(20) == 0 { 8 } else { 10 };
-        let report = sim.report(
-            at,
-            vec![wan(
-                "192.0.2.1",
-                10,
-                received,
-                Some((rtt - 2.0, rtt, rtt + 6.0)),
-            )],
-        );
-        let jws = self.signers[i].sign_report(&report)?.into_bytes();
-        Ok(SignedReport::own(report, "bench".into(), jws)?)
-    }
-
-    /// `count` signed reports per probe from `start`, five minutes apart. Signed in the
-    /// order they will arrive (each probe's n-th report, then the (n+1)-th), so the UUID v7
-    /// report ids rise with arrival as a live fleet's do, instead of falling into one range
-    /// per probe.
-    fn sign(
-        &mut self,
-        start: OffsetDateTime,
-        count: usize,
-    ) -> anyhow::Result<Vec<Vec<SignedReport>>> {
-        let mut batches: Vec<Vec<SignedReport>> = (0..self.sims.len())
-            .map(|_| Vec::with_capacity(count))
-            .collect();
-        for n in 0..count {
-            for (i, reports) in batches.iter_mut().enumerate() {
-                reports.push(self.next(i, start + Duration::seconds(INTERVAL_S * n as i64))?);
-            }
-        }
-        Ok(batches)
-    }
 }
 
 /// How reports reach a nester: its database directly, or each probe's kept-alive mTLS
@@ -303,71 +238,6 @@ async fn compare(
         })
     };
     Ok([run(0)?, run(1)?])
-}
-
-/// Inserts each probe's reports in order, the probes concurrently.
-async fn store(db: &Db, batches: Vec<Vec<SignedReport>>) -> anyhow::Result<Rate> {
-    let total = batches.iter().map(Vec::len).sum::<usize>();
-    let meter = Meter::start()?;
-    let tasks: Vec<_> = batches
-        .into_iter()
-        .map(|reports| {
-            let db = db.clone();
-            tokio::spawn(async move {
-                for report in reports {
-                    let outcome = db.insert_report(report, db.expect_write()).await?;
-                    if outcome != Inserted::Stored {
-                        bail!("not stored: {outcome:?}");
-                    }
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    meter.rate(total)
-}
-
-/// A year of raw WAN samples, written straight into SQLite (the retention pass then rolls
-/// them up, as it would have over the year).
-fn seed_wan(
-    path: &std::path::Path,
-    probes: &[SimProbe],
-    from: i64,
-    to: i64,
-) -> anyhow::Result<u64> {
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    let mut rng = Rng::new(99);
-    let mut n = 0;
-    for p in probes {
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare(
-                "INSERT INTO wan_samples (probe_id, target, at_ms, method, sent, received, min_ms, median_ms, max_ms)
-                 VALUES (?1, '192.0.2.1', ?2, 'icmp', 10, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut at = from;
-            while at < to {
-                let rtt = 20.0 + 5.0 * rng.unit();
-                let received = if rng.below(20) == 0 { 8 } else { 10 };
-                stmt.execute(rusqlite::params![
-                    p.probe_id.to_string(),
-                    at,
-                    received,
-                    rtt - 2.0,
-                    rtt,
-                    rtt + 6.0
-                ])?;
-                at += INTERVAL_S * 1000;
-                n += 1;
-            }
-        }
-        tx.commit()?;
-    }
-    Ok(n)
 }
 
 fn file_bytes(path: &std::path::Path) -> u64 {
@@ -540,38 +410,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(server.run(listeners, std::future::pending()));
 
     eprintln!("enrolling {} probes...", args.probes);
-    let token = nester::enrollment::create(
-        &db,
-        nester::db::audit::Actor::cli(),
-        &ca,
-        ingest_addr.to_string(),
-        "bench",
-        Duration::hours(1),
-        args.probes as u32,
-    )
-    .await?
-    .encode();
-    let mut fleet = Fleet {
-        sims: Vec::new(),
-        signers: Vec::new(),
-        clients: Vec::new(),
-        rngs: Vec::new(),
-    };
-    for i in 0..args.probes {
-        let state = temp.path().join(format!("probe-{i}"));
-        harvester::enroll::enroll(&token, &state).await?;
-        let identity = harvester::state::Identity::load(&state)?;
-        let mut rng = Rng::new(i as u64 + 1);
-        let hosts = site_hosts((i % 250) as u8, args.hosts, &mut rng);
-        let mut sim = SimProbe::new(identity.probe_id, "bench", hosts);
-        sim.interval_s = INTERVAL_S as u64;
-        fleet.sims.push(sim);
-        fleet.signers.push(Arc::new(identity.signer()?));
-        fleet
-            .clients
-            .push(Arc::new(harvester::tls::mtls(&identity)?));
-        fleet.rngs.push(rng);
-    }
+    let mut fleet =
+        Fleet::enroll(&db, &ca, ingest_addr, args.probes, args.hosts, temp.path()).await?;
 
     // The year ends this long ago, so that the ingest rounds after it never post a report
     // from the future (the ingest listener refuses those): every round of every path moves
@@ -586,41 +426,15 @@ async fn main() -> anyhow::Result<()> {
         ingest: ingest_addr,
         writer,
     };
-    let reports_from = now - Duration::days(args.report_days);
-    let per_probe = (args.report_days * 86_400 / INTERVAL_S) as usize;
-    eprintln!(
-        "seeding {} reports ({} days × {} probes) through the insert path...",
-        per_probe * args.probes,
-        args.report_days,
-        args.probes
-    );
-    // A day at a time: signed, the 14 days would take over 10 GB.
-    let (mut seeded, mut seconds) = (0, 0.0);
-    let per_day = (86_400 / INTERVAL_S) as usize;
-    while seeded < per_probe {
-        let count = per_day.min(per_probe - seeded);
-        let from = reports_from + Duration::seconds(INTERVAL_S * seeded as i64);
-        let rate = store(&db, fleet.sign(from, count)?).await?;
-        seconds += (count * args.probes) as f64 / rate.per_s;
-        seeded += count;
-    }
-    let seed_rate = (per_probe * args.probes) as f64 / seconds;
-    eprintln!("  {seed_rate:.0} reports/s");
-    eprintln!(
-        "seeding {} days of raw WAN samples before that...",
-        args.days - args.report_days
-    );
-    let started = Instant::now();
-    let samples = seed_wan(
+    let seeded = seed_year(
+        &db,
         &dir.database(),
-        &fleet.sims,
-        nester::clock::to_ms(now - Duration::days(args.days)),
-        nester::clock::to_ms(reports_from),
-    )?;
-    eprintln!(
-        "  {samples} samples in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
+        &mut fleet,
+        now,
+        args.days,
+        args.report_days,
+    )
+    .await?;
     let before_rollup = file_bytes(&dir.database());
     eprintln!("retention pass (roll-ups, report pruning)...");
     let started = Instant::now();
@@ -812,7 +626,10 @@ async fn main() -> anyhow::Result<()> {
         "history benchmark: {} probes, {} hosts each, every {INTERVAL_S} s; {} days of WAN, {} of reports",
         args.probes, args.hosts, args.days, args.report_days
     );
-    println!("seed: {seed_rate:.0} reports/s through the insert path; {samples} raw WAN samples");
+    println!(
+        "seed: {:.0} reports/s through the insert path; {} raw WAN samples",
+        seeded.report_rate, seeded.samples
+    );
     println!(
         "retention pass: {:.1} s ({} reports deleted, {} samples rolled into hours, {} hours into days)",
         retain_s, done.reports_deleted, done.samples_rolled_up, done.hours_rolled_up
