@@ -8,11 +8,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use nester::db::{Db, Inserted, SignedReport};
 use nester::pki::CaCert;
 use time::{Duration, OffsetDateTime};
 
 use crate::cpu::{Meter, Rate};
+use crate::peer;
 use crate::synthetic::{Rng, SimProbe, site_hosts, wan};
 
 /// Seconds between two reports of a probe.
@@ -123,6 +127,81 @@ impl Fleet {
             }
         }
         Ok(batches)
+    }
+}
+
+/// How the ingest comparison hands reports to the nester.
+#[derive(Clone, Copy, PartialEq)]
+pub enum IngestPath {
+    /// `Db::insert_report`, as the ingest handler calls it once a report is verified.
+    Storage,
+    /// HTTPS with the probe's certificate: TLS, verification and storage.
+    EndToEnd,
+}
+
+pub const PATHS: [IngestPath; 2] = [IngestPath::Storage, IngestPath::EndToEnd];
+
+impl IngestPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Storage => "storage path",
+            Self::EndToEnd => "end to end (mTLS, verify, store)",
+        }
+    }
+}
+
+/// How reports reach a nester: its database directly, or each probe's kept-alive mTLS
+/// connection to its ingest listener.
+pub enum Lane {
+    Storage(Db),
+    Https(Vec<SendRequest<Full<Bytes>>>),
+}
+
+impl Lane {
+    pub async fn open(
+        path: IngestPath,
+        db: &Db,
+        ingest: SocketAddr,
+        fleet: &Fleet,
+    ) -> anyhow::Result<Self> {
+        Ok(match path {
+            IngestPath::Storage => Self::Storage(db.clone()),
+            IngestPath::EndToEnd => {
+                let mut senders = Vec::new();
+                for client in &fleet.clients {
+                    senders.push(peer::connect(ingest, client.clone()).await?);
+                }
+                Self::Https(senders)
+            }
+        })
+    }
+
+    /// Delivers each probe's reports in order, the probes concurrently (group commit).
+    pub async fn deliver(&mut self, batches: Vec<Vec<SignedReport>>) -> anyhow::Result<Rate> {
+        match self {
+            Self::Storage(db) => store(db, batches).await,
+            Self::Https(senders) => {
+                let total = batches.iter().map(Vec::len).sum::<usize>();
+                let meter = Meter::start()?;
+                let tasks: Vec<_> = std::mem::take(senders)
+                    .into_iter()
+                    .zip(batches)
+                    .map(|(mut sender, reports)| {
+                        tokio::spawn(async move {
+                            for report in reports {
+                                peer::post_report(&mut sender, Bytes::from(report.into_jws()))
+                                    .await?;
+                            }
+                            anyhow::Ok(sender)
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    senders.push(task.await??);
+                }
+                meter.rate(total)
+            }
+        }
     }
 }
 
@@ -251,4 +330,13 @@ pub async fn seed_year(
         samples,
         samples_s,
     })
+}
+
+/// The bytes of an SQLite database and its write-ahead log.
+pub fn file_bytes(path: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
 }

@@ -148,6 +148,35 @@ impl Sshd {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id (its sessions are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills every session the server runs (its child processes and theirs), as a network
+    /// cut would end them; the server itself goes on listening. Returns how many processes
+    /// it killed.
+    pub fn cut_sessions(&self) -> usize {
+        // The whole tree first: a process killed before its children are found leaves them
+        // to init, out of reach (a session's monitor and its unprivileged child).
+        let mut tree = Vec::new();
+        let mut parents = vec![self.child.id()];
+        while let Some(parent) = parents.pop() {
+            for child in children(parent) {
+                tree.push(child);
+                parents.push(child);
+            }
+        }
+        for pid in &tree {
+            // Gone already is as good as killed.
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(*pid as i32).expect("a process id is not 0"),
+                rustix::process::Signal::KILL,
+            );
+        }
+        tree.len()
+    }
+
     /// The host's public key, `ssh-ed25519 AAAA...`, to pin.
     pub fn host_key(&self) -> String {
         std::fs::read_to_string(self.base.join("host_ed25519.pub"))
@@ -169,6 +198,27 @@ impl Sshd {
     pub fn authorized_keys(&self) -> String {
         std::fs::read_to_string(keys_file(&self.base)).unwrap_or_default()
     }
+}
+
+/// The processes whose parent is `parent`.
+fn children(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // `pid (comm) state ppid ...`: the command may hold spaces and parentheses.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = stat.rsplit_once(')')?.1.to_string();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
 }
 
 fn keys_file(base: &Path) -> PathBuf {

@@ -24,16 +24,15 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode};
 use nester::config::Config;
 use nester::datadir::DataDir;
 use nester::db::{Db, SignedReport};
 use nester::server::{Listeners, Server};
-use seahawks_tests::cpu::{self, Meter, Rate};
-use seahawks_tests::fleet::{Fleet, INTERVAL_S, seed_year, store};
+use seahawks_tests::cpu::{self, Rate};
+use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, PATHS, file_bytes, seed_year};
 use seahawks_tests::peer;
 use time::{Duration, OffsetDateTime};
 
@@ -74,26 +73,6 @@ struct Args {
     reads: String,
 }
 
-/// How the ingest comparison hands reports to the nester.
-#[derive(Clone, Copy, PartialEq)]
-enum Path {
-    /// `Db::insert_report`, as the ingest handler calls it once a report is verified.
-    Storage,
-    /// HTTPS with the probe's certificate: TLS, verification and storage.
-    EndToEnd,
-}
-
-const PATHS: [Path; 2] = [Path::Storage, Path::EndToEnd];
-
-impl Path {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Storage => "storage path",
-            Self::EndToEnd => "end to end (mTLS, verify, store)",
-        }
-    }
-}
-
 /// A running nester: its database, its ingest address and its database writer thread.
 struct Target {
     db: Db,
@@ -120,56 +99,6 @@ fn open_server(config: &Config) -> anyhow::Result<(Server, u32)> {
     bail!("no db-writer thread after 2 s")
 }
 
-/// How reports reach a nester: its database directly, or each probe's kept-alive mTLS
-/// connection to its ingest listener.
-enum Lane {
-    Storage(Db),
-    Https(Vec<SendRequest<Full<Bytes>>>),
-}
-
-impl Lane {
-    async fn open(path: Path, target: &Target, fleet: &Fleet) -> anyhow::Result<Self> {
-        Ok(match path {
-            Path::Storage => Self::Storage(target.db.clone()),
-            Path::EndToEnd => {
-                let mut senders = Vec::new();
-                for client in &fleet.clients {
-                    senders.push(peer::connect(target.ingest, client.clone()).await?);
-                }
-                Self::Https(senders)
-            }
-        })
-    }
-
-    /// Delivers each probe's reports in order, the probes concurrently (group commit).
-    async fn deliver(&mut self, batches: Vec<Vec<SignedReport>>) -> anyhow::Result<Rate> {
-        match self {
-            Self::Storage(db) => store(db, batches).await,
-            Self::Https(senders) => {
-                let total = batches.iter().map(Vec::len).sum::<usize>();
-                let meter = Meter::start()?;
-                let tasks: Vec<_> = std::mem::take(senders)
-                    .into_iter()
-                    .zip(batches)
-                    .map(|(mut sender, reports)| {
-                        tokio::spawn(async move {
-                            for report in reports {
-                                peer::post_report(&mut sender, Bytes::from(report.into_jws()))
-                                    .await?;
-                            }
-                            anyhow::Ok(sender)
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    senders.push(task.await??);
-                }
-                meter.rate(total)
-            }
-        }
-    }
-}
-
 /// The ingest of a round into one nester: the rate over the slices it took, and the CPU
 /// time of its database writer per report, folds included (the steadiest figure on a noisy
 /// machine).
@@ -187,7 +116,7 @@ const SLICE_ORDER: [bool; 8] = [true, false, false, true, false, true, true, fal
 /// One round: `count` reports per probe into each of the two nesters (the same reports, as
 /// the twin fleet signs them), in interleaved slices.
 async fn compare(
-    path: Path,
+    path: IngestPath,
     nesters: [&Target; 2],
     fleets: [&mut Fleet; 2],
     start: OffsetDateTime,
@@ -212,7 +141,7 @@ async fn compare(
         }
         own.reverse();
         sliced.push(own);
-        lanes.push(Lane::open(path, target, fleet).await?);
+        lanes.push(Lane::open(path, &target.db, target.ingest, fleet).await?);
         writers.push(cpu::thread_us(target.writer)?);
     }
     let (mut seconds, mut cpu_s, mut items) = ([0.0f64; 2], [0.0f64; 2], [0usize; 2]);
@@ -238,14 +167,6 @@ async fn compare(
         })
     };
     Ok([run(0)?, run(1)?])
-}
-
-fn file_bytes(path: &std::path::Path) -> u64 {
-    ["", "-wal"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 /// `requests` GETs of the paths (round robin) over `clients` kept-alive connections.

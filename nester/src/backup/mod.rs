@@ -5,6 +5,7 @@
 //! `restore` makes a data directory from a verified one. Both trust only the manifest's
 //! signature and hashes, never the files' names.
 
+pub mod background;
 pub mod key;
 pub mod manifest;
 pub mod push;
@@ -194,6 +195,15 @@ pub async fn verify(
     expected_key: Option<&str>,
     work: &Path,
 ) -> anyhow::Result<Verified> {
+    let (backup, key, work) = (
+        backup.to_path_buf(),
+        expected_key.map(str::to_string),
+        work.to_path_buf(),
+    );
+    background::run(move || check(&backup, key.as_deref(), &work)).await
+}
+
+fn check(backup: &Path, expected_key: Option<&str>, work: &Path) -> anyhow::Result<Verified> {
     let text = std::fs::read(backup.join(FILE))
         .with_context(|| format!("{} has no {FILE}", backup.display()))?;
     let manifest: Manifest = serde_json::from_slice(&text).context("the manifest is not valid")?;
@@ -222,32 +232,29 @@ pub async fn verify(
     }
     let database = work.join("nester.db");
     gunzip(&backup.join(DATABASE), &database)?;
-    {
-        let conn = Connection::open(&database)?;
-        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        ensure!(
-            check == "ok",
-            "the database copy fails integrity_check: {check}"
-        );
-        let (version, tables, seq, head) = census(&conn)?;
-        ensure!(
-            version == manifest.schema_version,
-            "schema version {version}, the manifest says {}",
-            manifest.schema_version
-        );
-        ensure!(
-            tables == manifest.tables,
-            "the row counts differ from the manifest's"
-        );
-        ensure!(
-            (seq, head.as_str()) == (manifest.audit_seq, manifest.audit_head.as_str()),
-            "the audit chain's head differs from the manifest's"
-        );
-    }
+    let conn = Connection::open(&database)?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    ensure!(
+        check == "ok",
+        "the database copy fails integrity_check: {check}"
+    );
+    let (version, tables, seq, head) = census(&conn)?;
+    ensure!(
+        version == manifest.schema_version,
+        "schema version {version}, the manifest says {}",
+        manifest.schema_version
+    );
+    ensure!(
+        tables == manifest.tables,
+        "the row counts differ from the manifest's"
+    );
+    ensure!(
+        (seq, head.as_str()) == (manifest.audit_seq, manifest.audit_head.as_str()),
+        "the audit chain's head differs from the manifest's"
+    );
     let checkpoints: Vec<Checkpoint> = checkpoint::read_all(&backup.join(CHECKPOINTS))?;
-    let db = crate::db::Db::open(&database)?;
-    let entries = db.audit_chain().await?;
-    drop(db);
+    let entries = crate::db::audit::read_chain(&conn)?;
+    drop(conn);
     if let Err(broken) = crate::audit::verify(&entries, &checkpoints, &manifest.key) {
         bail!("in the backup, {broken}");
     }

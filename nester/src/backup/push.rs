@@ -1,7 +1,8 @@
 //! Off-site backups: make one while serving, push it to the SFTP server, apply the retention
 //! policy there, then download it again and verify it end to end. Each step says what failed
-//! and leaves what was there: a backup that did not fully upload is never taken for one, and
-//! retention runs only after a successful upload.
+//! and leaves what was there: a backup that did not fully upload is never taken for one (the
+//! next successful run removes its remains), and retention runs only after a successful
+//! upload.
 
 use std::path::Path;
 
@@ -59,7 +60,7 @@ pub async fn run(
     let remote = Remote::connect(config, &key).await?;
     let work = work_dir(dir)?;
     let (data, into) = (dir.clone(), work.path().to_path_buf());
-    let local = tokio::task::spawn_blocking(move || super::create(&data, &into, now)).await??;
+    let local = super::background::run(move || super::create(&data, &into, now)).await?;
     let name = local
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -70,6 +71,9 @@ pub async fn run(
     db.record_backup(name.clone(), bytes).await?;
     tracing::info!(backup = %name, bytes, server = %config.server, "backup pushed");
 
+    for cut in remote.remove_partials().await? {
+        tracing::info!(upload = %cut, "the remains of a cut upload removed");
+    }
     let names: Vec<String> = remote.list().await?.into_iter().map(|b| b.name).collect();
     let policy = Policy {
         keep_last: config.keep_last,

@@ -337,6 +337,20 @@ impl Remote {
         self.remove_tree(&self.path(name)).await
     }
 
+    /// Removes what uploads cut short left (`NAME.partial`); call it with no upload under
+    /// way. Returns their names.
+    pub async fn remove_partials(&self) -> anyhow::Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for entry in self.sftp.read_dir(self.dir.clone()).await? {
+            let name = entry.file_name();
+            if entry.file_type().is_dir() && name.starts_with(PREFIX) && name.ends_with(PARTIAL) {
+                self.remove_tree(&self.path(&name)).await?;
+                removed.push(name);
+            }
+        }
+        Ok(removed)
+    }
+
     async fn remove_tree(&self, root: &str) -> anyhow::Result<()> {
         let mut files = self.files(root).await?;
         // Deepest first, so directories are empty when they go.

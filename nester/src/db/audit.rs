@@ -244,29 +244,7 @@ impl Db {
 
     /// Every entry in order, as stored, in one read transaction (a consistent snapshot).
     pub async fn audit_chain(&self) -> Result<Vec<RawEntry>, DbError> {
-        self.read(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            let mut stmt = tx.prepare(
-                "SELECT seq, at_ms, actor, action, target, source_ip, details, hash
-                 FROM audit_log ORDER BY seq",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(RawEntry {
-                        seq: r.get(0)?,
-                        at_ms: r.get(1)?,
-                        actor: r.get(2)?,
-                        action: r.get(3)?,
-                        target: r.get(4)?,
-                        source_ip: r.get(5)?,
-                        details: r.get(6)?,
-                        hash: r.get(7)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+        self.read(|conn| Ok(read_chain(conn)?)).await
     }
 
     /// The head now: the last sequence number and its hash.
@@ -314,4 +292,28 @@ impl Db {
         })
         .await
     }
+}
+
+/// The whole audit chain, in order, read in one transaction.
+pub fn read_chain(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<RawEntry>> {
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare(
+        "SELECT seq, at_ms, actor, action, target, source_ip, details, hash
+         FROM audit_log ORDER BY seq",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(RawEntry {
+                seq: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                source_ip: r.get(5)?,
+                details: r.get(6)?,
+                hash: r.get(7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

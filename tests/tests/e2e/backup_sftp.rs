@@ -11,10 +11,11 @@ use nester::backup::sftp::Remote;
 use nester::config::BackupConfig;
 use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
 
+use crate::backup_failures::Tmpfs;
 use crate::harness::TestNester;
 use crate::process::{run, stderr};
 
-fn config(sshd: &Sshd) -> BackupConfig {
+pub(crate) fn config(sshd: &Sshd) -> BackupConfig {
     BackupConfig {
         server: sshd.server(),
         user: USER.into(),
@@ -206,21 +207,7 @@ async fn failed_uploads_are_never_backups_and_corruption_is_caught() {
 
     // The server's disk full: the upload fails saying so, and no new backup appears.
     let full = sshd.backups();
-    let mounted = std::process::Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=16k",
-            "tmpfs",
-            full.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(
-        mounted.success(),
-        "cannot mount a small tmpfs over the backup directory"
-    );
+    let disk = Tmpfs::mount(&full, "16k");
     run_chown(&full);
     nester.clock().advance(time::Duration::seconds(5));
     let err = format!(
@@ -235,11 +222,7 @@ async fn failed_uploads_are_never_backups_and_corruption_is_caught() {
         .list()
         .await
         .unwrap();
-    let unmounted = std::process::Command::new("umount")
-        .arg(&full)
-        .status()
-        .unwrap();
-    assert!(unmounted.success());
+    drop(disk);
     assert!(err.contains("disk full"), "{err}");
     assert!(
         listed.is_empty(),

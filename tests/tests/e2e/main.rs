@@ -10,6 +10,7 @@ mod admin;
 mod alert_rules;
 mod audit;
 mod backup;
+mod backup_failures;
 mod backup_sftp;
 mod bans;
 mod browser;

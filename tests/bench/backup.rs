@@ -1,0 +1,392 @@
+//! Backup benchmark: a year of data for 100 probes reporting every 5 minutes (seeded as the
+//! history benchmark does), then what a backup of it costs and what it costs ingest.
+//!
+//!   cargo run --release -p seahawks-tests --bin backup-bench -- [--probes 100] [--days 365]
+//!
+//! Against a real OpenSSH server on loopback (chroot'd `internal-sftp`, as `tests/sshd.rs`
+//! sets it up; needs root and openssh-server), in the same run:
+//! - alone: the snapshot by `VACUUM INTO` (what the nester does) and by SQLite's online
+//!   backup API (one step, so that writes cannot restart it), a whole `nester backup run`
+//!   (snapshot, compress, hash, sign, push, retention, download and verify), a verify on its
+//!   own, and a restore (download, verify, a data directory);
+//! - ingest during each of the three against ingest just before and just after it (the
+//!   same number of reports, fresh ones each time), in rounds. A phase is a fixed number of
+//!   reports, not a time: an ingest phase shorter than the backup it runs beside measures its
+//!   first part, the snapshot, where the database is read; the table says how far it got.
+//!
+//! The SFTP server stands for another machine: it runs here at nice 19 so that it takes
+//! what an off-site server would, no CPU from the nester (`--server-nice 0` to see it share).
+//!
+//! Record the figures in docs/benchmarks.md.
+
+use std::path::PathBuf;
+use std::time::{Duration as StdDuration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use nester::backup::background;
+use nester::config::{BackupConfig, Config};
+use nester::datadir::DataDir;
+use nester::db::Db;
+use nester::server::{Listeners, Server};
+use seahawks_tests::cpu::Rate;
+use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, file_bytes, seed_year};
+use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 100)]
+    probes: usize,
+    /// Days of WAN history.
+    #[arg(long, default_value_t = 365)]
+    days: i64,
+    /// Days of signed reports (the retention window).
+    #[arg(long, default_value_t = 14)]
+    report_days: i64,
+    /// Hosts per site.
+    #[arg(long, default_value_t = 20)]
+    hosts: u16,
+    /// Rounds of the ingest comparison.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Reports per ingest phase.
+    #[arg(long, default_value_t = 20_000)]
+    phase_reports: usize,
+    /// "storage" (the database writer alone) or "e2e" (mTLS, verification, storage).
+    #[arg(long, default_value = "storage")]
+    path: String,
+    /// The SFTP server's nice value.
+    #[arg(long, default_value_t = 19)]
+    server_nice: i32,
+}
+
+/// What runs beside an ingest phase.
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    /// On a blocking thread of the runtime, at the nester's priority.
+    VacuumInto,
+    /// On the nester's backup thread (nice 19), as `nester backup run` makes it.
+    VacuumIntoNiced,
+    BackupApi,
+    BackupApiNiced,
+    Push,
+}
+
+const OPS: [Op; 5] = [
+    Op::VacuumInto,
+    Op::VacuumIntoNiced,
+    Op::BackupApi,
+    Op::BackupApiNiced,
+    Op::Push,
+];
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Self::VacuumInto => "VACUUM INTO, nice 0",
+            Self::VacuumIntoNiced => "VACUUM INTO, nice 19",
+            Self::BackupApi => "backup API, nice 0",
+            Self::BackupApiNiced => "backup API, nice 19",
+            Self::Push => "nester backup run",
+        }
+    }
+}
+
+fn vacuum_into(database: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let source = rusqlite::Connection::open_with_flags(
+        database,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    source.execute("VACUUM INTO ?1", [out.to_string_lossy()])?;
+    Ok(())
+}
+
+/// SQLite's online backup, in one step: in several, every write by another connection
+/// would restart it.
+fn backup_api(database: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let source = rusqlite::Connection::open_with_flags(
+        database,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut copy = rusqlite::Connection::open(out)?;
+    let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
+    while backup.step(-1)? != rusqlite::backup::StepResult::Done {
+        std::thread::sleep(StdDuration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// A nester's database, data directory and backup settings.
+#[derive(Clone)]
+struct Nester {
+    dir: DataDir,
+    db: Db,
+    backup: BackupConfig,
+    scratch: PathBuf,
+}
+
+impl Nester {
+    /// Runs `op` once; returns its duration.
+    async fn run(&self, op: Op) -> anyhow::Result<StdDuration> {
+        let started = Instant::now();
+        let out = self.scratch.join("snapshot.db");
+        let _ = std::fs::remove_file(&out);
+        let database = self.dir.database();
+        match op {
+            Op::VacuumInto => {
+                tokio::task::spawn_blocking(move || vacuum_into(&database, &out)).await??
+            }
+            Op::VacuumIntoNiced => background::run(move || vacuum_into(&database, &out)).await?,
+            Op::BackupApi => {
+                tokio::task::spawn_blocking(move || backup_api(&database, &out)).await??
+            }
+            Op::BackupApiNiced => background::run(move || backup_api(&database, &out)).await?,
+            Op::Push => {
+                let pushed = nester::backup::push::run(
+                    &self.dir,
+                    &self.backup,
+                    &self.db,
+                    OffsetDateTime::now_utc(),
+                )
+                .await?;
+                match pushed.verified {
+                    Some(Ok(())) => {}
+                    other => anyhow::bail!("the backup did not verify: {other:?}"),
+                }
+            }
+        }
+        Ok(started.elapsed())
+    }
+}
+
+/// The next phase's reports: `per_probe` from each probe, signed before anything is timed.
+struct Clock {
+    next: OffsetDateTime,
+    per_probe: usize,
+}
+
+impl Clock {
+    async fn ingest(&mut self, lane: &mut Lane, fleet: &mut Fleet) -> anyhow::Result<Rate> {
+        let batches = fleet.sign(self.next, self.per_probe)?;
+        self.next += Duration::seconds(INTERVAL_S * self.per_probe as i64);
+        lane.deliver(batches).await
+    }
+}
+
+/// One op beside an ingest phase: the ingest rate and how long it took, the op's duration.
+async fn beside(
+    nester: &Nester,
+    op: Op,
+    clock: &mut Clock,
+    lane: &mut Lane,
+    fleet: &mut Fleet,
+) -> anyhow::Result<(Rate, f64, StdDuration)> {
+    let task = {
+        let nester = nester.clone();
+        tokio::spawn(async move { nester.run(op).await })
+    };
+    let started = Instant::now();
+    let rate = clock.ingest(lane, fleet).await?;
+    let ingest_s = started.elapsed().as_secs_f64();
+    let took = task.await??;
+    Ok((rate, ingest_s, took))
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let ingest_path = match args.path.as_str() {
+        "storage" => IngestPath::Storage,
+        "e2e" => IngestPath::EndToEnd,
+        other => anyhow::bail!("--path is storage or e2e, not {other:?}"),
+    };
+    let temp = tempfile::tempdir()?;
+    let dir = DataDir::new(temp.path().join("nester"));
+    nester::cli::init::init(&dir, &[])?;
+    let mut config = Config::loopback(dir.root());
+    config.ingest.enroll_per_minute = 100_000;
+    // The bench runs retention itself, once the year is in.
+    config.retention.every = StdDuration::from_secs(365 * 86_400);
+    let server = Server::open(&config)?;
+    let db = server.state.db.clone();
+    let ca = server.state.authorities.get().issuing.cert.clone();
+    let listeners = Listeners::bind(&config).await?;
+    let ingest_addr = listeners.ingest_addr();
+    tokio::spawn(server.run(listeners, std::future::pending()));
+
+    eprintln!("enrolling {} probes...", args.probes);
+    let mut fleet =
+        Fleet::enroll(&db, &ca, ingest_addr, args.probes, args.hosts, temp.path()).await?;
+    let per_probe = args.phase_reports.div_ceil(args.probes);
+    let phases = args.rounds * OPS.len() * 2 + 1;
+    // The year ends this long ago, so that no phase posts a report from the future.
+    let now = OffsetDateTime::now_utc()
+        - Duration::seconds(INTERVAL_S * (phases * per_probe) as i64)
+        - Duration::hours(1);
+    let seeded = seed_year(
+        &db,
+        &dir.database(),
+        &mut fleet,
+        now,
+        args.days,
+        args.report_days,
+    )
+    .await?;
+    eprintln!("retention pass (roll-ups, report pruning)...");
+    db.retain(config.retention.policy()?, now).await?;
+    let database_bytes = file_bytes(&dir.database());
+    eprintln!("database: {:.0} MB", mb(database_bytes));
+
+    let key = nester::backup::key::load_or_create(&dir)?;
+    let sshd = Sshd::start(&nester::backup::key::authorized_keys_line(&key)?);
+    if args.server_nice != 0 {
+        let status = std::process::Command::new("renice")
+            .args(["-n", &args.server_nice.to_string(), "-p"])
+            .arg(sshd.pid().to_string())
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "renice failed");
+    }
+    let scratch = temp.path().join("scratch");
+    std::fs::create_dir(&scratch)?;
+    let nester = Nester {
+        dir: dir.clone(),
+        db: db.clone(),
+        backup: BackupConfig {
+            server: sshd.server(),
+            user: USER.into(),
+            dir: DIR.into(),
+            host_key: sshd.host_key().parse().map_err(anyhow::Error::msg)?,
+            every: StdDuration::from_secs(86_400),
+            keep_last: 2,
+            keep_daily: 0,
+            keep_weekly: 0,
+            authorized_keys: Some(AUTHORIZED_KEYS.into()),
+            key_rotation: StdDuration::from_secs(90 * 86_400),
+            verify: true,
+        },
+        scratch: scratch.clone(),
+    };
+
+    // Alone.
+    let mut alone = Vec::new();
+    for op in OPS {
+        eprintln!("{}, alone...", op.name());
+        let took = nester.run(op).await?;
+        let size = match op {
+            Op::Push => None,
+            _ => Some(std::fs::metadata(scratch.join("snapshot.db"))?.len()),
+        };
+        alone.push((op, took, size));
+    }
+    let remote = nester::backup::sftp::Remote::connect(&nester.backup, &key).await?;
+    let newest = remote
+        .list()
+        .await?
+        .into_iter()
+        .max_by(|a, b| a.name.cmp(&b.name))
+        .context("a backup on the server")?;
+    eprintln!("verify, alone...");
+    let started = Instant::now();
+    nester::backup::push::verify(&remote, &newest.name, &dir, &db).await?;
+    let verify_s = started.elapsed().as_secs_f64();
+    eprintln!("restore, alone...");
+    let restored = temp.path().join("restored");
+    let started = Instant::now();
+    nester::backup::push::restore(&remote, &newest.name, &restored).await?;
+    let restore_s = started.elapsed().as_secs_f64();
+    let restored_bytes = file_bytes(&DataDir::new(&restored).database());
+    drop(remote);
+
+    // Beside ingest.
+    let mut lane = Lane::open(ingest_path, &db, ingest_addr, &fleet).await?;
+    let mut clock = Clock {
+        next: now + Duration::seconds(1),
+        per_probe,
+    };
+    eprintln!("ingest warm-up...");
+    let mut before = clock.ingest(&mut lane, &mut fleet).await?;
+    let mut rows: Vec<(Op, f64, f64, f64, f64, f64)> = Vec::new();
+    for round in 1..=args.rounds {
+        for op in OPS {
+            eprintln!("round {round}: ingest beside {}...", op.name());
+            let (during, ingest_s, took) =
+                beside(&nester, op, &mut clock, &mut lane, &mut fleet).await?;
+            let after = clock.ingest(&mut lane, &mut fleet).await?;
+            let quiet = (before.per_s + after.per_s) / 2.0;
+            eprintln!(
+                "  {:.0}/s beside, {:.0}/s and {:.0}/s around: {:.2}; ingest {ingest_s:.1} s, {} {:.1} s",
+                during.per_s,
+                before.per_s,
+                after.per_s,
+                during.per_s / quiet,
+                op.name(),
+                took.as_secs_f64()
+            );
+            rows.push((
+                op,
+                during.per_s,
+                quiet,
+                ingest_s,
+                took.as_secs_f64(),
+                during.cpu_us,
+            ));
+            before = after;
+        }
+    }
+
+    println!();
+    println!(
+        "backup benchmark: {} probes, {} hosts each, every {INTERVAL_S} s; {} days of WAN, {} of reports ({} reports seeded at {:.0}/s)",
+        args.probes, args.hosts, args.days, args.report_days, seeded.reports, seeded.report_rate
+    );
+    println!("database: {:.0} MB", mb(database_bytes));
+    for (op, took, size) in &alone {
+        match size {
+            Some(size) => println!(
+                "{:<24} alone: {:>6.1} s, {:.0} MB",
+                op.name(),
+                took.as_secs_f64(),
+                mb(*size)
+            ),
+            None => println!("{:<24} alone: {:>6.1} s", op.name(), took.as_secs_f64()),
+        }
+    }
+    println!(
+        "verify (download, check)  alone: {verify_s:>6.1} s; restore (download, verify, data dir) {restore_s:.1} s, {:.0} MB restored (target < 300 s for 1 GB)",
+        mb(restored_bytes)
+    );
+    println!(
+        "ingest, {} ({} reports per phase, {} rounds; target >= 0.9):",
+        ingest_path.name(),
+        per_probe * args.probes,
+        args.rounds
+    );
+    println!(
+        "  {:<24} {:>9} {:>9} {:>6} {:>9} {:>9}",
+        "beside", "rate/s", "around/s", "ratio", "ingest s", "op s"
+    );
+    for op in OPS {
+        let mut ratios: Vec<f64> = Vec::new();
+        for (o, during, quiet, ingest_s, took, _) in rows.iter().filter(|r| r.0 == op) {
+            println!(
+                "  {:<24} {during:>9.0} {quiet:>9.0} {:>6.2} {ingest_s:>9.1} {took:>9.1}",
+                o.name(),
+                during / quiet
+            );
+            ratios.push(during / quiet);
+        }
+        println!(
+            "  {:<24} median ratio {:.2}",
+            op.name(),
+            seahawks_tests::cpu::median(ratios.into_iter())
+        );
+    }
+    drop(sshd);
+    Ok(())
+}
