@@ -32,6 +32,7 @@ use nester::server::{Listeners, Server};
 use seahawks_tests::cpu::Rate;
 use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, file_bytes, seed_year};
 use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
+use std::net::SocketAddr;
 use time::{Duration, OffsetDateTime};
 
 #[derive(Parser)]
@@ -50,9 +51,13 @@ struct Args {
     /// Rounds of the ingest comparison.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Reports per ingest phase.
+    /// Reports per ingest phase: beside a snapshot, and around each op.
     #[arg(long, default_value_t = 20_000)]
     phase_reports: usize,
+    /// At most this many reports beside a whole backup run (which gets enough to last it,
+    /// at the rate measured before, up to this).
+    #[arg(long, default_value_t = 300_000)]
+    max_phase_reports: usize,
     /// "storage" (the database writer alone) or "e2e" (mTLS, verification, storage).
     #[arg(long, default_value = "storage")]
     path: String,
@@ -160,37 +165,41 @@ impl Nester {
     }
 }
 
-/// The next phase's reports: `per_probe` from each probe, signed before anything is timed.
-struct Clock {
+/// The ingest phases: each delivers `per_probe` fresh reports from each probe, signed
+/// before anything is timed, over connections opened for it (kept-alive ones would have
+/// idled out while the next phase's reports were signed).
+struct Phases {
+    path: IngestPath,
+    ingest: SocketAddr,
+    db: Db,
     next: OffsetDateTime,
-    per_probe: usize,
 }
 
-impl Clock {
-    async fn ingest(&mut self, lane: &mut Lane, fleet: &mut Fleet) -> anyhow::Result<Rate> {
-        let batches = fleet.sign(self.next, self.per_probe)?;
-        self.next += Duration::seconds(INTERVAL_S * self.per_probe as i64);
-        lane.deliver(batches).await
+impl Phases {
+    /// One phase, with `beside` started once the reports are signed and the connections
+    /// open: the ingest rate, how long ingest took, and how long `beside` took.
+    async fn run(
+        &mut self,
+        fleet: &mut Fleet,
+        per_probe: usize,
+        beside: Option<(&Nester, Op)>,
+    ) -> anyhow::Result<(Rate, f64, Option<StdDuration>)> {
+        let batches = fleet.sign(self.next, per_probe)?;
+        self.next += Duration::seconds(INTERVAL_S * per_probe as i64);
+        let mut lane = Lane::open(self.path, &self.db, self.ingest, fleet).await?;
+        let task = beside.map(|(nester, op)| {
+            let nester = nester.clone();
+            tokio::spawn(async move { nester.run(op).await })
+        });
+        let started = Instant::now();
+        let rate = lane.deliver(batches).await?;
+        let ingest_s = started.elapsed().as_secs_f64();
+        let took = match task {
+            Some(task) => Some(task.await??),
+            None => None,
+        };
+        Ok((rate, ingest_s, took))
     }
-}
-
-/// One op beside an ingest phase: the ingest rate and how long it took, the op's duration.
-async fn beside(
-    nester: &Nester,
-    op: Op,
-    clock: &mut Clock,
-    lane: &mut Lane,
-    fleet: &mut Fleet,
-) -> anyhow::Result<(Rate, f64, StdDuration)> {
-    let task = {
-        let nester = nester.clone();
-        tokio::spawn(async move { nester.run(op).await })
-    };
-    let started = Instant::now();
-    let rate = clock.ingest(lane, fleet).await?;
-    let ingest_s = started.elapsed().as_secs_f64();
-    let took = task.await??;
-    Ok((rate, ingest_s, took))
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -225,8 +234,9 @@ async fn main() -> anyhow::Result<()> {
     let per_probe = args.phase_reports.div_ceil(args.probes);
     let phases = args.rounds * OPS.len() * 2 + 1;
     // The year ends this long ago, so that no phase posts a report from the future.
+    let span = phases * per_probe + args.rounds * args.max_phase_reports.div_ceil(args.probes);
     let now = OffsetDateTime::now_utc()
-        - Duration::seconds(INTERVAL_S * (phases * per_probe) as i64)
+        - Duration::seconds(INTERVAL_S * span as i64)
         - Duration::hours(1);
     let seeded = seed_year(
         &db,
@@ -304,38 +314,46 @@ async fn main() -> anyhow::Result<()> {
     drop(remote);
 
     // Beside ingest.
-    let mut lane = Lane::open(ingest_path, &db, ingest_addr, &fleet).await?;
-    let mut clock = Clock {
+    let mut phases = Phases {
+        path: ingest_path,
+        ingest: ingest_addr,
+        db: db.clone(),
         next: now + Duration::seconds(1),
-        per_probe,
     };
     eprintln!("ingest warm-up...");
-    let mut before = clock.ingest(&mut lane, &mut fleet).await?;
-    let mut rows: Vec<(Op, f64, f64, f64, f64, f64)> = Vec::new();
+    let (mut before, _, _) = phases.run(&mut fleet, per_probe, None).await?;
+    // Beside a whole run, enough reports to last it.
+    let push_alone = alone
+        .iter()
+        .find(|a| a.0 == Op::Push)
+        .map_or(0.0, |a| a.1.as_secs_f64());
+    let per_probe_push = ((before.per_s * push_alone * 1.2) as usize)
+        .min(args.max_phase_reports)
+        .div_ceil(args.probes)
+        .max(per_probe);
+    let mut rows: Vec<(Op, f64, f64, f64, f64)> = Vec::new();
     for round in 1..=args.rounds {
         for op in OPS {
             eprintln!("round {round}: ingest beside {}...", op.name());
+            let count = if op == Op::Push {
+                per_probe_push
+            } else {
+                per_probe
+            };
             let (during, ingest_s, took) =
-                beside(&nester, op, &mut clock, &mut lane, &mut fleet).await?;
-            let after = clock.ingest(&mut lane, &mut fleet).await?;
+                phases.run(&mut fleet, count, Some((&nester, op))).await?;
+            let took = took.context("the op beside")?.as_secs_f64();
+            let (after, _, _) = phases.run(&mut fleet, per_probe, None).await?;
             let quiet = (before.per_s + after.per_s) / 2.0;
             eprintln!(
-                "  {:.0}/s beside, {:.0}/s and {:.0}/s around: {:.2}; ingest {ingest_s:.1} s, {} {:.1} s",
+                "  {:.0}/s beside, {:.0}/s and {:.0}/s around: {:.2}; ingest {ingest_s:.1} s, {} {took:.1} s",
                 during.per_s,
                 before.per_s,
                 after.per_s,
                 during.per_s / quiet,
                 op.name(),
-                took.as_secs_f64()
             );
-            rows.push((
-                op,
-                during.per_s,
-                quiet,
-                ingest_s,
-                took.as_secs_f64(),
-                during.cpu_us,
-            ));
+            rows.push((op, during.per_s, quiet, ingest_s, took));
             before = after;
         }
     }
@@ -373,7 +391,7 @@ async fn main() -> anyhow::Result<()> {
     );
     for op in OPS {
         let mut ratios: Vec<f64> = Vec::new();
-        for (o, during, quiet, ingest_s, took, _) in rows.iter().filter(|r| r.0 == op) {
+        for (o, during, quiet, ingest_s, took) in rows.iter().filter(|r| r.0 == op) {
             println!(
                 "  {:<24} {during:>9.0} {quiet:>9.0} {:>6.2} {ingest_s:>9.1} {took:>9.1}",
                 o.name(),

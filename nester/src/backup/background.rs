@@ -1,7 +1,8 @@
-//! Backup work off the serving path: the snapshot, its compression and hashing, and a
-//! verification run on a thread of their own at the lowest CPU priority (nice 19), so that
-//! they take only the CPU that ingest and the dashboard leave, and never hold one of the
-//! runtime's worker threads.
+//! Backup work off the serving path: a whole backup (snapshot, compression, hashing, the
+//! SFTP transfer and its encryption, the verification) runs on a thread of its own at the
+//! lowest CPU priority (nice 19), with its own single-threaded runtime for the SSH session,
+//! so that it takes only the CPU that ingest and the dashboard leave and never holds one of
+//! the serving runtime's worker threads. Threads it starts inherit its priority.
 
 use anyhow::Context;
 
@@ -25,6 +26,24 @@ pub async fn run<T: Send + 'static>(
         .context("the backup thread stopped before it finished")?
 }
 
+/// Runs the future `work` makes on a new low-priority thread, in a runtime of its own, and
+/// waits for it.
+pub async fn run_async<T, F>(work: impl FnOnce() -> F + Send + 'static) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = anyhow::Result<T>>,
+{
+    run(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("backup")
+            .build()
+            .context("cannot start the backup runtime")?
+            .block_on(work())
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     #[tokio::test]
@@ -43,5 +62,25 @@ mod tests {
         assert_eq!(nice, "19");
         let failed = super::run(|| -> anyhow::Result<()> { anyhow::bail!("disk full") }).await;
         assert_eq!(failed.unwrap_err().to_string(), "disk full");
+    }
+
+    #[tokio::test]
+    async fn async_work_runs_in_its_own_runtime_and_its_blocking_threads_stay_niced() {
+        let nice = super::run_async(|| async {
+            // A thread the backup runtime starts for blocking work.
+            tokio::task::spawn_blocking(|| {
+                std::fs::read_to_string("/proc/thread-self/stat").map(|stat| {
+                    stat.rsplit(')')
+                        .next()
+                        .and_then(|rest| rest.split_whitespace().nth(16).map(str::to_string))
+                        .unwrap_or_default()
+                })
+            })
+            .await?
+            .map_err(anyhow::Error::from)
+        })
+        .await
+        .unwrap();
+        assert_eq!(nice, "19");
     }
 }

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::retention::{self, Policy};
 use super::sftp::Remote;
-use super::{Verified, key};
+use super::{Verified, background, key};
 use crate::audit::CheckpointKey;
 use crate::config::BackupConfig;
 use crate::datadir::DataDir;
@@ -48,8 +48,18 @@ fn work_dir(dir: &DataDir) -> anyhow::Result<tempfile::TempDir> {
         .with_context(|| format!("cannot make a work directory in {}", dir.root().display()))
 }
 
-/// Makes, pushes, prunes and (when configured) verifies a backup.
+/// Makes, pushes, prunes and (when configured) verifies a backup, on the backup thread.
 pub async fn run(
+    dir: &DataDir,
+    config: &BackupConfig,
+    db: &Db,
+    now: OffsetDateTime,
+) -> anyhow::Result<Pushed> {
+    let (dir, config, db) = (dir.clone(), config.clone(), db.clone());
+    background::run_async(move || async move { run_here(&dir, &config, &db, now).await }).await
+}
+
+async fn run_here(
     dir: &DataDir,
     config: &BackupConfig,
     db: &Db,
@@ -104,7 +114,8 @@ pub async fn run(
     })
 }
 
-/// Downloads backup `name` and verifies it end to end; the outcome is recorded.
+/// Downloads backup `name` and verifies it end to end (the checks on the backup thread); the
+/// outcome is recorded.
 pub async fn verify(
     remote: &Remote,
     name: &str,
