@@ -1,14 +1,15 @@
-//! A real OpenSSH server for the backup tests, set up as an operator would for backups: on
-//! loopback, its own host key, one account that may only use `internal-sftp` in a chroot and
-//! logs in with a key from an `authorized_keys` file the test writes.
+//! A real OpenSSH server on loopback with its own host key, set up as an operator would:
+//! for backups, one account that may only use `internal-sftp` in a chroot and logs in with a
+//! key from an `authorized_keys` file the test writes ([`Sshd::start`]); as a harvester box,
+//! an account opened only by user certificates of a trusted CA, a KRL and a principals file
+//! ([`Sshd::start_box`]). Its sessions can be cut as a network failure would.
 //!
-//! Needs root (the chroot, the account) and `/usr/sbin/sshd` (installed by `tests/run`).
+//! Needs root (the chroot, the accounts) and `/usr/sbin/sshd` (installed by `tests/run`).
 
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 /// The account backups log in as.
@@ -18,6 +19,8 @@ pub const DIR: &str = "/backups";
 /// The account's `authorized_keys`, as its SFTP session sees it (the account may change it:
 /// the nester rotates its key there).
 pub const AUTHORIZED_KEYS: &str = "/.ssh/authorized_keys";
+/// The account support engineers log in to on a harvester box ([`Sshd::start_box`]).
+pub const BOX_USER: &str = "seahawks-box-test";
 
 pub struct Sshd {
     child: Child,
@@ -33,32 +36,54 @@ fn run(program: &str, args: &[&str]) {
     assert!(status.success(), "{program} {args:?} failed");
 }
 
-/// The backup account: no password (but not locked, so sshd lets its key in), no shell.
-fn ensure_user() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let known = Command::new("id")
-            .arg(USER)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !known {
-            run(
-                "useradd",
-                &[
-                    "--system",
-                    "--no-create-home",
-                    "--home-dir",
-                    "/",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    USER,
-                ],
-            );
-        }
-        run("usermod", &["-p", "*", USER]);
-    });
+/// An account with no password (but not locked, so sshd lets keys and certificates in).
+fn ensure_user(name: &str, shell: &str) {
+    static USERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut made = USERS.lock().unwrap();
+    if made.iter().any(|u| u == name) {
+        return;
+    }
+    let known = Command::new("id")
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !known {
+        run(
+            "useradd",
+            &[
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/",
+                "--shell",
+                shell,
+                name,
+            ],
+        );
+    }
+    run("usermod", &["-p", "*", name]);
+    made.push(name.to_string());
+}
+
+/// A directory of its own for a server: under a root-owned path no one else may write, as
+/// a chroot's every component must be (not /tmp).
+fn new_base() -> PathBuf {
+    assert!(
+        Path::new("/usr/sbin/sshd").exists(),
+        "/usr/sbin/sshd is missing: run the suite with tests/run, which installs openssh-server"
+    );
+    let parent = Path::new("/var/lib/seahawks-tests");
+    std::fs::create_dir_all(parent).unwrap();
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = tempfile::Builder::new()
+        .prefix("sshd-")
+        .tempdir_in(parent)
+        .unwrap()
+        .keep();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    base
 }
 
 fn free_port() -> u16 {
@@ -72,21 +97,8 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts sshd letting in the keys of `authorized_keys` (OpenSSH format, one per line).
     pub fn start(authorized_keys: &str) -> Self {
-        assert!(
-            Path::new("/usr/sbin/sshd").exists(),
-            "/usr/sbin/sshd is missing: run the suite with tests/run, which installs openssh-server"
-        );
-        ensure_user();
-        // A chroot's every component must be root's and writable by nobody else: not /tmp.
-        let parent = Path::new("/var/lib/seahawks-tests");
-        std::fs::create_dir_all(parent).unwrap();
-        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let base = tempfile::Builder::new()
-            .prefix("sshd-")
-            .tempdir_in(parent)
-            .unwrap()
-            .keep();
-        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_user(USER, "/usr/sbin/nologin");
+        let base = new_base();
         let chroot = base.join("chroot");
         std::fs::create_dir(&chroot).unwrap();
         std::fs::set_permissions(&chroot, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -98,6 +110,58 @@ impl Sshd {
         std::fs::create_dir(&ssh_dir).unwrap();
         run("chown", &[USER, ssh_dir.to_str().unwrap()]);
         std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        write_keys(&base, authorized_keys);
+        let config = format!(
+            "AuthorizedKeysFile {chroot}/.ssh/authorized_keys\nAllowUsers {USER}\n\
+             Subsystem sftp internal-sftp\n\
+             Match User {USER}\n  ChrootDirectory {chroot}\n  ForceCommand internal-sftp\n  \
+             AllowTcpForwarding no\n  X11Forwarding no\n",
+            chroot = chroot.display(),
+        );
+        Self::launch(base, &config)
+    }
+
+    /// Starts sshd as a harvester box runs it for support engineers: user certificates
+    /// signed by the CA in `box_file("trusted_user_ca")` (`TrustedUserCAKeys`), unless the KRL
+    /// in `box_file("revoked_keys")` revokes them, opening account [`BOX_USER`] to the
+    /// principals listed in `box_file("principals")`; no passwords, no `authorized_keys`.
+    pub fn start_box(user_ca: &str) -> Self {
+        ensure_user(BOX_USER, "/bin/sh");
+        let base = new_base();
+        let file = |name: &str, text: &[u8]| {
+            let path = base.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            path
+        };
+        let (ca, krl, principals) = (
+            file("trusted_user_ca", user_ca.as_bytes()),
+            file("revoked_keys", b""),
+            file("principals", b""),
+        );
+        let config = format!(
+            "AuthorizedKeysFile none\nTrustedUserCAKeys {}\nRevokedKeys {}\n\
+             AuthorizedPrincipalsFile {}\nAllowUsers {BOX_USER}\n",
+            ca.display(),
+            krl.display(),
+            principals.display()
+        );
+        Self::launch(base, &config)
+    }
+
+    /// A file of a box's sshd (see [`Sshd::start_box`]).
+    pub fn box_file(&self, name: &str) -> PathBuf {
+        self.base.join(name)
+    }
+
+    /// The `known_hosts` line for this server, for `StrictHostKeyChecking=yes`.
+    pub fn known_hosts_line(&self) -> String {
+        format!("[127.0.0.1]:{} {}", self.port, self.host_key())
+    }
+
+    /// Runs sshd in `base` with its own host key, on a free loopback port, with `config`
+    /// after the common settings.
+    fn launch(base: PathBuf, config: &str) -> Self {
         let host_key = base.join("host_ed25519");
         run(
             "ssh-keygen",
@@ -112,25 +176,20 @@ impl Sshd {
             ],
         );
         let port = free_port();
-        write_keys(&base, authorized_keys);
-        let config = base.join("sshd_config");
+        let path = base.join("sshd_config");
         std::fs::write(
-            &config,
+            &path,
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile none\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-                 AuthorizedKeysFile {chroot}/.ssh/authorized_keys\nAllowUsers {USER}\nLogLevel VERBOSE\n\
-                 Subsystem sftp internal-sftp\n\
-                 Match User {USER}\n  ChrootDirectory {chroot}\n  ForceCommand internal-sftp\n  \
-                 AllowTcpForwarding no\n  X11Forwarding no\n",
+                 LogLevel VERBOSE\n{config}",
                 key = host_key.display(),
-                chroot = chroot.display(),
             ),
         )
         .unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f", config.to_str().unwrap()])
+            .args(["-D", "-e", "-f", path.to_str().unwrap()])
             .stdin(Stdio::null())
             .spawn()
             .expect("sshd starts");

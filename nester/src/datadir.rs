@@ -84,6 +84,14 @@ impl DataDir {
     pub fn cross_cert(&self) -> PathBuf {
         self.pki("cross.pem")
     }
+    /// The SSH certificate authority for user certificates (OpenSSH format, 0600).
+    pub fn ssh_user_ca(&self) -> PathBuf {
+        self.pki("ssh_user_ca")
+    }
+    /// The SSH certificate authority for host certificates (OpenSSH format, 0600).
+    pub fn ssh_host_ca(&self) -> PathBuf {
+        self.pki("ssh_host_ca")
+    }
     /// The nester's SSH key for pushing backups (OpenSSH format, 0600).
     pub fn backup_key(&self) -> PathBuf {
         self.pki("backup_ed25519")

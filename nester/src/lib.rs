@@ -38,6 +38,7 @@ pub mod notify;
 pub mod pki;
 pub mod server;
 pub mod ssh;
+pub mod ssh_ca;
 pub mod state;
 pub mod threat;
 pub mod web;

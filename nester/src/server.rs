@@ -121,6 +121,7 @@ impl Server {
             dir.open_database()?,
             authorities,
             config.threats.clone(),
+            config.ssh.clone(),
         )?;
         Ok(Self {
             ingest_tls,

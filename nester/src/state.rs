@@ -7,9 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::clock::Clock;
+use crate::config::SshConfig;
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::pki::Authorities;
+use crate::ssh_ca::Ssh;
 use crate::threat::{ThreatConfig, Threats};
 
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct AppState {
     pub dir: DataDir,
     /// The ban list and the rules that fill it.
     pub threats: Arc<Threats>,
+    /// The SSH certificate authorities.
+    pub ssh: Arc<Ssh>,
 }
 
 impl AppState {
@@ -34,8 +38,10 @@ impl AppState {
         db: Db,
         authorities: Arc<Authorities>,
         threats: ThreatConfig,
+        ssh: SshConfig,
     ) -> anyhow::Result<Self> {
         Ok(Self {
+            ssh: Arc::new(Ssh::load(dir, ssh)?),
             dir: dir.clone(),
             threats: Threats::new(threats, db.clone()),
             clock: db.clock().clone(),

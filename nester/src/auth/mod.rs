@@ -29,6 +29,8 @@ pub const ADMIN: &[Role] = &[Role::Admin];
 pub const NOC: &[Role] = &[Role::Admin, Role::Noc];
 /// Roles that may hold API tokens.
 pub const TOKEN_HOLDERS: &[Role] = &[Role::Admin, Role::Support];
+/// Roles that may have SSH certificates (with the principals `[ssh]` gives them).
+pub const SSH_USERS: &[Role] = &[Role::Admin, Role::Support];
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

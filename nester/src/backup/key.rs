@@ -3,13 +3,10 @@
 //! `restrict` (no forwarding, no terminal), and the server's sshd gives that account only
 //! `internal-sftp` in a chroot (see the README).
 
-use std::os::unix::fs::PermissionsExt;
+use russh::keys::ssh_key::private::PrivateKey;
 
-use anyhow::Context;
-use russh::keys::ssh_key::LineEnding;
-use russh::keys::ssh_key::private::{Ed25519Keypair, PrivateKey};
-
-use crate::datadir::{DataDir, write_new};
+use crate::datadir::DataDir;
+pub use crate::ssh::key_file::load;
 
 /// The key type (OpenSSH's, from the SSH library).
 pub use russh::keys::PrivateKey as BackupKey;
@@ -27,31 +24,7 @@ pub fn load_or_create(dir: &DataDir) -> anyhow::Result<PrivateKey> {
 
 /// A new backup key written to `path` (which must not exist).
 pub fn create_at(path: &std::path::Path) -> anyhow::Result<PrivateKey> {
-    let mut seed = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut seed).map_err(|_| anyhow::anyhow!("no randomness"))?;
-    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
-    key.set_comment(COMMENT);
-    let text = key.to_openssh(LineEnding::LF)?;
-    write_new(path, text.as_bytes(), 0o600)?;
-    Ok(key)
-}
-
-/// A backup key from its file (refused when others may read it).
-pub fn load(path: &std::path::Path) -> anyhow::Result<PrivateKey> {
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .permissions()
-        .mode()
-        & 0o777;
-    anyhow::ensure!(
-        mode & 0o077 == 0,
-        "{} is readable by others (mode {mode:o}); chmod 600 it",
-        path.display()
-    );
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    PrivateKey::from_openssh(text)
-        .with_context(|| format!("{} is not an OpenSSH private key", path.display()))
+    crate::ssh::key_file::create(path, COMMENT)
 }
 
 /// The `authorized_keys` line to install on the backup server's account.
@@ -61,6 +34,8 @@ pub fn authorized_keys_line(key: &PrivateKey) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -66,7 +66,7 @@ pub fn ensure_uninitialised(dir: &DataDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the data directory, the CA, the server certificates and the database.
+/// Creates the data directory, the CA, the server certificates, the SSH CAs and the database.
 pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
     ensure_uninitialised(dir)?;
     dir.create()?;
@@ -87,6 +87,7 @@ pub fn init(dir: &DataDir, extra_names: &[String]) -> anyhow::Result<()> {
         write_new(&dir.listener_cert(listener), chain.as_bytes(), 0o644)?;
     }
     crate::audit::CheckpointKey::load_or_create(dir)?;
+    crate::ssh_ca::Ssh::load(dir, crate::config::SshConfig::default())?;
     dir.open_database()
         .with_context(|| format!("cannot create {}", dir.database().display()))?;
     Ok(())

@@ -9,6 +9,7 @@ mod alerts;
 mod backup;
 mod certificates;
 mod notify;
+mod ssh;
 
 use anyhow::Context;
 use ipnet::IpNet;
@@ -18,6 +19,7 @@ pub use alerts::{AlertConfig, Rules, SiteRules};
 pub use backup::BackupConfig;
 pub use certificates::CertificatesConfig;
 pub use notify::{Channel, ChannelKind, NotifyConfig, SmtpTls};
+pub use ssh::SshConfig;
 
 pub const EXAMPLE: &str = include_str!("../../../deploy/nester.example.toml");
 
@@ -49,6 +51,9 @@ pub struct Config {
     pub certificates: CertificatesConfig,
     /// Backups pushed over SFTP on a schedule; none without the section.
     pub backup: Option<BackupConfig>,
+    /// SSH certificates for support engineers.
+    #[serde(default)]
+    pub ssh: SshConfig,
 }
 
 /// `[log]` in `nester.toml`.
@@ -353,6 +358,7 @@ impl Config {
         for (name, channel) in &config.notify.channels {
             channel.check(name).map_err(anyhow::Error::msg)?;
         }
+        config.ssh.check().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 
@@ -411,6 +417,7 @@ impl Config {
             notify: NotifyConfig::default(),
             certificates: CertificatesConfig::default(),
             backup: None,
+            ssh: SshConfig::default(),
         }
     }
 }

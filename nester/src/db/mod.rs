@@ -39,6 +39,7 @@ mod rows;
 mod sessions;
 mod signed;
 pub mod silences;
+pub mod ssh_certificates;
 mod staging;
 mod users;
 mod wan;
@@ -158,6 +159,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0016_notifications.sql")),
         M::up(include_str!("migrations/0017_cert_issuer.sql")),
         M::up(include_str!("migrations/0018_backups.sql")),
+        M::up(include_str!("migrations/0019_ssh_certificates.sql")),
     ])
 }
 

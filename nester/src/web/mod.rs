@@ -25,11 +25,11 @@ use axum::middleware;
 use axum::response::Response;
 
 use crate::auth::session::SessionPolicy;
-use crate::auth::{ADMIN, ANYONE, Access, Guard, NOC, TOKEN_HOLDERS};
+use crate::auth::{ADMIN, ANYONE, Access, Guard, NOC, SSH_USERS, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites};
+use api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites, ssh};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -169,6 +169,15 @@ pub fn routes() -> Vec<Route> {
         Route::get("/api/v1/silences", Roles(ANYONE), silences::list),
         Route::post("/api/v1/silences", Roles(NOC), silences::create),
         Route::post("/api/v1/silences/{id}/lift", Roles(NOC), silences::lift),
+        Route::get("/api/v1/ssh/ca", Roles(ANYONE), ssh::authorities),
+        Route::get("/api/v1/ssh/krl", Roles(ANYONE), ssh::krl),
+        Route::get("/api/v1/ssh/certificates", Roles(SSH_USERS), ssh::list),
+        Route::post("/api/v1/ssh/certificates", Roles(SSH_USERS), ssh::create),
+        Route::post(
+            "/api/v1/ssh/certificates/{serial}/revoke",
+            Roles(SSH_USERS),
+            ssh::revoke,
+        ),
         Route::get("/api/v1/enrollment-tokens", Roles(ADMIN), enrollment::list),
         Route::post(
             "/api/v1/enrollment-tokens",
@@ -290,6 +299,7 @@ mod tests {
             &dir,
             dir.open_database().unwrap(),
             authorities,
+            Default::default(),
             Default::default(),
         )
         .unwrap();

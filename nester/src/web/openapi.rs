@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites};
+use super::api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites, ssh};
 use crate::db::Ban;
 use crate::db::alerts::{Acknowledgement, Alert, AlertState, Severity};
 use crate::db::audit::AuditEntry;
@@ -24,13 +24,14 @@ use crate::error::{ErrorBody, ErrorDetail};
 #[openapi(
     info(
         title = "Seahawks nester client API",
-        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed, alerts (and `Notification`, the body of the webhooks that deliver them: POSTed as JSON with `X-Seahawks-Delivery` (its `id`, the same on retries), `X-Seahawks-Timestamp` (Unix seconds) and `X-Seahawks-Signature: sha256=HEX`, the HMAC-SHA256 of `TIMESTAMP.BODY` with the channel's secret); for admins, enrollment tokens, revoking probes, the audit log and the bans.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403. Calls that change something (`POST`) need the `admin` role (acknowledging alerts and silences: `noc` or `admin`) and, with a token, the `read-write` scope; from a browser session, the session's CSRF token."
+        description = "Sites, probes, their reports, hosts with their port timelines, WAN latency and the change feed, alerts (and `Notification`, the body of the webhooks that deliver them: POSTed as JSON with `X-Seahawks-Delivery` (its `id`, the same on retries), `X-Seahawks-Timestamp` (Unix seconds) and `X-Seahawks-Signature: sha256=HEX`, the HMAC-SHA256 of `TIMESTAMP.BODY` with the channel's secret); for admins, enrollment tokens, revoking probes, the audit log and the bans.\n\nPaging, the same on every list: `limit` (1-500, default 50) and `cursor`, the opaque `next_cursor` of the previous page; `next_cursor` is absent on the last page. Times are RFC 3339. Errors have the shape `{\"error\": {\"code\", \"message\"}}`.\n\nAuthentication: an API token (`nester api-token create`, or the account page) as `Authorization: Bearer shk_...`, or a signed-in browser session. Without either, 401; with a role or token scope that may not, 403. Calls that change something (`POST`) need the `admin` role (acknowledging alerts and silences: `noc` or `admin`; SSH certificates: `support` or `admin`, with a fresh TOTP code) and, with a token, the `read-write` scope; from a browser session, the session's CSRF token."
     ),
     paths(
         sites::list, sites::changes, probes::list, probes::one, probes::reports, probes::hosts,
         probes::wan, probes::gaps, probes::revoke, hosts::search, hosts::one, reports::parsed,
         reports::signed, enrollment::list, enrollment::create, enrollment::revoke, audit::list, bans::list, alerts::list, alerts::acknowledge, silences::list,
-        silences::create, silences::lift, document
+        silences::create, silences::lift, ssh::authorities, ssh::krl, ssh::list, ssh::create, ssh::revoke,
+        document
     ),
     components(schemas(
         ProbeSummary, ProbeStatus, probes::ProbeDetail, ReportSummary, Page<ReportSummary>, Gap,
@@ -39,6 +40,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         TokenInfo, TokenState, enrollment::TokenView, enrollment::NewToken,
         enrollment::CreatedToken, audit::AuditPage, audit::ChainState, AuditEntry, Ban, alerts::AlertPage, Alert, Severity, AlertState, Acknowledgement,
         alerts::Acknowledge, Silence, Matcher, silences::NewSilence, silences::CreatedSilence,
+        ssh::NewCertificate, ssh::IssuedCertificate, ssh::SshAuthorities,
+        crate::db::ssh_certificates::SshCertificate,
         crate::notify::message::Notification, crate::notify::message::NotifiedAlert, ErrorBody,
         ErrorDetail
     )),

@@ -151,6 +151,14 @@ async fn every_route_against_every_role() {
         (("GET", "/api/v1/silences"), [S, A, A, A]),
         (("POST", "/api/v1/silences"), [S, I, D, I]),
         (("POST", "/api/v1/silences/{id}/lift"), [S, M, D, M]),
+        (("GET", "/api/v1/ssh/ca"), [S, A, A, A]),
+        (("GET", "/api/v1/ssh/krl"), [S, A, A, A]),
+        (("GET", "/api/v1/ssh/certificates"), [S, D, A, A]),
+        (("POST", "/api/v1/ssh/certificates"), [S, D, I, I]),
+        (
+            ("POST", "/api/v1/ssh/certificates/{serial}/revoke"),
+            [S, D, M, M],
+        ),
         (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
         (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
         (
@@ -187,6 +195,7 @@ async fn every_route_against_every_role() {
             .replace("{session_id}", "999999")
             .replace("{host_id}", "999999")
             .replace("{token_id}", "999999")
+            .replace("{serial}", "999999")
             .replace("{username}", "nobody-here")
             .replace("{file}", "style.css")
             .replace("{addr}", "192.0.2.1")

@@ -10,3 +10,4 @@ pub mod probes;
 pub mod reports;
 pub mod silences;
 pub mod sites;
+pub mod ssh;

@@ -1,0 +1,144 @@
+//! `[ssh]` in `nester.toml`: the user certificates the nester's SSH CA issues to support
+//! engineers for harvester boxes. Which account names (principals) each role's
+//! certificates carry, how long they last, and whether they allow forwarding.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration;
+use crate::db::Role;
+
+/// The longest a user certificate may be asked for.
+pub const MAX_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Principals by role (`support`, `admin`): the accounts on harvester boxes a
+    /// certificate opens (through `AuthorizedPrincipalsFile`). A role left out gets no
+    /// certificates; `noc` never does.
+    pub principals: BTreeMap<String, Vec<String>>,
+    /// A certificate's lifetime unless the request asks for less or more (humantime).
+    #[serde(deserialize_with = "duration")]
+    pub validity: Duration,
+    /// The most a request may ask for (at most 24 h).
+    #[serde(deserialize_with = "duration")]
+    pub max_validity: Duration,
+    /// Agent and port forwarding allowed by user certificates.
+    pub forwarding: bool,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        Self {
+            principals: BTreeMap::from([
+                ("support".into(), vec!["support".into()]),
+                ("admin".into(), vec!["support".into(), "root".into()]),
+            ]),
+            validity: Duration::from_secs(3600),
+            max_validity: Duration::from_secs(8 * 3600),
+            forwarding: false,
+        }
+    }
+}
+
+impl SshConfig {
+    /// The principals `role` gets; none means no certificate.
+    pub fn principals_of(&self, role: Role) -> &[String] {
+        match role {
+            Role::Noc => &[],
+            other => self
+                .principals
+                .get(other.as_str())
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_validity > MAX_VALIDITY || self.max_validity < Duration::from_secs(60) {
+            return Err("`ssh.max_validity` must be between 1m and 24h".into());
+        }
+        if self.validity < Duration::from_secs(60) || self.validity > self.max_validity {
+            return Err("`ssh.validity` must be at least 1m and at most `ssh.max_validity`".into());
+        }
+        for (role, names) in &self.principals {
+            match role.as_str() {
+                "support" | "admin" => {}
+                "noc" => {
+                    return Err("`ssh.principals`: the noc role gets no SSH certificates".into());
+                }
+                other => {
+                    return Err(format!(
+                        "`ssh.principals`: unknown role {other:?} (support or admin)"
+                    ));
+                }
+            }
+            for name in names {
+                let ok = !name.is_empty()
+                    && name.len() <= 32
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                if !ok {
+                    return Err(format!(
+                        "`ssh.principals.{role}`: {name:?} is not an account name \
+                         (letters, digits, '.', '_', '-'; at most 32)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_hold_and_noc_gets_nothing() {
+        let config = SshConfig::default();
+        config.check().unwrap();
+        assert_eq!(config.principals_of(Role::Support), ["support"]);
+        assert_eq!(config.principals_of(Role::Admin), ["support", "root"]);
+        assert!(config.principals_of(Role::Noc).is_empty());
+    }
+
+    #[test]
+    fn bad_settings_are_refused_saying_which() {
+        let parse = |text: &str| -> Result<SshConfig, String> {
+            let config: SshConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+            config.check().map(|()| config)
+        };
+        assert!(
+            parse("max_validity = \"25h\"")
+                .unwrap_err()
+                .contains("max_validity")
+        );
+        assert!(
+            parse("validity = \"9h\"")
+                .unwrap_err()
+                .contains("ssh.validity")
+        );
+        assert!(
+            parse("[principals]\nnoc = [\"x\"]")
+                .unwrap_err()
+                .contains("noc")
+        );
+        assert!(
+            parse("[principals]\nguest = [\"x\"]")
+                .unwrap_err()
+                .contains("guest")
+        );
+        assert!(
+            parse("[principals]\nsupport = [\"root,other\"]")
+                .unwrap_err()
+                .contains("account name")
+        );
+        let ok = parse("validity = \"30m\"\n[principals]\nsupport = [\"ops\"]").unwrap();
+        assert_eq!(ok.principals_of(Role::Support), ["ops"]);
+        assert!(ok.principals_of(Role::Admin).is_empty(), "left out: none");
+    }
+}

@@ -1,0 +1,346 @@
+//! `/api/v1/ssh/`: short-lived SSH user certificates for harvester boxes. Support and admin
+//! users ask with an OpenSSH public key and a fresh TOTP code (entered for this request; a
+//! code already used, at sign-in or for another certificate, is refused, and wrong codes
+//! count toward sign-in throttling); the certificate names the principals of their role
+//! (`[ssh] principals`). Everyone sees and revokes their own; an admin, anyone's. Issuing
+//! and revoking are audited; revocations reach harvesters in the KRL (`/v1/ssh/trust`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::{HashAlg, PublicKey};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::auth::{Caller, throttle, totp};
+use crate::clock::to_ms;
+use crate::db::ssh_certificates::{Issued, SshCertificate};
+use crate::db::{LoginEvent, LoginOutcome, Role};
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::ssh_ca::ca::Request;
+use crate::state::AppState;
+
+/// How far back a certificate's validity starts, for clocks a little behind.
+const BACKDATE: time::Duration = time::Duration::minutes(5);
+
+/// A certificate request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCertificate {
+    /// An OpenSSH public key line (`ssh-ed25519 AAAA... comment`): Ed25519, ECDSA, their
+    /// security-key forms, or RSA of at least 3072 bits.
+    pub public_key: String,
+    /// A current code from the user's authenticator, not used before.
+    pub totp: String,
+    /// How long, e.g. `30m` (default `[ssh] validity`, at most `[ssh] max_validity`).
+    pub validity: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IssuedCertificate {
+    /// The certificate, one line, for `~/.ssh/id_ed25519-cert.pub` (or `-o CertificateFile`).
+    pub certificate: String,
+    #[serde(flatten)]
+    pub record: SshCertificate,
+}
+
+fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// The key to certify, or why not.
+fn subject_key(text: &str) -> Result<PublicKey, ApiError> {
+    let bad = |why: &str| refused(StatusCode::BAD_REQUEST, "bad_public_key", why.to_string());
+    if text.len() > 16 * 1024 {
+        return Err(bad("that is not a public key: it is too long"));
+    }
+    let key = PublicKey::from_openssh(text.trim()).map_err(|_| {
+        bad("that is not an OpenSSH public key line: paste the contents of ~/.ssh/id_ed25519.pub")
+    })?;
+    match key.key_data() {
+        KeyData::Ed25519(_)
+        | KeyData::SkEd25519(_)
+        | KeyData::Ecdsa(_)
+        | KeyData::SkEcdsaSha2NistP256(_) => Ok(key),
+        KeyData::Rsa(rsa) if rsa.n().as_positive_bytes().map_or(0, <[u8]>::len) * 8 >= 3072 => {
+            Ok(key)
+        }
+        KeyData::Rsa(_) => Err(bad(
+            "RSA keys must have at least 3072 bits; an Ed25519 key is better",
+        )),
+        _ => Err(bad(
+            "that key type is not accepted: use Ed25519 (ssh-keygen -t ed25519)",
+        )),
+    }
+}
+
+/// Checks a fresh TOTP code for `caller`, throttled as sign-in codes are.
+async fn fresh_code(state: &AppState, caller: &Caller, code: &str) -> Result<(), ApiError> {
+    let Some((secret, _)) = state.db.totp(caller.user_id).await? else {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "mfa_required",
+            "SSH certificates need two-factor authentication: turn it on from your account page",
+        ));
+    };
+    let ip = caller.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let now_ms = state.clock.now_ms();
+    let failures = state
+        .db
+        .login_failures(
+            caller.username.clone(),
+            ip.clone(),
+            now_ms - throttle::WINDOW_MS,
+        )
+        .await?;
+    if let throttle::Verdict::Wait(secs) = throttle::verdict(&failures, now_ms) {
+        return Err(refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            format!("too many wrong codes: try again in {secs} s"),
+        ));
+    }
+    let digits = code.trim();
+    let now = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
+    let accepted = match digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => match totp::matching_step(&secret, digits, now) {
+            Some(step) => state.db.accept_totp_step(caller.user_id, step).await?,
+            None => false,
+        },
+        false => false,
+    };
+    if accepted {
+        return Ok(());
+    }
+    state
+        .db
+        .record_login(LoginEvent {
+            at_ms: now_ms,
+            username: caller.username.clone(),
+            ip,
+            user_agent: "ssh certificate request".into(),
+            outcome: LoginOutcome::BadCode,
+        })
+        .await?;
+    Err(refused(
+        StatusCode::FORBIDDEN,
+        "bad_code",
+        "that code is wrong or was already used: wait for the next one",
+    ))
+}
+
+/// A random serial in 1..2^53 (exact as a JSON number).
+fn serial() -> Result<u64, ApiError> {
+    let bytes = crate::auth::secret::random::<8>().map_err(ApiError::internal)?;
+    Ok((u64::from_be_bytes(bytes) >> 11).max(1))
+}
+
+/// Issues a certificate to `caller`, for the API and the page alike.
+pub async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    new: NewCertificate,
+) -> Result<IssuedCertificate, ApiError> {
+    let config = &state.ssh.config;
+    let principals = config.principals_of(caller.role).to_vec();
+    if principals.is_empty() {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("the {} role gets no SSH certificates", caller.role),
+        ));
+    }
+    let subject = subject_key(&new.public_key)?;
+    let max = time::Duration::try_from(config.max_validity).map_err(ApiError::internal)?;
+    let validity = match new
+        .validity
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        Some(text) => humantime::parse_duration(text)
+            .ok()
+            .and_then(|d| time::Duration::try_from(d).ok())
+            .filter(|d| *d >= time::Duration::minutes(1) && *d <= max)
+            .ok_or_else(|| {
+                refused(
+                    StatusCode::BAD_REQUEST,
+                    "bad_validity",
+                    format!(
+                        "`{text}` is not a time between 1 minute and {}: write e.g. 30m or 2h",
+                        humantime::format_duration(config.max_validity)
+                    ),
+                )
+            })?,
+        None => time::Duration::try_from(config.validity).map_err(ApiError::internal)?,
+    };
+    // Last: a code is spent only on a request that is otherwise good.
+    fresh_code(state, caller, &new.totp).await?;
+
+    let now = state.clock.now();
+    let (after, before) = (now - BACKDATE, now + validity);
+    let serial = serial()?;
+    let key_id = format!("{} serial {serial}", caller.username);
+    let secs = |t: OffsetDateTime| u64::try_from(t.unix_timestamp()).unwrap_or(0);
+    let certificate = state
+        .ssh
+        .user_ca
+        .sign(
+            &subject,
+            &Request {
+                serial,
+                key_id: key_id.clone(),
+                principals: principals.clone(),
+                valid_after: secs(after),
+                valid_before: secs(before),
+                forwarding: config.forwarding,
+            },
+        )
+        .map_err(ApiError::internal)?;
+    state
+        .db
+        .record_ssh_certificate(
+            caller.actor(),
+            Issued {
+                serial,
+                user_id: caller.user_id,
+                key_id,
+                principals,
+                valid_after_ms: to_ms(after),
+                valid_before_ms: to_ms(before),
+                public_key: subject.to_openssh().map_err(ApiError::internal)?,
+                fingerprint: subject.fingerprint(HashAlg::Sha256).to_string(),
+                ca: state.ssh.user_ca.fingerprint(),
+            },
+        )
+        .await?;
+    let (record, _) = state
+        .db
+        .ssh_certificate(serial)
+        .await?
+        .ok_or_else(|| ApiError::internal("the certificate just recorded is missing"))?;
+    tracing::info!(username = %caller.username, serial, "SSH certificate issued");
+    Ok(IssuedCertificate {
+        certificate: certificate.to_openssh().map_err(ApiError::internal)?,
+        record,
+    })
+}
+
+/// Issues an SSH user certificate.
+#[utoipa::path(post, path = "/api/v1/ssh/certificates", tag = "ssh", operation_id = "issue_ssh_certificate",
+    request_body = NewCertificate,
+    responses(
+        (status = 201, body = IssuedCertificate),
+        (status = 400, description = "Not a usable public key, or a validity out of bounds", body = ErrorBody),
+        (status = 403, description = "A role without certificates, no two-factor authentication, or a wrong or used code", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewCertificate>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(issue(&state, &caller, new).await?),
+    ))
+}
+
+/// The caller's certificates (an admin's: everyone's), newest first.
+#[utoipa::path(get, path = "/api/v1/ssh/certificates", tag = "ssh", operation_id = "list_ssh_certificates",
+    responses((status = 200, body = Vec<SshCertificate>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<SshCertificate>>, ApiError> {
+    let whose = (caller.role != Role::Admin).then_some(caller.user_id);
+    Ok(Json(state.db.ssh_certificates(whose).await?))
+}
+
+/// Revokes a certificate (one's own; an admin, anyone's). Harvesters refuse it from their
+/// next cycle.
+#[utoipa::path(post, path = "/api/v1/ssh/certificates/{serial}/revoke", tag = "ssh",
+    operation_id = "revoke_ssh_certificate",
+    params(("serial" = u64, Path)),
+    responses(
+        (status = 200, body = SshCertificate),
+        (status = 404, description = "No such certificate of yours", body = ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(serial): ApiPath<u64>,
+) -> Result<Json<SshCertificate>, ApiError> {
+    let not_found = || ApiError::not_found(format!("no SSH certificate {serial} of yours"));
+    let (_, owner) = state
+        .db
+        .ssh_certificate(serial)
+        .await?
+        .ok_or_else(not_found)?;
+    if owner != caller.user_id && caller.role != Role::Admin {
+        return Err(not_found());
+    }
+    if state
+        .db
+        .revoke_ssh_certificate(caller.actor(), serial)
+        .await?
+    {
+        tracing::info!(username = %caller.username, serial, "SSH certificate revoked");
+    }
+    let (record, _) = state
+        .db
+        .ssh_certificate(serial)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(record))
+}
+
+/// What clients trust: the user CA's public key and the `known_hosts` line for host
+/// certificates.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SshAuthorities {
+    /// For `TrustedUserCAKeys` (harvesters get it on their own).
+    pub user_ca: String,
+    pub user_ca_fingerprint: String,
+    /// Add to `~/.ssh/known_hosts`: every harvester box whose host key the nester signed is
+    /// then trusted without a question.
+    pub known_hosts: String,
+}
+
+/// The SSH CAs' public halves.
+#[utoipa::path(get, path = "/api/v1/ssh/ca", tag = "ssh", operation_id = "ssh_authorities",
+    responses((status = 200, body = SshAuthorities)))]
+pub async fn authorities(State(state): State<AppState>) -> Result<Json<SshAuthorities>, ApiError> {
+    let line = |key: &PublicKey| key.to_openssh().map_err(ApiError::internal);
+    Ok(Json(SshAuthorities {
+        user_ca: line(state.ssh.user_ca.public_key())?,
+        user_ca_fingerprint: state.ssh.user_ca.fingerprint(),
+        known_hosts: format!(
+            "@cert-authority * {}",
+            line(state.ssh.host_ca.public_key())?
+        ),
+    }))
+}
+
+/// The KRL of revoked user certificates, for boxes without a harvester (`RevokedKeys`;
+/// harvesters fetch it themselves each cycle). `X-Krl-Version` rises with each revocation.
+#[utoipa::path(get, path = "/api/v1/ssh/krl", tag = "ssh", operation_id = "ssh_krl",
+    responses((status = 200, description = "An OpenSSH KRL (binary)", content_type = "application/octet-stream")))]
+pub async fn krl(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let (version, bytes) = state.ssh.krl(&state.db).await.map_err(ApiError::internal)?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/octet-stream".to_string(),
+            ),
+            (
+                axum::http::header::HeaderName::from_static("x-krl-version"),
+                version.to_string(),
+            ),
+        ],
+        bytes,
+    ))
+}
