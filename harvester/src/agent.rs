@@ -13,7 +13,7 @@ use hyper::StatusCode;
 use notify::Watcher;
 use rustls_pki_types::CertificateDer;
 use shared::identity::fingerprint;
-use shared::protocol::{TRUST_PATH, code};
+use shared::protocol::{SSH_TRUST_PATH, SshTrust, TRUST_PATH, code};
 use shared::trust::SignedTrust;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -213,6 +213,27 @@ impl Agent {
         Ok(Some(bundle.issuing_sha256))
     }
 
+    /// Keeps the box's sshd trust (`[ssh]`) as the nester has it: user CA keys and the KRL.
+    /// Returns the version installed, if the section is there.
+    pub async fn refresh_ssh_trust(&mut self) -> anyhow::Result<Option<u64>> {
+        let Some(config) = self.config.ssh.clone() else {
+            return Ok(None);
+        };
+        let trust: SshTrust = self
+            .uplink
+            .get_json(SSH_TRUST_PATH)
+            .await
+            .context("cannot fetch the SSH trust")?;
+        let version = trust.version;
+        let changed =
+            tokio::task::spawn_blocking(move || crate::ssh_trust::install(&config, &trust))
+                .await??;
+        if changed {
+            tracing::info!(version, "SSH trust installed (user CA keys, revoked keys)");
+        }
+        Ok(Some(version))
+    }
+
     fn reload_identity(&mut self) -> anyhow::Result<()> {
         let identity = Identity::load(&self.config.state_dir)?;
         self.uplink = uplink_for(&self.config, &identity)?;
@@ -245,6 +266,7 @@ impl Agent {
         let issuing = self.refresh_trust().await?;
         self.renew_if_due(OffsetDateTime::now_utc(), issuing.as_deref())
             .await?;
+        self.refresh_ssh_trust().await?;
         self.drain().await?;
         let signed = self.produce().await?.context("the spool is full")?;
         let delivered = self.drain().await?;
@@ -313,6 +335,13 @@ impl Agent {
             .await
         {
             tracing::error!(error = format!("{e:#}"), "certificate renewal failed");
+        }
+        // Monitoring goes on without it; sshd keeps what it had.
+        if let Err(e) = self.refresh_ssh_trust().await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "cannot update the box's SSH trust"
+            );
         }
         match self.produce().await {
             Ok(Some(signed)) => {

@@ -31,6 +31,19 @@ pub struct Config {
     /// Prometheus metrics (`harvester run` only); none without the section.
     #[serde(default)]
     pub metrics: Option<shared::metrics::MetricsConfig>,
+    /// The box's sshd trust, kept up to date from the nester; none without the section.
+    #[serde(default)]
+    pub ssh: Option<SshTrustConfig>,
+}
+
+/// `[ssh]`: where the box's sshd reads the user CAs and the revoked keys (`sshd_config`'s
+/// `TrustedUserCAKeys` and `RevokedKeys`); the harvester rewrites both atomically each
+/// cycle the nester's copy changes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshTrustConfig {
+    pub trusted_user_ca_keys: PathBuf,
+    pub revoked_keys: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

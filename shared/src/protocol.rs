@@ -13,6 +13,21 @@ pub const RENEW_PATH: &str = "/v1/renew";
 /// Where an enrolled harvester fetches the CAs to trust (HTTP `GET`, over mTLS).
 pub const TRUST_PATH: &str = "/v1/trust";
 
+/// Where an enrolled harvester fetches what its box's sshd trusts and refuses (HTTP `GET`,
+/// over mTLS): [`SshTrust`].
+pub const SSH_TRUST_PATH: &str = "/v1/ssh/trust";
+
+/// What a harvester box's sshd trusts for user certificates and what it refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshTrust {
+    /// Rises with every change (a revocation, a CA rotation).
+    pub version: u64,
+    /// The user CAs' public keys, OpenSSH format, for `TrustedUserCAKeys` (one per line).
+    pub user_ca_keys: Vec<String>,
+    /// The OpenSSH KRL for `RevokedKeys`, base64.
+    pub krl: String,
+}
+
 /// Media type of a JWS in compact serialisation (RFC 7515 §9.2.1).
 pub const JWS_MEDIA_TYPE: &str = "application/jose";
 

@@ -14,8 +14,9 @@
 //!   reports, not a time: an ingest phase shorter than the backup it runs beside measures its
 //!   first part, the snapshot, where the database is read; the table says how far it got.
 //!
-//! The SFTP server stands for another machine: it runs here at nice 19 so that it takes
-//! what an off-site server would, no CPU from the nester (`--server-nice 0` to see it share).
+//! The SFTP server stands for another machine: it runs here at nice 19, its directory in
+//! memory, so that it takes what an off-site server would: no CPU and no disk bandwidth
+//! from the nester (`--server-nice 0` to see it share the CPU).
 //!
 //! Record the figures in docs/benchmarks.md.
 
@@ -71,7 +72,7 @@ struct Args {
 enum Op {
     /// On a blocking thread of the runtime, at the nester's priority.
     VacuumInto,
-    /// On the nester's backup thread (nice 19), as `nester backup run` makes it.
+    /// As `nester backup run` makes it: on the backup thread (nice 19), not synced.
     VacuumIntoNiced,
     BackupApi,
     BackupApiNiced,
@@ -90,7 +91,7 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Self::VacuumInto => "VACUUM INTO, nice 0",
-            Self::VacuumIntoNiced => "VACUUM INTO, nice 19",
+            Self::VacuumIntoNiced => "VACUUM INTO, as shipped",
             Self::BackupApi => "backup API, nice 0",
             Self::BackupApiNiced => "backup API, nice 19",
             Self::Push => "nester backup run",
@@ -98,11 +99,20 @@ impl Op {
     }
 }
 
-fn vacuum_into(database: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+/// `VACUUM INTO`, the copy synced (SQLite's default) or not (as the nester makes it: the
+/// copy is compressed and deleted at once).
+fn vacuum_into(
+    database: &std::path::Path,
+    out: &std::path::Path,
+    synced: bool,
+) -> anyhow::Result<()> {
     let source = rusqlite::Connection::open_with_flags(
         database,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
+    if !synced {
+        source.pragma_update(None, "synchronous", "OFF")?;
+    }
     source.execute("VACUUM INTO ?1", [out.to_string_lossy()])?;
     Ok(())
 }
@@ -140,9 +150,11 @@ impl Nester {
         let database = self.dir.database();
         match op {
             Op::VacuumInto => {
-                tokio::task::spawn_blocking(move || vacuum_into(&database, &out)).await??
+                tokio::task::spawn_blocking(move || vacuum_into(&database, &out, true)).await??
             }
-            Op::VacuumIntoNiced => background::run(move || vacuum_into(&database, &out)).await?,
+            Op::VacuumIntoNiced => {
+                background::run(move || vacuum_into(&database, &out, false)).await?
+            }
             Op::BackupApi => {
                 tokio::task::spawn_blocking(move || backup_api(&database, &out)).await??
             }
@@ -262,6 +274,22 @@ async fn main() -> anyhow::Result<()> {
             .status()?;
         anyhow::ensure!(status.success(), "renice failed");
     }
+    // The server's disk stands for another machine's: in memory, so that its writes do not
+    // take this disk's bandwidth from the nester (as they would not off-site).
+    let server_disk = sshd.backups();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8g,mode=0700", "tmpfs"])
+        .arg(&server_disk)
+        .status()?;
+    anyhow::ensure!(
+        mounted.success(),
+        "cannot mount a tmpfs for the SFTP server's directory"
+    );
+    let owned = std::process::Command::new("chown")
+        .arg(USER)
+        .arg(&server_disk)
+        .status()?;
+    anyhow::ensure!(owned.success(), "chown failed");
     let scratch = temp.path().join("scratch");
     std::fs::create_dir(&scratch)?;
     let nester = Nester {
@@ -405,6 +433,10 @@ async fn main() -> anyhow::Result<()> {
             seahawks_tests::cpu::median(ratios.into_iter())
         );
     }
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&server_disk)
+        .status();
     drop(sshd);
     Ok(())
 }

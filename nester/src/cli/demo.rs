@@ -128,6 +128,7 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
             ..Default::default()
         },
         metrics: None,
+        ssh: None,
     })?;
 
     println!("dashboard: https://{web}/");

@@ -439,6 +439,10 @@ mod tests {
             std::time::Duration::from_secs(12 * 3600)
         );
         assert_eq!(config.web.max_body_bytes, 65536);
+        assert_eq!(
+            config.ssh.principals_of(crate::db::Role::Admin),
+            ["support", "root"]
+        );
         let err = format!(
             "{:#}",
             Config::parse(&EXAMPLE.replace("session_idle = \"30m\"", "session_idle = \"13h\""))

@@ -337,6 +337,7 @@ impl TestNester {
             spool: SpoolConfig::default(),
             wan: Default::default(),
             metrics: None,
+            ssh: None,
         }
     }
 

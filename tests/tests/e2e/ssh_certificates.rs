@@ -391,3 +391,61 @@ async fn who_may_not_and_what_is_not_a_key_get_no_certificate() {
     assert_eq!(done.status, 200);
     assert_eq!(done.json()["revoked_by"], "user:ari");
 }
+
+#[tokio::test]
+async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_next_cycle() {
+    let nester = TestNester::start().await;
+    let (support, secret) = user(&nester, "hal", Role::Support, true).await;
+    // The box trusts no CA until its harvester installs the nester's.
+    let sshd = Sshd::start_box("");
+    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
+    let probe = nester.probe().await;
+    let mut config = nester.agent_config(&probe, "9");
+    config.ssh = Some(harvester::config::SshTrustConfig {
+        trusted_user_ca_keys: sshd.box_file("trusted_user_ca"),
+        revoked_keys: sshd.box_file("revoked_keys"),
+    });
+    let mut agent = harvester::Agent::new(config).unwrap();
+
+    let keys = tempfile::tempdir().unwrap();
+    let public = keygen(keys.path(), "hal");
+    let issued = ask(&nester, &support, &public, &code(&nester, &secret, 0), None).await;
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    let serial = issued.json()["serial"].as_u64().unwrap();
+    std::fs::write(
+        keys.path().join("hal-cert.pub"),
+        issued.json()["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        !login(&sshd, keys.path(), "hal").0,
+        "the box trusted a CA before its harvester ran"
+    );
+
+    agent.cycle().await.unwrap();
+    let ca = call(&nester, &support, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
+    assert_eq!(
+        std::fs::read_to_string(sshd.box_file("trusted_user_ca")).unwrap(),
+        format!("{}\n", ca.json()["user_ca"].as_str().unwrap())
+    );
+    let (ok, err) = login(&sshd, keys.path(), "hal");
+    assert!(ok, "{err}");
+
+    let revoked = call(
+        &nester,
+        &support,
+        Method::POST,
+        &format!("/api/v1/ssh/certificates/{serial}/revoke"),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(revoked.status, 200);
+    // Until the harvester's next cycle the box knows nothing of it; after it, sshd refuses.
+    assert!(login(&sshd, keys.path(), "hal").0);
+    agent.cycle().await.unwrap();
+    let (ok, _) = login(&sshd, keys.path(), "hal");
+    assert!(
+        !ok,
+        "a revoked certificate still logs in after a harvester cycle"
+    );
+}
