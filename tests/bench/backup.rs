@@ -5,8 +5,8 @@
 //!
 //! Against a real OpenSSH server on loopback (chroot'd `internal-sftp`, as `tests/sshd.rs`
 //! sets it up; needs root and openssh-server), in the same run:
-//! - alone: the snapshot by `VACUUM INTO` (what the nester does) and by SQLite's online
-//!   backup API (one step, so that writes cannot restart it), a whole `nester backup run`
+//! - alone: the snapshot by `VACUUM INTO` and by SQLite's online backup API (one step, so
+//!   that writes cannot restart it: what the nester does), a whole `nester backup run`
 //!   (snapshot, compress, hash, sign, push, retention, download and verify), a verify on its
 //!   own, and a restore (download, verify, a data directory);
 //! - ingest during each of the three against ingest just before and just after it (the
@@ -72,9 +72,10 @@ struct Args {
 enum Op {
     /// On a blocking thread of the runtime, at the nester's priority.
     VacuumInto,
-    /// As `nester backup run` makes it: on the backup thread (nice 19), not synced.
+    /// On a backup thread (nice 19), the copy not synced.
     VacuumIntoNiced,
     BackupApi,
+    /// As `nester backup run` makes it: on the backup thread (nice 19), not synced.
     BackupApiNiced,
     Push,
 }
@@ -91,9 +92,9 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Self::VacuumInto => "VACUUM INTO, nice 0",
-            Self::VacuumIntoNiced => "VACUUM INTO, as shipped",
+            Self::VacuumIntoNiced => "VACUUM INTO, nice 19",
             Self::BackupApi => "backup API, nice 0",
-            Self::BackupApiNiced => "backup API, nice 19",
+            Self::BackupApiNiced => "backup API, as shipped",
             Self::Push => "nester backup run",
         }
     }
@@ -117,14 +118,21 @@ fn vacuum_into(
     Ok(())
 }
 
-/// SQLite's online backup, in one step: in several, every write by another connection
-/// would restart it.
-fn backup_api(database: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+/// SQLite's online backup, in one step (in several, every write by another connection
+/// would restart it); the copy synced or not (as the nester makes it).
+fn backup_api(
+    database: &std::path::Path,
+    out: &std::path::Path,
+    synced: bool,
+) -> anyhow::Result<()> {
     let source = rusqlite::Connection::open_with_flags(
         database,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
     let mut copy = rusqlite::Connection::open(out)?;
+    if !synced {
+        copy.pragma_update(None, "synchronous", "OFF")?;
+    }
     let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
     while backup.step(-1)? != rusqlite::backup::StepResult::Done {
         std::thread::sleep(StdDuration::from_millis(10));
@@ -156,9 +164,11 @@ impl Nester {
                 background::run(move || vacuum_into(&database, &out, false)).await?
             }
             Op::BackupApi => {
-                tokio::task::spawn_blocking(move || backup_api(&database, &out)).await??
+                tokio::task::spawn_blocking(move || backup_api(&database, &out, true)).await??
             }
-            Op::BackupApiNiced => background::run(move || backup_api(&database, &out)).await?,
+            Op::BackupApiNiced => {
+                background::run(move || backup_api(&database, &out, false)).await?
+            }
             Op::Push => {
                 let pushed = nester::backup::push::run(
                     &self.dir,

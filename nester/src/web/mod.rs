@@ -50,6 +50,17 @@ pub fn routes() -> Vec<Route> {
         Route::get("/account/mfa", MfaSetup, mfa::page),
         Route::post("/account/mfa", MfaSetup, mfa::confirm),
         Route::get("/account", Roles(ANYONE), account::page),
+        Route::get("/account/ssh", Roles(SSH_USERS), ui::ssh::page),
+        Route::post(
+            "/account/ssh/certificates",
+            Roles(SSH_USERS),
+            ui::ssh::create,
+        ),
+        Route::post(
+            "/account/ssh/certificates/{serial}/revoke",
+            Roles(SSH_USERS),
+            ui::ssh::revoke,
+        ),
         Route::post("/account/password", Roles(ANYONE), account::password),
         Route::post(
             "/account/sessions/{session_id}/end",

@@ -111,6 +111,12 @@ async fn every_route_against_every_role() {
         (("GET", "/admin/audit"), [S, D, D, A]),
         (("GET", "/admin/bans"), [S, D, D, A]),
         (("GET", "/admin/backups"), [S, D, D, A]),
+        (("GET", "/account/ssh"), [S, D, A, A]),
+        (("POST", "/account/ssh/certificates"), [S, D, I, I]),
+        (
+            ("POST", "/account/ssh/certificates/{serial}/revoke"),
+            [S, D, M, M],
+        ),
         (("POST", "/admin/bans/{addr}/{len}/lift"), [S, D, D, M]),
         (("GET", "/admin/probes"), [S, D, D, A]),
         (("GET", "/admin/probes/{probe_id}/revoke"), [S, D, D, M]),

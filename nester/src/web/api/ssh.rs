@@ -104,12 +104,12 @@ async fn fresh_code(state: &AppState, caller: &Caller, code: &str) -> Result<(),
     }
     let digits = code.trim();
     let now = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
-    let accepted = match digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        true => match totp::matching_step(&secret, digits, now) {
-            Some(step) => state.db.accept_totp_step(caller.user_id, step).await?,
-            None => false,
-        },
-        false => false,
+    let step = (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| totp::matching_step(&secret, digits, now))
+        .flatten();
+    let accepted = match step {
+        Some(step) => state.db.accept_totp_step(caller.user_id, step).await?,
+        None => false,
     };
     if accepted {
         return Ok(());
@@ -273,6 +273,15 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(serial): ApiPath<u64>,
 ) -> Result<Json<SshCertificate>, ApiError> {
+    Ok(Json(revoke_as(&state, &caller, serial).await?))
+}
+
+/// Revokes certificate `serial` for `caller`, for the API and the page alike.
+pub async fn revoke_as(
+    state: &AppState,
+    caller: &Caller,
+    serial: u64,
+) -> Result<SshCertificate, ApiError> {
     let not_found = || ApiError::not_found(format!("no SSH certificate {serial} of yours"));
     let (_, owner) = state
         .db
@@ -294,7 +303,7 @@ pub async fn revoke(
         .ssh_certificate(serial)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(record))
+    Ok(record)
 }
 
 /// What clients trust: the user CA's public key and the `known_hosts` line for host

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::login::{Attempt, too_many, wait_message};
 use crate::auth::credentials;
 use crate::auth::session::{SESSION_COOKIE, clear_cookie};
-use crate::auth::{Caller, TOKEN_HOLDERS};
+use crate::auth::{Caller, SSH_USERS, TOKEN_HOLDERS};
 use crate::clock::rfc3339;
 use crate::db::Role;
 use crate::db::{LoginOutcome, Scope, UserChange};
@@ -46,6 +46,8 @@ struct AccountPage {
     sessions: Vec<SessionView>,
     mfa: bool,
     token_holder: bool,
+    /// May have SSH certificates.
+    ssh: bool,
     tokens: Vec<TokenView>,
     message: Option<String>,
     error: Option<String>,
@@ -102,6 +104,7 @@ async fn account_page(
             sessions,
             mfa: state.db.totp(caller.user_id).await?.is_some(),
             token_holder,
+            ssh: SSH_USERS.contains(&caller.role),
             tokens,
             message: None,
             error,

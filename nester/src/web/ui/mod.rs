@@ -16,3 +16,4 @@ pub mod probe;
 pub mod report;
 mod rows;
 pub mod search;
+pub mod ssh;

@@ -1,0 +1,149 @@
+//! `/account/ssh`: SSH certificates for harvester boxes, for support and admin users. Ask
+//! with a public key and a fresh code from the authenticator (the same rules as the API:
+//! `web/api/ssh.rs`), see one's certificates (an admin: everyone's) and revoke them.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::clock::rfc3339;
+use crate::db::Role;
+use crate::error::{ApiError, ApiForm, ApiPath};
+use crate::state::AppState;
+use crate::web::api::ssh::{NewCertificate, issue};
+use crate::web::view::{self, Nav};
+
+struct CertificateView {
+    serial: u64,
+    username: String,
+    principals: String,
+    valid_before: String,
+    issued: String,
+    fingerprint: String,
+    source_ip: String,
+    revoked: Option<String>,
+    /// Still valid and not revoked.
+    live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "ssh.html")]
+struct SshPage {
+    nav: Option<Nav>,
+    csrf: String,
+    everyone: bool,
+    principals: String,
+    validity: String,
+    max_validity: String,
+    certificates: Vec<CertificateView>,
+    /// A certificate just issued, to copy.
+    issued: Option<String>,
+    known_hosts: String,
+    error: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    caller: &Caller,
+    status: StatusCode,
+    issued: Option<String>,
+    error: Option<String>,
+) -> Result<Response, ApiError> {
+    let everyone = caller.role == Role::Admin;
+    let now = state.clock.now();
+    let certificates = state
+        .db
+        .ssh_certificates((!everyone).then_some(caller.user_id))
+        .await?
+        .into_iter()
+        .map(|c| CertificateView {
+            serial: c.serial,
+            username: c.username,
+            principals: c.principals.join(", "),
+            valid_before: rfc3339(c.valid_before),
+            issued: rfc3339(c.issued_at),
+            fingerprint: c.fingerprint,
+            source_ip: c.source_ip.unwrap_or_default(),
+            live: c.revoked_at.is_none() && c.valid_before > now,
+            revoked: c.revoked_at.map(rfc3339),
+        })
+        .collect();
+    let config = &state.ssh.config;
+    let host_ca = state
+        .ssh
+        .host_ca
+        .public_key()
+        .to_openssh()
+        .map_err(ApiError::internal)?;
+    view::render(
+        status,
+        &SshPage {
+            nav: Nav::of(caller),
+            csrf: caller.csrf().to_string(),
+            everyone,
+            principals: config.principals_of(caller.role).join(", "),
+            validity: humantime::format_duration(config.validity).to_string(),
+            max_validity: humantime::format_duration(config.max_validity).to_string(),
+            certificates,
+            issued,
+            known_hosts: format!("@cert-authority * {host_ca}"),
+            error,
+        },
+    )
+}
+
+pub async fn page(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    render(&state, &caller, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CertificateForm {
+    #[serde(default)]
+    public_key: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    validity: String,
+}
+
+/// Issues a certificate and shows it; a refusal is shown on the page with its status.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiForm(form): ApiForm<CertificateForm>,
+) -> Result<Response, ApiError> {
+    let new = NewCertificate {
+        public_key: form.public_key,
+        totp: form.code,
+        validity: Some(form.validity),
+    };
+    match issue(&state, &caller, new).await {
+        Ok(issued) => {
+            render(
+                &state,
+                &caller,
+                StatusCode::OK,
+                Some(issued.certificate),
+                None,
+            )
+            .await
+        }
+        Err(e) if e.status.is_client_error() => {
+            render(&state, &caller, e.status, None, Some(e.message)).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Revokes a certificate of the caller's (an admin's: anyone's).
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(serial): ApiPath<u64>,
+) -> Result<Response, ApiError> {
+    crate::web::api::ssh::revoke_as(&state, &caller, serial).await?;
+    Ok(Redirect::to("/account/ssh").into_response())
+}
