@@ -100,6 +100,10 @@ impl Op {
     }
 }
 
+fn read_only(database: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
 /// `VACUUM INTO`, the copy synced (SQLite's default) or not (as the nester makes it: the
 /// copy is compressed and deleted at once).
 fn vacuum_into(
@@ -107,10 +111,7 @@ fn vacuum_into(
     out: &std::path::Path,
     synced: bool,
 ) -> anyhow::Result<()> {
-    let source = rusqlite::Connection::open_with_flags(
-        database,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
+    let source = read_only(database)?;
     if !synced {
         source.pragma_update(None, "synchronous", "OFF")?;
     }
@@ -125,10 +126,7 @@ fn backup_api(
     out: &std::path::Path,
     synced: bool,
 ) -> anyhow::Result<()> {
-    let source = rusqlite::Connection::open_with_flags(
-        database,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
+    let source = read_only(database)?;
     let mut copy = rusqlite::Connection::open(out)?;
     if !synced {
         copy.pragma_update(None, "synchronous", "OFF")?;

@@ -12,7 +12,7 @@ use nester::backup::sftp::Remote;
 use nester::datadir::DataDir;
 use seahawks_tests::sshd::Sshd;
 
-use crate::backup_sftp::config;
+use crate::backup_sftp::{config, names};
 use crate::harness::TestNester;
 
 /// Adds `bytes` of incompressible rows to the database at `database`, a megabyte per
@@ -136,13 +136,7 @@ async fn an_upload_cut_midway_is_no_backup_and_the_next_backup_clears_it() {
         .unwrap();
     assert_eq!(pushed.verified, Some(Ok(())));
     assert!(partials(&sshd.backups()).is_empty());
-    let names: Vec<String> = remote
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = names(&remote).await;
     assert_eq!(names, vec![pushed.name]);
 }
 

@@ -196,13 +196,7 @@ async fn failed_uploads_are_never_backups_and_corruption_is_caught() {
     std::fs::write(cut.join("nester.db.gz"), b"half").unwrap();
     run_chown(&cut);
     let remote = Remote::connect(&config, &key).await.unwrap();
-    let names: Vec<String> = remote
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = names(&remote).await;
     assert_eq!(names, vec![first.name.clone()]);
 
     // The server's disk full: the upload fails saying so, and no new backup appears.
@@ -253,6 +247,17 @@ async fn failed_uploads_are_never_backups_and_corruption_is_caught() {
             .verify_error
             .is_some_and(|e| e.contains("nester.db.gz"))
     );
+}
+
+/// The names of the complete backups on the server.
+pub(crate) async fn names(remote: &Remote) -> Vec<String> {
+    remote
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect()
 }
 
 fn run_chown(path: &std::path::Path) {

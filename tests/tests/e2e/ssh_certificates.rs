@@ -86,6 +86,11 @@ async fn ask(
     .await
 }
 
+async fn revoke(nester: &TestNester, auth: &str, serial: u64) -> Response {
+    let path = format!("/api/v1/ssh/certificates/{serial}/revoke");
+    call(nester, auth, Method::POST, &path, Vec::new()).await
+}
+
 /// A new Ed25519 key pair in `dir` named `name`; its public line.
 fn keygen(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
@@ -196,14 +201,7 @@ async fn a_certificate_after_a_fresh_code_opens_the_box_to_its_principal_until_r
 
     // Revoked: the KRL the nester serves, installed on the box, shuts it out; ssh-keygen
     // reads the KRL and agrees.
-    let revoked = call(
-        &nester,
-        &support,
-        Method::POST,
-        &format!("/api/v1/ssh/certificates/{serial}/revoke"),
-        Vec::new(),
-    )
-    .await;
+    let revoked = revoke(&nester, &support, serial).await;
     assert_eq!(revoked.status, 200, "{}", revoked.text());
     assert!(revoked.json()["revoked_at"].is_string());
     let krl = call(
@@ -441,14 +439,7 @@ async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_n
     let (ok, err) = login(&sshd, keys.path(), "hal");
     assert!(ok, "{err}");
 
-    let revoked = call(
-        &nester,
-        &support,
-        Method::POST,
-        &format!("/api/v1/ssh/certificates/{serial}/revoke"),
-        Vec::new(),
-    )
-    .await;
+    let revoked = revoke(&nester, &support, serial).await;
     assert_eq!(revoked.status, 200);
     // Until the harvester's next cycle the box knows nothing of it; after it, sshd refuses.
     assert!(login(&sshd, keys.path(), "hal").0);
