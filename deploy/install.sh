@@ -51,6 +51,11 @@ for c in $components; do
     install -m 0755 "$binaries/$c" "$root/usr/local/bin/.$c.new"
     mv -f "$root/usr/local/bin/.$c.new" "$root/usr/local/bin/$c"
     install -m 0644 "$here/systemd/$c.service" "$root/etc/systemd/system/$c.service"
+    if [ "$c" = harvester ]; then
+        for u in seahawks-ssh-host-certificate.path seahawks-ssh-host-certificate.service; do
+            install -m 0644 "$here/systemd/$u" "$root/etc/systemd/system/$u"
+        done
+    fi
     config="$root/etc/seahawks/$c.toml"
     # Readable by the service's group only (resolved in the root that holds it).
     gid=$(grep "^seahawks-$c:" "$root/etc/group" | cut -d: -f3)
@@ -84,6 +89,9 @@ EOF
   harvester: (edit scan.scope and scan.targets in /etc/seahawks/harvester.toml, then)
              runuser -u seahawks-harvester -- harvester enroll --config /etc/seahawks/harvester.toml --token-file -
              systemctl enable --now harvester
+             SSH certificates on this box (README "SSH certificates for support engineers"):
+             deploy/sshd_config.d/seahawks.conf into /etc/ssh/sshd_config.d/, [ssh] in
+             harvester.toml, then systemctl enable --now seahawks-ssh-host-certificate.path
 EOF
         ;;
     esac

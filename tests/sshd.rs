@@ -139,17 +139,42 @@ impl Sshd {
             file("revoked_keys", b""),
             file("principals", b""),
         );
+        // Absent until a harvester installs it: sshd logs that and serves the plain key.
+        let host_cert = base.join("host_ed25519-cert.pub");
         let config = format!(
             "AuthorizedKeysFile none\nTrustedUserCAKeys {}\nRevokedKeys {}\n\
-             AuthorizedPrincipalsFile {}\nAllowUsers {BOX_USER}\n",
+             AuthorizedPrincipalsFile {}\nAllowUsers {BOX_USER}\nHostCertificate {}\n",
             ca.display(),
             krl.display(),
-            principals.display()
+            principals.display(),
+            host_cert.display()
         );
         Self::launch(base, &config)
     }
 
-    /// A file of a box's sshd (see [`Sshd::start_box`]).
+    /// Has sshd read its configuration and host keys and certificates again (`SIGHUP`, as
+    /// `systemctl reload` does), and waits until it listens again.
+    pub fn reload(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.child.id() as i32).expect("a process id is not 0"),
+            rustix::process::Signal::HUP,
+        )
+        .unwrap();
+        // It closes its socket and re-executes itself: wait past the close, then for the
+        // listen.
+        std::thread::sleep(Duration::from_millis(500));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen again within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A file of a box's sshd (see [`Sshd::start_box`]): `trusted_user_ca`, `revoked_keys`,
+    /// `principals`, `host_ed25519.pub`, `host_ed25519-cert.pub`.
     pub fn box_file(&self, name: &str) -> PathBuf {
         self.base.join(name)
     }

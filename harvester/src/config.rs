@@ -38,12 +38,23 @@ pub struct Config {
 
 /// `[ssh]`: where the box's sshd reads the user CAs and the revoked keys (`sshd_config`'s
 /// `TrustedUserCAKeys` and `RevokedKeys`); the harvester rewrites both atomically each
-/// cycle the nester's copy changes.
+/// cycle the nester's copy changes. With `host_key` and `host_certificate`, it also has the
+/// box's host key certified by the nester and keeps the certificate where sshd's
+/// `HostCertificate` reads it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshTrustConfig {
     pub trusted_user_ca_keys: PathBuf,
     pub revoked_keys: PathBuf,
+    /// The box's host public key, e.g. `/etc/ssh/ssh_host_ed25519_key.pub`.
+    #[serde(default)]
+    pub host_key: Option<PathBuf>,
+    /// Where its certificate goes, e.g. `/etc/ssh/seahawks/ssh_host_ed25519_key-cert.pub`.
+    #[serde(default)]
+    pub host_certificate: Option<PathBuf>,
+    /// Names the box answers to besides its host name (e.g. its DNS name at the site).
+    #[serde(default)]
+    pub host_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,6 +151,12 @@ impl Config {
             self.spool.max_bytes >= 64 * 1024,
             "`spool.max_bytes` must be at least 65536"
         );
+        if let Some(ssh) = &self.ssh {
+            anyhow::ensure!(
+                ssh.host_key.is_some() == ssh.host_certificate.is_some(),
+                "`ssh.host_key` and `ssh.host_certificate` go together: set both or neither"
+            );
+        }
         self.ports()?;
         Ok(())
     }

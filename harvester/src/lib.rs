@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod report;
 pub mod scan;
 pub mod spool;
+pub mod ssh_host;
 pub mod ssh_trust;
 pub mod state;
 pub mod status;

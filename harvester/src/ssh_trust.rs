@@ -17,13 +17,13 @@ use shared::protocol::SshTrust;
 use crate::config::SshTrustConfig;
 
 /// Where a file is written before it replaces `path`.
-fn staging(path: &Path) -> PathBuf {
+pub(crate) fn staging(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".seahawks-new");
     path.with_file_name(name)
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -38,7 +38,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn replace(staged: &Path, path: &Path) -> anyhow::Result<()> {
+pub(crate) fn replace(staged: &Path, path: &Path) -> anyhow::Result<()> {
     fs::rename(staged, path).with_context(|| format!("cannot replace {}", path.display()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::File::open(dir)?.sync_all()?;
@@ -63,6 +63,13 @@ fn krl_reads(krl: &Path, keys: &Path) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr).trim()
         ),
     }
+}
+
+/// The version of the trust installed at `config`: the KRL's own version field.
+pub fn installed_version(config: &SshTrustConfig) -> Option<u64> {
+    let krl = fs::read(&config.revoked_keys).ok()?;
+    (krl.len() >= 20 && krl.starts_with(b"SSHKRL\n\0"))
+        .then(|| u64::from_be_bytes(krl[12..20].try_into().unwrap_or_default()))
 }
 
 /// Installs `trust` where the config says; `false` when both files already held it. On any
@@ -130,8 +137,13 @@ mod tests {
         let config = SshTrustConfig {
             trusted_user_ca_keys: dir.path().join("ca.pub"),
             revoked_keys: dir.path().join("revoked.krl"),
+            host_key: None,
+            host_certificate: None,
+            host_names: Vec::new(),
         };
+        assert_eq!(installed_version(&config), None);
         assert!(install(&config, &trust(&empty_krl())).unwrap());
+        assert_eq!(installed_version(&config), Some(3), "the KRL's version");
         assert_eq!(
             fs::read_to_string(&config.trusted_user_ca_keys).unwrap(),
             format!("{KEY}\n")

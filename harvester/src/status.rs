@@ -28,6 +28,8 @@ pub struct Status {
     pub rejected_reports: usize,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_upload: Option<OffsetDateTime>,
+    /// The version of the nester's SSH trust installed for the box's sshd (`[ssh]`).
+    pub ssh_trust_version: Option<u64>,
 }
 
 impl Status {
@@ -57,6 +59,10 @@ impl Status {
             unsent_reports: Counter::unsent(dir)?.get(),
             rejected_reports: spool.rejected()?,
             last_upload: state::last_upload(dir),
+            ssh_trust_version: config
+                .ssh
+                .as_ref()
+                .and_then(crate::ssh_trust::installed_version),
         })
     }
 
@@ -104,6 +110,8 @@ impl Status {
             self.spool_bytes,
             self.unsent_reports,
             self.rejected_reports
-        )
+        ) + &self
+            .ssh_trust_version
+            .map_or(String::new(), |v| format!("ssh trust:    version {v}\n"))
     }
 }

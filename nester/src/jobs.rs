@@ -172,7 +172,7 @@ pub struct Served {
 }
 
 /// Every `check_every` (and at start, and when the files change): takes up a CA rotation
-/// started or ended by `nester ca`, and ends its overlap when due; renews the nester's own
+/// started or ended by `nester ca` or `nester ssh`, and ends its overlap when due; renews the nester's own
 /// listener certificates that are two thirds through their life, or not from the issuing CA,
 /// and serves the new ones at once; reloads an operator's web certificate when its files
 /// change (watched, and compared at each check).
@@ -208,6 +208,12 @@ pub async fn certificates(state: AppState, served: Served, stop: impl Future<Out
                 tracing::error!(
                     error = format!("{e:#}"),
                     "cannot take up the CA rotation; retrying at the next check"
+                );
+            }
+            if let Err(e) = state.ssh.take_up(&state.db, state.clock.now_ms()).await {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "cannot take up the SSH CA rotation; retrying at the next check"
                 );
             }
             for (listener, cert) in [

@@ -28,6 +28,36 @@ pub struct SshTrust {
     pub krl: String,
 }
 
+/// Where an enrolled harvester sends its box's SSH host key and gets back a host
+/// certificate (HTTP `POST`, over mTLS): [`HostCertificateRequest`] ->
+/// [`HostCertificateResponse`].
+pub const SSH_HOST_CERTIFICATE_PATH: &str = "/v1/ssh/host-certificate";
+
+/// A harvester box's host key and what it answers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCertificateRequest {
+    /// The box's host public key, one OpenSSH line (`/etc/ssh/ssh_host_ed25519_key.pub`).
+    pub host_key: String,
+    /// The box's names (its host name, configured extra names).
+    pub names: Vec<String>,
+    /// The box's own addresses (the nester adds the one it sees the harvester come from).
+    pub addresses: Vec<std::net::IpAddr>,
+    /// The SSH trust version the harvester has installed, if any.
+    pub trust_version: Option<u64>,
+}
+
+/// The box's host certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCertificateResponse {
+    /// One OpenSSH line, for sshd's `HostCertificate`.
+    pub certificate: String,
+    /// The names and addresses it is valid for.
+    pub principals: Vec<String>,
+    /// Seconds since the epoch.
+    pub valid_before: u64,
+}
+
 /// Media type of a JWS in compact serialisation (RFC 7515 §9.2.1).
 pub const JWS_MEDIA_TYPE: &str = "application/jose";
 

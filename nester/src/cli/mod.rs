@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod init;
 pub mod probe;
+pub mod ssh;
 pub mod token;
 pub mod user;
 
@@ -122,6 +123,13 @@ enum Command {
         #[command(subcommand)]
         command: ca::Command,
     },
+    /// The SSH certificate authorities: status, rotate, end a rotation.
+    Ssh {
+        #[command(flatten)]
+        config: AdminConfig,
+        #[command(subcommand)]
+        command: ssh::Command,
+    },
     /// Print an annotated example configuration.
     DefaultConfig,
 }
@@ -187,6 +195,16 @@ impl Cli {
             Command::Ca { config, command } => {
                 let (config, db) = config.open()?;
                 ca::run(command, &config, &db, crate::clock::Clock::default().now()).await
+            }
+            Command::Ssh { config, command } => {
+                let (config, db) = config.open()?;
+                ssh::run(
+                    command,
+                    &config,
+                    &db,
+                    crate::clock::Clock::default().now_ms(),
+                )
+                .await
             }
             Command::DefaultConfig => {
                 print!("{}", config::EXAMPLE);

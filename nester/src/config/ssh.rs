@@ -1,6 +1,7 @@
-//! `[ssh]` in `nester.toml`: the user certificates the nester's SSH CA issues to support
-//! engineers for harvester boxes. Which account names (principals) each role's
-//! certificates carry, how long they last, and whether they allow forwarding.
+//! `[ssh]` in `nester.toml`: the certificates the nester's SSH CAs issue. User certificates
+//! for support engineers: which account names (principals) each role's certificates carry,
+//! how long they last, whether they allow forwarding; and how long harvester boxes' host
+//! certificates last.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub struct SshConfig {
     pub max_validity: Duration,
     /// Agent and port forwarding allowed by user certificates.
     pub forwarding: bool,
+    /// A harvester box's host certificate's lifetime (renewed by its harvester at two
+    /// thirds).
+    #[serde(deserialize_with = "duration")]
+    pub host_validity: Duration,
 }
 
 impl Default for SshConfig {
@@ -40,6 +45,7 @@ impl Default for SshConfig {
             validity: Duration::from_secs(3600),
             max_validity: Duration::from_secs(8 * 3600),
             forwarding: false,
+            host_validity: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -62,6 +68,11 @@ impl SshConfig {
         }
         if self.validity < Duration::from_secs(60) || self.validity > self.max_validity {
             return Err("`ssh.validity` must be at least 1m and at most `ssh.max_validity`".into());
+        }
+        if self.host_validity < Duration::from_secs(3600)
+            || self.host_validity > Duration::from_secs(366 * 86_400)
+        {
+            return Err("`ssh.host_validity` must be between 1h and 366d".into());
         }
         for (role, names) in &self.principals {
             match role.as_str() {

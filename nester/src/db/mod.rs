@@ -40,6 +40,8 @@ mod sessions;
 mod signed;
 pub mod silences;
 pub mod ssh_certificates;
+pub mod ssh_hosts;
+pub mod ssh_trust;
 mod staging;
 mod users;
 mod wan;
@@ -160,6 +162,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0017_cert_issuer.sql")),
         M::up(include_str!("migrations/0018_backups.sql")),
         M::up(include_str!("migrations/0019_ssh_certificates.sql")),
+        M::up(include_str!("migrations/0020_ssh_hosts.sql")),
     ])
 }
 

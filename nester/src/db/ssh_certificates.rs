@@ -166,6 +166,9 @@ impl Db {
                  WHERE serial = ?1 AND revoked_ms IS NULL",
                 params![serial, now, by],
             )? == 1;
+            if done {
+                super::ssh_trust::bump(tx)?;
+            }
             Ok((
                 done,
                 done.then(|| {
@@ -175,22 +178,6 @@ impl Db {
                     )
                 }),
             ))
-        })
-        .await
-    }
-
-    /// Every revoked certificate's CA fingerprint and serial, and the revocations' version
-    /// (it rises with each: revocations are never undone).
-    pub async fn ssh_revocations(&self) -> Result<(u64, Vec<(String, u64)>), DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT ca, serial FROM ssh_certificates WHERE revoked_ms IS NOT NULL
-                 ORDER BY serial",
-            )?;
-            let revoked: Vec<(String, u64)> = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.unsigned_abs())))?
-                .collect::<Result<_, _>>()?;
-            Ok((revoked.len() as u64, revoked))
         })
         .await
     }

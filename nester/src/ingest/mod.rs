@@ -1,17 +1,21 @@
 //! The ingest listener: harvesters enroll (`enroll.rs`), renew their certificate, fetch the
-//! CAs to trust, fetch their box's SSH trust (`ssh_trust.rs`) and post signed reports
+//! CAs to trust, fetch their box's SSH trust (`ssh_trust.rs`) and host certificate
+//! (`ssh_host.rs`) and post signed reports
 //! (`reports.rs`) here. [`ProbeIdentity`] (`identity.rs`) is the extractor for
 //! "which enrolled, unrevoked probe is this"; every route but enrollment takes it.
 
 mod enroll;
 mod identity;
 mod reports;
+mod ssh_host;
 mod ssh_trust;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use shared::protocol::{ENROLL_PATH, RENEW_PATH, REPORTS_PATH, SSH_TRUST_PATH, TRUST_PATH};
+use shared::protocol::{
+    ENROLL_PATH, RENEW_PATH, REPORTS_PATH, SSH_HOST_CERTIFICATE_PATH, SSH_TRUST_PATH, TRUST_PATH,
+};
 
 pub use enroll::EnrollLimiter;
 pub use identity::ProbeIdentity;
@@ -48,6 +52,7 @@ pub fn router(state: IngestState) -> Router {
         .route(RENEW_PATH, post(enroll::renew))
         .route(TRUST_PATH, get(enroll::trust))
         .route(SSH_TRUST_PATH, get(ssh_trust::ssh_trust))
+        .route(SSH_HOST_CERTIFICATE_PATH, post(ssh_host::host_certificate))
         .route_layer(axum::middleware::from_fn_with_state(
             "ingest",
             crate::metrics::track,

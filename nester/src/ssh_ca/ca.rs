@@ -11,7 +11,6 @@ use russh::keys::ssh_key::certificate::{Builder, CertType, Certificate};
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 
 use crate::datadir::DataDir;
-use crate::ssh::key_file;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -20,17 +19,36 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn path(self, dir: &DataDir) -> PathBuf {
+    pub const ALL: [Self; 2] = [Self::User, Self::Host];
+
+    /// The CA's key file (the newest CA during a rotation).
+    pub fn path(self, dir: &DataDir) -> PathBuf {
         match self {
             Self::User => dir.ssh_user_ca(),
             Self::Host => dir.ssh_host_ca(),
         }
     }
 
-    fn comment(self) -> &'static str {
+    pub(super) fn comment(self) -> &'static str {
         match self {
             Self::User => "seahawks-ssh-user-ca",
             Self::Host => "seahawks-ssh-host-ca",
+        }
+    }
+
+    /// "user CA" or "host CA".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::User => "user CA",
+            Self::Host => "host CA",
+        }
+    }
+
+    /// How `nester ssh` names it: `user-ca` or `host-ca`.
+    pub fn argument(self) -> &'static str {
+        match self {
+            Self::User => "user-ca",
+            Self::Host => "host-ca",
         }
     }
 }
@@ -56,19 +74,18 @@ pub struct SshCa {
 }
 
 impl SshCa {
-    /// The CA for `purpose`, made now if the data directory has none.
-    pub fn load_or_create(dir: &DataDir, purpose: Purpose) -> anyhow::Result<Self> {
-        let path = purpose.path(dir);
-        let key = if path.exists() {
-            key_file::load(&path)?
-        } else {
-            key_file::create(&path, purpose.comment())?
-        };
-        Ok(Self { purpose, key })
+    pub fn new(purpose: Purpose, key: PrivateKey) -> Self {
+        Self { purpose, key }
     }
 
     pub fn public_key(&self) -> &PublicKey {
         self.key.public_key()
+    }
+
+    /// The public key, one OpenSSH line.
+    pub fn openssh(&self) -> String {
+        // Encoding an Ed25519 public key cannot fail.
+        self.public_key().to_openssh().unwrap_or_default()
     }
 
     /// `SHA256:...`, as `ssh-keygen -lf` prints it.
@@ -138,10 +155,18 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(temp.path().join("n"));
         dir.create().unwrap();
-        let ca = SshCa::load_or_create(&dir, Purpose::User).unwrap();
-        let again = SshCa::load_or_create(&dir, Purpose::User).unwrap();
-        assert_eq!(ca.fingerprint(), again.fingerprint(), "made once");
-        let host = SshCa::load_or_create(&dir, Purpose::Host).unwrap();
+        let load = |purpose| {
+            super::super::rotation::CaSet::load(&dir, purpose)
+                .unwrap()
+                .newest
+        };
+        let ca = load(Purpose::User);
+        assert_eq!(
+            ca.fingerprint(),
+            load(Purpose::User).fingerprint(),
+            "made once"
+        );
+        let host = load(Purpose::Host);
         assert_ne!(ca.fingerprint(), host.fingerprint());
 
         let cert = ca.sign(&subject(), &request()).unwrap();
@@ -163,7 +188,9 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(temp.path().join("n"));
         dir.create().unwrap();
-        let ca = SshCa::load_or_create(&dir, Purpose::User).unwrap();
+        let ca = super::super::rotation::CaSet::load(&dir, Purpose::User)
+            .unwrap()
+            .newest;
         let mut none = request();
         none.principals.clear();
         assert!(ca.sign(&subject(), &none).is_err());

@@ -1,14 +1,15 @@
 //! OpenSSH key revocation lists (KRL), encoded as OpenSSH's `PROTOCOL.krl` specifies, for
-//! `sshd`'s `RevokedKeys` and `ssh-keygen -Q`. No crate writes them. We emit the section
-//! our CA needs: certificate serials revoked, per CA key. Unsigned: the KRL travels to
-//! harvesters inside the mTLS connection.
+//! `sshd`'s `RevokedKeys` and `ssh-keygen -Q`. No crate writes them. We emit the sections
+//! our CA needs: certificate serials revoked, per CA key, and keys revoked outright by their
+//! SHA-256 hash. Unsigned: the KRL travels to harvesters inside the mTLS connection.
 //!
 //! Format (all integers big-endian, `string` = u32 length + bytes):
 //! header `u64 magic "SSHKRL\n\0"`, `u32 format 1`, `u64 krl_version`, `u64 generated_date`,
 //! `u64 flags`, `string reserved`, `string comment`; then sections, each `byte type` and
 //! `string data`. Section 1 (certificates): `string ca_key`, `string reserved`, then
 //! subsections, each `byte type` and `string data`; subsection 0x20 is a list of `u64`
-//! serials.
+//! serials. Section 5 is the sorted `string` SHA-256 hashes of the plain keys' wire blobs
+//! (a certificate is refused when its key's hash is there).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +18,7 @@ use russh::keys::PublicKey;
 const MAGIC: u64 = 0x5353_484b_524c_0a00;
 const FORMAT_VERSION: u32 = 1;
 const SECTION_CERTIFICATES: u8 = 1;
+const SECTION_FINGERPRINT_SHA256: u8 = 5;
 const CERT_SERIAL_LIST: u8 = 0x20;
 
 /// What a KRL revokes.
@@ -29,6 +31,8 @@ pub struct Krl {
     pub comment: String,
     /// Revoked certificate serials, by the wire blob of the CA key that signed them.
     serials: BTreeMap<Vec<u8>, BTreeSet<u64>>,
+    /// SHA-256 of the wire blob of each key revoked outright.
+    key_hashes: BTreeSet<[u8; 32]>,
 }
 
 fn put_u32(out: &mut Vec<u8>, n: u32) {
@@ -67,6 +71,15 @@ impl Krl {
         Ok(())
     }
 
+    /// Revokes `key` outright, and every certificate for it.
+    pub fn revoke_key(&mut self, key: &PublicKey) -> anyhow::Result<()> {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &blob(key)?);
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest.as_ref());
+        self.key_hashes.insert(hash);
+        Ok(())
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         put_u64(&mut out, MAGIC);
@@ -87,6 +100,14 @@ impl Krl {
             section.push(CERT_SERIAL_LIST);
             put_string(&mut section, &list);
             out.push(SECTION_CERTIFICATES);
+            put_string(&mut out, &section);
+        }
+        if !self.key_hashes.is_empty() {
+            let mut section = Vec::new();
+            for hash in &self.key_hashes {
+                put_string(&mut section, hash);
+            }
+            out.push(SECTION_FINGERPRINT_SHA256);
             put_string(&mut out, &section);
         }
         out

@@ -29,7 +29,9 @@ use crate::auth::{ADMIN, ANYONE, Access, Guard, NOC, SSH_USERS, TOKEN_HOLDERS};
 use crate::config::WebConfig;
 use crate::error::{ApiError, method_not_allowed, not_found};
 use crate::state::AppState;
-use api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites, ssh};
+use api::{
+    alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites, ssh, ssh_revoked_keys,
+};
 use cache::{Cache, Reuse};
 use ui::{account, admin, login, mfa};
 
@@ -183,6 +185,16 @@ pub fn routes() -> Vec<Route> {
         Route::get("/api/v1/ssh/ca", Roles(ANYONE), ssh::authorities),
         Route::get("/api/v1/ssh/krl", Roles(ANYONE), ssh::krl),
         Route::get("/api/v1/ssh/certificates", Roles(SSH_USERS), ssh::list),
+        Route::get(
+            "/api/v1/ssh/revoked-keys",
+            Roles(ADMIN),
+            ssh_revoked_keys::list,
+        ),
+        Route::post(
+            "/api/v1/ssh/revoked-keys",
+            Roles(ADMIN),
+            ssh_revoked_keys::create,
+        ),
         Route::post("/api/v1/ssh/certificates", Roles(SSH_USERS), ssh::create),
         Route::post(
             "/api/v1/ssh/certificates/{serial}/revoke",

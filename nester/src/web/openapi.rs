@@ -9,7 +9,9 @@ use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::api::{alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites, ssh};
+use super::api::{
+    alerts, audit, bans, enrollment, hosts, probes, reports, silences, sites, ssh, ssh_revoked_keys,
+};
 use crate::db::Ban;
 use crate::db::alerts::{Acknowledgement, Alert, AlertState, Severity};
 use crate::db::audit::AuditEntry;
@@ -31,6 +33,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         probes::wan, probes::gaps, probes::revoke, hosts::search, hosts::one, reports::parsed,
         reports::signed, enrollment::list, enrollment::create, enrollment::revoke, audit::list, bans::list, alerts::list, alerts::acknowledge, silences::list,
         silences::create, silences::lift, ssh::authorities, ssh::krl, ssh::list, ssh::create, ssh::revoke,
+        ssh_revoked_keys::create, ssh_revoked_keys::list,
         document
     ),
     components(schemas(
@@ -41,7 +44,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         enrollment::CreatedToken, audit::AuditPage, audit::ChainState, AuditEntry, Ban, alerts::AlertPage, Alert, Severity, AlertState, Acknowledgement,
         alerts::Acknowledge, Silence, Matcher, silences::NewSilence, silences::CreatedSilence,
         ssh::NewCertificate, ssh::IssuedCertificate, ssh::SshAuthorities,
-        crate::db::ssh_certificates::SshCertificate,
+        crate::db::ssh_certificates::SshCertificate, ssh_revoked_keys::NewRevokedKey,
+        crate::db::ssh_trust::RevokedKey,
         crate::notify::message::Notification, crate::notify::message::NotifiedAlert, ErrorBody,
         ErrorDetail
     )),

@@ -165,6 +165,8 @@ async fn every_route_against_every_role() {
             ("POST", "/api/v1/ssh/certificates/{serial}/revoke"),
             [S, D, M, M],
         ),
+        (("GET", "/api/v1/ssh/revoked-keys"), [S, D, D, A]),
+        (("POST", "/api/v1/ssh/revoked-keys"), [S, D, D, I]),
         (("GET", "/api/v1/enrollment-tokens"), [S, D, D, A]),
         (("POST", "/api/v1/enrollment-tokens"), [S, D, D, I]),
         (

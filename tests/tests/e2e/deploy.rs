@@ -61,6 +61,30 @@ fn units_are_sandboxed_below_their_exposure_targets() {
     }
 }
 
+#[test]
+fn the_host_certificate_watch_is_a_valid_unit_pair() {
+    let path = repo().join("deploy/systemd/seahawks-ssh-host-certificate.path");
+    let out = run("systemd-analyze", &["verify", path.to_str().unwrap()]);
+    assert!(
+        out.status.success() && text(&out).trim().is_empty(),
+        "{}",
+        text(&out)
+    );
+    // It watches the file the sshd snippet reads and the harvester example writes.
+    let unit = std::fs::read_to_string(&path).unwrap();
+    let watched = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("PathChanged="))
+        .unwrap();
+    let sshd = std::fs::read_to_string(repo().join("deploy/sshd_config.d/seahawks.conf")).unwrap();
+    assert!(
+        sshd.contains(&format!("HostCertificate {watched}\n")),
+        "{sshd}"
+    );
+    let example = std::fs::read_to_string(repo().join("deploy/harvester.example.toml")).unwrap();
+    assert!(example.contains(&format!("host_certificate = \"{watched}\"")));
+}
+
 /// The built binaries, where install.sh looks for them.
 fn binaries() -> PathBuf {
     binary("nester");
@@ -138,6 +162,10 @@ fn install_sh_is_idempotent_and_keeps_an_edited_config() {
             root.join(format!("etc/systemd/system/{c}.service"))
                 .is_file()
         );
+    }
+    for unit in ["path", "service"] {
+        let name = format!("etc/systemd/system/seahawks-ssh-host-certificate.{unit}");
+        assert!(root.join(name).is_file(), "with the harvester");
     }
 
     // Bad invocations say what to do and install nothing.

@@ -33,7 +33,7 @@ mod process;
 mod retention;
 mod scan_site;
 mod security_alerts;
-mod ssh_certificates;
+mod ssh;
 mod users;
 mod wan_delay;
 mod web_auth;

@@ -11,3 +11,4 @@ pub mod reports;
 pub mod silences;
 pub mod sites;
 pub mod ssh;
+pub mod ssh_revoked_keys;

@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{HashAlg, PublicKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -20,6 +19,7 @@ use crate::db::ssh_certificates::{Issued, SshCertificate};
 use crate::db::{LoginEvent, LoginOutcome, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::ssh_ca::ca::Request;
+use crate::ssh_ca::keys;
 use crate::state::AppState;
 
 /// How far back a certificate's validity starts, for clocks a little behind.
@@ -52,28 +52,7 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
 
 /// The key to certify, or why not.
 fn subject_key(text: &str) -> Result<PublicKey, ApiError> {
-    let bad = |why: &str| refused(StatusCode::BAD_REQUEST, "bad_public_key", why.to_string());
-    if text.len() > 16 * 1024 {
-        return Err(bad("that is not a public key: it is too long"));
-    }
-    let key = PublicKey::from_openssh(text.trim()).map_err(|_| {
-        bad("that is not an OpenSSH public key line: paste the contents of ~/.ssh/id_ed25519.pub")
-    })?;
-    match key.key_data() {
-        KeyData::Ed25519(_)
-        | KeyData::SkEd25519(_)
-        | KeyData::Ecdsa(_)
-        | KeyData::SkEcdsaSha2NistP256(_) => Ok(key),
-        KeyData::Rsa(rsa) if rsa.n().as_positive_bytes().map_or(0, <[u8]>::len) * 8 >= 3072 => {
-            Ok(key)
-        }
-        KeyData::Rsa(_) => Err(bad(
-            "RSA keys must have at least 3072 bits; an Ed25519 key is better",
-        )),
-        _ => Err(bad(
-            "that key type is not accepted: use Ed25519 (ssh-keygen -t ed25519)",
-        )),
-    }
+    keys::accepted(text).map_err(|why| refused(StatusCode::BAD_REQUEST, "bad_public_key", why))
 }
 
 /// Checks a fresh TOTP code for `caller`, throttled as sign-in codes are.
@@ -131,12 +110,6 @@ async fn fresh_code(state: &AppState, caller: &Caller, code: &str) -> Result<(),
     ))
 }
 
-/// A random serial in 1..2^53 (exact as a JSON number).
-fn serial() -> Result<u64, ApiError> {
-    let bytes = crate::auth::secret::random::<8>().map_err(ApiError::internal)?;
-    Ok((u64::from_be_bytes(bytes) >> 11).max(1))
-}
-
 /// Issues a certificate to `caller`, for the API and the page alike.
 pub async fn issue(
     state: &AppState,
@@ -153,6 +126,14 @@ pub async fn issue(
         ));
     }
     let subject = subject_key(&new.public_key)?;
+    let fingerprint = subject.fingerprint(HashAlg::Sha256).to_string();
+    if state.db.ssh_key_revoked(fingerprint.clone()).await? {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "key_revoked",
+            "that key is revoked: make a new one (ssh-keygen -t ed25519)",
+        ));
+    }
     let max = time::Duration::try_from(config.max_validity).map_err(ApiError::internal)?;
     let validity = match new
         .validity
@@ -181,12 +162,12 @@ pub async fn issue(
 
     let now = state.clock.now();
     let (after, before) = (now - BACKDATE, now + validity);
-    let serial = serial()?;
+    let serial = keys::serial().map_err(ApiError::internal)?;
     let key_id = format!("{} serial {serial}", caller.username);
     let secs = |t: OffsetDateTime| u64::try_from(t.unix_timestamp()).unwrap_or(0);
-    let certificate = state
-        .ssh
-        .user_ca
+    let cas = state.ssh.cas();
+    let ca = cas.user.signing(to_ms(now));
+    let certificate = ca
         .sign(
             &subject,
             &Request {
@@ -211,8 +192,8 @@ pub async fn issue(
                 valid_after_ms: to_ms(after),
                 valid_before_ms: to_ms(before),
                 public_key: subject.to_openssh().map_err(ApiError::internal)?,
-                fingerprint: subject.fingerprint(HashAlg::Sha256).to_string(),
-                ca: state.ssh.user_ca.fingerprint(),
+                fingerprint,
+                ca: ca.fingerprint(),
             },
         )
         .await?;
@@ -306,31 +287,39 @@ pub async fn revoke_as(
     Ok(record)
 }
 
-/// What clients trust: the user CA's public key and the `known_hosts` line for host
+/// What clients trust: the user CAs' public keys and the `known_hosts` lines for host
 /// certificates.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SshAuthorities {
-    /// For `TrustedUserCAKeys` (harvesters get it on their own).
+    /// The user CA that signs now (harvesters install every trusted one on their own).
     pub user_ca: String,
     pub user_ca_fingerprint: String,
+    /// Every user CA trusted now: two during a rotation.
+    pub user_cas: Vec<String>,
     /// Add to `~/.ssh/known_hosts`: every harvester box whose host key the nester signed is
-    /// then trusted without a question.
+    /// then trusted without a question. One line per host CA trusted now (two during a
+    /// rotation).
     pub known_hosts: String,
 }
 
 /// The SSH CAs' public halves.
 #[utoipa::path(get, path = "/api/v1/ssh/ca", tag = "ssh", operation_id = "ssh_authorities",
     responses((status = 200, body = SshAuthorities)))]
-pub async fn authorities(State(state): State<AppState>) -> Result<Json<SshAuthorities>, ApiError> {
-    let line = |key: &PublicKey| key.to_openssh().map_err(ApiError::internal);
-    Ok(Json(SshAuthorities {
-        user_ca: line(state.ssh.user_ca.public_key())?,
-        user_ca_fingerprint: state.ssh.user_ca.fingerprint(),
-        known_hosts: format!(
-            "@cert-authority * {}",
-            line(state.ssh.host_ca.public_key())?
-        ),
-    }))
+pub async fn authorities(State(state): State<AppState>) -> Json<SshAuthorities> {
+    let now = state.clock.now_ms();
+    let cas = state.ssh.cas();
+    let signing = cas.user.signing(now);
+    Json(SshAuthorities {
+        user_ca: signing.openssh(),
+        user_ca_fingerprint: signing.fingerprint(),
+        user_cas: cas
+            .user
+            .trusted(now)
+            .iter()
+            .map(|ca| ca.openssh())
+            .collect(),
+        known_hosts: state.ssh.known_hosts(now).join("\n"),
+    })
 }
 
 /// The KRL of revoked user certificates, for boxes without a harvester (`RevokedKeys`;
@@ -338,7 +327,11 @@ pub async fn authorities(State(state): State<AppState>) -> Result<Json<SshAuthor
 #[utoipa::path(get, path = "/api/v1/ssh/krl", tag = "ssh", operation_id = "ssh_krl",
     responses((status = 200, description = "An OpenSSH KRL (binary)", content_type = "application/octet-stream")))]
 pub async fn krl(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let (version, bytes) = state.ssh.krl(&state.db).await.map_err(ApiError::internal)?;
+    let (version, bytes) = state
+        .ssh
+        .krl(&state.db, state.clock.now_ms())
+        .await
+        .map_err(ApiError::internal)?;
     Ok((
         [
             (

@@ -72,12 +72,6 @@ async fn render(
         })
         .collect();
     let config = &state.ssh.config;
-    let host_ca = state
-        .ssh
-        .host_ca
-        .public_key()
-        .to_openssh()
-        .map_err(ApiError::internal)?;
     view::render(
         status,
         &SshPage {
@@ -89,7 +83,7 @@ async fn render(
             max_validity: humantime::format_duration(config.max_validity).to_string(),
             certificates,
             issued,
-            known_hosts: format!("@cert-authority * {host_ca}"),
+            known_hosts: state.ssh.known_hosts(state.clock.now_ms()).join("\n"),
             error,
         },
     )

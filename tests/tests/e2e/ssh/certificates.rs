@@ -1,142 +1,10 @@
-//! SSH user certificates from the nester's SSH CA, used with the real `ssh` against a real
-//! `sshd` set up as a harvester box (`TrustedUserCAKeys`, `RevokedKeys`,
-//! `AuthorizedPrincipalsFile`): a fresh TOTP code gets a certificate that logs in as the
+//! User certificates from the API: a fresh TOTP code gets a certificate that logs in as the
 //! role's principal; a wrong principal, an expired certificate, a revoked one (the KRL the
 //! nester serves, installed on the box) are refused by sshd; no code, a replayed code, no
 //! two-factor authentication, the noc role get no certificate; `ssh-keygen -Q` reads our
 //! KRL with the right answers.
 
-use std::path::Path;
-use std::process::Command;
-
-use hyper::Method;
-use nester::auth::totp;
-use nester::db::{Role, Scope};
-use seahawks_tests::sshd::{BOX_USER, Sshd};
-
-use crate::client::Response;
-use crate::harness::TestNester;
-
-/// A user of `role` with TOTP on (when `mfa`), and a read-write API token of theirs.
-async fn user(nester: &TestNester, name: &str, role: Role, mfa: bool) -> (String, Vec<u8>) {
-    nester.add_user(name, role).await;
-    let id = nester.user_id(name).await;
-    let secret = totp::new_secret().unwrap();
-    if mfa {
-        nester
-            .db()
-            .enable_totp(
-                nester::db::audit::Actor::cli(),
-                id,
-                secret.clone(),
-                0,
-                Vec::new(),
-            )
-            .await
-            .unwrap();
-    }
-    let token = nester::auth::api_token::create(
-        nester.db(),
-        nester::db::audit::Actor::cli(),
-        id,
-        "ssh-test",
-        Scope::ReadWrite,
-        time::Duration::hours(1),
-    )
-    .await
-    .unwrap();
-    (format!("Bearer {token}"), secret)
-}
-
-/// The current code, at the nester's clock, `steps` of 30 s from now.
-fn code(nester: &TestNester, secret: &[u8], steps: i64) -> String {
-    let now = nester.clock().now().unix_timestamp() + 30 * steps;
-    totp::code_at(secret, u64::try_from(now).unwrap())
-}
-
-async fn call(
-    nester: &TestNester,
-    auth: &str,
-    method: Method,
-    path: &str,
-    body: Vec<u8>,
-) -> Response {
-    let mut headers = vec![("authorization", auth)];
-    if !body.is_empty() {
-        headers.push(("content-type", "application/json"));
-    }
-    nester.anonymous(method, path, &headers, body).await
-}
-
-async fn ask(
-    nester: &TestNester,
-    auth: &str,
-    public_key: &str,
-    totp: &str,
-    validity: Option<&str>,
-) -> Response {
-    let body = serde_json::json!({"public_key": public_key, "totp": totp, "validity": validity});
-    call(
-        nester,
-        auth,
-        Method::POST,
-        "/api/v1/ssh/certificates",
-        serde_json::to_vec(&body).unwrap(),
-    )
-    .await
-}
-
-async fn revoke(nester: &TestNester, auth: &str, serial: u64) -> Response {
-    let path = format!("/api/v1/ssh/certificates/{serial}/revoke");
-    call(nester, auth, Method::POST, &path, Vec::new()).await
-}
-
-/// A new Ed25519 key pair in `dir` named `name`; its public line.
-fn keygen(dir: &Path, name: &str) -> String {
-    let path = dir.join(name);
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
-}
-
-/// Runs `echo in` on the box as [`BOX_USER`] with key `name` and its certificate: whether
-/// it got in, and ssh's error output.
-fn login(sshd: &Sshd, dir: &Path, name: &str) -> (bool, String) {
-    let known = dir.join("known_hosts");
-    std::fs::write(&known, format!("{}\n", sshd.known_hosts_line())).unwrap();
-    let output = Command::new("ssh")
-        .args(["-F", "/dev/null", "-p", &sshd.port.to_string(), "-i"])
-        .arg(dir.join(name))
-        .arg("-o")
-        .arg(format!(
-            "CertificateFile={}",
-            dir.join(format!("{name}-cert.pub")).display()
-        ))
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-        ])
-        .arg(format!("UserKnownHostsFile={}", known.display()))
-        .args(["-o", "ConnectTimeout=10"])
-        .arg(format!("{BOX_USER}@127.0.0.1"))
-        .args(["echo", "in"])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout).to_string();
-    (
-        output.status.success() && out.trim() == "in",
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
-}
+use super::*;
 
 #[tokio::test]
 async fn a_certificate_after_a_fresh_code_opens_the_box_to_its_principal_until_revoked() {
@@ -401,133 +269,114 @@ async fn who_may_not_and_what_is_not_a_key_get_no_certificate() {
 }
 
 #[tokio::test]
-async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_next_cycle() {
+async fn a_key_revoked_outright_is_refused_with_every_certificate_and_never_certified_again() {
     let nester = TestNester::start().await;
-    let (support, secret) = user(&nester, "hal", Role::Support, true).await;
-    // The box trusts no CA until its harvester installs the nester's.
-    let sshd = Sshd::start_box("");
-    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
-    let probe = nester.probe().await;
-    let mut config = nester.agent_config(&probe, "9");
-    config.ssh = Some(harvester::config::SshTrustConfig {
-        trusted_user_ca_keys: sshd.box_file("trusted_user_ca"),
-        revoked_keys: sshd.box_file("revoked_keys"),
-    });
-    let mut agent = harvester::Agent::new(config).unwrap();
-
-    let keys = tempfile::tempdir().unwrap();
-    let public = keygen(keys.path(), "hal");
-    let issued = ask(&nester, &support, &public, &code(&nester, &secret, 0), None).await;
-    assert_eq!(issued.status, 201, "{}", issued.text());
-    let serial = issued.json()["serial"].as_u64().unwrap();
-    std::fs::write(
-        keys.path().join("hal-cert.pub"),
-        issued.json()["certificate"].as_str().unwrap(),
-    )
-    .unwrap();
-    assert!(
-        !login(&sshd, keys.path(), "hal").0,
-        "the box trusted a CA before its harvester ran"
-    );
-
-    agent.cycle().await.unwrap();
+    let (support, secret) = user(&nester, "kit", Role::Support, true).await;
+    let (admin, _) = user(&nester, "ada", Role::Admin, true).await;
     let ca = call(&nester, &support, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
-    assert_eq!(
-        std::fs::read_to_string(sshd.box_file("trusted_user_ca")).unwrap(),
-        format!("{}\n", ca.json()["user_ca"].as_str().unwrap())
-    );
-    let (ok, err) = login(&sshd, keys.path(), "hal");
-    assert!(ok, "{err}");
-
-    let revoked = revoke(&nester, &support, serial).await;
-    assert_eq!(revoked.status, 200);
-    // Until the harvester's next cycle the box knows nothing of it; after it, sshd refuses.
-    assert!(login(&sshd, keys.path(), "hal").0);
-    agent.cycle().await.unwrap();
-    let (ok, _) = login(&sshd, keys.path(), "hal");
-    assert!(
-        !ok,
-        "a revoked certificate still logs in after a harvester cycle"
-    );
-}
-
-#[tokio::test]
-async fn the_page_issues_lists_and_revokes_certificates() {
-    let nester = TestNester::start().await;
-    let (_, secret) = user(&nester, "paige", Role::Support, true).await;
-    let id = nester.user_id("paige").await;
-    let session = crate::web_auth::session_for(&nester, id, nester::db::Stage::Full).await;
+    let sshd = Sshd::start_box(ca.json()["user_ca"].as_str().unwrap());
+    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
     let keys = tempfile::tempdir().unwrap();
-    let public = keygen(keys.path(), "paige");
+    let dir = keys.path();
+    super::box_trust::certificate_for(&nester, &support, &secret, dir, "leaked").await;
+    nester.clock().advance(time::Duration::seconds(30));
+    super::box_trust::certificate_for(&nester, &support, &secret, dir, "kept").await;
+    assert!(login(&sshd, dir, "leaked").0 && login(&sshd, dir, "kept").0);
 
-    let account = nester
-        .as_session(&session, Method::GET, "/account", &[], Vec::new())
-        .await;
-    assert!(account.text().contains("href=\"/account/ssh\""));
-    let page = nester
-        .as_session(&session, Method::GET, "/account/ssh", &[], Vec::new())
-        .await;
-    assert_eq!(page.status, 200);
-    assert!(
-        page.text().contains("id=\"new-certificate\"")
-            && page.text().contains("@cert-authority * ssh-ed25519 ")
-    );
-
-    let fresh = code(&nester, &secret, 0);
-    let wrong = if fresh == "000000" {
-        "111111"
-    } else {
-        "000000"
+    let leaked = std::fs::read_to_string(dir.join("leaked.pub")).unwrap();
+    let body = |key: &str, reason: &str| {
+        serde_json::to_vec(&serde_json::json!({"public_key": key, "reason": reason})).unwrap()
     };
-    let refused = nester
-        .as_session(
-            &session,
-            Method::POST,
-            "/account/ssh/certificates",
-            &[("public_key", &public), ("code", wrong)],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(refused.status, 403);
+    let path = "/api/v1/ssh/revoked-keys";
+    // Only an admin; a key and a reason.
+    let by_support = call(
+        &nester,
+        &support,
+        Method::POST,
+        path,
+        body(&leaked, "stolen"),
+    )
+    .await;
+    assert_eq!(by_support.status, 403);
+    for (key, reason, code) in [
+        ("ssh-ed25519 AAAA", "stolen", "bad_public_key"),
+        (leaked.as_str(), " ", "bad_reason"),
+        (leaked.as_str(), "two\nlines", "bad_reason"),
+    ] {
+        let refused = call(&nester, &admin, Method::POST, path, body(key, reason)).await;
+        assert_eq!(
+            (refused.status.as_u16(), refused.error_code()),
+            (400, code.to_string())
+        );
+    }
     assert!(
-        refused.text().contains("wrong or was already used"),
-        "{}",
-        refused.text()
+        nester.db().ssh_revoked_keys().await.unwrap().is_empty(),
+        "nothing recorded"
     );
-    let issued = nester
-        .as_session(
-            &session,
-            Method::POST,
-            "/account/ssh/certificates",
-            &[
-                ("public_key", &public),
-                ("code", &fresh),
-                ("validity", "15m"),
-            ],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(issued.status, 200, "{}", issued.text());
-    assert!(issued.text().contains("ssh-ed25519-cert-v01@openssh.com "));
-    let mine = nester.db().ssh_certificates(Some(id)).await.unwrap();
-    assert_eq!(mine.len(), 1);
-    let lifetime = mine[0].valid_before - mine[0].valid_after;
-    assert_eq!(
-        lifetime,
-        time::Duration::minutes(20),
-        "15 minutes, from 5 minutes back"
-    );
+    let revoked = call(
+        &nester,
+        &admin,
+        Method::POST,
+        path,
+        body(&leaked, "laptop stolen"),
+    )
+    .await;
+    assert_eq!(revoked.status, 201, "{}", revoked.text());
+    assert_eq!(revoked.json()["revoked_by"], "user:ada");
+    let again = call(
+        &nester,
+        &admin,
+        Method::POST,
+        path,
+        body(&leaked, "laptop stolen"),
+    )
+    .await;
+    assert_eq!(again.status, 200, "already revoked");
 
-    let path = format!("/account/ssh/certificates/{}/revoke", mine[0].serial);
-    let revoked = nester
-        .as_session(&session, Method::POST, &path, &[], Vec::new())
-        .await;
-    assert_eq!(
-        (revoked.status.as_u16(), revoked.header("location")),
-        (303, "/account/ssh")
+    // The KRL carries the key: sshd refuses its certificate, ssh-keygen agrees, the other
+    // key of the same user still gets in.
+    let krl = call(
+        &nester,
+        &support,
+        Method::GET,
+        "/api/v1/ssh/krl",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(krl.header("x-krl-version"), "1");
+    std::fs::write(sshd.box_file("revoked_keys"), &krl.body).unwrap();
+    assert!(
+        !login(&sshd, dir, "leaked").0,
+        "a certificate of a revoked key logs in"
     );
-    let page = nester
-        .as_session(&session, Method::GET, "/account/ssh", &[], Vec::new())
-        .await;
-    assert!(page.text().contains("class=\"revoked\""), "{}", page.text());
+    assert!(login(&sshd, dir, "kept").0);
+    let query = |file: &str| {
+        let out = Command::new("ssh-keygen")
+            .arg("-Q")
+            .arg("-f")
+            .arg(sshd.box_file("revoked_keys"))
+            .arg(dir.join(file))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(query("leaked-cert.pub").contains("REVOKED"));
+    assert!(query("leaked.pub").contains("REVOKED"), "the plain key too");
+    assert!(query("kept-cert.pub").contains(": ok"));
+
+    // Never certified again, and the code is not spent on the refusal.
+    nester.clock().advance(time::Duration::seconds(30));
+    let fresh = code(&nester, &secret, 0);
+    let refused = ask(&nester, &support, &leaked, &fresh, None).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.error_code()),
+        (403, "key_revoked".to_string())
+    );
+    let kept = std::fs::read_to_string(dir.join("kept.pub")).unwrap();
+    assert_eq!(
+        ask(&nester, &support, &kept, &fresh, None).await.status,
+        201
+    );
+    let listed = call(&nester, &admin, Method::GET, path, Vec::new()).await;
+    assert_eq!(listed.json()[0]["reason"], "laptop stolen");
 }

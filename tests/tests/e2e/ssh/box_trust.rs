@@ -1,0 +1,156 @@
+//! The SSH trust and host certificate a harvester keeps on its box: the user CA and KRL
+//! installed each cycle (a revocation refused one cycle later), the box's host key
+//! certified so that `ssh -o StrictHostKeyChecking=yes` with only the `@cert-authority`
+//! line connects while a box with an unsigned host key is refused, and no second box
+//! certified for the names and addresses of the first.
+
+use super::*;
+
+/// `[ssh]` for a harvester on `sshd`'s box, with its host key certified when `host`.
+pub fn box_config(sshd: &Sshd, host: bool) -> harvester::config::SshTrustConfig {
+    harvester::config::SshTrustConfig {
+        trusted_user_ca_keys: sshd.box_file("trusted_user_ca"),
+        revoked_keys: sshd.box_file("revoked_keys"),
+        host_key: host.then(|| sshd.box_file("host_ed25519.pub")),
+        host_certificate: host.then(|| sshd.box_file("host_ed25519-cert.pub")),
+        host_names: Vec::new(),
+    }
+}
+
+/// A certificate for a new key `name` of the user behind `auth`, written beside the key.
+pub async fn certificate_for(
+    nester: &TestNester,
+    auth: &str,
+    secret: &[u8],
+    dir: &Path,
+    name: &str,
+) -> u64 {
+    let public = keygen(dir, name);
+    let issued = ask(nester, auth, &public, &code(nester, secret, 0), None).await;
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    std::fs::write(
+        dir.join(format!("{name}-cert.pub")),
+        issued.json()["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    issued.json()["serial"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_next_cycle() {
+    let nester = TestNester::start().await;
+    let (support, secret) = user(&nester, "hal", Role::Support, true).await;
+    // The box trusts no CA until its harvester installs the nester's.
+    let sshd = Sshd::start_box("");
+    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
+    let probe = nester.probe().await;
+    let mut config = nester.agent_config(&probe, "9");
+    config.ssh = Some(box_config(&sshd, false));
+    let mut agent = harvester::Agent::new(config.clone()).unwrap();
+
+    let keys = tempfile::tempdir().unwrap();
+    let serial = certificate_for(&nester, &support, &secret, keys.path(), "hal").await;
+    assert!(
+        !login(&sshd, keys.path(), "hal").0,
+        "the box trusted a CA before its harvester ran"
+    );
+
+    agent.cycle().await.unwrap();
+    let ca = call(&nester, &support, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
+    assert_eq!(
+        std::fs::read_to_string(sshd.box_file("trusted_user_ca")).unwrap(),
+        format!("{}\n", ca.json()["user_ca"].as_str().unwrap())
+    );
+    let (ok, err) = login(&sshd, keys.path(), "hal");
+    assert!(ok, "{err}");
+
+    let revoked = revoke(&nester, &support, serial).await;
+    assert_eq!(revoked.status, 200);
+    // Until the harvester's next cycle the box knows nothing of it; after it, sshd refuses.
+    assert!(login(&sshd, keys.path(), "hal").0);
+    agent.cycle().await.unwrap();
+    let (ok, _) = login(&sshd, keys.path(), "hal");
+    assert!(
+        !ok,
+        "a revoked certificate still logs in after a harvester cycle"
+    );
+    // The version the box holds: in the harvester's status, and known to the nester.
+    let version = nester.db().ssh_revocations().await.unwrap().version;
+    assert_eq!(version, 1, "one revocation");
+    let status = harvester::status::Status::read(&config).unwrap();
+    assert_eq!(status.ssh_trust_version, Some(version));
+    agent.cycle().await.unwrap();
+    let holders = nester.db().ssh_trust_holders().await.unwrap();
+    assert_eq!(holders.len(), 1);
+    assert_eq!(
+        (holders[0].served_version, holders[0].held_version),
+        (version, Some(version))
+    );
+}
+
+#[tokio::test]
+async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other_is() {
+    let nester = TestNester::start().await;
+    let (support, secret) = user(&nester, "hana", Role::Support, true).await;
+    let sshd = Sshd::start_box("");
+    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
+    let probe = nester.probe().await;
+    let mut config = nester.agent_config(&probe, "9");
+    config.ssh = Some(box_config(&sshd, true));
+    let mut agent = harvester::Agent::new(config).unwrap();
+    agent.refresh_ssh_trust().await.unwrap();
+    // What a systemd path unit does on a box when the certificate file changes.
+    sshd.reload();
+
+    let keys = tempfile::tempdir().unwrap();
+    certificate_for(&nester, &support, &secret, keys.path(), "hana").await;
+    let ca = call(&nester, &support, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
+    let known_hosts = ca.json()["known_hosts"].as_str().unwrap().to_string();
+    assert!(known_hosts.starts_with("@cert-authority * ssh-ed25519 "));
+    let (ok, err) = login_knowing(&sshd, keys.path(), "hana", &known_hosts);
+    assert!(ok, "the certified box was not trusted: {err}");
+
+    // What the nester signed: the box's key, for the address it came from, recorded.
+    let cert = nester
+        .db()
+        .latest_host_certificate(probe.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        cert.principals.contains(&"127.0.0.1".to_string()),
+        "{cert:?}"
+    );
+    assert_eq!(cert.public_key, sshd.host_key());
+    let installed = std::fs::read_to_string(sshd.box_file("host_ed25519-cert.pub")).unwrap();
+    assert_eq!(installed, format!("{}\n", cert.certificate));
+    // The next cycle hands back the same certificate: nothing signed, nothing rewritten.
+    agent.refresh_ssh_trust().await.unwrap();
+    let again = nester
+        .db()
+        .latest_host_certificate(probe.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.serial, cert.serial);
+
+    // A box whose host key the nester never signed: refused with only the CA line.
+    let unsigned =
+        Sshd::start_box(&std::fs::read_to_string(sshd.box_file("trusted_user_ca")).unwrap());
+    std::fs::write(unsigned.box_file("principals"), "support\n").unwrap();
+    let (ok, err) = login_knowing(&unsigned, keys.path(), "hana", &known_hosts);
+    assert!(!ok, "a box with an unsigned host key was trusted");
+    assert!(err.contains("Host key verification failed"), "{err}");
+    // Pinned, the same box lets the same certificate in: only its host key was wrong.
+    assert!(login(&unsigned, keys.path(), "hana").0);
+
+    // Another enrolled harvester, on the same machine, asking for the same names and
+    // address: not certified as the first box.
+    let other = nester.probe().await;
+    let mut config = nester.agent_config(&other, "9");
+    config.ssh = Some(box_config(&unsigned, true));
+    let mut impostor = harvester::Agent::new(config).unwrap();
+    let err = format!("{:#}", impostor.refresh_ssh_trust().await.unwrap_err());
+    assert!(err.contains("another box's host certificate"), "{err}");
+    assert!(!unsigned.box_file("host_ed25519-cert.pub").exists());
+}
