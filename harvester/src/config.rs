@@ -201,4 +201,20 @@ mod tests {
         );
         assert!(err.contains("/nonexistent/h.toml"), "{err}");
     }
+
+    #[test]
+    fn the_ssh_section_as_shipped_loads_and_a_host_key_needs_its_certificate() {
+        let uncommented = EXAMPLE
+            .replace("# [ssh]", "[ssh]")
+            .replace("# trusted_user_ca_keys", "trusted_user_ca_keys")
+            .replace("# revoked_keys", "revoked_keys")
+            .replace("# host_key", "host_key")
+            .replace("# host_certificate", "host_certificate")
+            .replace("# host_names", "host_names");
+        let ssh = Config::parse(&uncommented).unwrap().ssh.unwrap();
+        assert!(ssh.host_key.is_some() && ssh.host_certificate.is_some());
+        let half = uncommented.replace("host_certificate =", "# host_certificate =");
+        let err = format!("{:#}", Config::parse(&half).unwrap_err());
+        assert!(err.contains("go together"), "{err}");
+    }
 }

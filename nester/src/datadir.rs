@@ -12,6 +12,9 @@
 //!   pki/rotation.json  during a CA rotation: its fingerprints and when the old CA retires
 //!   pki/retired.pem    every retired CA certificate (reports they signed still verify)
 //!   pki/backup_ed25519 the SSH key backups are pushed with, 0600
+//!   pki/ssh_user_ca, pki/ssh_host_ca   the SSH CAs (the newest during a rotation), 0600
+//!   pki/ssh_*_ca.previous, .rotation.json   during an SSH CA rotation: the CA being
+//!                      retired, and when it switches and retires (ssh_ca/rotation.rs)
 //! ```
 
 use std::fs;

@@ -148,6 +148,9 @@ mod tests {
                 .unwrap_err()
                 .contains("account name")
         );
+        for bad in ["host_validity = \"30m\"", "host_validity = \"400d\""] {
+            assert!(parse(bad).unwrap_err().contains("host_validity"), "{bad}");
+        }
         let ok = parse("validity = \"30m\"\n[principals]\nsupport = [\"ops\"]").unwrap();
         assert_eq!(ok.principals_of(Role::Support), ["ops"]);
         assert!(ok.principals_of(Role::Admin).is_empty(), "left out: none");

@@ -182,8 +182,13 @@ pub(crate) async fn wait_for_path(client: &Client, path: &str) {
 }
 
 /// Signs in through the pages as a new admin with TOTP: password, then a code computed here.
-/// With `screenshots`, saves the sign-in page.
-pub(crate) async fn sign_in(nester: &TestNester, client: &Client, base: &str, screenshots: bool) {
+/// With `screenshots`, saves the sign-in page. Returns the admin's TOTP secret.
+pub(crate) async fn sign_in(
+    nester: &TestNester,
+    client: &Client,
+    base: &str,
+    screenshots: bool,
+) -> Vec<u8> {
     let (name, password) = nester.add_user("chrome-admin", Role::Admin).await;
     let secret = totp::new_secret().unwrap();
     let user = nester.user_id(&name).await;
@@ -212,6 +217,7 @@ pub(crate) async fn sign_in(nester: &TestNester, client: &Client, base: &str, sc
     type_into(client, "input[name=code]", &totp::code_at(&secret, now)).await;
     click(client, "#code button[type=submit]").await;
     wait_for_path(client, "/").await;
+    secret
 }
 
 #[tokio::test]

@@ -154,3 +154,112 @@ async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other
     assert!(err.contains("another box's host certificate"), "{err}");
     assert!(!unsigned.box_file("host_ed25519-cert.pub").exists());
 }
+
+#[tokio::test]
+async fn hostile_host_certificate_requests_are_refused_and_sign_nothing() {
+    let nester = TestNester::start_with(|c| c.ingest.max_body_bytes = 64 * 1024).await;
+    let probe = nester.probe().await;
+    let client = probe.client_cert();
+    let sshd = Sshd::start_box("");
+    let host_key = sshd.host_key();
+    let request = |names: Vec<String>, key: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "host_key": key, "names": names, "addresses": [], "trust_version": null
+        }))
+        .unwrap()
+    };
+    let path = shared::protocol::SSH_HOST_CERTIFICATE_PATH;
+    let json = Some("application/json");
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("not JSON", b"{".to_vec(), 400, "bad_json"),
+        (
+            "unknown field",
+            br#"{"host_key":"x","names":[],"addresses":[],"trust_version":null,"extra":1}"#
+                .to_vec(),
+            400,
+            "bad_json",
+        ),
+        (
+            "not a key",
+            request(vec![], "ssh-ed25519 AAAA"),
+            400,
+            "bad_host_key_request",
+        ),
+        (
+            "a private key",
+            request(vec![], "-----BEGIN OPENSSH PRIVATE KEY-----"),
+            400,
+            "bad_host_key_request",
+        ),
+        (
+            "a wildcard name",
+            request(vec!["*.example".into()], &host_key),
+            400,
+            "bad_host_key_request",
+        ),
+        (
+            "localhost",
+            request(vec!["localhost".into()], &host_key),
+            400,
+            "bad_host_key_request",
+        ),
+        (
+            "too many names",
+            request((0..40).map(|i| format!("h{i}")).collect(), &host_key),
+            400,
+            "bad_host_key_request",
+        ),
+        (
+            "oversized",
+            request(vec!["a".repeat(70 * 1024)], &host_key),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let response = nester
+            .post_ingest(Some(&client), path, json, body)
+            .await
+            .unwrap();
+        assert_eq!(
+            (response.status.as_u16(), response.error_code().as_str()),
+            (status, code),
+            "{what}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+    // Without a client certificate: no certificate, and told to enroll.
+    let anonymous = nester
+        .post_ingest(None, path, json, request(vec![], &host_key))
+        .await
+        .unwrap();
+    assert_eq!(
+        (anonymous.status.as_u16(), anonymous.error_code().as_str()),
+        (401, shared::protocol::code::CLIENT_CERTIFICATE_REQUIRED)
+    );
+    assert!(
+        nester
+            .db()
+            .latest_host_certificate(probe.id.to_string())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing signed"
+    );
+    // The good request still works after all that.
+    let good = nester
+        .post_ingest(
+            Some(&client),
+            path,
+            json,
+            request(vec!["box-1".into()], &host_key),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        good.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&good.body)
+    );
+}

@@ -82,3 +82,71 @@ async fn the_page_issues_lists_and_revokes_certificates() {
         .await;
     assert!(page.text().contains("class=\"revoked\""), "{}", page.text());
 }
+
+#[tokio::test]
+async fn in_the_browser_a_certificate_from_the_page_opens_the_box_and_is_revoked_there() {
+    use crate::browser::{appears, browser, click, console_errors, screenshot, sign_in, type_into};
+    let nester = TestNester::start().await;
+    let (_driver, client) = browser().await;
+    let base = format!("https://127.0.0.1:{}", nester.web.port());
+    let secret = sign_in(&nester, &client, &base, false).await;
+    let user_ca =
+        nester::ssh_ca::rotation::CaSet::load(&nester.dir, nester::ssh_ca::ca::Purpose::User)
+            .unwrap()
+            .newest
+            .openssh();
+    let sshd = Sshd::start_box(&user_ca);
+    std::fs::write(sshd.box_file("principals"), "root\n").unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let public = keygen(keys.path(), "chrome");
+
+    // From the account page to the SSH page; a fresh code (not the sign-in's) gets one.
+    client.goto(&format!("{base}/account")).await.unwrap();
+    click(&client, "a[href='/account/ssh']").await;
+    crate::browser::wait_for_path(&client, "/account/ssh").await;
+    let known = appears(&client, "#known-hosts").await.text().await.unwrap();
+    assert!(
+        known.starts_with("@cert-authority * ssh-ed25519 "),
+        "{known}"
+    );
+    type_into(
+        &client,
+        "#new-certificate textarea[name=public_key]",
+        public.trim(),
+    )
+    .await;
+    nester.clock().advance(time::Duration::seconds(30));
+    type_into(
+        &client,
+        "#new-certificate input[name=code]",
+        &code(&nester, &secret, 0),
+    )
+    .await;
+    type_into(&client, "#new-certificate input[name=validity]", "10m").await;
+    click(&client, "#new-certificate button[type=submit]").await;
+    let issued = appears(&client, "#issued").await.text().await.unwrap();
+    assert!(
+        issued.starts_with("ssh-ed25519-cert-v01@openssh.com "),
+        "{issued}"
+    );
+    click(&client, "button[data-copy=issued]").await;
+    appears(&client, "button[data-copy=issued][data-copied=true]").await;
+    screenshot(&client, "ssh-certificate").await;
+    std::fs::write(keys.path().join("chrome-cert.pub"), &issued).unwrap();
+    // An admin's certificate names root: the box lets it in as its account.
+    let (ok, err) = login(&sshd, keys.path(), "chrome");
+    assert!(ok, "the page's certificate did not log in: {err}");
+
+    // Revoked from its row; the box refuses it once it has the KRL.
+    client.goto(&format!("{base}/account/ssh")).await.unwrap();
+    click(&client, "#certificates tbody tr form button[type=submit]").await;
+    appears(&client, "#certificates tr.revoked").await;
+    let ssh = nester::ssh_ca::Ssh::load(&nester.dir, nester::config::SshConfig::default()).unwrap();
+    let (_, krl) = ssh.krl(nester.db(), nester.clock().now_ms()).await.unwrap();
+    std::fs::write(sshd.box_file("revoked_keys"), krl).unwrap();
+    assert!(
+        !login(&sshd, keys.path(), "chrome").0,
+        "revoked on the page, still in"
+    );
+    assert_eq!(console_errors(&client).await, Vec::<String>::new());
+}
