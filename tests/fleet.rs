@@ -22,6 +22,23 @@ use crate::synthetic::{Rng, SimProbe, site_hosts, wan};
 /// Seconds between two reports of a probe.
 pub const INTERVAL_S: i64 = 300;
 
+// The fleet and history to seed, as the benchmarks take them on the command line (a plain
+// comment: clap would make a doc comment the benchmark's own description).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    #[arg(long, default_value_t = 100)]
+    pub probes: usize,
+    /// Days of WAN history.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+    /// Days of signed reports (the retention window).
+    #[arg(long, default_value_t = 14)]
+    pub report_days: i64,
+    /// Hosts per site.
+    #[arg(long, default_value_t = 20)]
+    pub hosts: u16,
+}
+
 #[derive(Clone)]
 pub struct Fleet {
     pub sims: Vec<SimProbe>,
@@ -31,16 +48,17 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// `probes` probes of `hosts` hosts each, enrolled for real with the nester whose
-    /// database, CA and ingest listener these are; their state directories under `dir`.
+    /// `seed.probes` probes of `seed.hosts` hosts each, enrolled for real with the nester
+    /// whose database, CA and ingest listener these are; their state directories under `dir`.
     pub async fn enroll(
         db: &Db,
         ca: &CaCert,
         ingest: SocketAddr,
-        probes: usize,
-        hosts: u16,
+        seed: &SeedArgs,
         dir: &Path,
     ) -> anyhow::Result<Self> {
+        let (probes, hosts) = (seed.probes, seed.hosts);
+        eprintln!("enrolling {probes} probes...");
         let token = nester::enrollment::create(
             db,
             nester::db::audit::Actor::cli(),

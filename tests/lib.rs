@@ -10,3 +10,4 @@ pub mod peer;
 pub mod services;
 pub mod sshd;
 pub mod synthetic;
+pub mod tmpfs;

@@ -31,24 +31,16 @@ use nester::datadir::DataDir;
 use nester::db::Db;
 use nester::server::{Listeners, Server};
 use seahawks_tests::cpu::Rate;
-use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, file_bytes, seed_year};
+use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, SeedArgs, file_bytes, seed_year};
 use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
+use seahawks_tests::tmpfs::Tmpfs;
 use std::net::SocketAddr;
 use time::{Duration, OffsetDateTime};
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long, default_value_t = 100)]
-    probes: usize,
-    /// Days of WAN history.
-    #[arg(long, default_value_t = 365)]
-    days: i64,
-    /// Days of signed reports (the retention window).
-    #[arg(long, default_value_t = 14)]
-    report_days: i64,
-    /// Hosts per site.
-    #[arg(long, default_value_t = 20)]
-    hosts: u16,
+    #[command(flatten)]
+    seed: SeedArgs,
     /// Rounds of the ingest comparison.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -248,13 +240,11 @@ async fn main() -> anyhow::Result<()> {
     let ingest_addr = listeners.ingest_addr();
     tokio::spawn(server.run(listeners, std::future::pending()));
 
-    eprintln!("enrolling {} probes...", args.probes);
-    let mut fleet =
-        Fleet::enroll(&db, &ca, ingest_addr, args.probes, args.hosts, temp.path()).await?;
-    let per_probe = args.phase_reports.div_ceil(args.probes);
+    let mut fleet = Fleet::enroll(&db, &ca, ingest_addr, &args.seed, temp.path()).await?;
+    let per_probe = args.phase_reports.div_ceil(args.seed.probes);
     let phases = args.rounds * OPS.len() * 2 + 1;
     // The year ends this long ago, so that no phase posts a report from the future.
-    let span = phases * per_probe + args.rounds * args.max_phase_reports.div_ceil(args.probes);
+    let span = phases * per_probe + args.rounds * args.max_phase_reports.div_ceil(args.seed.probes);
     let now = OffsetDateTime::now_utc()
         - Duration::seconds(INTERVAL_S * span as i64)
         - Duration::hours(1);
@@ -263,8 +253,8 @@ async fn main() -> anyhow::Result<()> {
         &dir.database(),
         &mut fleet,
         now,
-        args.days,
-        args.report_days,
+        args.seed.days,
+        args.seed.report_days,
     )
     .await?;
     eprintln!("retention pass (roll-ups, report pruning)...");
@@ -285,14 +275,8 @@ async fn main() -> anyhow::Result<()> {
     // The server's disk stands for another machine's: in memory, so that its writes do not
     // take this disk's bandwidth from the nester (as they would not off-site).
     let server_disk = sshd.backups();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8g,mode=0700", "tmpfs"])
-        .arg(&server_disk)
-        .status()?;
-    anyhow::ensure!(
-        mounted.success(),
-        "cannot mount a tmpfs for the SFTP server's directory"
-    );
+    // Unmounted on the way out, whether the benchmark finishes or fails.
+    let _server_disk = Tmpfs::mount(&server_disk, "size=8g,mode=0700")?;
     let owned = std::process::Command::new("chown")
         .arg(USER)
         .arg(&server_disk)
@@ -365,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
         .map_or(0.0, |a| a.1.as_secs_f64());
     let per_probe_push = ((before.per_s * push_alone * 1.2) as usize)
         .min(args.max_phase_reports)
-        .div_ceil(args.probes)
+        .div_ceil(args.seed.probes)
         .max(per_probe);
     let mut rows: Vec<(Op, f64, f64, f64, f64)> = Vec::new();
     for round in 1..=args.rounds {
@@ -397,7 +381,12 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!(
         "backup benchmark: {} probes, {} hosts each, every {INTERVAL_S} s; {} days of WAN, {} of reports ({} reports seeded at {:.0}/s)",
-        args.probes, args.hosts, args.days, args.report_days, seeded.reports, seeded.report_rate
+        args.seed.probes,
+        args.seed.hosts,
+        args.seed.days,
+        args.seed.report_days,
+        seeded.reports,
+        seeded.report_rate
     );
     println!("database: {:.0} MB", mb(database_bytes));
     for (op, took, size) in &alone {
@@ -418,7 +407,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "ingest, {} ({} reports per phase, {} rounds; target >= 0.9):",
         ingest_path.name(),
-        per_probe * args.probes,
+        per_probe * args.seed.probes,
         args.rounds
     );
     println!(
@@ -441,10 +430,6 @@ async fn main() -> anyhow::Result<()> {
             seahawks_tests::cpu::median(ratios.into_iter())
         );
     }
-    let _ = std::process::Command::new("umount")
-        .arg("-l")
-        .arg(&server_disk)
-        .status();
     drop(sshd);
     Ok(())
 }

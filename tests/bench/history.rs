@@ -32,23 +32,16 @@ use nester::datadir::DataDir;
 use nester::db::{Db, SignedReport};
 use nester::server::{Listeners, Server};
 use seahawks_tests::cpu::{self, Rate};
-use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, PATHS, file_bytes, seed_year};
+use seahawks_tests::fleet::{
+    Fleet, INTERVAL_S, IngestPath, Lane, PATHS, SeedArgs, file_bytes, seed_year,
+};
 use seahawks_tests::peer;
 use time::{Duration, OffsetDateTime};
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long, default_value_t = 100)]
-    probes: usize,
-    /// Days of WAN history.
-    #[arg(long, default_value_t = 365)]
-    days: i64,
-    /// Days of signed reports (the retention window).
-    #[arg(long, default_value_t = 14)]
-    report_days: i64,
-    /// Hosts per site.
-    #[arg(long, default_value_t = 20)]
-    hosts: u16,
+    #[command(flatten)]
+    seed: SeedArgs,
     /// Concurrent HTTPS keep-alive clients.
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -330,14 +323,12 @@ async fn main() -> anyhow::Result<()> {
     let (ingest_addr, web_addr) = (listeners.ingest_addr(), listeners.web_addr());
     tokio::spawn(server.run(listeners, std::future::pending()));
 
-    eprintln!("enrolling {} probes...", args.probes);
-    let mut fleet =
-        Fleet::enroll(&db, &ca, ingest_addr, args.probes, args.hosts, temp.path()).await?;
+    let mut fleet = Fleet::enroll(&db, &ca, ingest_addr, &args.seed, temp.path()).await?;
 
     // The year ends this long ago, so that the ingest rounds after it never post a report
     // from the future (the ingest listener refuses those): every round of every path moves
     // the probes' clocks on by one run.
-    let per_probe_run = args.ingest_reports.div_ceil(args.probes);
+    let per_probe_run = args.ingest_reports.div_ceil(args.seed.probes);
     let rounds_span = Duration::seconds(
         INTERVAL_S * (PATHS.len() * (args.ingest_rounds + 1) * per_probe_run) as i64,
     );
@@ -352,8 +343,8 @@ async fn main() -> anyhow::Result<()> {
         &dir.database(),
         &mut fleet,
         now,
-        args.days,
-        args.report_days,
+        args.seed.days,
+        args.seed.report_days,
     )
     .await?;
     let before_rollup = file_bytes(&dir.database());
@@ -422,7 +413,7 @@ async fn main() -> anyhow::Result<()> {
              threads) {full_cpu:.0} and {empty_cpu:.0} us, ratio {:.2}; database writer \
              {full_writer:.0} and {empty_writer:.0} us, ratio {:.2}",
             path.name(),
-            per_probe_run * args.probes,
+            per_probe_run * args.seed.probes,
             args.ingest_rounds,
             full.rate.per_s,
             empty.rate.per_s,
@@ -545,7 +536,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!(
         "history benchmark: {} probes, {} hosts each, every {INTERVAL_S} s; {} days of WAN, {} of reports",
-        args.probes, args.hosts, args.days, args.report_days
+        args.seed.probes, args.seed.hosts, args.seed.days, args.seed.report_days
     );
     println!(
         "seed: {:.0} reports/s through the insert path; {} raw WAN samples",

@@ -5,6 +5,7 @@
 //! refused: the check fails closed.
 
 pub mod api_token;
+pub mod attempt;
 pub mod credentials;
 pub mod csrf;
 mod guard;

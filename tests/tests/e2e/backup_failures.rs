@@ -11,6 +11,7 @@ use nester::backup::push;
 use nester::backup::sftp::Remote;
 use nester::datadir::DataDir;
 use seahawks_tests::sshd::Sshd;
+use seahawks_tests::tmpfs::Tmpfs;
 
 use crate::backup_sftp::{config, names};
 use crate::harness::TestNester;
@@ -140,47 +141,10 @@ async fn an_upload_cut_midway_is_no_backup_and_the_next_backup_clears_it() {
     assert_eq!(names, vec![pushed.name]);
 }
 
-/// A tmpfs of `size` at `at`, unmounted when dropped.
-pub(crate) struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    pub(crate) fn mount(at: &Path, size: &str) -> Self {
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .unwrap();
-        assert!(
-            mounted.success(),
-            "cannot mount a tmpfs at {}",
-            at.display()
-        );
-        Self(at.to_path_buf())
-    }
-
-    fn resize(&self, size: &str) {
-        let resized = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(resized.success());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_local_disk_fails_the_snapshot_and_loses_nothing() {
     let temp = tempfile::tempdir().unwrap();
-    let disk = Tmpfs::mount(temp.path(), "24m");
+    let disk = Tmpfs::mount(temp.path(), "size=24m").unwrap();
     let dir = DataDir::new(temp.path().join("nester"));
     nester::cli::init::init(&dir, &[]).unwrap();
     let db = nester::db::Db::open(&dir.database()).unwrap();
@@ -212,7 +176,7 @@ async fn a_full_local_disk_fails_the_snapshot_and_loses_nothing() {
         .unwrap();
 
     // With room again, the backup goes through.
-    disk.resize("96m");
+    disk.resize("96m").unwrap();
     let pushed = push::run(&dir, &config, &db, now + time::Duration::seconds(1))
         .await
         .unwrap();

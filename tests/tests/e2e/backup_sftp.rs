@@ -11,9 +11,9 @@ use nester::backup::sftp::Remote;
 use nester::config::BackupConfig;
 use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
 
-use crate::backup_failures::Tmpfs;
 use crate::harness::TestNester;
 use crate::process::{run, stderr};
+use seahawks_tests::tmpfs::Tmpfs;
 
 pub(crate) fn config(sshd: &Sshd) -> BackupConfig {
     BackupConfig {
@@ -201,7 +201,7 @@ async fn failed_uploads_are_never_backups_and_corruption_is_caught() {
 
     // The server's disk full: the upload fails saying so, and no new backup appears.
     let full = sshd.backups();
-    let disk = Tmpfs::mount(&full, "16k");
+    let disk = Tmpfs::mount(&full, "size=16k").unwrap();
     run_chown(&full);
     nester.clock().advance(time::Duration::seconds(5));
     let err = format!(

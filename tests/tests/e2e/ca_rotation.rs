@@ -18,7 +18,6 @@ use shared::identity::fingerprint;
 
 use crate::harness::{Probe, TestNester};
 use crate::jose_interop::python_verify;
-use crate::process::run;
 
 /// The chain a new TLS connection to `addr` is shown by a client trusting only `root`, as
 /// fingerprints; an error when the client does not verify it.
@@ -239,33 +238,10 @@ async fn a_ca_rotation_reaches_every_harvester_and_loses_no_report() {
 #[tokio::test]
 async fn nester_ca_rotates_reports_and_retires_through_the_binary() {
     let temp = tempfile::tempdir().unwrap();
-    let dir = nester::datadir::DataDir::new(temp.path().join("data"));
-    nester::cli::init::init(&dir, &[]).unwrap();
+    let files = crate::process::NesterFiles::new(temp.path());
+    let dir = nester::datadir::DataDir::new(&files.data);
     let first = nester::pki::CaCert::load(&dir).unwrap().fingerprint();
-    let config = temp.path().join("nester.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n",
-            dir.root()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap().to_string();
-    let nester = move |args: &[&str]| {
-        let mut all = vec!["ca"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--config", &config]);
-        let out = run("nester", &all);
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    let nester = move |args: &[&str]| files.run(&[&["ca"], args].concat());
     let steps = tokio::task::spawn_blocking(move || {
         [
             nester(&["rotate", "--overlap", "soon"]),

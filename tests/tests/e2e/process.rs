@@ -210,6 +210,20 @@ impl NesterFiles {
         self.config.to_str().unwrap()
     }
 
+    /// `nester ARGS --config CONFIG`: whether it succeeded, and what it printed (both
+    /// streams).
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--config", self.config_arg()]);
+        let out = run("nester", &all);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// Enrolls a harvester into `state` with a token from `nester token create`.
     pub async fn enroll(&self, state: &Path) {
         let args = [

@@ -12,7 +12,7 @@ use crate::clock::to_ms;
 use crate::db::alerts::{Alert, AlertQuery, AlertState, Severity};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
-use crate::web::params::Paging;
+use crate::web::params::{Paging, bounded_duration};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -123,7 +123,8 @@ pub async fn acknowledge_alert(
     for_: &str,
 ) -> Result<(), ApiError> {
     let comment = required_comment(comment)?;
-    let until = state.clock.now() + bounded_duration(for_, time::Duration::days(7))?;
+    let until =
+        state.clock.now() + bounded_duration(for_, time::Duration::days(7), BAD_ALERT_REQUEST)?;
     if !state
         .db
         .acknowledge_alert(caller.actor(), id, comment, to_ms(until))
@@ -134,8 +135,11 @@ pub async fn acknowledge_alert(
     Ok(())
 }
 
+/// The code of a refused acknowledgement or silence.
+pub const BAD_ALERT_REQUEST: &str = "bad_alert_request";
+
 pub fn bad_alert_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_alert_request", message)
+    ApiError::new(StatusCode::BAD_REQUEST, BAD_ALERT_REQUEST, message)
 }
 
 /// A comment people can read back: trimmed, 1 to 500 characters.
@@ -147,18 +151,4 @@ pub fn required_comment(comment: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(comment.to_string())
-}
-
-/// A humantime duration from a minute to `max`.
-pub fn bounded_duration(text: &str, max: time::Duration) -> Result<time::Duration, ApiError> {
-    humantime::parse_duration(text.trim())
-        .ok()
-        .and_then(|d| time::Duration::try_from(d).ok())
-        .filter(|d| *d >= time::Duration::minutes(1) && *d <= max)
-        .ok_or_else(|| {
-            bad_alert_request(format!(
-                "`{text}` is not a time between 1 minute and {}: write e.g. 30m, 4h or 1d",
-                humantime::format_duration(max.unsigned_abs())
-            ))
-        })
 }

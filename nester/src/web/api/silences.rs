@@ -12,7 +12,8 @@ use crate::clock::to_ms;
 use crate::db::silences::{Matcher, Silence};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::state::AppState;
-use crate::web::api::alerts::{bad_alert_request, bounded_duration, required_comment};
+use crate::web::api::alerts::{BAD_ALERT_REQUEST, bad_alert_request, required_comment};
+use crate::web::params::bounded_duration;
 
 /// The silences in force, newest first.
 #[utoipa::path(get, path = "/api/v1/silences", tag = "alerts", operation_id = "list_silences",
@@ -77,7 +78,8 @@ pub async fn make(state: &AppState, caller: &Caller, new: NewSilence) -> Result<
         ));
     }
     let comment = required_comment(&new.comment)?;
-    let until = state.clock.now() + bounded_duration(&new.for_, time::Duration::days(30))?;
+    let until = state.clock.now()
+        + bounded_duration(&new.for_, time::Duration::days(30), BAD_ALERT_REQUEST)?;
     Ok(state
         .db
         .add_silence(caller.actor(), matcher, comment, to_ms(until))

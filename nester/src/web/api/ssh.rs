@@ -8,19 +8,22 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use russh::keys::{HashAlg, PublicKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::auth::{Caller, throttle, totp};
+use crate::auth::Caller;
+use crate::auth::attempt::{Attempt, fresh_totp};
 use crate::clock::to_ms;
 use crate::db::ssh_certificates::{Issued, SshCertificate};
-use crate::db::{LoginEvent, LoginOutcome, Role};
+use crate::db::{LoginOutcome, Role};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::ssh_ca::ca::Request;
 use crate::ssh_ca::keys;
 use crate::state::AppState;
+use crate::web::params::bounded_duration;
 
 /// How far back a certificate's validity starts, for clocks a little behind.
 const BACKDATE: time::Duration = time::Duration::minutes(5);
@@ -55,54 +58,31 @@ fn subject_key(text: &str) -> Result<PublicKey, ApiError> {
     keys::accepted(text).map_err(|why| refused(StatusCode::BAD_REQUEST, "bad_public_key", why))
 }
 
-/// Checks a fresh TOTP code for `caller`, throttled as sign-in codes are.
-async fn fresh_code(state: &AppState, caller: &Caller, code: &str) -> Result<(), ApiError> {
-    let Some((secret, _)) = state.db.totp(caller.user_id).await? else {
+/// Checks a fresh TOTP code for `caller`, throttled and recorded as sign-in codes are.
+async fn fresh_code(
+    state: &AppState,
+    caller: &Caller,
+    attempt: &Attempt,
+    code: &str,
+) -> Result<(), ApiError> {
+    if state.db.totp(caller.user_id).await?.is_none() {
         return Err(refused(
             StatusCode::FORBIDDEN,
             "mfa_required",
             "SSH certificates need two-factor authentication: turn it on from your account page",
         ));
-    };
-    let ip = caller.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    let now_ms = state.clock.now_ms();
-    let failures = state
-        .db
-        .login_failures(
-            caller.username.clone(),
-            ip.clone(),
-            now_ms - throttle::WINDOW_MS,
-        )
-        .await?;
-    if let throttle::Verdict::Wait(secs) = throttle::verdict(&failures, now_ms) {
+    }
+    if let Some(secs) = attempt.throttled(state).await? {
         return Err(refused(
             StatusCode::TOO_MANY_REQUESTS,
             "throttled",
             format!("too many wrong codes: try again in {secs} s"),
         ));
     }
-    let digits = code.trim();
-    let now = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
-    let step = (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| totp::matching_step(&secret, digits, now))
-        .flatten();
-    let accepted = match step {
-        Some(step) => state.db.accept_totp_step(caller.user_id, step).await?,
-        None => false,
-    };
-    if accepted {
+    if fresh_totp(state, caller.user_id, code).await? {
         return Ok(());
     }
-    state
-        .db
-        .record_login(LoginEvent {
-            at_ms: now_ms,
-            username: caller.username.clone(),
-            ip,
-            user_agent: "ssh certificate request".into(),
-            outcome: LoginOutcome::BadCode,
-        })
-        .await?;
+    attempt.record(state, LoginOutcome::BadCode).await?;
     Err(refused(
         StatusCode::FORBIDDEN,
         "bad_code",
@@ -114,6 +94,7 @@ async fn fresh_code(state: &AppState, caller: &Caller, code: &str) -> Result<(),
 pub async fn issue(
     state: &AppState,
     caller: &Caller,
+    attempt: &Attempt,
     new: NewCertificate,
 ) -> Result<IssuedCertificate, ApiError> {
     let config = &state.ssh.config;
@@ -141,24 +122,11 @@ pub async fn issue(
         .map(str::trim)
         .filter(|v| !v.is_empty())
     {
-        Some(text) => humantime::parse_duration(text)
-            .ok()
-            .and_then(|d| time::Duration::try_from(d).ok())
-            .filter(|d| *d >= time::Duration::minutes(1) && *d <= max)
-            .ok_or_else(|| {
-                refused(
-                    StatusCode::BAD_REQUEST,
-                    "bad_validity",
-                    format!(
-                        "`{text}` is not a time between 1 minute and {}: write e.g. 30m or 2h",
-                        humantime::format_duration(config.max_validity)
-                    ),
-                )
-            })?,
+        Some(text) => bounded_duration(text, max, "bad_validity")?,
         None => time::Duration::try_from(config.validity).map_err(ApiError::internal)?,
     };
     // Last: a code is spent only on a request that is otherwise good.
-    fresh_code(state, caller, &new.totp).await?;
+    fresh_code(state, caller, attempt, &new.totp).await?;
 
     let now = state.clock.now();
     let (after, before) = (now - BACKDATE, now + validity);
@@ -221,11 +189,13 @@ pub async fn issue(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    parts: Parts,
     ApiJson(new): ApiJson<NewCertificate>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let attempt = Attempt::new(&caller.username, &parts);
     Ok((
         StatusCode::CREATED,
-        Json(issue(&state, &caller, new).await?),
+        Json(issue(&state, &caller, &attempt, new).await?),
     ))
 }
 

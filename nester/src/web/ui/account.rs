@@ -6,7 +6,8 @@ use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::login::{Attempt, too_many, wait_message};
+use super::login::{too_many, wait_message};
+use crate::auth::attempt::Attempt;
 use crate::auth::credentials;
 use crate::auth::session::{SESSION_COOKIE, clear_cookie};
 use crate::auth::{Caller, SSH_USERS, TOKEN_HOLDERS};

@@ -10,14 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::auth::attempt::{self, Attempt};
 use crate::auth::credentials;
 use crate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE, clear_cookie, cookie, set_cookie};
-use crate::auth::throttle::{self, Verdict};
-use crate::auth::{Caller, csrf, secret, totp};
+use crate::auth::{Caller, csrf, secret};
 use crate::db::Role;
-use crate::db::{LoginEvent, LoginOutcome, NewSession, Stage};
+use crate::db::{LoginOutcome, NewSession, Stage};
 use crate::error::{ApiError, ApiForm};
-use crate::net::Peer;
 use crate::state::AppState;
 use crate::web::view::{self, Nav};
 
@@ -72,72 +71,6 @@ pub struct Credentials {
     password: String,
     #[serde(default)]
     csrf: String,
-}
-
-/// Who is asking, for the record.
-pub(super) struct Attempt {
-    username: String,
-    ip: String,
-    user_agent: String,
-}
-
-impl Attempt {
-    pub(super) fn new(username: &str, parts: &Parts) -> Self {
-        let (ip, user_agent) = crate::auth::client(&parts.headers, parts.extensions.get::<Peer>());
-        Self {
-            username: username.trim().to_lowercase(),
-            ip,
-            user_agent,
-        }
-    }
-
-    pub(super) async fn record(
-        &self,
-        state: &AppState,
-        outcome: LoginOutcome,
-    ) -> Result<(), ApiError> {
-        tracing::info!(
-            username = %self.username, client_ip = %self.ip, user_agent = %self.user_agent,
-            outcome = ?outcome, "sign-in attempt"
-        );
-        state
-            .db
-            .record_login(LoginEvent {
-                at_ms: state.clock.now_ms(),
-                username: self.username.clone(),
-                ip: self.ip.clone(),
-                user_agent: self.user_agent.clone(),
-                outcome,
-            })
-            .await?;
-        if matches!(outcome, LoginOutcome::BadPassword | LoginOutcome::BadCode)
-            && let Err(e) =
-                crate::threat::accounts::after_failed_sign_in(&state.db, &self.username).await
-        {
-            tracing::error!(error = %e, "cannot check the account for an attack");
-        }
-        Ok(())
-    }
-
-    /// `Some(seconds)` when this attempt must wait (and is recorded as throttled).
-    pub(super) async fn throttled(&self, state: &AppState) -> Result<Option<u64>, ApiError> {
-        let now = state.clock.now_ms();
-        let failures = state
-            .db
-            .login_failures(
-                self.username.clone(),
-                self.ip.clone(),
-                now - throttle::WINDOW_MS,
-            )
-            .await?;
-        match throttle::verdict(&failures, now) {
-            Verdict::Go => Ok(None),
-            Verdict::Wait(secs) => {
-                self.record(state, LoginOutcome::Throttled).await?;
-                Ok(Some(secs))
-            }
-        }
-    }
 }
 
 pub(super) fn too_many(page: Result<Response, ApiError>, secs: u64) -> Result<Response, ApiError> {
@@ -304,16 +237,8 @@ pub async fn code_submit(
 
 /// A TOTP code not used before (its step is recorded), or an unused recovery code (used up).
 async fn second_factor(state: &AppState, user_id: i64, code: &str) -> Result<bool, ApiError> {
-    let digits = code.trim();
-    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        let Some((secret, _)) = state.db.totp(user_id).await? else {
-            return Ok(false);
-        };
-        let now = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
-        return Ok(match totp::matching_step(&secret, digits, now) {
-            Some(step) => state.db.accept_totp_step(user_id, step).await?,
-            None => false,
-        });
+    if attempt::looks_like_totp(code) {
+        return attempt::fresh_totp(state, user_id, code).await;
     }
     let normalised = secret::normalise_recovery_code(code);
     if normalised.is_empty() || normalised.len() > 32 {

@@ -5,10 +5,12 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::auth::Caller;
+use crate::auth::attempt::Attempt;
 use crate::clock::rfc3339;
 use crate::db::Role;
 use crate::error::{ApiError, ApiForm, ApiPath};
@@ -107,14 +109,16 @@ pub struct CertificateForm {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    parts: Parts,
     ApiForm(form): ApiForm<CertificateForm>,
 ) -> Result<Response, ApiError> {
+    let attempt = Attempt::new(&caller.username, &parts);
     let new = NewCertificate {
         public_key: form.public_key,
         totp: form.code,
         validity: Some(form.validity),
     };
-    match issue(&state, &caller, new).await {
+    match issue(&state, &caller, &attempt, new).await {
         Ok(issued) => {
             render(
                 &state,

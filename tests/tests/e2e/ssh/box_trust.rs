@@ -6,47 +6,12 @@
 
 use super::*;
 
-/// `[ssh]` for a harvester on `sshd`'s box, with its host key certified when `host`.
-pub fn box_config(sshd: &Sshd, host: bool) -> harvester::config::SshTrustConfig {
-    harvester::config::SshTrustConfig {
-        trusted_user_ca_keys: sshd.box_file("trusted_user_ca"),
-        revoked_keys: sshd.box_file("revoked_keys"),
-        host_key: host.then(|| sshd.box_file("host_ed25519.pub")),
-        host_certificate: host.then(|| sshd.box_file("host_ed25519-cert.pub")),
-        host_names: Vec::new(),
-    }
-}
-
-/// A certificate for a new key `name` of the user behind `auth`, written beside the key.
-pub async fn certificate_for(
-    nester: &TestNester,
-    auth: &str,
-    secret: &[u8],
-    dir: &Path,
-    name: &str,
-) -> u64 {
-    let public = keygen(dir, name);
-    let issued = ask(nester, auth, &public, &code(nester, secret, 0), None).await;
-    assert_eq!(issued.status, 201, "{}", issued.text());
-    std::fs::write(
-        dir.join(format!("{name}-cert.pub")),
-        issued.json()["certificate"].as_str().unwrap(),
-    )
-    .unwrap();
-    issued.json()["serial"].as_u64().unwrap()
-}
-
 #[tokio::test]
 async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_next_cycle() {
     let nester = TestNester::start().await;
     let (support, secret) = user(&nester, "hal", Role::Support, true).await;
     // The box trusts no CA until its harvester installs the nester's.
-    let sshd = Sshd::start_box("");
-    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
-    let probe = nester.probe().await;
-    let mut config = nester.agent_config(&probe, "9");
-    config.ssh = Some(box_config(&sshd, false));
-    let mut agent = harvester::Agent::new(config.clone()).unwrap();
+    let (sshd, mut agent, config, _probe) = harvested_box(&nester, false).await;
 
     let keys = tempfile::tempdir().unwrap();
     let serial = certificate_for(&nester, &support, &secret, keys.path(), "hal").await;
@@ -92,12 +57,7 @@ async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_n
 async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other_is() {
     let nester = TestNester::start().await;
     let (support, secret) = user(&nester, "hana", Role::Support, true).await;
-    let sshd = Sshd::start_box("");
-    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
-    let probe = nester.probe().await;
-    let mut config = nester.agent_config(&probe, "9");
-    config.ssh = Some(box_config(&sshd, true));
-    let mut agent = harvester::Agent::new(config).unwrap();
+    let (sshd, mut agent, _, probe) = harvested_box(&nester, true).await;
     agent.refresh_ssh_trust().await.unwrap();
     // What a systemd path unit does on a box when the certificate file changes.
     sshd.reload();

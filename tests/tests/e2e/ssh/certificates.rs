@@ -72,33 +72,11 @@ async fn a_certificate_after_a_fresh_code_opens_the_box_to_its_principal_until_r
     let revoked = revoke(&nester, &support, serial).await;
     assert_eq!(revoked.status, 200, "{}", revoked.text());
     assert!(revoked.json()["revoked_at"].is_string());
-    let krl = call(
-        &nester,
-        &support,
-        Method::GET,
-        "/api/v1/ssh/krl",
-        Vec::new(),
-    )
-    .await;
-    assert_eq!(krl.status, 200);
-    assert_eq!(krl.header("x-krl-version"), "1");
-    std::fs::write(sshd.box_file("revoked_keys"), &krl.body).unwrap();
+    assert_eq!(install_krl(&nester, &support, &sshd).await, "1");
     let (ok, _) = login(&sshd, keys.path(), "sam");
     assert!(!ok, "a revoked certificate still logs in");
-    let query = |cert: &Path| {
-        Command::new("ssh-keygen")
-            .arg("-Q")
-            .arg("-f")
-            .arg(sshd.box_file("revoked_keys"))
-            .arg(cert)
-            .output()
-            .unwrap()
-    };
-    let answer = query(&keys.path().join("sam-cert.pub"));
-    assert!(
-        String::from_utf8_lossy(&answer.stdout).contains("REVOKED"),
-        "{answer:?}"
-    );
+    let answer = krl_says(&sshd, &keys.path().join("sam-cert.pub"));
+    assert!(!answer.0 && answer.1.contains("REVOKED"), "{answer:?}");
 
     // A new certificate (a new code) is not revoked, and gets in.
     nester.clock().advance(time::Duration::seconds(30));
@@ -109,11 +87,8 @@ async fn a_certificate_after_a_fresh_code_opens_the_box_to_its_principal_until_r
         again.json()["certificate"].as_str().unwrap(),
     )
     .unwrap();
-    let answer = query(&keys.path().join("sam-cert.pub"));
-    assert!(
-        answer.status.success() && String::from_utf8_lossy(&answer.stdout).contains("ok"),
-        "{answer:?}"
-    );
+    let answer = krl_says(&sshd, &keys.path().join("sam-cert.pub"));
+    assert!(answer.0 && answer.1.contains("ok"), "{answer:?}");
     let (ok, err) = login(&sshd, keys.path(), "sam");
     assert!(
         ok,
@@ -278,9 +253,9 @@ async fn a_key_revoked_outright_is_refused_with_every_certificate_and_never_cert
     std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
     let keys = tempfile::tempdir().unwrap();
     let dir = keys.path();
-    super::box_trust::certificate_for(&nester, &support, &secret, dir, "leaked").await;
+    certificate_for(&nester, &support, &secret, dir, "leaked").await;
     nester.clock().advance(time::Duration::seconds(30));
-    super::box_trust::certificate_for(&nester, &support, &secret, dir, "kept").await;
+    certificate_for(&nester, &support, &secret, dir, "kept").await;
     assert!(login(&sshd, dir, "leaked").0 && login(&sshd, dir, "kept").0);
 
     let leaked = std::fs::read_to_string(dir.join("leaked.pub")).unwrap();
@@ -335,31 +310,13 @@ async fn a_key_revoked_outright_is_refused_with_every_certificate_and_never_cert
 
     // The KRL carries the key: sshd refuses its certificate, ssh-keygen agrees, the other
     // key of the same user still gets in.
-    let krl = call(
-        &nester,
-        &support,
-        Method::GET,
-        "/api/v1/ssh/krl",
-        Vec::new(),
-    )
-    .await;
-    assert_eq!(krl.header("x-krl-version"), "1");
-    std::fs::write(sshd.box_file("revoked_keys"), &krl.body).unwrap();
+    assert_eq!(install_krl(&nester, &support, &sshd).await, "1");
     assert!(
         !login(&sshd, dir, "leaked").0,
         "a certificate of a revoked key logs in"
     );
     assert!(login(&sshd, dir, "kept").0);
-    let query = |file: &str| {
-        let out = Command::new("ssh-keygen")
-            .arg("-Q")
-            .arg("-f")
-            .arg(sshd.box_file("revoked_keys"))
-            .arg(dir.join(file))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let query = |file: &str| krl_says(&sshd, &dir.join(file)).1;
     assert!(query("leaked-cert.pub").contains("REVOKED"));
     assert!(query("leaked.pub").contains("REVOKED"), "the plain key too");
     assert!(query("kept-cert.pub").contains(": ok"));

@@ -145,3 +145,79 @@ pub fn login_knowing(sshd: &Sshd, dir: &Path, name: &str, known_hosts: &str) -> 
         String::from_utf8_lossy(&output.stderr).to_string(),
     )
 }
+
+/// `[ssh]` for a harvester on `sshd`'s box, with its host key certified when `host`.
+pub fn box_config(sshd: &Sshd, host: bool) -> harvester::config::SshTrustConfig {
+    harvester::config::SshTrustConfig {
+        trusted_user_ca_keys: sshd.box_file("trusted_user_ca"),
+        revoked_keys: sshd.box_file("revoked_keys"),
+        host_key: host.then(|| sshd.box_file("host_ed25519.pub")),
+        host_certificate: host.then(|| sshd.box_file("host_ed25519-cert.pub")),
+        host_names: Vec::new(),
+    }
+}
+
+/// A certificate for a new key `name` of the user behind `auth`, written beside the key.
+pub async fn certificate_for(
+    nester: &TestNester,
+    auth: &str,
+    secret: &[u8],
+    dir: &Path,
+    name: &str,
+) -> u64 {
+    let public = keygen(dir, name);
+    let issued = ask(nester, auth, &public, &code(nester, secret, 0), None).await;
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    std::fs::write(
+        dir.join(format!("{name}-cert.pub")),
+        issued.json()["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    issued.json()["serial"].as_u64().unwrap()
+}
+
+/// A harvester box: an sshd that trusts no CA until its harvester installs the nester's,
+/// whose `support` account takes the `support` principal, and the harvester of a new probe
+/// keeping it (the host key certified when `host`), with its configuration.
+pub async fn harvested_box(
+    nester: &TestNester,
+    host: bool,
+) -> (
+    Sshd,
+    harvester::Agent,
+    harvester::config::Config,
+    crate::harness::Probe,
+) {
+    let sshd = Sshd::start_box("");
+    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
+    let probe = nester.probe().await;
+    let mut config = nester.agent_config(&probe, "9");
+    config.ssh = Some(box_config(&sshd, host));
+    let agent = harvester::Agent::new(config.clone()).unwrap();
+    (sshd, agent, config, probe)
+}
+
+/// Installs the KRL `/api/v1/ssh/krl` gives now on `sshd`'s box, as an operator without a
+/// harvester would; its version.
+pub async fn install_krl(nester: &TestNester, auth: &str, sshd: &Sshd) -> String {
+    let krl = call(nester, auth, Method::GET, "/api/v1/ssh/krl", Vec::new()).await;
+    assert_eq!(krl.status, 200);
+    std::fs::write(sshd.box_file("revoked_keys"), &krl.body).unwrap();
+    krl.header("x-krl-version").to_string()
+}
+
+/// What `ssh-keygen -Q` says of `file` (a key or a certificate) against the box's KRL:
+/// whether it exited 0 (not revoked) and what it printed.
+pub fn krl_says(sshd: &Sshd, file: &Path) -> (bool, String) {
+    let out = Command::new("ssh-keygen")
+        .arg("-Q")
+        .arg("-f")
+        .arg(sshd.box_file("revoked_keys"))
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}

@@ -7,9 +7,6 @@ use super::*;
 
 use nester::ssh_ca::ca::Purpose;
 
-use super::box_trust::{box_config, certificate_for};
-use crate::process::run;
-
 /// The `@cert-authority` lines and user CAs `/api/v1/ssh/ca` gives now.
 async fn authorities(nester: &TestNester, auth: &str) -> (Vec<String>, String) {
     let ca = call(nester, auth, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
@@ -74,12 +71,7 @@ async fn user_certificates_of_both_cas_log_in_during_the_overlap_and_the_new_one
 {
     let nester = TestNester::start().await;
     let (support, secret) = user(&nester, "rhea", Role::Support, true).await;
-    let sshd = Sshd::start_box("");
-    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
-    let probe = nester.probe().await;
-    let mut config = nester.agent_config(&probe, "9");
-    config.ssh = Some(box_config(&sshd, false));
-    let mut agent = harvester::Agent::new(config).unwrap();
+    let (sshd, mut agent, _, _probe) = harvested_box(&nester, false).await;
     agent.refresh_ssh_trust().await.unwrap();
     let keys = tempfile::tempdir().unwrap();
     let dir = keys.path();
@@ -132,12 +124,7 @@ async fn user_certificates_of_both_cas_log_in_during_the_overlap_and_the_new_one
 async fn boxes_present_the_new_host_ca_from_the_switch_and_both_lines_trust_them_meanwhile() {
     let nester = TestNester::start().await;
     let (support, secret) = user(&nester, "hugo", Role::Support, true).await;
-    let sshd = Sshd::start_box("");
-    std::fs::write(sshd.box_file("principals"), "support\n").unwrap();
-    let probe = nester.probe().await;
-    let mut config = nester.agent_config(&probe, "9");
-    config.ssh = Some(box_config(&sshd, true));
-    let mut agent = harvester::Agent::new(config).unwrap();
+    let (sshd, mut agent, _, _probe) = harvested_box(&nester, true).await;
     agent.refresh_ssh_trust().await.unwrap();
     sshd.reload();
     let keys = tempfile::tempdir().unwrap();
@@ -174,30 +161,9 @@ async fn boxes_present_the_new_host_ca_from_the_switch_and_both_lines_trust_them
 #[tokio::test]
 async fn nester_ssh_rotates_shows_and_retires_through_the_binary() {
     let temp = tempfile::tempdir().unwrap();
-    let dir = nester::datadir::DataDir::new(temp.path().join("data"));
-    nester::cli::init::init(&dir, &[]).unwrap();
-    let config = temp.path().join("nester.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[ingest]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n",
-            dir.root()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap().to_string();
-    let nester = move |args: &[&str]| {
-        let mut all = vec!["ssh"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--config", &config]);
-        let out = run("nester", &all);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    };
+    let files = crate::process::NesterFiles::new(temp.path());
+    let dir = nester::datadir::DataDir::new(&files.data);
+    let nester = move |args: &[&str]| files.run(&[&["ssh"], args].concat());
     let steps = tokio::task::spawn_blocking(move || {
         [
             nester(&["status"]),
