@@ -121,10 +121,13 @@ impl Sshd {
         Self::launch(base, &config)
     }
 
-    /// Starts sshd as a harvester box runs it for support engineers: user certificates
-    /// signed by the CA in `box_file("trusted_user_ca")` (`TrustedUserCAKeys`), unless the KRL
-    /// in `box_file("revoked_keys")` revokes them, opening account [`BOX_USER`] to the
-    /// principals listed in `box_file("principals")`; no passwords, no `authorized_keys`.
+    /// Starts sshd as a harvester box runs it for support engineers, configured by the
+    /// shipped snippet (`deploy/sshd_config.d/seahawks.conf`) with its paths moved into the
+    /// box's directory: user certificates signed by the CA in `box_file("trusted_user_ca")`
+    /// (`TrustedUserCAKeys`), unless the KRL in `box_file("revoked_keys")` revokes them,
+    /// opening account [`BOX_USER`] to the principals listed in `box_file("principals")`; no
+    /// passwords, no `authorized_keys`; the host certificate in
+    /// `box_file("host_ed25519-cert.pub")` once there is one.
     pub fn start_box(user_ca: &str) -> Self {
         ensure_user(BOX_USER, "/bin/sh");
         let base = new_base();
@@ -141,15 +144,26 @@ impl Sshd {
         );
         // Absent until a harvester installs it: sshd logs that and serves the plain key.
         let host_cert = base.join("host_ed25519-cert.pub");
-        let config = format!(
-            "AuthorizedKeysFile none\nTrustedUserCAKeys {}\nRevokedKeys {}\n\
-             AuthorizedPrincipalsFile {}\nAllowUsers {BOX_USER}\nHostCertificate {}\n",
-            ca.display(),
-            krl.display(),
-            principals.display(),
-            host_cert.display()
+        let snippet =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/sshd_config.d/seahawks.conf");
+        let snippet = std::fs::read_to_string(snippet)
+            .unwrap()
+            .replace("/etc/ssh/seahawks/user_ca.pub", ca.to_str().unwrap())
+            .replace("/etc/ssh/seahawks/revoked.krl", krl.to_str().unwrap())
+            .replace(
+                "/etc/ssh/seahawks/ssh_host_ed25519_key-cert.pub",
+                host_cert.to_str().unwrap(),
+            )
+            .replace("/etc/ssh/auth_principals/%u", principals.to_str().unwrap());
+        let paths: Vec<&str> = snippet
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains("/etc/"))
+            .collect();
+        assert!(
+            paths.is_empty(),
+            "a path of the snippet not moved: {paths:?}"
         );
-        Self::launch(base, &config)
+        Self::launch(base, &format!("{snippet}AllowUsers {BOX_USER}\n"))
     }
 
     /// Has sshd read its configuration and host keys and certificates again (`SIGHUP`, as
