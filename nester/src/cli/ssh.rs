@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::db::audit::{Actor, Change};
+use crate::db::ssh_hosts::HostCertificate;
 use crate::db::ssh_trust::Holder;
 use crate::ssh_ca::ca::Purpose;
 use crate::ssh_ca::rotation::{self, CaSet};
@@ -66,16 +67,7 @@ async fn distribution(db: &Db) -> anyhow::Result<Duration> {
 pub async fn run(command: Command, config: &Config, db: &Db, now_ms: i64) -> anyhow::Result<()> {
     let dir = DataDir::new(&config.data_dir);
     match command {
-        Command::Status => {
-            let (version, holders) = (
-                db.ssh_revocations().await?.version,
-                db.ssh_trust_holders().await?,
-            );
-            for purpose in Purpose::ALL {
-                print!("{}", status(purpose, &CaSet::load(&dir, purpose)?, now_ms));
-            }
-            print!("{}", holders_text(version, &holders, now_ms));
-        }
+        Command::Status => print!("{}", report(&dir, db, now_ms).await?),
         Command::Rotate { which, overlap } => {
             let purpose = Purpose::from(which);
             let distribute = distribution(db).await?;
@@ -133,6 +125,27 @@ pub async fn run(command: Command, config: &Config, db: &Db, now_ms: i64) -> any
     Ok(())
 }
 
+/// What `nester ssh status` prints: each CA and its rotation, which harvesters hold the
+/// current SSH trust, which boxes present a current host certificate.
+pub async fn report(dir: &DataDir, db: &Db, now_ms: i64) -> anyhow::Result<String> {
+    let mut text = String::new();
+    for purpose in Purpose::ALL {
+        text.push_str(&status(purpose, &CaSet::load(dir, purpose)?, now_ms));
+    }
+    let version = db.ssh_revocations().await?.version;
+    text.push_str(&holders_text(
+        version,
+        &db.ssh_trust_holders().await?,
+        now_ms,
+    ));
+    let signing = CaSet::load(dir, Purpose::Host)?
+        .signing(now_ms)
+        .fingerprint();
+    let certificates = db.latest_host_certificates().await?;
+    text.push_str(&hosts_text(&signing, &certificates, now_ms));
+    Ok(text)
+}
+
 fn status(purpose: Purpose, set: &CaSet, now_ms: i64) -> String {
     let signing = set.signing(now_ms).fingerprint();
     let mut text = format!("SSH {}\n", purpose.noun());
@@ -177,6 +190,34 @@ fn holders_text(version: u64, holders: &[Holder], now_ms: i64) -> String {
     text
 }
 
+/// Which boxes present a valid host certificate from the signing host CA, and which not.
+fn hosts_text(signing: &str, certificates: &[HostCertificate], now_ms: i64) -> String {
+    let behind: Vec<&HostCertificate> = certificates
+        .iter()
+        .filter(|c| c.ca != signing || c.valid_before_ms <= now_ms)
+        .collect();
+    let mut text = format!(
+        "host certificates: {} of {} box(es) have a valid one from the signing host CA\n",
+        certificates.len() - behind.len(),
+        certificates.len()
+    );
+    for c in behind {
+        let why = if c.valid_before_ms <= now_ms {
+            "expired"
+        } else {
+            "from another host CA"
+        };
+        text.push_str(&format!(
+            "  behind  {}  site {}  {why} (serial {}, for {})\n",
+            c.probe_id,
+            c.site,
+            c.serial,
+            c.principals.join(" ")
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +247,39 @@ mod tests {
         assert!(text.contains("behind  b  site s  holds 3"), "{text}");
         assert!(text.contains("behind  c  site s  holds none"), "{text}");
         assert!(!text.contains("behind  a"), "{text}");
+    }
+
+    #[test]
+    fn status_names_the_boxes_without_a_current_host_certificate() {
+        let cert = |id: &str, ca: &str, until| HostCertificate {
+            serial: 7,
+            probe_id: id.into(),
+            site: "s".into(),
+            public_key: String::new(),
+            fingerprint: String::new(),
+            principals: vec!["box".into(), "10.0.0.1".into()],
+            valid_after_ms: 0,
+            valid_before_ms: until,
+            ca: ca.into(),
+            certificate: String::new(),
+        };
+        let text = hosts_text(
+            "new",
+            &[
+                cert("a", "new", 100),
+                cert("b", "old", 100),
+                cert("c", "new", 50),
+            ],
+            60,
+        );
+        assert!(
+            text.starts_with("host certificates: 1 of 3 box(es)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("behind  b  site s  from another host CA (serial 7, for box 10.0.0.1)"),
+            "{text}"
+        );
+        assert!(text.contains("behind  c  site s  expired"), "{text}");
     }
 }

@@ -103,6 +103,21 @@ impl Db {
         .await
     }
 
+    /// Every probe's newest host certificate, by site.
+    pub async fn latest_host_certificates(&self) -> Result<Vec<HostCertificate>, DbError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM ssh_host_certificates c
+                 WHERE issued_ms = (SELECT max(issued_ms) FROM ssh_host_certificates
+                                    WHERE probe_id = c.probe_id)
+                 ORDER BY site, probe_id"
+            ))?;
+            let rows = stmt.query_map([], row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// The names and addresses in other probes' newest host certificates still valid at
     /// `now_ms`.
     pub async fn host_principals_of_others(

@@ -84,10 +84,18 @@ async fn user_certificates_of_both_cas_log_in_during_the_overlap_and_the_new_one
     let old_b = certificate_for(&nester, &support, &secret, dir, "b").await;
     assert_eq!(signer(&nester, old_b).await, rotation.previous);
     assert!(login(&sshd, dir, "b").0);
-    // The box learns the new CA at its next cycle, before the switch.
+    // The box learns the new CA at its next cycle, before the switch; `nester ssh status`
+    // names it as behind until then.
+    let report = || nester::cli::ssh::report(&nester.dir, nester.db(), nester.clock().now_ms());
+    let text = report().await.unwrap();
+    assert!(text.contains("0 of 1 harvester(s) hold it"), "{text}");
     agent.refresh_ssh_trust().await.unwrap();
     let trusted = std::fs::read_to_string(sshd.box_file("trusted_user_ca")).unwrap();
     assert_eq!(trusted.lines().count(), 2, "{trusted}");
+    // (It says which version it holds at its next fetch.)
+    agent.refresh_ssh_trust().await.unwrap();
+    let text = report().await.unwrap();
+    assert!(text.contains("1 of 1 harvester(s) hold it"), "{text}");
 
     // Across the switch: the first certificate of the new CA logs in at once, with no
     // harvester cycle in between; the old CA's still do.
@@ -146,8 +154,16 @@ async fn boxes_present_the_new_host_ca_from_the_switch_and_both_lines_trust_them
     // From the switch, its next cycle brings the new CA's; both lines trust it, the old
     // line alone no longer does.
     nester.clock().advance(time::Duration::seconds(65));
+    let report = || nester::cli::ssh::report(&nester.dir, nester.db(), nester.clock().now_ms());
+    let text = report().await.unwrap();
+    assert!(
+        text.contains("host certificates: 0 of 1 box(es)") && text.contains("from another host CA"),
+        "{text}"
+    );
     agent.refresh_ssh_trust().await.unwrap();
     assert_ne!(installed(), before);
+    let text = report().await.unwrap();
+    assert!(text.contains("host certificates: 1 of 1 box(es)"), "{text}");
     sshd.reload();
     let (ok, err) = login_knowing(&sshd, dir, "h", &both);
     assert!(ok, "{err}");
@@ -243,6 +259,11 @@ async fn nester_ssh_rotates_shows_and_retires_through_the_binary() {
     );
     assert_eq!(user_ca(&after.1), new);
     assert!(!after.1.contains(&old), "{}", after.1);
+    assert!(
+        after.1.contains("host certificates: 0 of 0 box(es)"),
+        "{}",
+        after.1
+    );
     assert!(
         after.1.contains("SSH trust version 3: 0 of 0"),
         "{}",
