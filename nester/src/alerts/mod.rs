@@ -2,8 +2,8 @@
 //! from what ingest already stored (it never waits for this). Each rule is a file:
 //! `probes.rs` (offline, probe certificates, lost and unsent reports), `feed.rs` (new
 //! hosts and ports from the change feed, closed ports on important hosts), `wan.rs` (latency
-//! and loss with hysteresis), `certs.rs` (the nester's own certificates). Security alerts come
-//! from `threat`.
+//! and loss with hysteresis), `certs.rs` (the nester's own certificates), `ssh.rs` (a box
+//! that did not install the SSH trust it was given). Security alerts come from `threat`.
 //!
 //! Conditions (a probe offline) fire once and resolve when the condition clears; events (a
 //! new port) count on their open alert and resolve after `events_resolve_after` of quiet.
@@ -11,6 +11,7 @@
 mod certs;
 mod feed;
 mod probes;
+mod ssh;
 mod wan;
 
 use std::collections::HashSet;
@@ -22,7 +23,7 @@ use crate::db::Db;
 use crate::db::alerts::Raise;
 
 /// Rules whose alert resolves as soon as their condition no longer holds.
-const CONDITIONS: [&str; 3] = [probes::OFFLINE, probes::CERTIFICATE, certs::RULE];
+const CONDITIONS: [&str; 4] = [probes::OFFLINE, probes::CERTIFICATE, certs::RULE, ssh::RULE];
 
 /// Rules whose alerts are events, resolved after a quiet time.
 const EVENTS: [&str; 3] = ["host.", "port.", "reports."];
@@ -71,6 +72,7 @@ impl Engine {
         feed::judge(&self.db, &self.config, &mut v).await?;
         wan::judge(&self.db, &self.config, now, &mut v).await?;
         certs::judge(&self.dir, self.web_cert.as_deref(), now, &mut v);
+        ssh::judge(&self.db.ssh_trust_holders().await?, now, &mut v.raise);
         let mut done = self.apply(v).await?;
         for prefix in EVENTS {
             let quiet =

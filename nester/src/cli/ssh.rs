@@ -180,8 +180,13 @@ fn holders_text(version: u64, holders: &[Holder], now_ms: i64) -> String {
     );
     for h in behind {
         let held = h.held_version.map_or("none".to_string(), |v| v.to_string());
+        let failing = if h.behind {
+            ": it did not install what it was given (see its log)"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "  behind  {}  site {}  holds {held}, last seen {} ago\n",
+            "  behind  {}  site {}  holds {held}, last seen {} ago{failing}\n",
             h.probe_id,
             h.site,
             human(now_ms - h.seen_ms)
@@ -230,6 +235,7 @@ mod tests {
             served_version: 4,
             held_version: held,
             seen_ms: 0,
+            behind: id == "c",
         };
         let text = holders_text(
             4,
@@ -246,6 +252,11 @@ mod tests {
         );
         assert!(text.contains("behind  b  site s  holds 3"), "{text}");
         assert!(text.contains("behind  c  site s  holds none"), "{text}");
+        assert!(text.contains("did not install"), "{text}");
+        assert!(
+            !text.contains("holds 3, last seen 1m ago: it did not"),
+            "{text}"
+        );
         assert!(!text.contains("behind  a"), "{text}");
     }
 

@@ -40,6 +40,8 @@ pub struct Holder {
     /// The version it said it had installed, when it did.
     pub held_version: Option<u64>,
     pub seen_ms: i64,
+    /// It said it holds less than it was given at an earlier fetch: installing failed.
+    pub behind: bool,
 }
 
 /// Raises the trust's version, inside the transaction that changed the trust.
@@ -146,7 +148,9 @@ impl Db {
         .await
     }
 
-    /// Records that `probe_id` was served trust `served` and holds `held` (when it said).
+    /// Records that `probe_id` was served trust `served` and holds `held` (when it said): a
+    /// fetch gives both (`held` none: nothing installed), a host certificate request only
+    /// `held`. Holding less than it was given before marks it `behind`.
     pub async fn record_ssh_trust_holder(
         &self,
         probe_id: String,
@@ -163,7 +167,9 @@ impl Db {
                    seen_ms) VALUES (?1, ?2, coalesce(?3, 0), ?4, ?5)
                  ON CONFLICT (probe_id) DO UPDATE SET site = excluded.site,
                    served_version = coalesce(?3, served_version),
-                   held_version = coalesce(?4, held_version), seen_ms = excluded.seen_ms",
+                   held_version = coalesce(?4, held_version), seen_ms = excluded.seen_ms,
+                   behind = CASE WHEN ?3 IS NULL AND ?4 IS NULL THEN behind
+                                 ELSE coalesce(?4, -1) < served_version END",
             )?
             .execute(params![probe_id, site, served, held, now])?;
             Ok(())
@@ -175,7 +181,7 @@ impl Db {
     pub async fn ssh_trust_holders(&self) -> Result<Vec<Holder>, DbError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT probe_id, site, served_version, held_version, seen_ms
+                "SELECT probe_id, site, served_version, held_version, seen_ms, behind
                  FROM ssh_trust_holders ORDER BY site, probe_id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -185,6 +191,7 @@ impl Db {
                     served_version: unsigned(r.get(2)?),
                     held_version: r.get::<_, Option<i64>>(3)?.map(unsigned),
                     seen_ms: r.get(4)?,
+                    behind: r.get(5)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -36,7 +36,9 @@ CREATE TABLE ssh_trust_holders (
     site           TEXT NOT NULL,
     served_version INTEGER NOT NULL,
     held_version   INTEGER,
-    seen_ms        INTEGER NOT NULL
+    seen_ms        INTEGER NOT NULL,
+    -- 1 when it said it holds less than it was given before: it did not install it.
+    behind         INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 -- Rises with every change of the SSH trust: a revocation, a CA rotation's start or end.

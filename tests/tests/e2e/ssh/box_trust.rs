@@ -223,3 +223,47 @@ async fn hostile_host_certificate_requests_are_refused_and_sign_nothing() {
         String::from_utf8_lossy(&good.body)
     );
 }
+
+#[tokio::test]
+async fn a_box_that_does_not_install_its_trust_is_alerted_until_it_does() {
+    let nester =
+        TestNester::start_with(|c| c.alerts.every = std::time::Duration::from_millis(100)).await;
+    let (sshd, _, mut config, probe) = harvested_box(&nester, false).await;
+    // The harvester cannot write where sshd reads (a directory that is not there yet).
+    let missing = sshd.box_file("seahawks");
+    let ssh = config.ssh.as_mut().unwrap();
+    ssh.trusted_user_ca_keys = missing.join("user_ca.pub");
+    ssh.revoked_keys = missing.join("revoked.krl");
+    let mut agent = harvester::Agent::new(config).unwrap();
+    let subject = format!("probe:{}", probe.id);
+    for _ in 0..2 {
+        let err = format!("{:#}", agent.refresh_ssh_trust().await.unwrap_err());
+        assert!(err.contains("cannot write"), "{err}");
+    }
+    // Given version 0 at its first fetch, it says at its second that it holds nothing.
+    let (severity, _, _) = eventually(&format!("ssh.trust_behind on {subject}"), || {
+        nester.open_alert("ssh.trust_behind", &subject)
+    })
+    .await;
+    assert_eq!(severity, "critical");
+    let text = nester::cli::ssh::report(&nester.dir, nester.db(), nester.clock().now_ms())
+        .await
+        .unwrap();
+    assert!(text.contains("did not install what it was given"), "{text}");
+
+    // Fixed on the box: the next cycle installs, the one after says so, and it resolves.
+    std::fs::create_dir(&missing).unwrap();
+    agent.refresh_ssh_trust().await.unwrap();
+    assert!(
+        nester.open_alert("ssh.trust_behind", &subject).is_some(),
+        "not yet said"
+    );
+    agent.refresh_ssh_trust().await.unwrap();
+    eventually(&format!("ssh.trust_behind on {subject} resolved"), || {
+        nester
+            .open_alert("ssh.trust_behind", &subject)
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}

@@ -18,7 +18,7 @@ use nester::db::{Role, Scope};
 use seahawks_tests::sshd::{BOX_USER, Sshd};
 
 use crate::client::Response;
-use crate::harness::TestNester;
+use crate::harness::{TestNester, eventually};
 
 /// A user of `role` with TOTP on (when `mfa`), and a read-write API token of theirs.
 pub async fn user(nester: &TestNester, name: &str, role: Role, mfa: bool) -> (String, Vec<u8>) {
