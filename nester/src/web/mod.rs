@@ -63,6 +63,11 @@ pub fn routes() -> Vec<Route> {
             Roles(SSH_USERS),
             ui::ssh::revoke,
         ),
+        Route::post(
+            "/account/ssh/revoked-keys",
+            Roles(ADMIN),
+            ui::ssh::revoke_key_form,
+        ),
         Route::post("/account/password", Roles(ANYONE), account::password),
         Route::post(
             "/account/sessions/{session_id}/end",

@@ -113,6 +113,7 @@ async fn every_route_against_every_role() {
         (("GET", "/admin/backups"), [S, D, D, A]),
         (("GET", "/account/ssh"), [S, D, A, A]),
         (("POST", "/account/ssh/certificates"), [S, D, I, I]),
+        (("POST", "/account/ssh/revoked-keys"), [S, D, D, I]),
         (
             ("POST", "/account/ssh/certificates/{serial}/revoke"),
             [S, D, M, M],

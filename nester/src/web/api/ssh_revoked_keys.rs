@@ -39,6 +39,22 @@ pub async fn create(
     caller: Caller,
     ApiJson(new): ApiJson<NewRevokedKey>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let (revoked, record) = revoke_key(&state, &caller, &new).await?;
+    let status = if revoked {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(record)))
+}
+
+/// Revokes a key for `caller`, for the API and the page alike: whether it is revoked now
+/// (not before), and its record.
+pub async fn revoke_key(
+    state: &AppState,
+    caller: &Caller,
+    new: &NewRevokedKey,
+) -> Result<(bool, RevokedKey), ApiError> {
     let key = keys::accepted(&new.public_key)
         .map_err(|why| ApiError::new(StatusCode::BAD_REQUEST, "bad_public_key", why))?;
     let reason = new.reason.trim();
@@ -69,12 +85,7 @@ pub async fn create(
         .into_iter()
         .find(|k| k.fingerprint == fingerprint)
         .ok_or_else(|| ApiError::internal("the key just revoked is missing"))?;
-    let status = if revoked {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(record)))
+    Ok((revoked, record))
 }
 
 /// Every key revoked outright, newest first.

@@ -1,6 +1,7 @@
 //! `/account/ssh`: SSH certificates for harvester boxes, for support and admin users. Ask
 //! with a public key and a fresh code from the authenticator (the same rules as the API:
-//! `web/api/ssh.rs`), see one's certificates (an admin: everyone's) and revoke them.
+//! `web/api/ssh.rs`), see one's certificates (an admin: everyone's) and revoke them; an
+//! admin also revokes keys outright (`web/api/ssh_revoked_keys.rs`).
 
 use askama::Template;
 use axum::extract::State;
@@ -13,9 +14,11 @@ use crate::auth::Caller;
 use crate::auth::attempt::Attempt;
 use crate::clock::rfc3339;
 use crate::db::Role;
+use crate::db::ssh_trust::RevokedKey;
 use crate::error::{ApiError, ApiForm, ApiPath};
 use crate::state::AppState;
 use crate::web::api::ssh::{NewCertificate, issue};
+use crate::web::api::ssh_revoked_keys::{NewRevokedKey, revoke_key};
 use crate::web::view::{self, Nav};
 
 struct CertificateView {
@@ -44,6 +47,8 @@ struct SshPage {
     /// A certificate just issued, to copy.
     issued: Option<String>,
     known_hosts: String,
+    /// Keys revoked outright (shown to admins).
+    revoked_keys: Vec<RevokedKey>,
     error: Option<String>,
 }
 
@@ -86,6 +91,11 @@ async fn render(
             certificates,
             issued,
             known_hosts: state.ssh.known_hosts(state.clock.now_ms()).join("\n"),
+            revoked_keys: if everyone {
+                state.db.ssh_revoked_keys().await?
+            } else {
+                Vec::new()
+            },
             error,
         },
     )
@@ -144,4 +154,31 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     crate::web::api::ssh::revoke_as(&state, &caller, serial).await?;
     Ok(Redirect::to("/account/ssh").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevokeKeyForm {
+    #[serde(default)]
+    public_key: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Revokes a key outright (admin); a refusal is shown on the page with its status.
+pub async fn revoke_key_form(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiForm(form): ApiForm<RevokeKeyForm>,
+) -> Result<Response, ApiError> {
+    let new = NewRevokedKey {
+        public_key: form.public_key,
+        reason: form.reason,
+    };
+    match revoke_key(&state, &caller, &new).await {
+        Ok(_) => Ok(Redirect::to("/account/ssh").into_response()),
+        Err(e) if e.status.is_client_error() => {
+            render(&state, &caller, e.status, None, Some(e.message)).await
+        }
+        Err(e) => Err(e),
+    }
 }

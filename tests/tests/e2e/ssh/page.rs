@@ -20,6 +20,10 @@ async fn the_page_issues_lists_and_revokes_certificates() {
         .await;
     assert_eq!(page.status, 200);
     assert!(
+        !page.text().contains("id=\"revoke-key\""),
+        "only admins revoke keys"
+    );
+    assert!(
         page.text().contains("id=\"new-certificate\"")
             && page.text().contains("@cert-authority * ssh-ed25519 ")
     );
@@ -148,5 +152,27 @@ async fn in_the_browser_a_certificate_from_the_page_opens_the_box_and_is_revoked
         !login(&sshd, keys.path(), "chrome").0,
         "revoked on the page, still in"
     );
+
+    // An admin revokes the key itself, for good, from the same page.
+    type_into(
+        &client,
+        "#revoke-key textarea[name=public_key]",
+        public.trim(),
+    )
+    .await;
+    type_into(&client, "#revoke-key input[name=reason]", "laptop stolen").await;
+    click(&client, "#revoke-key button[type=submit]").await;
+    let listed = appears(&client, "#revoked-keys")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("laptop stolen") && listed.contains("SHA256:"),
+        "{listed}"
+    );
+    let revoked = nester.db().ssh_revoked_keys().await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].public_key, public.trim());
     assert_eq!(console_errors(&client).await, Vec::<String>::new());
 }
