@@ -1,6 +1,7 @@
 //! Host certificates signed for harvester boxes: for which probe, key, names and addresses,
-//! by which CA, until when. Each probe's newest is handed out again while it still fits, and
-//! a name another box's valid certificate holds is not given to a second box.
+//! by which CA, until when. Each probe's newest is handed out again while it still fits, a
+//! name another box's valid certificate holds is not given to a second box, and the host
+//! keys of revoked probes are refused (`@revoked` for clients).
 
 use std::collections::BTreeSet;
 
@@ -103,6 +104,22 @@ impl Db {
         .await
     }
 
+    /// The host keys of revoked probes that hold a host certificate still valid at `now_ms`:
+    /// `@revoked` in `known_hosts`, never certified again.
+    pub async fn revoked_host_keys(&self, now_ms: i64) -> Result<Vec<(String, String)>, DbError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT DISTINCT c.fingerprint, c.public_key FROM ssh_host_certificates c
+                   JOIN probes p ON p.probe_id = c.probe_id
+                 WHERE p.revoked_ms IS NOT NULL AND c.valid_before_ms > ?1
+                 ORDER BY c.fingerprint",
+            )?;
+            let rows = stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// Every probe's newest host certificate, by site.
     pub async fn latest_host_certificates(&self) -> Result<Vec<HostCertificate>, DbError> {
         self.read(|conn| {
@@ -118,8 +135,8 @@ impl Db {
         .await
     }
 
-    /// The names and addresses in other probes' newest host certificates still valid at
-    /// `now_ms`.
+    /// The names and addresses in the newest host certificates of other probes, not revoked,
+    /// still valid at `now_ms`.
     pub async fn host_principals_of_others(
         &self,
         probe_id: String,
@@ -127,10 +144,11 @@ impl Db {
     ) -> Result<BTreeSet<String>, DbError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT principals FROM ssh_host_certificates c
-                 WHERE probe_id != ?1 AND valid_before_ms > ?2
-                   AND issued_ms = (SELECT max(issued_ms) FROM ssh_host_certificates
-                                    WHERE probe_id = c.probe_id)",
+                "SELECT c.principals FROM ssh_host_certificates c
+                   LEFT JOIN probes p ON p.probe_id = c.probe_id
+                 WHERE c.probe_id != ?1 AND c.valid_before_ms > ?2 AND p.revoked_ms IS NULL
+                   AND c.issued_ms = (SELECT max(issued_ms) FROM ssh_host_certificates
+                                      WHERE probe_id = c.probe_id)",
             )?;
             let rows = stmt.query_map(params![probe_id, now_ms], |r| r.get::<_, String>(0))?;
             let mut taken = BTreeSet::new();

@@ -4,7 +4,8 @@
 //! one `@cert-authority` line. A name or address another box's valid certificate holds is
 //! left out (logged): an enrolled harvester cannot get itself certified as another box.
 //! The probe's newest certificate is handed back while it still fits (same key, names and
-//! signing CA, under two thirds through its life), so asking each cycle costs nothing.
+//! signing CA, under two thirds through its life), so asking each cycle costs nothing. The
+//! host key of a revoked probe is refused: clients list it as `@revoked`.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -99,6 +100,29 @@ pub(super) async fn host_certificate(
     let mut wanted = principals(&request, probe.peer.addr.ip())?;
     let probe_id = probe.probe_id.to_string();
     let now = app.clock.now_ms();
+    app.db
+        .record_ssh_trust_holder(
+            probe_id.clone(),
+            probe.site.clone(),
+            None,
+            request.trust_version,
+        )
+        .await?;
+    let fingerprint = host_key.fingerprint(HashAlg::Sha256).to_string();
+    if app
+        .db
+        .revoked_host_keys(now)
+        .await?
+        .iter()
+        .any(|(f, _)| *f == fingerprint)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_key_revoked",
+            "this host key was a revoked probe's: make new host keys on the box (remove \
+             /etc/ssh/ssh_host_* and run ssh-keygen -A), then restart sshd",
+        ));
+    }
     let taken = app
         .db
         .host_principals_of_others(probe_id.clone(), now)
@@ -115,17 +139,8 @@ pub(super) async fn host_certificate(
         ));
     }
     let principals: Vec<String> = wanted.into_iter().collect();
-    let fingerprint = host_key.fingerprint(HashAlg::Sha256).to_string();
     let cas = app.ssh.cas();
     let ca = cas.host.signing(now);
-    app.db
-        .record_ssh_trust_holder(
-            probe_id.clone(),
-            probe.site.clone(),
-            None,
-            request.trust_version,
-        )
-        .await?;
 
     if let Some(latest) = app.db.latest_host_certificate(probe_id.clone()).await?
         && latest.fingerprint == fingerprint

@@ -268,18 +268,30 @@ pub struct SshAuthorities {
     pub user_cas: Vec<String>,
     /// Add to `~/.ssh/known_hosts`: every harvester box whose host key the nester signed is
     /// then trusted without a question. One line per host CA trusted now (two during a
-    /// rotation).
+    /// rotation), and an `@revoked` line per host key of a revoked probe.
     pub known_hosts: String,
+}
+
+/// The `known_hosts` text for support engineers: an `@cert-authority` line per trusted host
+/// CA, and an `@revoked` line per host key of a revoked probe whose certificate has not
+/// expired yet (ssh refuses those boxes even with a valid certificate).
+pub async fn known_hosts(state: &AppState) -> Result<String, ApiError> {
+    let now = state.clock.now_ms();
+    let mut lines = state.ssh.known_hosts(now);
+    for (_, key) in state.db.revoked_host_keys(now).await? {
+        lines.push(format!("@revoked * {key}"));
+    }
+    Ok(lines.join("\n"))
 }
 
 /// The SSH CAs' public halves.
 #[utoipa::path(get, path = "/api/v1/ssh/ca", tag = "ssh", operation_id = "ssh_authorities",
     responses((status = 200, body = SshAuthorities)))]
-pub async fn authorities(State(state): State<AppState>) -> Json<SshAuthorities> {
+pub async fn authorities(State(state): State<AppState>) -> Result<Json<SshAuthorities>, ApiError> {
     let now = state.clock.now_ms();
     let cas = state.ssh.cas();
     let signing = cas.user.signing(now);
-    Json(SshAuthorities {
+    Ok(Json(SshAuthorities {
         user_ca: signing.openssh(),
         user_ca_fingerprint: signing.fingerprint(),
         user_cas: cas
@@ -288,8 +300,8 @@ pub async fn authorities(State(state): State<AppState>) -> Json<SshAuthorities> 
             .iter()
             .map(|ca| ca.openssh())
             .collect(),
-        known_hosts: state.ssh.known_hosts(now).join("\n"),
-    })
+        known_hosts: known_hosts(&state).await?,
+    }))
 }
 
 /// The KRL of revoked user certificates, for boxes without a harvester (`RevokedKeys`;

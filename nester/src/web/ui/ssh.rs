@@ -90,7 +90,7 @@ async fn render(
             max_validity: humantime::format_duration(config.max_validity).to_string(),
             certificates,
             issued,
-            known_hosts: state.ssh.known_hosts(state.clock.now_ms()).join("\n"),
+            known_hosts: crate::web::api::ssh::known_hosts(state).await?,
             revoked_keys: if everyone {
                 state.db.ssh_revoked_keys().await?
             } else {

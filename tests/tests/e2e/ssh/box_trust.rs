@@ -113,6 +113,41 @@ async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other
     let err = format!("{:#}", impostor.refresh_ssh_trust().await.unwrap_err());
     assert!(err.contains("another box's host certificate"), "{err}");
     assert!(!unsigned.box_file("host_ed25519-cert.pub").exists());
+
+    // The first box's probe revoked (it reported once, so the nester knows it): its host key
+    // is `@revoked` for clients, who then refuse the box whatever certificate it shows; its
+    // names are free for another box; its host key is never certified again.
+    agent.cycle().await.unwrap();
+    assert!(
+        nester
+            .db()
+            .revoke_probe(nester::db::audit::Actor::cli(), probe.id)
+            .await
+            .unwrap()
+    );
+    let ca = call(&nester, &support, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
+    let with_revoked = ca.json()["known_hosts"].as_str().unwrap().to_string();
+    assert!(
+        with_revoked.contains(&format!("@revoked * {}", sshd.host_key())),
+        "{with_revoked}"
+    );
+    let (ok, err) = login_knowing(&sshd, keys.path(), "hana", &with_revoked);
+    assert!(!ok, "a revoked probe's box was trusted");
+    assert!(err.contains("REVOKED"), "{err}");
+    impostor.refresh_ssh_trust().await.unwrap();
+    assert!(unsigned.box_file("host_ed25519-cert.pub").exists());
+    let third = nester.probe().await;
+    let mut config = nester.agent_config(&third, "9");
+    config.ssh = Some(box_config(&sshd, true));
+    let err = format!(
+        "{:#}",
+        harvester::Agent::new(config)
+            .unwrap()
+            .refresh_ssh_trust()
+            .await
+            .unwrap_err()
+    );
+    assert!(err.contains("new host keys"), "{err}");
 }
 
 #[tokio::test]
