@@ -28,6 +28,9 @@ pub const PROBES: &str = "seahawks_nester_probes";
 pub const BANS: &str = "seahawks_nester_bans_active";
 pub const BANS_IN_KERNEL: &str = "seahawks_nester_bans_in_kernel";
 pub const BUILD_INFO: &str = "seahawks_nester_build_info";
+pub const SSH_CERTIFICATES: &str = "seahawks_nester_ssh_certificates_issued_total";
+pub const SSH_TRUST_VERSION: &str = "seahawks_nester_ssh_trust_version";
+pub const SSH_HARVESTERS: &str = "seahawks_nester_ssh_harvesters";
 
 /// Installs the recorder and says what each metric means; call once at start.
 pub fn install() {
@@ -71,6 +74,19 @@ pub fn install() {
         crate::net::access_log::DROPPED,
         "Access log lines dropped because the writer fell behind"
     );
+    describe_counter!(
+        SSH_CERTIFICATES,
+        "SSH certificates signed, by kind: user (support engineers) or host (harvester boxes)"
+    );
+    describe_gauge!(
+        SSH_TRUST_VERSION,
+        "Version of the SSH trust (CAs and KRL); it rises with every revocation and rotation"
+    );
+    describe_gauge!(
+        SSH_HARVESTERS,
+        "Harvesters keeping their box's SSH trust, by what they hold: current, behind (not yet \
+         fetched), failing (could not install what they were given)"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the labels say which nester this is");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
@@ -100,6 +116,11 @@ pub fn report_received(result: &str) {
 /// A report stored with `n` WAN samples.
 pub fn wan_samples_stored(n: usize) {
     counter!(WAN_SAMPLES).increment(n as u64);
+}
+
+/// An SSH certificate signed: `kind` is `user` or `host`.
+pub fn ssh_certificate_issued(kind: &'static str) {
+    counter!(SSH_CERTIFICATES, "kind" => kind).increment(1);
 }
 
 /// The metrics listener: `GET /metrics` in Prometheus's text format.
@@ -139,6 +160,22 @@ async fn scrape(State(state): State<AppState>) -> Response {
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the bans"),
     }
     gauge!(BANS_IN_KERNEL).set(state.threats.kernel_banned() as f64);
+    match (
+        state.db.ssh_revocations().await,
+        state.db.ssh_trust_holders().await,
+    ) {
+        (Ok(trust), Ok(holders)) => {
+            gauge!(SSH_TRUST_VERSION).set(trust.version as f64);
+            let count = |f: &dyn Fn(&crate::db::ssh_trust::Holder) -> bool| {
+                holders.iter().filter(|h| f(h)).count() as f64
+            };
+            let current = |h: &crate::db::ssh_trust::Holder| h.held_version == Some(trust.version);
+            gauge!(SSH_HARVESTERS, "holds" => "current").set(count(&current));
+            gauge!(SSH_HARVESTERS, "holds" => "failing").set(count(&|h| h.behind));
+            gauge!(SSH_HARVESTERS, "holds" => "behind").set(count(&|h| !h.behind && !current(h)));
+        }
+        _ => tracing::warn!("metrics: cannot read the SSH trust"),
+    }
     (
         StatusCode::OK,
         [(

@@ -190,6 +190,7 @@ pub(super) async fn host_certificate(
         )
         .await?;
     tracing::info!(probe = %probe_id, serial, principals = ?principals, "SSH host certificate issued");
+    crate::metrics::ssh_certificate_issued("host");
     Ok(Json(HostCertificateResponse {
         certificate,
         principals,

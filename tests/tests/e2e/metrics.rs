@@ -101,7 +101,10 @@ async fn nester_and_harvester_serve_prometheus_metrics_that_promtool_accepts() {
         &harvester_toml,
         &format!(
             "[wan]\ntargets = [\"127.0.0.1\"]\nprobes = 2\ninterval_ms = 10\n\
-             [metrics]\nlisten = \"{harvester_metrics}\"\n"
+             [metrics]\nlisten = \"{harvester_metrics}\"\n\
+             [ssh]\ntrusted_user_ca_keys = {:?}\nrevoked_keys = {:?}\n",
+            temp.path().join("user_ca.pub"),
+            temp.path().join("revoked.krl"),
         ),
     );
     let harvester = Daemon::spawn(
@@ -152,6 +155,18 @@ async fn nester_and_harvester_serve_prometheus_metrics_that_promtool_accepts() {
     );
     assert!(sample(&text, "seahawks_nester_db_size_bytes").unwrap() > 4096.0);
     assert_eq!(sample(&text, "seahawks_nester_bans_active"), Some(0.0));
+    // The harvester keeps its box's SSH trust: it holds the current one from its second
+    // fetch (it says what it holds when it fetches).
+    let current = "seahawks_nester_ssh_harvesters{holds=\"current\"}";
+    let text = wait_for(&nester_metrics, current, 1.0).await;
+    assert_eq!(
+        sample(&text, "seahawks_nester_ssh_trust_version"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "seahawks_nester_ssh_harvesters{holds=\"failing\"}"),
+        Some(0.0)
+    );
     promtool_clean(&text, "nester");
 
     let delivered = "seahawks_harvester_reports_delivered_total";

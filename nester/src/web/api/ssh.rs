@@ -171,6 +171,7 @@ pub async fn issue(
         .await?
         .ok_or_else(|| ApiError::internal("the certificate just recorded is missing"))?;
     tracing::info!(username = %caller.username, serial, "SSH certificate issued");
+    crate::metrics::ssh_certificate_issued("user");
     Ok(IssuedCertificate {
         certificate: certificate.to_openssh().map_err(ApiError::internal)?,
         record,
