@@ -33,6 +33,12 @@ pub struct SshConfig {
     /// thirds).
     #[serde(deserialize_with = "duration")]
     pub host_validity: Duration,
+    /// The hosts the host CA vouches for, as `known_hosts` patterns (`*` and `?`; e.g.
+    /// `"*.boxes.example.net"`, `"10.20.*"`, `"[10.20.*]:2222"`): a box is certified only
+    /// for its names and addresses that match, and support engineers' `@cert-authority` line
+    /// trusts the CA for these alone (never `*`: a harvester could then be certified as any
+    /// host on the internet). None: no host certificates.
+    pub host_patterns: Vec<String>,
 }
 
 impl Default for SshConfig {
@@ -46,11 +52,24 @@ impl Default for SshConfig {
             max_validity: Duration::from_secs(8 * 3600),
             forwarding: false,
             host_validity: Duration::from_secs(30 * 86_400),
+            host_patterns: Vec::new(),
         }
     }
 }
 
 impl SshConfig {
+    /// Whether the host CA vouches for `principal` (a bare name or address): a pattern
+    /// matches it, its `[host]:port` form by its host part.
+    pub fn vouches_for(&self, principal: &str) -> bool {
+        self.host_patterns.iter().any(|pattern| {
+            let host = pattern
+                .strip_prefix('[')
+                .and_then(|p| p.split_once("]:"))
+                .map_or(pattern.as_str(), |(host, _)| host);
+            glob(host.as_bytes(), principal.as_bytes())
+        })
+    }
+
     /// The principals `role` gets; none means no certificate.
     pub fn principals_of(&self, role: Role) -> &[String] {
         match role {
@@ -73,6 +92,20 @@ impl SshConfig {
             || self.host_validity > Duration::from_secs(366 * 86_400)
         {
             return Err("`ssh.host_validity` must be between 1h and 366d".into());
+        }
+        for pattern in &self.host_patterns {
+            let ok = !pattern.is_empty()
+                && pattern.len() <= 255
+                && pattern.bytes().any(|b| b.is_ascii_alphanumeric())
+                && pattern
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"*?.-:[]".contains(&b));
+            if !ok {
+                return Err(format!(
+                    "`ssh.host_patterns`: {pattern:?} is not a host pattern: write e.g. \
+                     \"*.boxes.example.net\" or \"10.20.*\" (`*` alone would vouch for every host)"
+                ));
+            }
         }
         for (role, names) in &self.principals {
             match role.as_str() {
@@ -101,6 +134,20 @@ impl SshConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// `*` (any run) and `?` (any one byte) against `text`, case-blind, as OpenSSH's
+/// `match_pattern` does.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.split_first(), text.split_first()) {
+        (None, None) => true,
+        (Some((b'*', rest)), _) => {
+            glob(rest, text) || text.split_first().is_some_and(|(_, t)| glob(pattern, t))
+        }
+        (Some((b'?', rest)), Some((_, t))) => glob(rest, t),
+        (Some((p, rest)), Some((c, t))) => p.eq_ignore_ascii_case(c) && glob(rest, t),
+        _ => false,
     }
 }
 
@@ -148,11 +195,44 @@ mod tests {
                 .unwrap_err()
                 .contains("account name")
         );
+        for bad in [
+            "host_patterns = [\"*\"]",
+            "host_patterns = [\"a b\"]",
+            "host_patterns = [\"\"]",
+        ] {
+            assert!(parse(bad).unwrap_err().contains("host_patterns"), "{bad}");
+        }
         for bad in ["host_validity = \"30m\"", "host_validity = \"400d\""] {
             assert!(parse(bad).unwrap_err().contains("host_validity"), "{bad}");
         }
         let ok = parse("validity = \"30m\"\n[principals]\nsupport = [\"ops\"]").unwrap();
         assert_eq!(ok.principals_of(Role::Support), ["ops"]);
         assert!(ok.principals_of(Role::Admin).is_empty(), "left out: none");
+    }
+
+    #[test]
+    fn the_host_ca_vouches_for_what_the_patterns_match_and_nothing_by_default() {
+        assert!(!SshConfig::default().vouches_for("box.example.net"));
+        let config = SshConfig {
+            host_patterns: vec!["*.boxes.example.net".into(), "[10.20.?.*]:2222".into()],
+            ..SshConfig::default()
+        };
+        config.check().unwrap();
+        for yes in [
+            "pos1.boxes.example.net",
+            "A.Boxes.Example.NET",
+            "10.20.3.44",
+        ] {
+            assert!(config.vouches_for(yes), "{yes}");
+        }
+        for no in [
+            "boxes.example.net",
+            "github.com",
+            "10.20.33.1",
+            "10.2.3.4",
+            "x.boxes.example.net.evil",
+        ] {
+            assert!(!config.vouches_for(no), "{no}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! `POST /v1/ssh/host-certificate` (mTLS): a harvester sends its box's SSH host key, names
 //! and addresses; the nester answers with a host certificate from the host CA for them and
 //! for the address it sees the harvester come from, so that `ssh` trusts the box through
-//! one `@cert-authority` line. A name or address another box's valid certificate holds is
-//! left out (logged): an enrolled harvester cannot get itself certified as another box.
+//! one `@cert-authority` line. Only names and addresses matching `[ssh] host_patterns` are
+//! certified (none configured: no host certificates), and one another box's valid
+//! certificate holds is left out (logged): an enrolled harvester cannot get itself
+//! certified as another box, nor as any host outside the operator's patterns.
 //! The probe's newest certificate is handed back while it still fits (same key, names and
 //! signing CA, under two thirds through its life), so asking each cycle costs nothing. The
 //! host key of a revoked probe is refused: clients list it as `@revoked`.
@@ -96,6 +98,14 @@ pub(super) async fn host_certificate(
     ApiJson(request): ApiJson<HostCertificateRequest>,
 ) -> Result<Json<HostCertificateResponse>, ApiError> {
     let app = &state.app;
+    if app.ssh.config.host_patterns.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_certificates_off",
+            "this nester signs no host certificates: its operator sets the boxes' names in \
+             `[ssh] host_patterns` (nester.toml) first",
+        ));
+    }
     let host_key = keys::accepted(&request.host_key).map_err(bad)?;
     let mut wanted = principals(&request, probe.peer.addr.ip())?;
     let probe_id = probe.probe_id.to_string();
@@ -127,6 +137,18 @@ pub(super) async fn host_certificate(
         .db
         .host_principals_of_others(probe_id.clone(), now)
         .await?;
+    let config = &app.ssh.config;
+    for name in wanted.iter().filter(|n| !config.vouches_for(n)) {
+        tracing::info!(probe = %probe_id, principal = %name, "a name or address outside [ssh] host_patterns is left out");
+    }
+    wanted.retain(|n| config.vouches_for(n));
+    if wanted.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_principals",
+            "none of this box's names and addresses matches `[ssh] host_patterns`",
+        ));
+    }
     for name in wanted.iter().filter(|n| taken.contains(*n)) {
         tracing::warn!(probe = %probe_id, principal = %name, "a name or address another box's host certificate holds is left out");
     }

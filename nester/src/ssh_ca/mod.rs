@@ -140,13 +140,18 @@ impl Ssh {
         })
     }
 
-    /// The `known_hosts` lines that trust every box whose host key a trusted host CA signed.
+    /// The `known_hosts` lines that trust every box whose host key a trusted host CA signed,
+    /// for the hosts of `[ssh] host_patterns` alone (none without patterns).
     pub fn known_hosts(&self, now_ms: i64) -> Vec<String> {
+        let patterns = self.config.host_patterns.join(",");
+        if patterns.is_empty() {
+            return Vec::new();
+        }
         let cas = self.cas();
         cas.host
             .trusted(now_ms)
             .iter()
-            .map(|ca| format!("@cert-authority * {}", ca.openssh()))
+            .map(|ca| format!("@cert-authority {patterns} {}", ca.openssh()))
             .collect()
     }
 }

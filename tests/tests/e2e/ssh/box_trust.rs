@@ -44,6 +44,11 @@ async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_n
     assert_eq!(version, 1, "one revocation");
     let status = harvester::status::Status::read(&config).unwrap();
     assert_eq!(status.ssh_trust_version, Some(version));
+    let text = status.render(time::OffsetDateTime::now_utc());
+    assert!(
+        text.contains(&format!("ssh trust:    version {version}\n")),
+        "{text}"
+    );
     agent.cycle().await.unwrap();
     let holders = nester.db().ssh_trust_holders().await.unwrap();
     assert_eq!(holders.len(), 1);
@@ -55,9 +60,12 @@ async fn the_harvester_installs_the_ssh_trust_and_a_revocation_reaches_the_box_n
 
 #[tokio::test]
 async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other_is() {
-    let nester = TestNester::start().await;
+    let nester = nester_for_boxes(|_| {}).await;
     let (support, secret) = user(&nester, "hana", Role::Support, true).await;
-    let (sshd, mut agent, _, probe) = harvested_box(&nester, true).await;
+    let (sshd, _, mut config, probe) = harvested_box(&nester, true).await;
+    let ssh = config.ssh.as_mut().unwrap();
+    ssh.host_names = vec!["box-1".into(), "mail.example.com".into()];
+    let mut agent = harvester::Agent::new(config).unwrap();
     agent.refresh_ssh_trust().await.unwrap();
     // What a systemd path unit does on a box when the certificate file changes.
     sshd.reload();
@@ -66,7 +74,11 @@ async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other
     certificate_for(&nester, &support, &secret, keys.path(), "hana").await;
     let ca = call(&nester, &support, Method::GET, "/api/v1/ssh/ca", Vec::new()).await;
     let known_hosts = ca.json()["known_hosts"].as_str().unwrap().to_string();
-    assert!(known_hosts.starts_with("@cert-authority * ssh-ed25519 "));
+    // The CA is trusted for the operator's patterns alone, never for every host.
+    assert!(
+        known_hosts.starts_with("@cert-authority [127.0.0.1]:*,box-* ssh-ed25519 "),
+        "{known_hosts}"
+    );
     let (ok, err) = login_knowing(&sshd, keys.path(), "hana", &known_hosts);
     assert!(ok, "the certified box was not trusted: {err}");
 
@@ -77,10 +89,18 @@ async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        cert.principals.contains(&"127.0.0.1".to_string()),
-        "{cert:?}"
-    );
+    // ...those of its names in the operator's patterns: not a name it merely claims.
+    for (name, certified) in [
+        ("127.0.0.1", true),
+        ("box-1", true),
+        ("mail.example.com", false),
+    ] {
+        assert_eq!(
+            cert.principals.contains(&name.to_string()),
+            certified,
+            "{cert:?}"
+        );
+    }
     assert_eq!(cert.public_key, sshd.host_key());
     let installed = std::fs::read_to_string(sshd.box_file("host_ed25519-cert.pub")).unwrap();
     assert_eq!(installed, format!("{}\n", cert.certificate));
@@ -152,7 +172,7 @@ async fn a_certified_box_is_trusted_through_the_cert_authority_line_and_no_other
 
 #[tokio::test]
 async fn hostile_host_certificate_requests_are_refused_and_sign_nothing() {
-    let nester = TestNester::start_with(|c| c.ingest.max_body_bytes = 64 * 1024).await;
+    let nester = nester_for_boxes(|c| c.ingest.max_body_bytes = 64 * 1024).await;
     let probe = nester.probe().await;
     let client = probe.client_cert();
     let sshd = Sshd::start_box("");
@@ -256,6 +276,23 @@ async fn hostile_host_certificate_requests_are_refused_and_sign_nothing() {
         200,
         "{}",
         String::from_utf8_lossy(&good.body)
+    );
+
+    // A nester whose operator named no hosts signs none.
+    let plain = TestNester::start().await;
+    let client = plain.probe().await.client_cert();
+    let off = plain
+        .post_ingest(
+            Some(&client),
+            path,
+            json,
+            request(vec!["box-1".into()], &host_key),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (off.status.as_u16(), off.error_code().as_str()),
+        (403, "host_certificates_off")
     );
 }
 

@@ -221,3 +221,16 @@ pub fn krl_says(sshd: &Sshd, file: &Path) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).to_string(),
     )
 }
+
+/// `[ssh] host_patterns` for boxes on this machine: sshd on a loopback port (the
+/// `[host]:port` form is what ssh looks up for a port other than 22), names `box-*`.
+pub const BOX_PATTERNS: [&str; 2] = ["[127.0.0.1]:*", "box-*"];
+
+/// A nester whose host CA vouches for [`BOX_PATTERNS`].
+pub async fn nester_for_boxes(adjust: impl FnOnce(&mut nester::config::Config)) -> TestNester {
+    TestNester::start_with(|c| {
+        c.ssh.host_patterns = BOX_PATTERNS.iter().map(|p| p.to_string()).collect();
+        adjust(c);
+    })
+    .await
+}

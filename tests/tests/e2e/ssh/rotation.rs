@@ -130,7 +130,7 @@ async fn user_certificates_of_both_cas_log_in_during_the_overlap_and_the_new_one
 
 #[tokio::test]
 async fn boxes_present_the_new_host_ca_from_the_switch_and_both_lines_trust_them_meanwhile() {
-    let nester = TestNester::start().await;
+    let nester = nester_for_boxes(|_| {}).await;
     let (support, secret) = user(&nester, "hugo", Role::Support, true).await;
     let (sshd, mut agent, _, _probe) = harvested_box(&nester, true).await;
     agent.refresh_ssh_trust().await.unwrap();
