@@ -253,10 +253,7 @@ impl Agent {
         if config.host_key.is_none() {
             return Ok(());
         }
-        let nester = match &self.config.nester.ingest {
-            Some(addr) => addr.clone(),
-            None => state::ingest_address(&self.config.state_dir)?,
-        };
+        let nester = ingest_address(&self.config)?;
         let asking = config.clone();
         let Some(request) = tokio::task::spawn_blocking(move || {
             crate::ssh_host::request(&asking, &nester, Some(trust_version))
@@ -409,11 +406,16 @@ fn refused_for_good(e: &UplinkError) -> bool {
         )
 }
 
+/// The nester's ingest listener: the config's, or the enrollment token's.
+fn ingest_address(config: &Config) -> anyhow::Result<String> {
+    match &config.nester.ingest {
+        Some(addr) => Ok(addr.clone()),
+        None => state::ingest_address(&config.state_dir),
+    }
+}
+
 fn uplink_for(config: &Config, identity: &Identity) -> anyhow::Result<Uplink> {
-    let addr = match &config.nester.ingest {
-        Some(addr) => addr.clone(),
-        None => state::ingest_address(&config.state_dir)?,
-    };
+    let addr = ingest_address(config)?;
     Ok(Uplink::new(
         &addr,
         config.nester.server_name.as_deref(),
