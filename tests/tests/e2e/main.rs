@@ -3,6 +3,7 @@
 
 mod client;
 mod harness;
+mod sessions;
 
 mod access_log;
 mod access_matrix;
