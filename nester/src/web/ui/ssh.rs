@@ -34,6 +34,48 @@ struct CertificateView {
     live: bool,
 }
 
+/// A harvester box as an admin sees it: the SSH trust it holds, its host certificate.
+struct BoxView {
+    probe_id: String,
+    site: String,
+    /// `current`, `behind` (not fetched yet) or `failing` (could not install it).
+    trust: &'static str,
+    held: String,
+    /// Valid until, when it has a host certificate.
+    host_certificate: Option<String>,
+    /// The host certificate is valid and from the signing host CA.
+    host_current: bool,
+}
+
+/// Every box keeping its SSH trust, with its host certificate if it has one.
+async fn boxes(state: &AppState) -> Result<Vec<BoxView>, ApiError> {
+    let now = state.clock.now_ms();
+    let version = state.db.ssh_revocations().await?.version;
+    let signing = state.ssh.cas().host.signing(now).fingerprint();
+    let certificates = state.db.latest_host_certificates().await?;
+    Ok(state
+        .db
+        .ssh_trust_holders()
+        .await?
+        .into_iter()
+        .map(|h| {
+            let cert = certificates.iter().find(|c| c.probe_id == h.probe_id);
+            BoxView {
+                trust: match (h.behind, h.held_version == Some(version)) {
+                    (true, _) => "failing",
+                    (false, true) => "current",
+                    (false, false) => "behind",
+                },
+                held: h.held_version.map_or("none".into(), |v| v.to_string()),
+                host_certificate: cert.map(|c| crate::clock::rfc3339_ms(c.valid_before_ms)),
+                host_current: cert.is_some_and(|c| c.ca == signing && c.valid_before_ms > now),
+                probe_id: h.probe_id,
+                site: h.site,
+            }
+        })
+        .collect())
+}
+
 #[derive(Template)]
 #[template(path = "ssh.html")]
 struct SshPage {
@@ -49,6 +91,10 @@ struct SshPage {
     known_hosts: String,
     /// Keys revoked outright (shown to admins).
     revoked_keys: Vec<RevokedKey>,
+    /// The harvester boxes (shown to admins).
+    boxes: Vec<BoxView>,
+    /// The SSH trust's version now.
+    trust_version: u64,
     error: Option<String>,
 }
 
@@ -96,6 +142,12 @@ async fn render(
             } else {
                 Vec::new()
             },
+            boxes: if everyone {
+                boxes(state).await?
+            } else {
+                Vec::new()
+            },
+            trust_version: state.db.ssh_revocations().await?.version,
             error,
         },
     )

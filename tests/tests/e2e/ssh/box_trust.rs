@@ -322,6 +322,25 @@ async fn a_box_that_does_not_install_its_trust_is_alerted_until_it_does() {
         .await
         .unwrap();
     assert!(text.contains("did not install what it was given"), "{text}");
+    // And the admin's SSH page shows the box as not installed.
+    nester.add_user("ava", Role::Admin).await;
+    let admin = nester.user_id("ava").await;
+    let session = crate::web_auth::session_for(&nester, admin, nester::db::Stage::Full).await;
+    let boxes = || async {
+        let page = nester
+            .as_session(&session, Method::GET, "/account/ssh", &[], Vec::new())
+            .await;
+        assert_eq!(page.status, 200);
+        page.text()
+    };
+    let page = boxes().await;
+    assert!(
+        page.contains(&format!(
+            "data-probe=\"{}\" class=\"trust-failing\"",
+            probe.id
+        )),
+        "{page}"
+    );
 
     // Fixed on the box: the next cycle installs, the one after says so, and it resolves.
     std::fs::create_dir(&missing).unwrap();
@@ -338,4 +357,5 @@ async fn a_box_that_does_not_install_its_trust_is_alerted_until_it_does() {
             .then_some(())
     })
     .await;
+    assert!(boxes().await.contains("class=\"trust-current\""));
 }
