@@ -161,15 +161,15 @@ async fn scrape(State(state): State<AppState>) -> Response {
     }
     gauge!(BANS_IN_KERNEL).set(state.threats.kernel_banned() as f64);
     match (
-        state.db.ssh_revocations().await,
+        state.db.ssh_trust_version().await,
         state.db.ssh_trust_holders().await,
     ) {
-        (Ok(trust), Ok(holders)) => {
-            gauge!(SSH_TRUST_VERSION).set(trust.version as f64);
+        (Ok(version), Ok(holders)) => {
+            gauge!(SSH_TRUST_VERSION).set(version as f64);
             let count = |f: &dyn Fn(&crate::db::ssh_trust::Holder) -> bool| {
                 holders.iter().filter(|h| f(h)).count() as f64
             };
-            let current = |h: &crate::db::ssh_trust::Holder| h.held_version == Some(trust.version);
+            let current = |h: &crate::db::ssh_trust::Holder| h.held_version == Some(version);
             gauge!(SSH_HARVESTERS, "holds" => "current").set(count(&current));
             gauge!(SSH_HARVESTERS, "holds" => "failing").set(count(&|h| h.behind));
             gauge!(SSH_HARVESTERS, "holds" => "behind").set(count(&|h| !h.behind && !current(h)));

@@ -132,7 +132,7 @@ pub async fn report(dir: &DataDir, db: &Db, now_ms: i64) -> anyhow::Result<Strin
     for purpose in Purpose::ALL {
         text.push_str(&status(purpose, &CaSet::load(dir, purpose)?, now_ms));
     }
-    let version = db.ssh_revocations().await?.version;
+    let version = db.ssh_trust_version().await?;
     text.push_str(&holders_text(
         version,
         &db.ssh_trust_holders().await?,

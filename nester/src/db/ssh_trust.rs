@@ -55,6 +55,16 @@ fn unsigned(n: i64) -> u64 {
 }
 
 impl Db {
+    /// The trust's version alone (a one-row read, for status pages and metrics).
+    pub async fn ssh_trust_version(&self) -> Result<u64, DbError> {
+        self.read(|conn| {
+            let version: i64 =
+                conn.query_row("SELECT version FROM ssh_trust_version", [], |r| r.get(0))?;
+            Ok(unsigned(version))
+        })
+        .await
+    }
+
     /// Everything revoked, and the trust's version, read together.
     pub async fn ssh_revocations(&self) -> Result<Revocations, DbError> {
         self.read(|conn| {

@@ -12,7 +12,6 @@ use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use russh::keys::{HashAlg, PublicKey};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::auth::Caller;
 use crate::auth::attempt::{Attempt, fresh_totp};
@@ -132,7 +131,6 @@ pub async fn issue(
     let (after, before) = (now - BACKDATE, now + validity);
     let serial = keys::serial().map_err(ApiError::internal)?;
     let key_id = format!("{} serial {serial}", caller.username);
-    let secs = |t: OffsetDateTime| u64::try_from(t.unix_timestamp()).unwrap_or(0);
     let cas = state.ssh.cas();
     let ca = cas.user.signing(to_ms(now));
     let certificate = ca
@@ -142,8 +140,8 @@ pub async fn issue(
                 serial,
                 key_id: key_id.clone(),
                 principals: principals.clone(),
-                valid_after: secs(after),
-                valid_before: secs(before),
+                valid_after: keys::unix_secs(to_ms(after)),
+                valid_before: keys::unix_secs(to_ms(before)),
                 forwarding: config.forwarding,
             },
         )

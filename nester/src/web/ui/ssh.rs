@@ -48,9 +48,8 @@ struct BoxView {
 }
 
 /// Every box keeping its SSH trust, with its host certificate if it has one.
-async fn boxes(state: &AppState) -> Result<Vec<BoxView>, ApiError> {
+async fn boxes(state: &AppState, version: u64) -> Result<Vec<BoxView>, ApiError> {
     let now = state.clock.now_ms();
-    let version = state.db.ssh_revocations().await?.version;
     let signing = state.ssh.cas().host.signing(now).fingerprint();
     let certificates = state.db.latest_host_certificates().await?;
     Ok(state
@@ -125,6 +124,7 @@ async fn render(
         })
         .collect();
     let config = &state.ssh.config;
+    let trust_version = state.db.ssh_trust_version().await?;
     view::render(
         status,
         &SshPage {
@@ -143,11 +143,11 @@ async fn render(
                 Vec::new()
             },
             boxes: if everyone {
-                boxes(state).await?
+                boxes(state, trust_version).await?
             } else {
                 Vec::new()
             },
-            trust_version: state.db.ssh_revocations().await?.version,
+            trust_version,
             error,
         },
     )

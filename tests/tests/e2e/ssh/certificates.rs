@@ -80,12 +80,7 @@ async fn a_certificate_after_a_fresh_code_opens_the_box_to_its_principal_until_r
     // A new certificate (a new code) is not revoked, and gets in.
     nester.clock().advance(time::Duration::seconds(30));
     let again = ask(&nester, &support, &public, &code(&nester, &secret, 0), None).await;
-    assert_eq!(again.status, 201, "{}", again.text());
-    std::fs::write(
-        keys.path().join("sam-cert.pub"),
-        again.json()["certificate"].as_str().unwrap(),
-    )
-    .unwrap();
+    save_certificate(keys.path(), "sam", &again);
     let answer = krl_says(&sshd, &keys.path().join("sam-cert.pub"));
     assert!(answer.0 && answer.1.contains("ok"), "{answer:?}");
     let (ok, err) = login(&sshd, keys.path(), "sam");
@@ -150,12 +145,7 @@ async fn expired_certificates_are_refused_by_sshd() {
     // Back to now: a certificate of the default hour does.
     nester.clock().advance(time::Duration::hours(2));
     let issued = ask(&nester, &admin, &public, &code(&nester, &secret, 0), None).await;
-    assert_eq!(issued.status, 201, "{}", issued.text());
-    std::fs::write(
-        keys.path().join("ada-cert.pub"),
-        issued.json()["certificate"].as_str().unwrap(),
-    )
-    .unwrap();
+    save_certificate(keys.path(), "ada", &issued);
     let (ok, err) = login(&sshd, keys.path(), "ada");
     assert!(ok, "{err}");
 }

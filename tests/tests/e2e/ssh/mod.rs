@@ -157,6 +157,17 @@ pub fn box_config(sshd: &Sshd, host: bool) -> harvester::config::SshTrustConfig 
     }
 }
 
+/// Writes the certificate of an issuing response beside key `name` in `dir`; its serial.
+pub fn save_certificate(dir: &Path, name: &str, issued: &Response) -> u64 {
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    std::fs::write(
+        dir.join(format!("{name}-cert.pub")),
+        issued.json()["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    issued.json()["serial"].as_u64().unwrap()
+}
+
 /// A certificate for a new key `name` of the user behind `auth`, written beside the key.
 pub async fn certificate_for(
     nester: &TestNester,
@@ -167,13 +178,7 @@ pub async fn certificate_for(
 ) -> u64 {
     let public = keygen(dir, name);
     let issued = ask(nester, auth, &public, &code(nester, secret, 0), None).await;
-    assert_eq!(issued.status, 201, "{}", issued.text());
-    std::fs::write(
-        dir.join(format!("{name}-cert.pub")),
-        issued.json()["certificate"].as_str().unwrap(),
-    )
-    .unwrap();
-    issued.json()["serial"].as_u64().unwrap()
+    save_certificate(dir, name, &issued)
 }
 
 /// A harvester box: an sshd that trusts no CA until its harvester installs the nester's,
