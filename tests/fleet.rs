@@ -59,7 +59,7 @@ impl Fleet {
     ) -> anyhow::Result<Self> {
         let (probes, hosts) = (seed.probes, seed.hosts);
         eprintln!("enrolling {probes} probes...");
-        let token = nester::enrollment::create(
+        let token = nester::ops::enrollment::create(
             db,
             nester::db::audit::Actor::cli(),
             ca,

@@ -134,6 +134,22 @@ impl DataDir {
         self.root.join("audit-checkpoints.jsonl")
     }
 
+    /// Where the access log is written unless `[log] access_dir` says otherwise.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// This directory, when `nester init` made it.
+    pub fn initialised(self) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            self.is_initialised(),
+            "{} is not a nester data directory; create it with `nester init --data-dir {}`",
+            self.root.display(),
+            self.root.display()
+        );
+        Ok(self)
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.ca_cert().exists()
     }

@@ -53,4 +53,18 @@ impl AppState {
             authorities,
         })
     }
+
+    /// Reads the bans, and says when nobody can sign in.
+    pub async fn warn_at_start(&self) {
+        if let Err(e) = self.threats.reload().await {
+            tracing::error!(error = format!("{e:#}"), "cannot read the bans");
+        }
+        match self.db.list_users().await {
+            Ok(users) if !users.iter().any(|u| !u.disabled) => tracing::warn!(
+                "no enabled user: nobody can sign in; add one with `nester user add NAME --role admin`"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the users"),
+        }
+    }
 }

@@ -197,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
     let bare_addr = bare_server(&dir).await?;
 
     eprintln!("enrolling {} probes...", args.probes);
-    let token = nester::enrollment::create(
+    let token = nester::ops::enrollment::create(
         &db,
         nester::db::audit::Actor::cli(),
         &ca,

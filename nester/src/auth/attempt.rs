@@ -7,8 +7,7 @@ use axum::http::request::Parts;
 
 use crate::auth::throttle::{self, Verdict};
 use crate::auth::totp;
-use crate::db::{LoginEvent, LoginOutcome};
-use crate::error::ApiError;
+use crate::db::{DbError, LoginEvent, LoginOutcome};
 use crate::net::Peer;
 use crate::state::AppState;
 
@@ -30,7 +29,7 @@ impl Attempt {
         }
     }
 
-    pub async fn record(&self, state: &AppState, outcome: LoginOutcome) -> Result<(), ApiError> {
+    pub async fn record(&self, state: &AppState, outcome: LoginOutcome) -> Result<(), DbError> {
         tracing::info!(
             username = %self.username, client_ip = %self.ip, user_agent = %self.user_agent,
             outcome = ?outcome, "sign-in attempt"
@@ -55,7 +54,7 @@ impl Attempt {
     }
 
     /// `Some(seconds)` when this attempt must wait (and is recorded as throttled).
-    pub async fn throttled(&self, state: &AppState) -> Result<Option<u64>, ApiError> {
+    pub async fn throttled(&self, state: &AppState) -> Result<Option<u64>, DbError> {
         let now = state.clock.now_ms();
         let failures = state
             .db
@@ -83,7 +82,7 @@ pub fn looks_like_totp(code: &str) -> bool {
 
 /// Whether `code` is a current TOTP code of `user_id` whose step was not used before (it is
 /// used now: a code opens one sign-in or one certificate).
-pub async fn fresh_totp(state: &AppState, user_id: i64, code: &str) -> Result<bool, ApiError> {
+pub async fn fresh_totp(state: &AppState, user_id: i64, code: &str) -> Result<bool, DbError> {
     if !looks_like_totp(code) {
         return Ok(false);
     }

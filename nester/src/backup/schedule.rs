@@ -6,8 +6,9 @@
 //! backup resolves it. After a good backup, the backup key is replaced once it is
 //! `key_rotation` old (when `authorized_keys` lets the nester do it).
 
-use std::future::Future;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 use serde_json::json;
 
@@ -16,6 +17,7 @@ use crate::config::BackupConfig;
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::db::alerts::{Raise, Severity};
+use crate::job::{Job, Pace, Work};
 
 pub const FAILING: &str = "backup.failing";
 
@@ -23,59 +25,78 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Runs until `stop`.
-pub async fn run(dir: DataDir, config: BackupConfig, db: Db, stop: impl Future<Output = ()>) {
-    let subject = format!("backup:{}", config.server);
-    let first_retry = config.every.div_f64(2.0).min(Duration::from_secs(60));
-    let mut retry: Option<Duration> = None;
-    let work = async {
-        loop {
-            let wait = match retry {
-                Some(delay) => delay,
-                None => {
-                    let last = db
-                        .backups()
-                        .await
-                        .ok()
-                        .and_then(|b| b.first().map(|r| r.pushed_ms));
-                    let due = last.map_or(0, |at| at.saturating_add(millis(config.every)));
-                    let left = due - db.clock().now_ms();
-                    Duration::from_millis(u64::try_from(left).unwrap_or(0))
-                }
-            };
-            tokio::time::sleep(wait).await;
-            let outcome = push::run(&dir, &config, &db, db.clock().now()).await;
-            let failure = match outcome {
-                Ok(pushed) => match pushed.verified {
-                    Some(Err(e)) => Some(format!("backup {} does not verify: {e}", pushed.name)),
-                    _ => rotate_key_if_due(&dir, &config, &db).await.err(),
-                },
-                Err(e) => Some(format!("{e:#}")),
-            };
-            let result = match failure {
-                None => {
-                    retry = None;
-                    db.resolve_alert(FAILING, subject.clone())
-                        .await
-                        .map(|_| ())
-                        .map_err(anyhow::Error::from)
-                }
-                Some(error) => {
-                    tracing::error!(error = %error, "backup failed; retrying");
-                    let delay =
-                        retry.map_or(first_retry, |d| (d * 2).min(Duration::from_secs(3600)));
-                    retry = Some(delay);
-                    raise(&db, &config, &subject, &error).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::error!(error = %e, "cannot record the backup's outcome");
+/// The serve job: its ticks say when the next is due.
+pub fn job(dir: DataDir, config: BackupConfig, db: Db) -> Job {
+    let every = config.every;
+    let work = Schedule {
+        subject: format!("backup:{}", config.server),
+        first_retry: config.every.div_f64(2.0).min(Duration::from_secs(60)),
+        retry: None,
+        dir,
+        config,
+        db,
+    };
+    Job::new("backup", every, work).at_start()
+}
+
+struct Schedule {
+    dir: DataDir,
+    config: BackupConfig,
+    db: Db,
+    subject: String,
+    first_retry: Duration,
+    /// The wait before the next try while backups fail.
+    retry: Option<Duration>,
+}
+
+impl Work for Schedule {
+    fn tick(&mut self) -> BoxFuture<'_, anyhow::Result<Pace>> {
+        Box::pin(self.tick())
+    }
+}
+
+impl Schedule {
+    /// A backup when one is due (or being retried), then the wait until the next.
+    async fn tick(&mut self) -> anyhow::Result<Pace> {
+        let (dir, config, db) = (&self.dir, &self.config, &self.db);
+        if self.retry.is_none() {
+            let last = db.backups().await?.first().map(|r| r.pushed_ms);
+            let due = last.map_or(0, |at| at.saturating_add(millis(config.every)));
+            let left = due - db.clock().now_ms();
+            if left > 0 {
+                return Ok(Pace::After(Duration::from_millis(left.unsigned_abs())));
             }
         }
-    };
-    tokio::select! {
-        () = work => {}
-        () = stop => {}
+        let outcome = push::run(dir, config, db, db.clock().now()).await;
+        let failure = match outcome {
+            Ok(pushed) => match pushed.verified {
+                Some(Err(e)) => Some(format!("backup {} does not verify: {e}", pushed.name)),
+                _ => rotate_key_if_due(dir, config, db).await.err(),
+            },
+            Err(e) => Some(format!("{e:#}")),
+        };
+        let (next, recorded) = match failure {
+            None => {
+                self.retry = None;
+                let resolved = db.resolve_alert(FAILING, self.subject.clone()).await;
+                (
+                    config.every,
+                    resolved.map(|_| ()).map_err(anyhow::Error::from),
+                )
+            }
+            Some(error) => {
+                tracing::error!(error = %error, "backup failed; retrying");
+                let delay = self
+                    .retry
+                    .map_or(self.first_retry, |d| (d * 2).min(Duration::from_secs(3600)));
+                self.retry = Some(delay);
+                (delay, raise(db, config, &self.subject, &error).await)
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "cannot record the backup's outcome");
+        }
+        Ok(Pace::After(next))
     }
 }
 

@@ -92,7 +92,7 @@ pub async fn run(options: Args, shutdown: impl Future<Output = ()>) -> anyhow::R
     // The demo harvester enrolls like any other: a one-use token, then the pinned first contact.
     let state_dir = root.join("demo-harvester");
     if !state_dir.join(harvester::state::IDENTITY_FILE).exists() {
-        let token = crate::enrollment::create(
+        let token = crate::ops::enrollment::create(
             &db,
             Actor::cli(),
             &ca,

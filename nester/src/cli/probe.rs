@@ -1,6 +1,5 @@
 //! `nester probe`: the enrolled probes, and revoking one.
 
-use anyhow::bail;
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -26,10 +25,9 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
 }
 
 pub async fn revoke_probe(db: &Db, probe_id: Uuid) -> anyhow::Result<()> {
-    if !db.revoke_probe(Actor::cli(), probe_id).await? {
-        bail!("no enrolled, unrevoked probe {probe_id} (see `nester probe list`)");
-    }
-    Ok(())
+    crate::ops::probes::revoke(db, Actor::cli(), probe_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (see `nester probe list`)"))
 }
 
 /// `nester probe list`, one line per probe.

@@ -1,13 +1,13 @@
 //! `nester token`: enrollment tokens, which a harvester spends once to get its certificate.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use time::Duration;
 
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Db;
 use crate::db::audit::Actor;
-use crate::enrollment::{self, HARVESTER_COMMAND};
+use crate::ops::enrollment::{self, HARVESTER_COMMAND};
 use crate::pki::CaCert;
 
 #[derive(clap::Subcommand)]
@@ -76,8 +76,7 @@ pub async fn list_tokens(db: &Db) -> anyhow::Result<String> {
 }
 
 pub async fn revoke_token(db: &Db, token_id: &str) -> anyhow::Result<()> {
-    if !db.revoke_token(Actor::cli(), token_id.to_string()).await? {
-        bail!("no usable token `{token_id}` (see `nester token list`)");
-    }
-    Ok(())
+    enrollment::revoke(db, Actor::cli(), token_id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (see `nester token list`)"))
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration;
+use super::error::within;
+use super::{ConfigError, duration};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -98,6 +99,17 @@ impl Default for AlertConfig {
 }
 
 impl AlertConfig {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let second = Duration::from_secs(1);
+        within("alerts.every", self.every, second, Some(second * 3600))?;
+        within(
+            "alerts.events_resolve_after",
+            self.events_resolve_after,
+            second * 60,
+            None,
+        )
+    }
+
     /// The rules at `site`: the defaults with its overrides.
     pub fn rules(&self, site: &str) -> Rules {
         let mut r = self.rules.clone();

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration;
+use super::error::within;
+use super::{ConfigError, duration};
 use crate::ssh::host_key::HostKeyPin;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +71,12 @@ fn default_verify() -> bool {
 }
 
 impl BackupConfig {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let minute = Duration::from_secs(60);
+        within("backup.every", self.every, minute, None)?;
+        within("backup.key_rotation", self.key_rotation, minute * 60, None)
+    }
+
     /// `(host, port)` of the server.
     pub fn address(&self) -> (String, u16) {
         match self.server.rsplit_once(':') {

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration;
+use super::error::within;
+use super::{ConfigError, duration};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,5 +24,23 @@ impl Default for CertificatesConfig {
             server_days: 90,
             check_every: Duration::from_secs(3600),
         }
+    }
+}
+
+impl CertificatesConfig {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=200).contains(&self.server_days) {
+            return Err(ConfigError::bound(
+                "certificates.server_days",
+                "must be between 1 and 200 (publicly trusted certificates may not live longer)",
+            ));
+        }
+        let minute = Duration::from_secs(60);
+        within(
+            "certificates.check_every",
+            self.check_every,
+            minute,
+            Some(minute * 60 * 24),
+        )
     }
 }

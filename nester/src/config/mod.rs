@@ -3,32 +3,44 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 mod alerts;
 mod backup;
 mod certificates;
+mod error;
+mod ingest;
+mod log;
 mod notify;
+mod retention;
 mod ssh;
+mod threats;
+mod web;
 
 use anyhow::Context;
-use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use alerts::{AlertConfig, Rules, SiteRules};
 pub use backup::BackupConfig;
 pub use certificates::CertificatesConfig;
+pub use error::ConfigError;
+pub use ingest::IngestConfig;
+pub use log::{Destination, LogConfig};
 pub use notify::{Channel, ChannelKind, NotifyConfig, SmtpTls};
+pub use retention::RetentionConfig;
 pub use ssh::SshConfig;
+pub use threats::ThreatConfig;
+pub use web::WebConfig;
 
 pub const EXAMPLE: &str = include_str!("../../../deploy/nester.example.toml");
 
+/// Every section is optional: a file holding only `data_dir` runs with the defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Created by `nester init`: database and PKI.
     pub data_dir: PathBuf,
+    #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
     pub web: WebConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
@@ -56,188 +68,6 @@ pub struct Config {
     pub ssh: SshConfig,
 }
 
-/// `[log]` in `nester.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `file` (rotated, in `access_dir`), `stdout` (one JSON line each, for journald), `off`.
-    pub access: Destination,
-    /// Where `file` writes `access.log` and its rotated copies; default `DATA_DIR/logs`.
-    pub access_dir: Option<std::path::PathBuf>,
-    /// Rotate when the file reaches this size...
-    pub access_max_bytes: u64,
-    /// ...or this age (humantime).
-    #[serde(deserialize_with = "duration")]
-    pub access_max_age: Duration,
-    /// Rotated files kept (the oldest are deleted).
-    pub access_keep: usize,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            access: Destination::File,
-            access_dir: None,
-            access_max_bytes: 64 * 1024 * 1024,
-            access_max_age: Duration::from_secs(86_400),
-            access_keep: 14,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Destination {
-    File,
-    Stdout,
-    Off,
-}
-
-/// `[threats]` in `nester.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThreatConfig {
-    /// Networks never banned, automatically or by hand: loopback and your own.
-    pub allow: Vec<IpNet>,
-    /// Reverse proxies in front of the web listener whose `X-Forwarded-For` is believed (from
-    /// anyone else it is ignored). Never banned themselves: their clients are.
-    pub trusted_proxies: Vec<IpNet>,
-    /// IPv6 clients are banned by network of this length (a host owns a /64).
-    pub ipv6_prefix: u8,
-    /// The window each rule counts over.
-    #[serde(deserialize_with = "duration")]
-    pub window: Duration,
-    /// First ban; each repeat offence doubles it, up to `ban_max`.
-    #[serde(deserialize_with = "duration")]
-    pub ban: Duration,
-    #[serde(deserialize_with = "duration")]
-    pub ban_max: Duration,
-    /// Thresholds within the window, per client prefix.
-    pub sign_in_failures: u32,
-    pub tls_failures: u32,
-    pub not_found: u32,
-    pub unauthorized: u32,
-    /// Uses of a revoked probe, bad report signatures or bad enrollment tokens (each its own
-    /// rule; every one also raises an alert).
-    pub ingest_refusals: u32,
-    /// A banned prefix refused this many times within a second is dropped by the kernel (a
-    /// socket filter on the listeners) until its ban ends; 0 keeps every refusal in the accept
-    /// loop (and in the access log).
-    pub kernel_after: u32,
-    /// A security alert nothing raised again for this long is resolved.
-    #[serde(deserialize_with = "duration")]
-    pub alert_quiet: Duration,
-}
-
-impl Default for ThreatConfig {
-    fn default() -> Self {
-        Self {
-            allow: vec![
-                "127.0.0.0/8"
-                    .parse()
-                    .unwrap_or(IpNet::V4(Default::default())),
-                "::1/128".parse().unwrap_or(IpNet::V6(Default::default())),
-            ],
-            trusted_proxies: Vec::new(),
-            ipv6_prefix: 64,
-            window: Duration::from_secs(600),
-            ban: Duration::from_secs(600),
-            ban_max: Duration::from_secs(7 * 86_400),
-            sign_in_failures: 5,
-            tls_failures: 20,
-            not_found: 30,
-            unauthorized: 30,
-            ingest_refusals: 10,
-            kernel_after: 50,
-            alert_quiet: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// How long data is kept at full detail (humantime durations).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionConfig {
-    /// Signed reports older than this are deleted (each probe's latest stays).
-    #[serde(deserialize_with = "duration")]
-    pub reports: std::time::Duration,
-    /// WAN samples older than this are rolled up into hours.
-    #[serde(deserialize_with = "duration")]
-    pub wan_raw: std::time::Duration,
-    /// Hourly WAN rollups older than this are rolled up into days, kept for ever.
-    #[serde(deserialize_with = "duration")]
-    pub wan_hourly: std::time::Duration,
-    /// How often the retention pass runs.
-    #[serde(deserialize_with = "duration")]
-    pub every: std::time::Duration,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        let days = |n: u64| std::time::Duration::from_secs(n * 86_400);
-        Self {
-            reports: days(14),
-            wan_raw: days(7),
-            wan_hourly: days(90),
-            every: std::time::Duration::from_secs(3600),
-        }
-    }
-}
-
-impl RetentionConfig {
-    pub fn policy(&self) -> anyhow::Result<crate::db::Policy> {
-        Ok(crate::db::Policy {
-            reports: self.reports.try_into()?,
-            wan_raw: self.wan_raw.try_into()?,
-            wan_hourly: self.wan_hourly.try_into()?,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestConfig {
-    pub listen: SocketAddr,
-    /// The `host:port` harvesters dial, written into enrollment tokens. Default: `listen`,
-    /// with this machine's host name when `listen` is a wildcard address.
-    pub public_address: Option<String>,
-    /// Largest signed report accepted, in bytes.
-    #[serde(default = "default_max_body")]
-    pub max_body_bytes: usize,
-    /// Lifetime of probe certificates, in days; harvesters renew at two thirds of it.
-    #[serde(default = "default_probe_days")]
-    pub probe_certificate_days: u32,
-    /// Enrollment requests allowed per client IP and minute.
-    #[serde(default = "default_enroll_rate")]
-    pub enroll_per_minute: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebConfig {
-    pub listen: SocketAddr,
-    /// The operator's own certificate chain (PEM) for the web listener, with `key`. Default:
-    /// the certificate `nester init` issued from the nester CA.
-    pub cert: Option<PathBuf>,
-    /// Its private key (PEM).
-    pub key: Option<PathBuf>,
-    /// A plain-HTTP listener that only redirects to HTTPS (for example `0.0.0.0:80`).
-    pub redirect_http: Option<SocketAddr>,
-    /// Where redirects point, `https://name[:port]`. Default: this machine's name (or the
-    /// listen address when it is not a wildcard) and the web listener's port. Never taken
-    /// from the request's `Host` header.
-    pub public_url: Option<String>,
-    /// A session ends after this long without a request (default 30m).
-    #[serde(default = "default_session_idle", deserialize_with = "duration")]
-    pub session_idle: std::time::Duration,
-    /// A session ends this long after sign-in, whatever happens (default 12h).
-    #[serde(default = "default_session_lifetime", deserialize_with = "duration")]
-    pub session_lifetime: std::time::Duration,
-    /// Largest request body (forms) accepted, in bytes.
-    #[serde(default = "default_web_body")]
-    pub max_body_bytes: usize,
-}
-
 /// This machine's name, as the kernel knows it (empty if unreadable).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -261,30 +91,6 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duratio
         .map_err(|e| serde::de::Error::custom(format!("`{text}`: {e} (write e.g. `5m` or `30s`)")))
 }
 
-fn default_max_body() -> usize {
-    4 * 1024 * 1024
-}
-
-fn default_session_idle() -> std::time::Duration {
-    std::time::Duration::from_secs(30 * 60)
-}
-
-fn default_session_lifetime() -> std::time::Duration {
-    std::time::Duration::from_secs(12 * 60 * 60)
-}
-
-fn default_web_body() -> usize {
-    64 * 1024
-}
-
-fn default_probe_days() -> u32 {
-    30
-}
-
-fn default_enroll_rate() -> u32 {
-    10
-}
-
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = match std::fs::read_to_string(path) {
@@ -302,64 +108,44 @@ impl Config {
         Self::parse(&text).with_context(|| format!("in config file {}", path.display()))
     }
 
+    /// Reads `text` and checks every section; an error names the key, and its line when
+    /// the file sets it.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: Self = toml::from_str(text)?;
-        if let Some(metrics) = &config.metrics {
-            metrics.check().map_err(anyhow::Error::msg)?;
+        if let Err(e) = config.check() {
+            match e.line_in(text) {
+                Some(line) => anyhow::bail!("line {line}: {e}"),
+                None => return Err(e.into()),
+            }
         }
-        anyhow::ensure!(
-            config.ingest.max_body_bytes >= 1024,
-            "`ingest.max_body_bytes` must be at least 1024"
-        );
-        anyhow::ensure!(
-            (1..=397).contains(&config.ingest.probe_certificate_days),
-            "`ingest.probe_certificate_days` must be between 1 and 397"
-        );
-        anyhow::ensure!(
-            config.ingest.enroll_per_minute >= 1,
-            "`ingest.enroll_per_minute` must be at least 1"
-        );
-        anyhow::ensure!(
-            config.ingest.listen.port() == 0 || config.ingest.listen != config.web.listen,
-            "`ingest.listen` and `web.listen` must differ"
-        );
-        anyhow::ensure!(
-            config.web.session_idle >= std::time::Duration::from_secs(60)
-                && config.web.session_idle <= config.web.session_lifetime,
-            "`web.session_idle` must be at least 1m and at most `web.session_lifetime`"
-        );
-        anyhow::ensure!(
-            config.web.max_body_bytes >= 1024,
-            "`web.max_body_bytes` must be at least 1024"
-        );
-        let r = &config.retention;
-        anyhow::ensure!(
-            r.reports >= std::time::Duration::from_secs(86_400),
-            "`retention.reports` must be at least 1d"
-        );
-        anyhow::ensure!(
-            r.wan_raw >= std::time::Duration::from_secs(3600) && r.wan_raw <= r.wan_hourly,
-            "`retention.wan_raw` must be at least 1h and at most `retention.wan_hourly`"
-        );
-        anyhow::ensure!(
-            r.every >= std::time::Duration::from_secs(60),
-            "`retention.every` must be at least 1m"
-        );
-        if let Some(url) = &config.web.public_url {
-            anyhow::ensure!(
-                url.starts_with("https://") && !url.contains(['?', '#', ' ']),
-                "`web.public_url` must be an https:// address without query, e.g. https://nester.example.net:8443"
-            );
-        }
-        anyhow::ensure!(
-            (1..=200).contains(&config.certificates.server_days),
-            "`certificates.server_days` must be between 1 and 200 (publicly trusted certificates may not live longer)"
-        );
-        for (name, channel) in &config.notify.channels {
-            channel.check(name).map_err(anyhow::Error::msg)?;
-        }
-        config.ssh.check().map_err(anyhow::Error::msg)?;
         Ok(config)
+    }
+
+    /// Every section's bounds, each checked once, in its own file.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.ingest.check()?;
+        self.web.check()?;
+        if self.ingest.listen.port() != 0 && self.ingest.listen == self.web.listen {
+            return Err(ConfigError::bound(
+                "ingest.listen",
+                "and `web.listen` must differ",
+            ));
+        }
+        self.retention.check()?;
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .check()
+                .map_err(|e| ConfigError::new("metrics.listen", e))?;
+        }
+        self.log.check()?;
+        self.threats.check()?;
+        self.alerts.check()?;
+        self.notify.check()?;
+        self.certificates.check()?;
+        if let Some(backup) = &self.backup {
+            backup.check()?;
+        }
+        self.ssh.check()
     }
 
     /// The address enrollment tokens send harvesters to.
@@ -387,28 +173,12 @@ impl Config {
         }
     }
 
-    /// A config for a data directory with both listeners on loopback, ports chosen by the OS.
-    pub fn loopback(data_dir: &Path) -> Self {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    /// Every default, for `data_dir`.
+    pub fn new(data_dir: &Path) -> Self {
         Self {
             data_dir: data_dir.to_path_buf(),
-            ingest: IngestConfig {
-                listen: any,
-                public_address: None,
-                max_body_bytes: default_max_body(),
-                probe_certificate_days: default_probe_days(),
-                enroll_per_minute: default_enroll_rate(),
-            },
-            web: WebConfig {
-                listen: any,
-                cert: None,
-                key: None,
-                redirect_http: None,
-                public_url: None,
-                session_idle: default_session_idle(),
-                session_lifetime: default_session_lifetime(),
-                max_body_bytes: default_web_body(),
-            },
+            ingest: IngestConfig::default(),
+            web: WebConfig::default(),
             retention: RetentionConfig::default(),
             metrics: None,
             log: LogConfig::default(),
@@ -419,6 +189,15 @@ impl Config {
             backup: None,
             ssh: SshConfig::default(),
         }
+    }
+
+    /// The defaults with both listeners on loopback, ports chosen by the OS.
+    pub fn loopback(data_dir: &Path) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = Self::new(data_dir);
+        config.ingest.listen = any;
+        config.web.listen = any;
+        config
     }
 }
 
@@ -475,5 +254,73 @@ mod tests {
             Config::load(Path::new("/nonexistent/n.toml")).unwrap_err()
         );
         assert!(err.contains("/nonexistent/n.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_file_with_only_the_data_dir_takes_every_default() {
+        let config = Config::parse("data_dir = \"/var/lib/seahawks-nester\"\n").unwrap();
+        assert_eq!(config.ingest.listen, SocketAddr::from(([0, 0, 0, 0], 9443)));
+        assert_eq!(config.web.listen, SocketAddr::from(([0, 0, 0, 0], 8443)));
+        let example = Config::parse(EXAMPLE).unwrap();
+        assert_eq!(config.web.session_idle, example.web.session_idle);
+        assert_eq!(config.ingest.max_body_bytes, example.ingest.max_body_bytes);
+        assert_eq!(config.retention.every, example.retention.every);
+        assert!(config.backup.is_none() && config.metrics.is_none());
+        let loopback = Config::loopback(Path::new("/x"));
+        assert_eq!(loopback.web.session_lifetime, config.web.session_lifetime);
+        assert!(loopback.web.listen.ip().is_loopback());
+    }
+
+    /// One refused value per section: the error names its key and the line that sets it.
+    #[test]
+    fn every_section_names_the_key_and_line_it_refuses() {
+        let backup = "[backup]\nserver = \"b.example.net\"\nuser = \"n\"\n\
+                      host_key = \"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\"\n";
+        for (section, key) in [
+            ("[ingest]\nmax_body_bytes = 10\n", "ingest.max_body_bytes"),
+            (
+                "[ingest]\nprobe_certificate_days = 400\n",
+                "ingest.probe_certificate_days",
+            ),
+            ("[web]\nsession_idle = \"10s\"\n", "web.session_idle"),
+            ("[web]\npublic_url = \"http://x\"\n", "web.public_url"),
+            ("[retention]\nevery = \"5s\"\n", "retention.every"),
+            ("[log]\naccess_max_bytes = 10\n", "log.access_max_bytes"),
+            ("[threats]\nipv6_prefix = 200\n", "threats.ipv6_prefix"),
+            ("[threats]\nban = \"30d\"\n", "threats.ban"),
+            ("[alerts]\nevery = \"2h\"\n", "alerts.every"),
+            (
+                "[certificates]\ncheck_every = \"1s\"\n",
+                "certificates.check_every",
+            ),
+            (
+                "[certificates]\nserver_days = 365\n",
+                "certificates.server_days",
+            ),
+            ("[ssh]\nvalidity = \"30s\"\n", "ssh.validity"),
+            ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.listen"),
+        ]
+        .into_iter()
+        .chain([(&*format!("{backup}every = \"10s\"\n"), "backup.every")])
+        {
+            let text = format!("data_dir = \"/x\"\n\n{section}");
+            let err = Config::parse(&text).unwrap_err().to_string();
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(err.contains(leaf), "{key}: {err}");
+            let line = text.lines().count();
+            assert!(err.starts_with(&format!("line {line}: ")), "{key}: {err}");
+            let checked = toml::from_str::<Config>(&text)
+                .unwrap()
+                .check()
+                .unwrap_err();
+            assert_eq!(checked.key, key);
+        }
+        let err = Config::parse("data_dir = \"/x\"\n[notify.channels.noc]\nkind = \"slack\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("notify.channels.noc") && err.contains("url"),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration;
+use super::{ConfigError, duration};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -27,6 +27,17 @@ pub struct NotifyConfig {
     #[serde(deserialize_with = "duration")]
     pub flap_interval: Duration,
     pub channels: BTreeMap<String, Channel>,
+}
+
+impl NotifyConfig {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        for (name, channel) in &self.channels {
+            channel
+                .check(name)
+                .map_err(|e| ConfigError::new(format!("notify.channels.{name}.kind"), e))?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for NotifyConfig {

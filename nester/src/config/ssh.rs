@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::duration;
+use super::{ConfigError, duration};
 use crate::db::Role;
 
 /// The longest a user certificate may be asked for.
@@ -81,17 +81,26 @@ impl SshConfig {
         }
     }
 
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.max_validity > MAX_VALIDITY || self.max_validity < Duration::from_secs(60) {
-            return Err("`ssh.max_validity` must be between 1m and 24h".into());
+            return Err(ConfigError::bound(
+                "ssh.max_validity",
+                "must be between 1m and 24h",
+            ));
         }
         if self.validity < Duration::from_secs(60) || self.validity > self.max_validity {
-            return Err("`ssh.validity` must be at least 1m and at most `ssh.max_validity`".into());
+            return Err(ConfigError::bound(
+                "ssh.validity",
+                "must be at least 1m and at most `ssh.max_validity`",
+            ));
         }
         if self.host_validity < Duration::from_secs(3600)
             || self.host_validity > Duration::from_secs(366 * 86_400)
         {
-            return Err("`ssh.host_validity` must be between 1h and 366d".into());
+            return Err(ConfigError::bound(
+                "ssh.host_validity",
+                "must be between 1h and 366d",
+            ));
         }
         for pattern in &self.host_patterns {
             let ok = !pattern.is_empty()
@@ -101,9 +110,12 @@ impl SshConfig {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"*?.-:[]".contains(&b));
             if !ok {
-                return Err(format!(
-                    "`ssh.host_patterns`: {pattern:?} is not a host pattern: write e.g. \
+                return Err(ConfigError::new(
+                    "ssh.host_patterns",
+                    format!(
+                        "`ssh.host_patterns`: {pattern:?} is not a host pattern: write e.g. \
                      \"*.boxes.example.net\" or \"10.20.*\" (`*` alone would vouch for every host)"
+                    ),
                 ));
             }
         }
@@ -111,11 +123,15 @@ impl SshConfig {
             match role.as_str() {
                 "support" | "admin" => {}
                 "noc" => {
-                    return Err("`ssh.principals`: the noc role gets no SSH certificates".into());
+                    return Err(ConfigError::new(
+                        "ssh.principals.noc",
+                        "`ssh.principals`: the noc role gets no SSH certificates",
+                    ));
                 }
                 other => {
-                    return Err(format!(
-                        "`ssh.principals`: unknown role {other:?} (support or admin)"
+                    return Err(ConfigError::new(
+                        format!("ssh.principals.{other}"),
+                        format!("`ssh.principals`: unknown role {other:?} (support or admin)"),
                     ));
                 }
             }
@@ -126,9 +142,12 @@ impl SshConfig {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
                 if !ok {
-                    return Err(format!(
-                        "`ssh.principals.{role}`: {name:?} is not an account name \
-                         (letters, digits, '.', '_', '-'; at most 32)"
+                    return Err(ConfigError::new(
+                        format!("ssh.principals.{role}"),
+                        format!(
+                            "`ssh.principals.{role}`: {name:?} is not an account name \
+                             (letters, digits, '.', '_', '-'; at most 32)"
+                        ),
                     ));
                 }
             }
@@ -168,7 +187,7 @@ mod tests {
     fn bad_settings_are_refused_saying_which() {
         let parse = |text: &str| -> Result<SshConfig, String> {
             let config: SshConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-            config.check().map(|()| config)
+            config.check().map(|()| config).map_err(|e| e.to_string())
         };
         assert!(
             parse("max_validity = \"25h\"")

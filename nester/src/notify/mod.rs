@@ -10,13 +10,15 @@ pub mod group;
 pub mod message;
 pub mod send;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use crate::config::NotifyConfig;
 use crate::db::Db;
 use crate::db::alerts::{Raise, Severity};
+use crate::job::Job;
 
 use message::Notification;
 use send::Sender;
@@ -141,40 +143,32 @@ impl Notifier {
         Ok(())
     }
 
-    /// The notification jobs: grouping, and one delivery loop per channel, until `stop`.
-    pub async fn run(
-        self: Arc<Self>,
-        senders: Vec<(String, Sender)>,
-        stop: impl Future<Output = ()>,
-    ) {
-        let grouping = async {
-            loop {
-                tokio::time::sleep(TICK).await;
-                match self.group().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(messages = n, "notifications queued"),
-                    Err(e) => {
-                        tracing::error!(error = format!("{e:#}"), "cannot group notifications")
-                    }
-                }
-            }
-        };
-        let channels = futures_util::future::join_all(senders.iter().map(|(name, sender)| {
-            let this = &self;
+    /// The notification jobs: grouping, and one delivery job per channel.
+    pub fn jobs(self: Arc<Self>, senders: Vec<(String, Sender)>) -> Vec<Job> {
+        let this = self.clone();
+        let grouping = Job::every("notify-grouping", TICK, move || {
+            let this = this.clone();
             async move {
-                loop {
-                    tokio::time::sleep(TICK).await;
-                    if let Err(e) = this.deliver(name, sender).await {
-                        tracing::error!(channel = %name, error = format!("{e:#}"), "cannot work the outbox");
-                    }
+                let n = this.group().await.context("cannot group notifications")?;
+                if n > 0 {
+                    tracing::info!(messages = n, "notifications queued");
                 }
+                Ok(())
             }
-        }));
-        tokio::select! {
-            () = grouping => {}
-            _ = channels => {}
-            () = stop => {}
-        }
+        });
+        let channels = senders.into_iter().map(|(name, sender)| {
+            let (this, sender) = (self.clone(), Arc::new(sender));
+            Job::every(format!("notify:{name}"), TICK, move || {
+                let (this, sender, name) = (this.clone(), sender.clone(), name.clone());
+                async move {
+                    this.deliver(&name, &sender)
+                        .await
+                        .context("cannot work the outbox")?;
+                    Ok(())
+                }
+            })
+        });
+        std::iter::once(grouping).chain(channels).collect()
     }
 
     /// Sends a test message to `channel` now, past the outbox (`nester alerts test`).

@@ -34,6 +34,15 @@ impl Life {
         self.start + (self.end - self.start) * 2 / 3
     }
 
+    /// Whether a listener certificate with this life is to be renewed at `now`: two thirds
+    /// through; at once when it was issued for longer than `validity` allows now (a data
+    /// directory from before 90-day certificates, or a shorter `server_days`), or when
+    /// `other_chain` (the CAs changed: a rotation started or ended).
+    pub fn due(self, now: i64, validity_ms: i64, other_chain: bool) -> bool {
+        let too_long = self.end - self.start > validity_ms.saturating_add(86_400_000);
+        now >= self.renew_at() || too_long || other_chain
+    }
+
     /// Whether under a quarter of the life is left at `now` (renewal has been failing).
     pub fn late(self, now: i64) -> bool {
         self.end - now < (self.end - self.start) / 4

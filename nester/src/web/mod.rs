@@ -8,6 +8,7 @@ pub mod cache;
 pub mod openapi;
 mod params;
 pub mod redirect;
+mod refusal;
 mod route;
 mod ui;
 mod view;

@@ -10,29 +10,6 @@ use crate::error::ApiError;
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
-/// A humantime duration (`30m`, `4h`, `1d`) from a minute to `max`, or a 400 with `code`
-/// that says what to write.
-pub fn bounded_duration(
-    text: &str,
-    max: time::Duration,
-    code: &'static str,
-) -> Result<time::Duration, ApiError> {
-    humantime::parse_duration(text.trim())
-        .ok()
-        .and_then(|d| time::Duration::try_from(d).ok())
-        .filter(|d| *d >= time::Duration::minutes(1) && *d <= max)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                code,
-                format!(
-                    "`{text}` is not a time between 1 minute and {}: write e.g. 30m, 4h or 1d",
-                    humantime::format_duration(max.unsigned_abs())
-                ),
-            )
-        })
-}
-
 pub fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message)
 }

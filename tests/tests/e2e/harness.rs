@@ -136,7 +136,7 @@ impl TestNester {
     pub async fn token(&self, site: &str, ttl: time::Duration, uses: u32) -> String {
         let db = self.db.as_ref().unwrap();
         let ca = nester::pki::CaCert::load(&self.dir).unwrap();
-        nester::enrollment::create(
+        nester::ops::enrollment::create(
             db,
             nester::db::audit::Actor::cli(),
             &ca,

@@ -34,6 +34,7 @@ mod process;
 mod retention;
 mod scan_site;
 mod security_alerts;
+mod shutdown;
 mod ssh;
 mod users;
 mod wan_delay;

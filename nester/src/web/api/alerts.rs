@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
-use crate::clock::to_ms;
 use crate::db::alerts::{Alert, AlertQuery, AlertState, Severity};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::ops::alerts;
 use crate::state::AppState;
-use crate::web::params::{Paging, bounded_duration};
+use crate::web::params::Paging;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -110,45 +110,6 @@ pub async fn acknowledge(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Acknowledge>,
 ) -> Result<StatusCode, ApiError> {
-    acknowledge_alert(&state, &caller, id, &body.comment, &body.for_).await?;
+    alerts::acknowledge(&state.db, caller.actor(), id, &body.comment, &body.for_).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Acknowledges alert `id` for the API and the page alike.
-pub async fn acknowledge_alert(
-    state: &AppState,
-    caller: &Caller,
-    id: i64,
-    comment: &str,
-    for_: &str,
-) -> Result<(), ApiError> {
-    let comment = required_comment(comment)?;
-    let until =
-        state.clock.now() + bounded_duration(for_, time::Duration::days(7), BAD_ALERT_REQUEST)?;
-    if !state
-        .db
-        .acknowledge_alert(caller.actor(), id, comment, to_ms(until))
-        .await?
-    {
-        return Err(ApiError::not_found(format!("no open alert {id}")));
-    }
-    Ok(())
-}
-
-/// The code of a refused acknowledgement or silence.
-pub const BAD_ALERT_REQUEST: &str = "bad_alert_request";
-
-pub fn bad_alert_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, BAD_ALERT_REQUEST, message)
-}
-
-/// A comment people can read back: trimmed, 1 to 500 characters.
-pub fn required_comment(comment: &str) -> Result<String, ApiError> {
-    let comment = comment.trim();
-    if comment.is_empty() || comment.chars().count() > 500 {
-        return Err(bad_alert_request(
-            "a comment of 1 to 500 characters is required",
-        ));
-    }
-    Ok(comment.to_string())
 }

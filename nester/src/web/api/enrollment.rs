@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 
 use crate::auth::Caller;
 use crate::db::{TokenInfo, TokenState};
-use crate::enrollment::{self, HARVESTER_COMMAND};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::ops::enrollment::{self, HARVESTER_COMMAND};
 use crate::state::AppState;
 use crate::web::IngestAddress;
 
@@ -107,37 +107,18 @@ pub async fn make(
     ttl: &str,
     uses: u32,
 ) -> Result<CreatedToken, ApiError> {
-    let bad =
-        |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_token_request", message);
-    let ttl = humantime::parse_duration(ttl.trim())
-        .ok()
-        .and_then(|d| time::Duration::try_from(d).ok())
-        .ok_or_else(|| {
-            bad(format!(
-                "`{ttl}` is not a lifetime: write e.g. 30m, 2h or 1d"
-            ))
-        })?;
-    let site = site.trim();
-    enrollment::check(site, ttl, uses).map_err(bad)?;
-    let token = enrollment::create(
-        &state.db,
-        caller.actor(),
-        &state.authorities.get().issuing.cert,
-        ingest.0.to_string(),
-        site,
-        ttl,
-        uses,
-    )
-    .await
-    .map_err(ApiError::internal)?;
-    tracing::info!(admin = %caller.username, token_id = %token.id, site, uses, "enrollment token created");
+    let ttl = enrollment::ttl(ttl)?;
+    let ca = &state.authorities.get().issuing.cert;
+    let dial = ingest.0.to_string();
+    let token =
+        enrollment::create(&state.db, caller.actor(), ca, dial.clone(), site, ttl, uses).await?;
     Ok(CreatedToken {
         token: token.encode(),
         token_id: token.id,
-        site: site.to_string(),
+        site: site.trim().to_string(),
         expires_at: state.clock.now() + ttl,
         uses,
-        ingest: ingest.0.to_string(),
+        ingest: dial,
         harvester_command: HARVESTER_COMMAND.to_string(),
     })
 }
@@ -163,15 +144,5 @@ pub async fn revoke_token(
     caller: &Caller,
     token_id: String,
 ) -> Result<(), ApiError> {
-    if !state
-        .db
-        .revoke_token(caller.actor(), token_id.clone())
-        .await?
-    {
-        return Err(ApiError::not_found(format!(
-            "no unrevoked enrollment token {token_id}"
-        )));
-    }
-    tracing::info!(admin = %caller.username, %token_id, "enrollment token revoked");
-    Ok(())
+    Ok(enrollment::revoke(&state.db, caller.actor(), &token_id).await?)
 }

@@ -63,22 +63,8 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(probe_id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    revoke_probe(&state, &caller, probe_id).await?;
+    crate::ops::probes::revoke(&state.db, caller.actor(), probe_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn revoke_probe(
-    state: &AppState,
-    caller: &Caller,
-    probe_id: Uuid,
-) -> Result<(), ApiError> {
-    if !state.db.revoke_probe(caller.actor(), probe_id).await? {
-        return Err(ApiError::not_found(format!(
-            "no enrolled, unrevoked probe {probe_id}"
-        )));
-    }
-    tracing::info!(admin = %caller.username, %probe_id, "probe revoked");
-    Ok(())
 }
 
 /// One probe in detail.

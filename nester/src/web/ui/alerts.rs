@@ -12,9 +12,10 @@ use crate::auth::{Caller, NOC};
 use crate::clock::rfc3339;
 use crate::db::alerts::{AlertState, Severity};
 use crate::error::{ApiError, ApiForm, ApiPath, ApiQuery};
+use crate::ops::alerts::acknowledge as acknowledge_alert;
+use crate::ops::silences::{self, NewSilence};
 use crate::state::AppState;
-use crate::web::api::alerts::{AlertFilter, acknowledge_alert, read};
-use crate::web::api::silences::{self, NewSilence};
+use crate::web::api::alerts::{AlertFilter, read};
 use crate::web::params::bad_query;
 use crate::web::view::{self, Nav};
 
@@ -149,7 +150,10 @@ pub async fn acknowledge(
     ApiPath(id): ApiPath<i64>,
     ApiForm(form): ApiForm<AckForm>,
 ) -> Result<Response, ApiError> {
-    match acknowledge_alert(&app, &caller, id, &form.comment, &form.for_).await {
+    match acknowledge_alert(&app.db, caller.actor(), id, &form.comment, &form.for_)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(()) => Ok(Redirect::to("/alerts").into_response()),
         Err(e) if e.status.is_client_error() => {
             render(&app, &caller, Form::default(), Some(e)).await
@@ -184,7 +188,10 @@ pub async fn silence(
         comment: form.comment,
         for_: form.for_,
     };
-    match silences::make(&app, &caller, new).await {
+    match silences::make(&app.db, caller.actor(), new)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Ok(Redirect::to("/alerts").into_response()),
         Err(e) if e.status.is_client_error() => {
             render(&app, &caller, Form::default(), Some(e)).await
@@ -198,7 +205,7 @@ pub async fn lift(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    silences::lift_silence(&app, &caller, id).await?;
+    silences::lift(&app.db, caller.actor(), id).await?;
     Ok(Redirect::to("/alerts").into_response())
 }
 

@@ -238,7 +238,7 @@ pub async fn code_submit(
 /// A TOTP code not used before (its step is recorded), or an unused recovery code (used up).
 async fn second_factor(state: &AppState, user_id: i64, code: &str) -> Result<bool, ApiError> {
     if attempt::looks_like_totp(code) {
-        return attempt::fresh_totp(state, user_id, code).await;
+        return Ok(attempt::fresh_totp(state, user_id, code).await?);
     }
     let normalised = secret::normalise_recovery_code(code);
     if normalised.is_empty() || normalised.len() > 32 {

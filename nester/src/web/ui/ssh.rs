@@ -1,7 +1,7 @@
 //! `/account/ssh`: SSH certificates for harvester boxes, for support and admin users. Ask
 //! with a public key and a fresh code from the authenticator (the same rules as the API:
-//! `web/api/ssh.rs`), see one's certificates (an admin: everyone's) and revoke them; an
-//! admin also revokes keys outright (`web/api/ssh_revoked_keys.rs`).
+//! `ops/ssh_certs.rs`), see one's certificates (an admin: everyone's) and revoke them; an
+//! admin also revokes keys outright (`ops/ssh_keys.rs`).
 
 use askama::Template;
 use axum::extract::State;
@@ -16,9 +16,9 @@ use crate::clock::rfc3339;
 use crate::db::Role;
 use crate::db::ssh_trust::RevokedKey;
 use crate::error::{ApiError, ApiForm, ApiPath};
+use crate::ops::ssh_certs::{self, NewCertificate};
+use crate::ops::ssh_keys::{self, NewRevokedKey};
 use crate::state::AppState;
-use crate::web::api::ssh::{NewCertificate, issue};
-use crate::web::api::ssh_revoked_keys::{NewRevokedKey, revoke_key};
 use crate::web::view::{self, Nav};
 
 struct CertificateView {
@@ -136,7 +136,7 @@ async fn render(
             max_validity: humantime::format_duration(config.max_validity).to_string(),
             certificates,
             issued,
-            known_hosts: crate::web::api::ssh::known_hosts(state).await?,
+            known_hosts: ssh_certs::known_hosts(state).await?,
             revoked_keys: if everyone {
                 state.db.ssh_revoked_keys().await?
             } else {
@@ -180,7 +180,10 @@ pub async fn create(
         totp: form.code,
         validity: Some(form.validity),
     };
-    match issue(&state, &caller, &attempt, new).await {
+    match ssh_certs::issue(&state, &caller, &attempt, new)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(issued) => {
             render(
                 &state,
@@ -204,7 +207,7 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(serial): ApiPath<u64>,
 ) -> Result<Response, ApiError> {
-    crate::web::api::ssh::revoke_as(&state, &caller, serial).await?;
+    ssh_certs::revoke(&state, &caller, serial).await?;
     Ok(Redirect::to("/account/ssh").into_response())
 }
 
@@ -226,7 +229,10 @@ pub async fn revoke_key_form(
         public_key: form.public_key,
         reason: form.reason,
     };
-    match revoke_key(&state, &caller, &new).await {
+    match ssh_keys::revoke(&state.db, caller.actor(), &new)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => Ok(Redirect::to("/account/ssh").into_response()),
         Err(e) if e.status.is_client_error() => {
             render(&state, &caller, e.status, None, Some(e.message)).await

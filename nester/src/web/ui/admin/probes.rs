@@ -9,7 +9,6 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiPath};
 use crate::state::AppState;
-use crate::web::api::probes::revoke_probe;
 use crate::web::ui::rows::{self, ProbeRow};
 use crate::web::view::{self, Nav};
 
@@ -63,6 +62,6 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(probe_id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    revoke_probe(&state, &caller, probe_id).await?;
+    crate::ops::probes::revoke(&state.db, caller.actor(), probe_id).await?;
     Ok(Redirect::to("/admin/probes").into_response())
 }
