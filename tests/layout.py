@@ -12,9 +12,12 @@ common ancestor, so `auth::secret -> commands` counts as `auth -> commands`. A m
 own parent or child is containment, not a cycle.
 
 Also: every file under `src/` has at most MAX_LINES lines (tests beside the code excluded),
-except the tables listed in LONG_TABLES, and each crate's `main.rs` stays under MAX_MAIN; and
-the nester names the harvester crate only in its demo (the optional feature `demo`), so the
-central server does not grow a dependency on the scanner by accident.
+except the tables listed in LONG_TABLES, and each crate's `main.rs` stays under MAX_MAIN; every
+file of the test package (`tests/`) has at most MAX_TEST_LINES; the nester names the harvester
+crate only in its demo (the optional feature `demo`), so the central server does not grow a
+dependency on the scanner by accident; and the layers the nester's ARCHITECTURE.md promises
+hold (FORBIDDEN): pages and CLI commands call operations (`ops`), never the API's handlers;
+operations know no transport; only `db` names rusqlite (only it runs SQL).
 """
 
 import re
@@ -31,6 +34,14 @@ LONG_TABLES = {
 }
 # The only nester files that may use the harvester crate.
 HARVESTER_USERS = {"nester/src/cli/demo.rs"}
+MAX_TEST_LINES = 500
+# (user, used, why): a nester module that must never use another.
+FORBIDDEN = [
+    (("web", "ui"), ("web", "api"), "pages call operations (ops), not the API's handlers"),
+    (("cli",), ("web",), "commands call operations (ops), not the web edge"),
+    (("ops",), ("web",), "operations know no transport"),
+    (("ops",), ("cli",), "operations know no transport"),
+]
 
 PATH = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 GROUP = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{")
@@ -128,6 +139,10 @@ def check_crate(name: str, show: bool) -> list:
             r"\bharvester::", strip_comments(code)
         ):
             problems.append(f"{rel}: uses the harvester crate; only {sorted(HARVESTER_USERS)} may")
+        if name == "nester" and not rel.startswith("nester/src/db/") and re.search(
+            r"\brusqlite::", strip_comments(code)
+        ):
+            problems.append(f"{rel}: uses rusqlite; only nester/src/db runs SQL")
         here = module_of(src, f)
         for path in references(strip_comments(code), here):
             target = tuple(path)
@@ -136,6 +151,9 @@ def check_crate(name: str, show: bool) -> list:
             if target == here:
                 continue
             edges.setdefault(here, set()).add(target)
+            for user, used, why in FORBIDDEN if name == "nester" else []:
+                if here[: len(user)] == user and target[: len(used)] == used:
+                    problems.append(f"{rel}: uses {'::'.join(target)}; {why}")
     # Lift each edge to the children of the two ends' nearest common ancestor.
     siblings = {}
     for a, targets in edges.items():
@@ -198,15 +216,26 @@ def cycles(graph: dict) -> list:
     return out
 
 
+def check_tests() -> list:
+    """The test package's files (harness, e2e modules, benchmarks) stay readable."""
+    problems = []
+    for f in sorted((ROOT / "tests").rglob("*.rs")):
+        lines = f.read_text().count("\n")
+        if lines > MAX_TEST_LINES:
+            rel = f.relative_to(ROOT).as_posix()
+            problems.append(f"{rel}: {lines} lines; split it by concept (at most {MAX_TEST_LINES})")
+    return problems
+
+
 def main() -> int:
     show = "--graph" in sys.argv
-    problems = [p for c in CRATES for p in check_crate(c, show)]
+    problems = [p for c in CRATES for p in check_crate(c, show)] + check_tests()
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         print(f"layout: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print("layout: no import cycle, no oversized file")
+    print("layout: no import cycle, no layer crossed, no oversized file")
     return 0
 
 

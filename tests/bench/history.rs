@@ -441,7 +441,7 @@ async fn main() -> anyhow::Result<()> {
             .user_id("bench".into())
             .await?
             .context("the bench user")?;
-        nester::auth::api_token::create(
+        nester::ops::api_tokens::create(
             &db,
             nester::db::audit::Actor::cli(),
             id,

@@ -4,7 +4,6 @@
 //! token's scope and CSRF, and hands the handler a [`Caller`]. A route without a rule is
 //! refused: the check fails closed.
 
-pub mod api_token;
 pub mod attempt;
 pub mod credentials;
 pub mod csrf;

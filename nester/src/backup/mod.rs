@@ -19,8 +19,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use crate::db::snapshot::{self, Snapshot};
 use anyhow::{Context, bail, ensure};
-use rusqlite::{Connection, OpenFlags};
 
 use crate::audit::checkpoint::{self, Checkpoint, CheckpointKey, hex};
 use crate::datadir::{DataDir, write_new};
@@ -41,30 +41,6 @@ fn sha256_file(path: &Path) -> anyhow::Result<String> {
         ctx.update(&buf[..n]);
     }
     Ok(hex(ctx.finish().as_ref()))
-}
-
-/// Schema version, rows per table, and the audit chain's head, of the database at `path`.
-fn census(conn: &Connection) -> anyhow::Result<(i64, BTreeMap<String, i64>, i64, String)> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut tables = BTreeMap::new();
-    for name in names {
-        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{name}\""), [], |r| {
-            r.get(0)
-        })?;
-        tables.insert(name, n);
-    }
-    let (seq, head): (i64, Vec<u8>) = conn
-        .query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap_or((0, crate::db::audit::GENESIS.to_vec()));
-    Ok((version, tables, seq, hex(&head)))
 }
 
 /// Makes a backup of the data directory `dir` (served or not) in a new directory under
@@ -95,9 +71,10 @@ pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::
         std::fs::write(out.join(CHECKPOINTS), b"")?;
     }
     let snapshot = out.join("snapshot.db");
-    copy_database(&dir.database(), &snapshot)
+    snapshot::copy(&dir.database(), &snapshot)
         .context("cannot snapshot the database (is the disk full?)")?;
-    let (schema_version, tables, audit_seq, audit_head) = census(&Connection::open(&snapshot)?)?;
+    let census = Snapshot::open(&snapshot)?.census()?;
+    let audit_seq = census.audit_seq;
     gzip(&snapshot, &out.join(DATABASE))?;
     std::fs::remove_file(&snapshot)?;
     for entry in std::fs::read_dir(dir.root().join("pki"))? {
@@ -114,11 +91,11 @@ pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::
         format: 1,
         created: stamp,
         nester_version: env!("CARGO_PKG_VERSION").into(),
-        schema_version,
-        tables,
+        schema_version: census.schema_version,
+        tables: census.tables,
         files,
         audit_seq,
-        audit_head,
+        audit_head: hex(&census.audit_head),
         checkpoint: checkpoints.into_iter().rfind(|c| c.seq <= audit_seq),
         key: key.public(),
         signature: String::new(),
@@ -130,34 +107,6 @@ pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::
         0o600,
     )?;
     Ok(out)
-}
-
-/// A consistent copy of the database at `from`, made while it is written: SQLite's online
-/// backup in one step, which reads in one transaction (in WAL mode the writer goes on; in
-/// several steps every write would restart it). The copy lives only until it is compressed:
-/// not synced, so most of it never needs to reach the disk, where its writing would hold up
-/// ingest's syncs. (It kept ingest moving better than `VACUUM INTO`: docs/benchmarks.md.)
-fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let source = Connection::open_with_flags(
-        from,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .with_context(|| format!("cannot open {}", from.display()))?;
-    let mut copy =
-        Connection::open(to).with_context(|| format!("cannot create {}", to.display()))?;
-    copy.pragma_update(None, "synchronous", "OFF")?;
-    let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    loop {
-        match backup.step(-1)? {
-            rusqlite::backup::StepResult::Done => return Ok(()),
-            // Another connection holds a lock a moment (a checkpoint's): try again.
-            _ if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            _ => bail!("the database stayed locked for 10 minutes"),
-        }
-    }
 }
 
 fn gzip(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -253,13 +202,15 @@ fn check(backup: &Path, expected_key: Option<&str>, work: &Path) -> anyhow::Resu
     }
     let database = work.join("nester.db");
     gunzip(&backup.join(DATABASE), &database)?;
-    let conn = Connection::open(&database)?;
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let copy = Snapshot::open(&database)?;
+    let check = copy.integrity()?;
     ensure!(
         check == "ok",
         "the database copy fails integrity_check: {check}"
     );
-    let (version, tables, seq, head) = census(&conn)?;
+    let census = copy.census()?;
+    let (version, tables) = (census.schema_version, census.tables);
+    let (seq, head) = (census.audit_seq, hex(&census.audit_head));
     ensure!(
         version == manifest.schema_version,
         "schema version {version}, the manifest says {}",
@@ -274,8 +225,8 @@ fn check(backup: &Path, expected_key: Option<&str>, work: &Path) -> anyhow::Resu
         "the audit chain's head differs from the manifest's"
     );
     let checkpoints: Vec<Checkpoint> = checkpoint::read_all(&backup.join(CHECKPOINTS))?;
-    let entries = crate::db::audit::read_chain(&conn)?;
-    drop(conn);
+    let entries = copy.audit_chain()?;
+    drop(copy);
     if let Err(broken) = crate::audit::verify(&entries, &checkpoints, &manifest.key) {
         bail!("in the backup, {broken}");
     }

@@ -1,12 +1,12 @@
 //! `nester api-token`: tokens for scripts (`Authorization: Bearer shk_...`).
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use time::Duration;
 
-use crate::auth::api_token;
-use crate::clock::{rfc3339, to_ms};
+use crate::clock::rfc3339;
 use crate::db::audit::Actor;
 use crate::db::{Db, Scope};
+use crate::ops::api_tokens;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -43,17 +43,14 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
         } => {
             let ttl = Duration::try_from(*ttl).context("--ttl is too long")?;
             let user_id = existing_user(db, &user).await?;
-            let token = api_token::create(db, Actor::cli(), user_id, &name, scope, ttl).await?;
+            let token = api_tokens::create(db, Actor::cli(), user_id, &name, scope, ttl).await?;
             println!("{token}");
         }
         Command::List { user } => print!("{}", list_api_tokens(db, user.as_deref()).await?),
         Command::Revoke { token_id } => {
-            if !db
-                .revoke_api_token(Actor::cli(), token_id, None, to_ms(db.clock().now()))
-                .await?
-            {
-                bail!("no API token {token_id} (see `nester api-token list`)");
-            }
+            api_tokens::revoke(db, Actor::cli(), token_id, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} (see `nester api-token list`)"))?;
             println!("API token {token_id} revoked");
         }
     }

@@ -200,7 +200,7 @@ async fn demo_login(db: &crate::db::Db) -> anyhow::Result<DemoLogin> {
     let (_, hashes) = secret::recovery_codes()?;
     db.enable_totp(Actor::cli(), user_id, totp_secret.clone(), 0, hashes)
         .await?;
-    let api_token = crate::auth::api_token::create(
+    let api_token = crate::ops::api_tokens::create(
         db,
         Actor::cli(),
         user_id,

@@ -39,6 +39,7 @@ mod rows;
 mod sessions;
 mod signed;
 pub mod silences;
+pub mod snapshot;
 pub mod ssh_certificates;
 pub mod ssh_hosts;
 pub mod ssh_trust;

@@ -1,9 +1,64 @@
-//! Alerts: acknowledging one (noc and admin, on the page and the API). Audited.
+//! Alerts: a page of them (everyone, on the page and the API), and acknowledging one (noc
+//! and admin). Audited.
 
+use serde::{Deserialize, Serialize};
+
+use super::query::{Paging, QueryError};
 use super::{Internal, Kind, Refused, bounded_duration};
 use crate::clock::to_ms;
 use crate::db::Db;
+use crate::db::alerts::{Alert, AlertQuery, AlertState, Severity};
 use crate::db::audit::Actor;
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertFilter {
+    /// Only alerts in this state.
+    pub state: Option<AlertState>,
+    /// Only alerts of this severity.
+    pub severity: Option<Severity>,
+    /// Only this rule, e.g. `security.revoked_probe`.
+    pub rule: Option<String>,
+    /// Only alerts about this site.
+    pub site: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
+    pub cursor: Option<String>,
+}
+
+/// A page of alerts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertPage {
+    pub items: Vec<Alert>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of alerts, newest first.
+pub async fn read(db: &Db, f: AlertFilter) -> Result<AlertPage, QueryError> {
+    let paging = Paging {
+        limit: f.limit,
+        cursor: f.cursor,
+    };
+    let limit = paging.limit()?;
+    let items = db
+        .alerts(AlertQuery {
+            state: f.state,
+            severity: f.severity,
+            site: f.site.filter(|s| !s.is_empty()),
+            rule: f.rule.filter(|r| !r.is_empty()),
+            before: paging.cursor()?,
+            limit,
+        })
+        .await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last().map(|a| a.id.to_string()))
+        .flatten();
+    Ok(AlertPage { items, next_cursor })
+}
 
 /// The longest an acknowledgement holds.
 const MAX_ACKNOWLEDGEMENT: time::Duration = time::Duration::days(7);

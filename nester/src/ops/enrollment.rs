@@ -4,8 +4,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
 use shared::enroll::EnrollmentToken;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::{Internal, Kind, Refused};
 use crate::auth::secret::random;
@@ -117,6 +118,45 @@ pub async fn create(
     .map_err(Internal::from)?;
     tracing::info!(by = %who, token_id = %token.id, site, uses, "enrollment token created");
     Ok(token)
+}
+
+/// A token just made: the only time its string is shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    pub token_id: String,
+    /// Hand this to the harvester, on standard input of `harvester_command`.
+    pub token: String,
+    pub site: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub uses: u32,
+    /// The ingest address the token sends harvesters to.
+    pub ingest: String,
+    pub harvester_command: String,
+}
+
+/// Makes a token as the API and the admin page ask for it (a lifetime in words), and what
+/// to show of it.
+pub async fn make(
+    db: &Db,
+    actor: Actor,
+    ca: &CaCert,
+    ingest: String,
+    site: &str,
+    ttl_text: &str,
+    uses: u32,
+) -> Result<CreatedToken, TokenError> {
+    let ttl = ttl(ttl_text)?;
+    let token = create(db, actor, ca, ingest.clone(), site, ttl, uses).await?;
+    Ok(CreatedToken {
+        token: token.encode(),
+        token_id: token.id,
+        site: site.trim().to_string(),
+        expires_at: db.clock().now() + ttl,
+        uses,
+        ingest,
+        harvester_command: HARVESTER_COMMAND.to_string(),
+    })
 }
 
 /// Revokes a token: nobody enrolls with it any more. Probes it already admitted stay.

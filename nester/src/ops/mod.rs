@@ -6,9 +6,14 @@
 //! status and code (`impl From<E: Refused> for ApiError`), the CLI prints its message.
 
 pub mod alerts;
+pub mod api_tokens;
+pub mod audit;
 pub mod enrollment;
+pub mod hosts;
 pub mod probes;
+pub mod query;
 pub mod silences;
+pub mod sites;
 pub mod ssh_certs;
 pub mod ssh_keys;
 

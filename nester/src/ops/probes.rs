@@ -1,10 +1,99 @@
-//! Probes: revoking one (the CLI, the admin page, the API).
+//! Probes: one in detail and its WAN series (the API and the probe page), and revoking one
+//! (the CLI, the admin page, the API).
 
+use serde::Serialize;
+use time::Duration;
 use uuid::Uuid;
 
+use super::query::{QueryError, bad_query};
 use super::{Internal, Kind, Refused};
-use crate::db::Db;
 use crate::db::audit::Actor;
+use crate::db::{Db, Gap, HostSummary, ProbeSummary, Resolution, WanPoint};
+
+/// One probe in detail.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProbeDetail {
+    #[serde(flatten)]
+    pub probe: ProbeSummary,
+    /// Each WAN target over the last 24 hours: median of the medians, lowest, highest, loss.
+    pub wan_24h: Vec<WanPoint>,
+    /// Hosts up in the probe's history now (its latest report).
+    pub hosts_up: u32,
+    /// Ports open now, on all its hosts.
+    pub open_ports: u32,
+    /// Missing sequence numbers (lost reports), oldest first.
+    pub gaps: Vec<Gap>,
+}
+
+/// The probe's detail, and the hosts it was computed from (the probe page shows them too).
+pub async fn detail(
+    db: &Db,
+    probe_id: Uuid,
+) -> Result<(ProbeDetail, Vec<HostSummary>), QueryError> {
+    let now = db.clock().now();
+    let probe = db
+        .probes(Some(probe_id), now)
+        .await?
+        .pop()
+        .ok_or_else(|| no_probe(probe_id))?;
+    let day = db
+        .wan_series(probe_id, now - Duration::days(1), now, Resolution::Raw)
+        .await?
+        .unwrap_or_default();
+    let hosts = db.probe_hosts(probe_id).await?.unwrap_or_default();
+    let up: Vec<&HostSummary> = hosts.iter().filter(|h| h.up).collect();
+    let detail = ProbeDetail {
+        probe,
+        wan_24h: crate::db::wan_summary(&day),
+        hosts_up: up.len() as u32,
+        open_ports: up.iter().map(|h| h.open_ports.len() as u32).sum(),
+        gaps: db.gaps(probe_id).await?.unwrap_or_default(),
+    };
+    Ok((detail, hosts))
+}
+
+pub fn no_probe(probe_id: Uuid) -> QueryError {
+    QueryError::NotFound(format!("no probe {probe_id}"))
+}
+
+/// A probe's WAN latency series.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WanSeries {
+    pub probe_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    pub resolution: Resolution,
+    /// By target, then time. Old parts come from rollups even at `raw`.
+    pub points: Vec<WanPoint>,
+}
+
+/// The WAN series of `probe_id` from `from` to `to`, at `resolution` (`raw`, `hour`,
+/// `day`; `auto` or none picks one for the span).
+pub async fn series(
+    db: &Db,
+    probe_id: Uuid,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+    resolution: Option<&str>,
+) -> Result<WanSeries, QueryError> {
+    let resolution = match resolution {
+        None | Some("auto") => Resolution::for_span(to - from),
+        Some(r) => r.parse().map_err(bad_query)?,
+    };
+    let points = db
+        .wan_series(probe_id, from, to, resolution)
+        .await?
+        .ok_or_else(|| no_probe(probe_id))?;
+    Ok(WanSeries {
+        probe_id,
+        from,
+        to,
+        resolution,
+        points,
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {

@@ -6,7 +6,6 @@ mod api;
 mod assets;
 pub mod cache;
 pub mod openapi;
-mod params;
 pub mod redirect;
 mod refusal;
 mod route;
@@ -370,7 +369,7 @@ mod tests {
             (crate::db::Scope::Read, StatusCode::FORBIDDEN),
             (crate::db::Scope::ReadWrite, StatusCode::OK),
         ] {
-            let token = crate::auth::api_token::create(
+            let token = crate::ops::api_tokens::create(
                 &state.db,
                 crate::db::audit::Actor::cli(),
                 user,

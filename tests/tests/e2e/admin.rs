@@ -13,7 +13,7 @@ async fn bearer(nester: &TestNester, role: Role, scope: Scope) -> String {
     let name = format!("api-{}-{}", role.as_str(), scope.as_str());
     nester.add_user(&name, role).await;
     let id = nester.user_id(&name).await;
-    let token = nester::auth::api_token::create(
+    let token = nester::ops::api_tokens::create(
         nester.db(),
         nester::db::audit::Actor::cli(),
         id,

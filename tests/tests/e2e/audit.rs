@@ -74,7 +74,7 @@ async fn each_audited_action_leaves_exactly_one_entry_with_who_and_where() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // Enrollment, a probe, its revocation, from the API with a read-write token.
-    let token = nester::auth::api_token::create(
+    let token = nester::ops::api_tokens::create(
         nester.db(),
         Actor::cli(),
         admin_id,

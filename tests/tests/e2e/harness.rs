@@ -67,7 +67,7 @@ impl TestNester {
         nester.launch().await;
         let admin = nester.add_user("harness-admin", Role::Admin).await;
         let admin_id = nester.user_id(&admin.0).await;
-        nester.api_token = nester::auth::api_token::create(
+        nester.api_token = nester::ops::api_tokens::create(
             nester.db(),
             nester::db::audit::Actor::cli(),
             admin_id,

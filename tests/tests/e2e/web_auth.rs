@@ -753,7 +753,7 @@ async fn api_tokens_are_scoped_expiring_revocable_and_hashed() {
     nester.clock().advance(time::Duration::days(1));
     assert_eq!(get("/api/v1/probes").await.status, StatusCode::UNAUTHORIZED);
     // Revoked: the page's button, then 401.
-    let id = nester::auth::api_token::create(
+    let id = nester::ops::api_tokens::create(
         nester.db(),
         nester::db::audit::Actor::cli(),
         nester.user_id(&name).await,

@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::auth::Caller;
 use crate::db::{TokenInfo, TokenState};
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use crate::ops::enrollment::{self, HARVESTER_COMMAND};
+use crate::ops::enrollment;
+pub use crate::ops::enrollment::CreatedToken;
 use crate::state::AppState;
 use crate::web::IngestAddress;
 
@@ -66,21 +66,6 @@ fn one() -> u32 {
     1
 }
 
-/// A token just made: the only time its string is shown.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedToken {
-    pub token_id: String,
-    /// Hand this to the harvester, on standard input of `harvester_command`.
-    pub token: String,
-    pub site: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    pub uses: u32,
-    /// The ingest address the token sends harvesters to.
-    pub ingest: String,
-    pub harvester_command: String,
-}
-
 /// Makes a token. Its string is in this answer only: the nester keeps its hash.
 #[utoipa::path(post, path = "/api/v1/enrollment-tokens", tag = "enrollment", operation_id = "create_enrollment_token",
     request_body = NewToken,
@@ -94,33 +79,19 @@ pub async fn create(
     caller: Caller,
     ApiJson(new): ApiJson<NewToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = make(&state, &ingest, &caller, &new.site, &new.ttl, new.uses).await?;
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-/// Makes a token for the API and the admin page: a 400 for a request out of bounds.
-pub async fn make(
-    state: &AppState,
-    ingest: &IngestAddress,
-    caller: &Caller,
-    site: &str,
-    ttl: &str,
-    uses: u32,
-) -> Result<CreatedToken, ApiError> {
-    let ttl = enrollment::ttl(ttl)?;
     let ca = &state.authorities.get().issuing.cert;
-    let dial = ingest.0.to_string();
-    let token =
-        enrollment::create(&state.db, caller.actor(), ca, dial.clone(), site, ttl, uses).await?;
-    Ok(CreatedToken {
-        token: token.encode(),
-        token_id: token.id,
-        site: site.trim().to_string(),
-        expires_at: state.clock.now() + ttl,
-        uses,
-        ingest: dial,
-        harvester_command: HARVESTER_COMMAND.to_string(),
-    })
+    let (site, dial) = (&new.site, ingest.0.to_string());
+    let created = enrollment::make(
+        &state.db,
+        caller.actor(),
+        ca,
+        dial,
+        site,
+        &new.ttl,
+        new.uses,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Revokes a token: nobody enrolls with it any more. Probes it already admitted stay.
@@ -135,14 +106,6 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(token_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    revoke_token(&state, &caller, token_id).await?;
+    enrollment::revoke(&state.db, caller.actor(), &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn revoke_token(
-    state: &AppState,
-    caller: &Caller,
-    token_id: String,
-) -> Result<(), ApiError> {
-    Ok(enrollment::revoke(&state.db, caller.actor(), &token_id).await?)
 }

@@ -6,11 +6,9 @@ use serde::Deserialize;
 
 use crate::db::{HostDetail, HostSummary, Page};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::ops::hosts;
+use crate::ops::query::Paging;
 use crate::state::AppState;
-use crate::web::params::{Paging, bad_query};
-
-/// Longest search text.
-pub const MAX_QUERY: usize = 256;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -41,24 +39,7 @@ pub async fn search(
         limit: query.limit,
         cursor: query.cursor,
     };
-    find(&state, &query.q, paging).await.map(Json)
-}
-
-pub(crate) async fn find(
-    state: &AppState,
-    q: &str,
-    paging: Paging,
-) -> Result<Page<HostSummary>, ApiError> {
-    let q = q.trim();
-    if q.is_empty() || q.chars().count() > MAX_QUERY {
-        return Err(bad_query(format!(
-            "`q` must be 1 to {MAX_QUERY} characters"
-        )));
-    }
-    Ok(state
-        .db
-        .search_hosts(q.to_string(), paging.limit()?, paging.cursor()?)
-        .await?)
+    Ok(Json(hosts::find(&state.db, &query.q, paging).await?))
 }
 
 /// One host: when it was up, and each port's timeline (first and last seen open, every close

@@ -3,18 +3,17 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::Duration;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::db::{
-    Gap, HostSummary, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary, Resolution,
-    WanPoint,
-};
+use crate::db::{Gap, HostSummary, Page, ProbeStatus, ProbeSummary, ReportQuery, ReportSummary};
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::ops::probes::{self, no_probe};
+pub use crate::ops::probes::{ProbeDetail, WanSeries};
+use crate::ops::query::{Paging, bad_query, range};
 use crate::state::AppState;
-use crate::web::params::{Paging, bad_query, range};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -67,21 +66,6 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One probe in detail.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProbeDetail {
-    #[serde(flatten)]
-    pub probe: ProbeSummary,
-    /// Each WAN target over the last 24 hours: median of the medians, lowest, highest, loss.
-    pub wan_24h: Vec<WanPoint>,
-    /// Hosts up in the probe's history now (its latest report).
-    pub hosts_up: u32,
-    /// Ports open now, on all its hosts.
-    pub open_ports: u32,
-    /// Missing sequence numbers (lost reports), oldest first.
-    pub gaps: Vec<Gap>,
-}
-
 /// One probe: status, certificate expiry, version, last report, hosts up, open ports, WAN.
 #[utoipa::path(get, path = "/api/v1/probes/{probe_id}", tag = "probes", operation_id = "get_probe",
     params(("probe_id" = Uuid, Path, description = "Probe id")),
@@ -94,42 +78,8 @@ pub async fn one(
     State(state): State<AppState>,
     ApiPath(probe_id): ApiPath<Uuid>,
 ) -> Result<Json<ProbeDetail>, ApiError> {
-    detail(&state, probe_id)
-        .await
-        .map(|(detail, _)| Json(detail))
-}
-
-/// The probe's detail, and the hosts it was computed from (the probe page shows them too).
-pub(crate) async fn detail(
-    state: &AppState,
-    probe_id: Uuid,
-) -> Result<(ProbeDetail, Vec<HostSummary>), ApiError> {
-    let now = state.clock.now();
-    let probe = state
-        .db
-        .probes(Some(probe_id), now)
-        .await?
-        .pop()
-        .ok_or_else(|| no_probe(probe_id))?;
-    let day = state
-        .db
-        .wan_series(probe_id, now - Duration::days(1), now, Resolution::Raw)
-        .await?
-        .unwrap_or_default();
-    let hosts = state.db.probe_hosts(probe_id).await?.unwrap_or_default();
-    let up: Vec<&HostSummary> = hosts.iter().filter(|h| h.up).collect();
-    let detail = ProbeDetail {
-        probe,
-        wan_24h: crate::db::wan_summary(&day),
-        hosts_up: up.len() as u32,
-        open_ports: up.iter().map(|h| h.open_ports.len() as u32).sum(),
-        gaps: state.db.gaps(probe_id).await?.unwrap_or_default(),
-    };
-    Ok((detail, hosts))
-}
-
-fn no_probe(probe_id: Uuid) -> ApiError {
-    ApiError::not_found(format!("no probe {probe_id}"))
+    let (detail, _) = probes::detail(&state.db, probe_id).await?;
+    Ok(Json(detail))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -179,7 +129,7 @@ pub async fn reports(
         .probe_reports(probe_id, query)
         .await?
         .map(Json)
-        .ok_or_else(|| no_probe(probe_id))
+        .ok_or_else(|| ApiError::from(no_probe(probe_id)))
 }
 
 /// Every host the probe has seen, up ones first, with the ports open now.
@@ -199,7 +149,7 @@ pub async fn hosts(
         .probe_hosts(probe_id)
         .await?
         .map(Json)
-        .ok_or_else(|| no_probe(probe_id))
+        .ok_or_else(|| ApiError::from(no_probe(probe_id)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -216,19 +166,6 @@ pub struct WanQuery {
     /// beyond).
     #[param(pattern = "^(raw|hour|day|auto)$")]
     resolution: Option<String>,
-}
-
-/// A probe's WAN latency series.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WanSeries {
-    pub probe_id: Uuid,
-    #[serde(with = "time::serde::rfc3339")]
-    pub from: time::OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub to: time::OffsetDateTime,
-    pub resolution: Resolution,
-    /// By target, then time. Old parts come from rollups even at `raw`.
-    pub points: Vec<WanPoint>,
 }
 
 /// A probe's WAN latency over time: raw samples, or rolled up by hour or day.
@@ -248,36 +185,12 @@ pub async fn wan(
     let to = to.unwrap_or_else(|| state.clock.now());
     let from = from.unwrap_or(to - Duration::days(1));
     if from >= to {
-        return Err(bad_query("`from` must be before `to`"));
+        return Err(bad_query("`from` must be before `to`").into());
     }
-    series(&state, probe_id, from, to, query.resolution.as_deref())
-        .await
-        .map(Json)
-}
-
-pub(crate) async fn series(
-    state: &AppState,
-    probe_id: Uuid,
-    from: time::OffsetDateTime,
-    to: time::OffsetDateTime,
-    resolution: Option<&str>,
-) -> Result<WanSeries, ApiError> {
-    let resolution = match resolution {
-        None | Some("auto") => Resolution::for_span(to - from),
-        Some(r) => r.parse().map_err(bad_query)?,
-    };
-    let points = state
-        .db
-        .wan_series(probe_id, from, to, resolution)
-        .await?
-        .ok_or_else(|| no_probe(probe_id))?;
-    Ok(WanSeries {
-        probe_id,
-        from,
-        to,
-        resolution,
-        points,
-    })
+    let resolution = query.resolution.as_deref();
+    Ok(Json(
+        probes::series(&state.db, probe_id, from, to, resolution).await?,
+    ))
 }
 
 /// Missing sequence numbers (lost reports), as inclusive ranges.
@@ -297,5 +210,5 @@ pub async fn gaps(
         .gaps(probe_id)
         .await?
         .map(Json)
-        .ok_or_else(|| no_probe(probe_id))
+        .ok_or_else(|| ApiError::from(no_probe(probe_id)))
 }

@@ -15,6 +15,7 @@ use crate::clock::rfc3339;
 use crate::db::Role;
 use crate::db::{LoginOutcome, Scope, UserChange};
 use crate::error::{ApiError, ApiForm, ApiPath};
+use crate::ops::api_tokens;
 use crate::state::AppState;
 use crate::web::view::{self, Nav, Notice};
 
@@ -219,10 +220,6 @@ pub async fn create_token(
     ApiForm(form): ApiForm<TokenForm>,
 ) -> Result<Response, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_form", m);
-    let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(bad("a token needs a name of 1 to 64 characters".into()));
-    }
     let scope: Scope = form
         .scope
         .as_deref()
@@ -233,16 +230,10 @@ pub async fn create_token(
     if !(1..=365).contains(&days) {
         return Err(bad("a token is valid for 1 to 365 days".into()));
     }
-    let token = crate::auth::api_token::create(
-        &state.db,
-        caller.actor(),
-        caller.user_id,
-        name,
-        scope,
-        time::Duration::days(days.into()),
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    let ttl = time::Duration::days(days.into());
+    let name = form.name.trim();
+    let token =
+        api_tokens::create(&state.db, caller.actor(), caller.user_id, name, scope, ttl).await?;
     view::ok(&Notice {
         nav: Nav::of(&caller),
         title: "API token created".into(),
@@ -257,13 +248,8 @@ pub async fn revoke_token(
     caller: Caller,
     ApiPath(token_id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let now = state.clock.now_ms();
-    if !state
-        .db
-        .revoke_api_token(caller.actor(), token_id, Some(caller.user_id), now)
-        .await?
-    {
-        return Err(ApiError::not_found(format!("you have no token {token_id}")));
-    }
+    api_tokens::revoke(&state.db, caller.actor(), token_id, Some(caller.user_id))
+        .await
+        .map_err(|_| ApiError::not_found(format!("you have no token {token_id}")))?;
     Ok(Redirect::to("/account").into_response())
 }

@@ -12,11 +12,10 @@ use crate::auth::{Caller, NOC};
 use crate::clock::rfc3339;
 use crate::db::alerts::{AlertState, Severity};
 use crate::error::{ApiError, ApiForm, ApiPath, ApiQuery};
-use crate::ops::alerts::acknowledge as acknowledge_alert;
+use crate::ops::alerts::{AlertFilter, acknowledge as acknowledge_alert, read};
+use crate::ops::query::{QueryError, bad_query};
 use crate::ops::silences::{self, NewSilence};
 use crate::state::AppState;
-use crate::web::api::alerts::{AlertFilter, read};
-use crate::web::params::bad_query;
 use crate::web::view::{self, Nav};
 
 /// The form's fields, where "any" is an empty value.
@@ -210,7 +209,7 @@ pub async fn lift(
 }
 
 async fn list(app: &AppState, form: &Form) -> Result<(Vec<Row>, Option<String>), ApiError> {
-    fn choice<T: std::str::FromStr<Err = String>>(v: &str) -> Result<Option<T>, ApiError> {
+    fn choice<T: std::str::FromStr<Err = String>>(v: &str) -> Result<Option<T>, QueryError> {
         (!v.is_empty())
             .then(|| v.parse().map_err(bad_query))
             .transpose()
@@ -222,7 +221,7 @@ async fn list(app: &AppState, form: &Form) -> Result<(Vec<Row>, Option<String>),
         cursor: form.cursor.clone(),
         ..Default::default()
     };
-    let page = read(app, filter).await?;
+    let page = read(&app.db, filter).await?;
     let next = page.next_cursor.map(|cursor| {
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("state", &form.state)

@@ -10,8 +10,8 @@ use super::rows::{ChangeRow, ProbeRow, recent_changes, row};
 use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::ops::sites::{SiteSummary, sites};
 use crate::state::AppState;
-use crate::web::api::sites::{SiteSummary, sites};
 use crate::web::view::{Nav, ok};
 
 #[derive(Template)]

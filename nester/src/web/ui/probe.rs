@@ -17,9 +17,9 @@ use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::db::ReportQuery;
 use crate::error::{ApiError, ApiPath, ApiQuery};
+use crate::ops::probes;
+use crate::ops::query::bad_query;
 use crate::state::AppState;
-use crate::web::api::probes;
-use crate::web::params::bad_query;
 use crate::web::view::{Nav, ok};
 
 /// The ranges a probe page offers.
@@ -82,8 +82,8 @@ pub async fn page(
         from: now - Duration::hours(hours),
         to: now,
     };
-    let (detail, hosts) = probes::detail(&state, probe_id).await?;
-    let series = probes::series(&state, probe_id, span.from, span.to, None).await?;
+    let (detail, hosts) = probes::detail(&state.db, probe_id).await?;
+    let series = probes::series(&state.db, probe_id, span.from, span.to, None).await?;
     let charts = series
         .points
         .chunk_by(|a, b| a.target == b.target)

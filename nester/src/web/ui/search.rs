@@ -8,9 +8,9 @@ use serde::Deserialize;
 use super::rows::{HostRow, host_row};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiQuery};
+use crate::ops::hosts;
+use crate::ops::query::Paging;
 use crate::state::AppState;
-use crate::web::api::hosts;
-use crate::web::params::Paging;
 use crate::web::view::{Nav, ok};
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +48,10 @@ pub async fn page(
             limit: Some(100),
             cursor: query.cursor,
         };
-        match hosts::find(&state, &q, paging).await {
+        match hosts::find(&state.db, &q, paging)
+            .await
+            .map_err(ApiError::from)
+        {
             Ok(found) => {
                 page.next = found.next_cursor;
                 page.hosts = found

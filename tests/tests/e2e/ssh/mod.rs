@@ -38,7 +38,7 @@ pub async fn user(nester: &TestNester, name: &str, role: Role, mfa: bool) -> (St
             .await
             .unwrap();
     }
-    let token = nester::auth::api_token::create(
+    let token = nester::ops::api_tokens::create(
         nester.db(),
         nester::db::audit::Actor::cli(),
         id,

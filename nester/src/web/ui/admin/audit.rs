@@ -9,8 +9,8 @@ use axum::response::Response;
 use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiQuery};
+use crate::ops::audit::{AuditFilter, ChainState, chain_state, read};
 use crate::state::AppState;
-use crate::web::api::audit::{AuditFilter, ChainState, chain_state, read};
 use crate::web::view::{self, Nav};
 
 struct Row {
@@ -53,7 +53,8 @@ pub async fn page(
     ]
     .map(|v| v.clone().unwrap_or_default());
     let [actor, action, ip, from, to] = shown;
-    let (status, rows, next, error, chain) = match read(&state, &caller, filter).await {
+    let read = read(&state.db, &state.dir, caller.actor(), filter).await;
+    let (status, rows, next, error, chain) = match read.map_err(ApiError::from) {
         Ok(page) => {
             let next = page.next_cursor.map(|cursor| {
                 let query = [
@@ -93,7 +94,7 @@ pub async fn page(
             Vec::new(),
             None,
             Some(e.message),
-            chain_state(&state).await?,
+            chain_state(&state.db, &state.dir).await?,
         ),
         Err(e) => return Err(e),
     };

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiForm, ApiPath};
+use crate::ops::enrollment::{self, CreatedToken};
 use crate::state::AppState;
 use crate::web::IngestAddress;
-use crate::web::api::enrollment::{CreatedToken, make, revoke_token};
 use crate::web::view::{self, Nav};
 
 struct TokenRow {
@@ -107,7 +107,21 @@ pub async fn create(
     ApiForm(form): ApiForm<CreateForm>,
 ) -> Result<Response, ApiError> {
     let made = match form.uses.trim().parse::<u32>() {
-        Ok(uses) => make(&state, &ingest, &caller, &form.site, &form.ttl, uses).await,
+        Ok(uses) => {
+            let ca = &state.authorities.get().issuing.cert;
+            let dial = ingest.0.to_string();
+            enrollment::make(
+                &state.db,
+                caller.actor(),
+                ca,
+                dial,
+                &form.site,
+                &form.ttl,
+                uses,
+            )
+            .await
+            .map_err(ApiError::from)
+        }
         Err(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_token_request",
@@ -132,6 +146,6 @@ pub async fn revoke(
     caller: Caller,
     ApiPath(token_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    revoke_token(&state, &caller, token_id).await?;
+    enrollment::revoke(&state.db, caller.actor(), &token_id).await?;
     Ok(Redirect::to("/admin/enrollment").into_response())
 }

@@ -1,17 +1,52 @@
-//! Query parameters every list shares: one paging scheme (`limit` and an opaque `cursor`) and
-//! RFC 3339 times, each refused with a 400 that says what is wrong.
+//! Reads: what every list shares (one paging scheme, `limit` and an opaque `cursor`, and RFC
+//! 3339 times), each refused saying what is wrong, and the error of a read.
 
-use axum::http::StatusCode;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::ApiError;
+use super::{Internal, Kind, Refused};
+use crate::db::DbError;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 
-pub fn bad_query(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message)
+/// Why a read found nothing to give.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A parameter out of bounds or unreadable (`bad_query`).
+    #[error("{0}")]
+    Bad(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<DbError> for QueryError {
+    fn from(e: DbError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl Refused for QueryError {
+    fn kind(&self) -> Kind {
+        match self {
+            Self::Bad(_) => Kind::Invalid,
+            Self::NotFound(_) => Kind::NotFound,
+            Self::Internal(_) => Kind::Internal,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Bad(_) => "bad_query",
+            Self::NotFound(_) => "not_found",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+pub fn bad_query(message: impl Into<String>) -> QueryError {
+    QueryError::Bad(message.into())
 }
 
 /// Paging: `limit` (1-500, default 50) and `cursor` (the `next_cursor` of the previous page,
@@ -24,7 +59,7 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub fn limit(&self) -> Result<u32, ApiError> {
+    pub fn limit(&self) -> Result<u32, QueryError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if (1..=MAX_LIMIT).contains(&limit) {
             Ok(limit)
@@ -36,7 +71,7 @@ impl Paging {
     }
 
     /// The cursor, which every list makes from a number.
-    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
+    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, QueryError> {
         self.cursor
             .as_deref()
             .map(|c| {
@@ -48,7 +83,7 @@ impl Paging {
 }
 
 /// An RFC 3339 time parameter.
-pub fn time(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+pub fn time(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, QueryError> {
     value
         .map(|v| {
             OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
@@ -64,7 +99,7 @@ pub fn time(name: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, A
 pub fn range(
     from: Option<&str>,
     to: Option<&str>,
-) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), ApiError> {
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), QueryError> {
     let (from, to) = (time("from", from)?, time("to", to)?);
     if let (Some(f), Some(t)) = (from, to)
         && f >= t
