@@ -22,19 +22,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod history_ingest;
+mod history_reads;
+
+use history_ingest::{Run, compare};
+use history_reads::load;
+
 use anyhow::{Context, bail};
 use clap::Parser;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode};
 use nester::config::Config;
 use nester::datadir::DataDir;
-use nester::db::{Db, SignedReport};
+use nester::db::Db;
 use nester::server::{Listeners, Server};
-use seahawks_tests::cpu::{self, Rate};
-use seahawks_tests::fleet::{
-    Fleet, INTERVAL_S, IngestPath, Lane, PATHS, SeedArgs, file_bytes, seed_year,
-};
+use seahawks_tests::cpu;
+use seahawks_tests::fleet::{Fleet, INTERVAL_S, PATHS, SeedArgs, file_bytes, seed_year};
 use seahawks_tests::peer;
 use time::{Duration, OffsetDateTime};
 
@@ -90,156 +91,6 @@ fn open_server(config: &Config) -> anyhow::Result<(Server, u32)> {
         }
     }
     bail!("no db-writer thread after 2 s")
-}
-
-/// The ingest of a round into one nester: the rate over the slices it took, and the CPU
-/// time of its database writer per report, folds included (the steadiest figure on a noisy
-/// machine).
-#[derive(Clone, Copy)]
-struct Run {
-    rate: Rate,
-    writer_us: f64,
-}
-
-/// Which nester takes each slice of a round, `true` for the year-old one: each goes first
-/// as often as the other and takes turns in ABBA order, so a machine that speeds up or
-/// slows down over the round favours neither.
-const SLICE_ORDER: [bool; 8] = [true, false, false, true, false, true, true, false];
-
-/// One round: `count` reports per probe into each of the two nesters (the same reports, as
-/// the twin fleet signs them), in interleaved slices.
-async fn compare(
-    path: IngestPath,
-    nesters: [&Target; 2],
-    fleets: [&mut Fleet; 2],
-    start: OffsetDateTime,
-    count: usize,
-) -> anyhow::Result<[Run; 2]> {
-    let slices = SLICE_ORDER.len() / 2;
-    let per_slice = count.div_ceil(slices);
-    let mut sliced = Vec::new();
-    let mut lanes = Vec::new();
-    let mut writers = Vec::new();
-    for (target, fleet) in nesters.iter().zip(fleets) {
-        let mut batches = fleet.sign(start, count)?;
-        // Slice k: each probe's reports k * per_slice.. in order.
-        let mut own: Vec<Vec<Vec<SignedReport>>> = Vec::new();
-        for _ in 0..slices {
-            own.push(
-                batches
-                    .iter_mut()
-                    .map(|b| b.drain(..per_slice.min(b.len())).collect())
-                    .collect(),
-            );
-        }
-        own.reverse();
-        sliced.push(own);
-        lanes.push(Lane::open(path, &target.db, target.ingest, fleet).await?);
-        writers.push(cpu::thread_us(target.writer)?);
-    }
-    let (mut seconds, mut cpu_s, mut items) = ([0.0f64; 2], [0.0f64; 2], [0usize; 2]);
-    for year_old in SLICE_ORDER {
-        let t = usize::from(!year_old);
-        let batches = sliced[t].pop().context("a slice for each turn")?;
-        let n = batches.iter().map(Vec::len).sum::<usize>();
-        let rate = lanes[t].deliver(batches).await?;
-        seconds[t] += n as f64 / rate.per_s;
-        cpu_s[t] += rate.cpu_us * n as f64 / 1e6;
-        items[t] += n;
-    }
-    drop(lanes);
-    // The writers fold what is still staged once writes pause: part of the round's cost.
-    tokio::time::sleep(nester::db::FOLD_IDLE + std::time::Duration::from_millis(500)).await;
-    let run = |t: usize| -> anyhow::Result<Run> {
-        Ok(Run {
-            rate: Rate {
-                per_s: items[t] as f64 / seconds[t],
-                cpu_us: cpu_s[t] * 1e6 / items[t] as f64,
-            },
-            writer_us: (cpu::thread_us(nesters[t].writer)? - writers[t]) / items[t] as f64,
-        })
-    };
-    Ok([run(0)?, run(1)?])
-}
-
-/// `requests` GETs of the paths (round robin) over `clients` kept-alive connections.
-/// Returns (p50 ms, p99 ms, requests per second, mean answer bytes).
-async fn load(
-    addr: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
-    token: &str,
-    paths: Arc<Vec<String>>,
-    clients: usize,
-    requests: usize,
-) -> anyhow::Result<(f64, f64, f64, f64)> {
-    let per_client = requests.div_ceil(clients);
-    let mut senders = Vec::new();
-    for _ in 0..clients {
-        senders.push(peer::connect::<Empty<Bytes>>(addr, tls.clone()).await?);
-    }
-    let started = Instant::now();
-    let tasks: Vec<_> = senders
-        .into_iter()
-        .enumerate()
-        .map(|(c, mut sender)| {
-            let (paths, auth) = (paths.clone(), format!("Bearer {token}"));
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_client);
-                for n in 0..per_client {
-                    let path = &paths[(c + n) % paths.len()];
-                    let t = Instant::now();
-                    sender.ready().await?;
-                    let request = Request::get(path.as_str())
-                        .header("host", "127.0.0.1")
-                        .header("authorization", &auth)
-                        .header("accept-encoding", "gzip")
-                        .body(Empty::new())?;
-                    let response = sender.send_request(request).await?;
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    let body = response.into_body().collect().await?.to_bytes();
-                    if status != StatusCode::OK {
-                        bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
-                    }
-                    // Like wrk and h2load, the clients do not inflate every answer (a real
-                    // client does that on its own machine); each checks its first one.
-                    if n == 0 {
-                        check_answer(path, &headers, &body)?;
-                    }
-                    latencies.push((t.elapsed().as_secs_f64() * 1000.0, body.len()));
-                }
-                anyhow::Ok(latencies)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
-    let bytes = all.iter().map(|(_, b)| *b as f64).sum::<f64>() / all.len() as f64;
-    let mut all: Vec<f64> = all.into_iter().map(|(ms, _)| ms).collect();
-    all.sort_by(f64::total_cmp);
-    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    Ok((at(0.50), at(0.99), rate, bytes))
-}
-
-/// An answer is JSON, or the bare server's greeting; gzipped when it says so.
-fn check_answer(path: &str, headers: &hyper::HeaderMap, body: &[u8]) -> anyhow::Result<()> {
-    let mut plain = Vec::new();
-    let body = match headers.get("content-encoding") {
-        Some(coding) if coding == "gzip" => {
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain)?;
-            &plain[..]
-        }
-        Some(coding) => bail!("{path}: unexpected content-encoding {coding:?}"),
-        None => body,
-    };
-    if body != b"hello" {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .map_err(|e| anyhow::anyhow!("{path}: not JSON: {e}"))?;
-    }
-    Ok(())
 }
 
 /// A nester with an empty database that trusts the same CA and knows the same enrolled

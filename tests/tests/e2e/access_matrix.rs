@@ -8,7 +8,7 @@ use nester::auth::secret;
 use nester::db::{Role, Stage};
 
 use crate::harness::{Response, TestNester};
-use crate::web_auth::session_for;
+use crate::sessions::session_for;
 
 /// What a request came to, as the matrix sees it. Anything else (a 5xx, a guard's refusal
 /// in the wrong shape, an unexpected status) fails the test where it is read.

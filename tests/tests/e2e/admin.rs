@@ -335,7 +335,7 @@ async fn the_enrollment_page_refuses_bad_forms_on_the_page() {
     let nester = TestNester::start().await;
     nester.add_user("page-admin", Role::Admin).await;
     let id = nester.user_id("page-admin").await;
-    let admin = crate::web_auth::session_for(&nester, id, nester::db::Stage::Full).await;
+    let admin = crate::sessions::session_for(&nester, id, nester::db::Stage::Full).await;
     let form = |site, ttl, uses| vec![("site", site), ("ttl", ttl), ("uses", uses)];
     for (fields, says) in [
         (form("kc", "forever", "1"), "not a lifetime"),

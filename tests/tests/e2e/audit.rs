@@ -37,7 +37,7 @@ async fn each_audited_action_leaves_exactly_one_entry_with_who_and_where() {
     let before = actions(&nester).await.len();
     let (admin_name, _) = nester.add_user("audit-admin", Role::Admin).await;
     let admin_id = nester.user_id(&admin_name).await;
-    let admin = crate::web_auth::session_for(&nester, admin_id, nester::db::Stage::Full).await;
+    let admin = crate::sessions::session_for(&nester, admin_id, nester::db::Stage::Full).await;
     let page = |path: &'static str, fields: Vec<(&'static str, &'static str)>| {
         let admin = &admin;
         let nester = &nester;
@@ -388,7 +388,7 @@ async fn admins_read_the_log_and_the_chain_state_and_each_read_is_recorded() {
     // The page says the same, and says so when the chain breaks.
     nester.add_user("page-reader", Role::Admin).await;
     let id = nester.user_id("page-reader").await;
-    let admin = crate::web_auth::session_for(&nester, id, nester::db::Stage::Full).await;
+    let admin = crate::sessions::session_for(&nester, id, nester::db::Stage::Full).await;
     let page = nester
         .as_session(
             &admin,

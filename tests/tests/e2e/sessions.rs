@@ -3,8 +3,9 @@
 //! with an `Authorization` header.
 
 use hyper::{Method, StatusCode};
+use nester::auth::secret;
 use nester::auth::session::SESSION_COOKIE;
-use nester::db::Role;
+use nester::db::{NewSession, Role, Stage};
 
 use crate::client::{Response, WebSession, cookie_in, csrf_in, form_body, https};
 use crate::harness::TestNester;
@@ -124,5 +125,28 @@ impl TestNester {
             Vec::new(),
         )
         .await
+    }
+}
+
+/// A session straight in the database (the sign-in form has its own tests).
+pub async fn session_for(nester: &TestNester, user_id: i64, stage: Stage) -> WebSession {
+    let token = secret::token().unwrap();
+    let csrf = secret::token().unwrap();
+    nester
+        .db()
+        .create_session(NewSession {
+            token_hash: secret::sha256(&token),
+            user_id,
+            stage,
+            csrf_token: csrf.clone(),
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            now_ms: nester.clock().now_ms(),
+        })
+        .await
+        .unwrap();
+    WebSession {
+        cookie: format!("__Host-seahawks-session={token}"),
+        csrf,
     }
 }

@@ -325,7 +325,7 @@ async fn a_box_that_does_not_install_its_trust_is_alerted_until_it_does() {
     // And the admin's SSH page shows the box as not installed.
     nester.add_user("ava", Role::Admin).await;
     let admin = nester.user_id("ava").await;
-    let session = crate::web_auth::session_for(&nester, admin, nester::db::Stage::Full).await;
+    let session = crate::sessions::session_for(&nester, admin, nester::db::Stage::Full).await;
     let boxes = || async {
         let page = nester
             .as_session(&session, Method::GET, "/account/ssh", &[], Vec::new())

@@ -7,7 +7,7 @@ async fn the_page_issues_lists_and_revokes_certificates() {
     let nester = TestNester::start().await;
     let (_, secret) = user(&nester, "paige", Role::Support, true).await;
     let id = nester.user_id("paige").await;
-    let session = crate::web_auth::session_for(&nester, id, nester::db::Stage::Full).await;
+    let session = crate::sessions::session_for(&nester, id, nester::db::Stage::Full).await;
     let keys = tempfile::tempdir().unwrap();
     let public = keygen(keys.path(), "paige");
 

@@ -1,0 +1,7 @@
+//! The real binaries, as an operator runs them: `nester init|serve|token|demo`,
+//! `harvester enroll|run|status|scan`, and the errors they give for bad input.
+
+mod input;
+mod processes;
+mod scan;
+mod web_listener;
