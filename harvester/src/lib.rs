@@ -6,7 +6,8 @@
 //! - [`enroll`]: joining a nester with a token, and certificate renewal.
 //! - [`state`]: the state directory (identity, counters); [`spool`]: reports awaiting delivery.
 //! - [`uplink`], [`tls`]: the HTTPS connection to the nester; [`backoff`]: retry timing.
-//! - [`agent`]: the daemon loop tying these together; [`status`]: `harvester status`.
+//! - [`agent`]: a cycle's steps and the daemon loop tying these together; [`status`]:
+//!   `harvester status`.
 //! - [`config`], [`table`]: configuration and the human output of `harvester scan` and `wan`.
 //! - [`cli`]: the `harvester` command line.
 

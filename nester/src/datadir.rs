@@ -66,7 +66,11 @@ impl DataDir {
     }
 
     fn pki(&self, file: &str) -> PathBuf {
-        self.root.join("pki").join(file)
+        self.pki_dir().join(file)
+    }
+    /// Every key and certificate (0700), as a backup copies it.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.root.join("pki")
     }
     /// The CA certificate (public).
     pub fn ca_cert(&self) -> PathBuf {

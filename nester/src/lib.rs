@@ -2,9 +2,11 @@
 //! by `tests/layout.py`):
 //!
 //! - [`cli`]: the `nester` command line, one file per command family (and `demo`).
-//! - [`server`]: `nester serve`, every listener and the [`jobs`] behind one shutdown.
+//! - [`server`]: `nester serve`, every listener and the [`jobs`] behind one shutdown; each
+//!   job made by [`job`].
 //! - [`ingest`]: what harvesters call (reports, enrollment, renewal); [`web`]: the dashboard
 //!   (`web::ui`) and the client API (`web::api`).
+//! - [`ops`]: the operations and reads the API, the pages and the CLI share, transport-neutral.
 //! - [`alerts`]: the monitoring rules, evaluated beside ingest.
 //! - [`auth`]: who may call what on the web listener (sessions, TOTP, CSRF, API tokens,
 //!   throttling, credentials, secrets).

@@ -1,6 +1,8 @@
 //! One cycle's steps, in order, with one error policy for the daemon and the tests alike:
 //! every step runs even when one before it failed (monitoring goes on without a renewed
 //! certificate; sshd keeps the trust it had), and each failure is logged with its step.
+//! Delivery is not a step: the daemon delivers whenever the spool changes (a new report
+//! included), so a nester that hangs never holds up the next report.
 
 use anyhow::Context;
 use time::OffsetDateTime;
@@ -17,27 +19,18 @@ pub enum Step {
     Renew,
     /// Install the box's sshd trust and host certificate (`[ssh]`).
     SshTrust,
-    /// Deliver the backlog, so the new report finds room in the spool.
-    Deliver,
     /// Scan, sign and spool a report.
     Produce,
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
-        Step::Trust,
-        Step::Renew,
-        Step::SshTrust,
-        Step::Deliver,
-        Step::Produce,
-    ];
+    pub const ALL: [Step; 4] = [Step::Trust, Step::Renew, Step::SshTrust, Step::Produce];
 
     fn failed(self) -> &'static str {
         match self {
             Step::Trust => "cannot refresh the trusted CAs",
             Step::Renew => "certificate renewal failed",
             Step::SshTrust => "cannot update the box's SSH trust",
-            Step::Deliver => "cannot deliver the spooled reports",
             Step::Produce => "scan cycle failed",
         }
     }
@@ -74,7 +67,6 @@ impl Agent {
                     self.renew_if_due(now, issuing.as_deref()).await.map(drop)
                 }
                 Step::SshTrust => self.refresh_ssh_trust().await.map(drop),
-                Step::Deliver => self.drain().await.map(drop),
                 Step::Produce => self.produce().await.map(|signed| {
                     if let Some(s) = &signed {
                         tracing::info!(report_id = %s.report_id, sequence = s.sequence, "report spooled");
@@ -91,7 +83,7 @@ impl Agent {
     }
 
     /// One whole cycle, for tests and one-shot use: the daemon's steps, then delivery of the
-    /// new report (the daemon's loop delivers after the steps too). Returns the new report with how it was delivered, or the first failure.
+    /// spool, as the daemon's loop does after them. Returns the new report with how it was delivered, or the first failure.
     pub async fn cycle(&mut self) -> anyhow::Result<(Signed, Delivery)> {
         let signed = self.steps().await.into_result()?;
         let delivered = self.drain().await?;

@@ -77,7 +77,7 @@ pub fn create(dir: &DataDir, into: &Path, now: time::OffsetDateTime) -> anyhow::
     let audit_seq = census.audit_seq;
     gzip(&snapshot, &out.join(DATABASE))?;
     std::fs::remove_file(&snapshot)?;
-    for entry in std::fs::read_dir(dir.root().join("pki"))? {
+    for entry in std::fs::read_dir(dir.pki_dir())? {
         let entry = entry?;
         if entry.file_type()?.is_file() {
             std::fs::copy(entry.path(), out.join("pki").join(entry.file_name()))?;

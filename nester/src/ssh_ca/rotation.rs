@@ -277,7 +277,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [rotation.next]
         );
-        let names: Vec<_> = std::fs::read_dir(dir.root().join("pki"))
+        let names: Vec<_> = std::fs::read_dir(dir.pki_dir())
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().to_string())

@@ -131,6 +131,8 @@ async fn a_full_spool_pauses_and_the_skipped_reports_are_counted() {
     );
 
     nester.start_listening().await;
+    // The backlog first, as the daemon delivers it as soon as the nester is back.
+    agent.drain().await.unwrap();
     agent.cycle().await.unwrap();
     // Every kept report arrived, in sequence, with no gap: paused reports took no number...
     assert_eq!(
@@ -161,6 +163,8 @@ async fn drop_oldest_makes_room_and_counts_what_it_dropped() {
     assert!(kept < 60);
 
     nester.start_listening().await;
+    // The backlog first, as the daemon delivers it as soon as the nester is back.
+    agent.drain().await.unwrap();
     agent.cycle().await.unwrap();
     // The newest reports survive; the dropped oldest show as a gap and as unsent.
     let got = sequences(&nester);

@@ -4,4 +4,5 @@
 mod input;
 mod processes;
 mod scan;
+mod small_config;
 mod web_listener;
