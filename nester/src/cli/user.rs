@@ -7,7 +7,8 @@ use anyhow::bail;
 use crate::auth::credentials;
 use crate::clock::rfc3339;
 use crate::db::audit::Actor;
-use crate::db::{Db, Role, UserChange};
+use crate::db::{Db, Role};
+use crate::ops::users::{self, UserError};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -65,18 +66,11 @@ pub async fn run(command: Command, db: &Db) -> anyhow::Result<()> {
             print!("{}", reset_password(db, &username, password).await?);
         }
         Command::SetRole { username, role } => {
-            refused(
-                db.set_role(Actor::cli(), username.clone(), role).await?,
-                &username,
-            )?;
+            cli_error(users::set_role(db, Actor::cli(), &username, role).await)?;
             println!("user {username} is now {role}");
         }
         Command::ResetMfa { username } => {
-            // An admin sets it up again at the next sign-in.
-            refused(
-                db.reset_totp(Actor::cli(), username.clone()).await?,
-                &username,
-            )?;
+            cli_error(users::reset_mfa(db, Actor::cli(), &username).await)?;
             println!("two-factor authentication of {username} turned off; sessions ended");
         }
     }
@@ -123,15 +117,12 @@ pub fn show_password(username: &str, password: &str, generated: bool) -> String 
     }
 }
 
-fn refused(change: UserChange, username: &str) -> anyhow::Result<()> {
-    match change {
-        UserChange::Done => Ok(()),
-        UserChange::NoSuchUser => bail!("no user `{username}` (see `nester user list`)"),
-        UserChange::AlreadyExists => bail!("user `{username}` already exists"),
-        UserChange::LastAdmin => bail!(
-            "`{username}` is the last enabled admin; make another admin first, or nobody could administer this nester"
-        ),
-    }
+/// An operation's refusal in the words of the command line.
+fn cli_error(result: Result<(), UserError>) -> anyhow::Result<()> {
+    result.map_err(|e| match e {
+        UserError::NoSuchUser(_) => anyhow::anyhow!("{e} (see `nester user list`)"),
+        other => other.into(),
+    })
 }
 
 /// Adds a user; returns what to print (the generated password, if any, shown once).
@@ -141,14 +132,8 @@ pub async fn add_user(
     role: Role,
     password: (String, bool),
 ) -> anyhow::Result<String> {
-    credentials::check_username(username)?;
     let (password, generated) = password;
-    let hash = credentials::hash_password(password.clone()).await?;
-    refused(
-        db.add_user(Actor::cli(), username.to_string(), role, hash)
-            .await?,
-        username,
-    )?;
+    cli_error(users::add(db, Actor::cli(), username, role, &password).await)?;
     Ok(format!(
         "user {username} added ({role})\n{}",
         show_password(username, &password, generated)
@@ -176,11 +161,7 @@ pub async fn list_users(db: &Db) -> anyhow::Result<String> {
 }
 
 pub async fn set_user_disabled(db: &Db, username: &str, disabled: bool) -> anyhow::Result<()> {
-    refused(
-        db.set_disabled(Actor::cli(), username.to_string(), disabled)
-            .await?,
-        username,
-    )
+    cli_error(users::set_disabled(db, Actor::cli(), username, disabled).await)
 }
 
 pub async fn reset_password(
@@ -189,11 +170,6 @@ pub async fn reset_password(
     password: (String, bool),
 ) -> anyhow::Result<String> {
     let (password, generated) = password;
-    let hash = credentials::hash_password(password.clone()).await?;
-    refused(
-        db.set_password(Actor::cli(), username.to_string(), hash)
-            .await?,
-        username,
-    )?;
+    cli_error(users::set_password(db, Actor::cli(), username, &password).await)?;
     Ok(show_password(username, &password, generated))
 }

@@ -16,6 +16,7 @@ pub mod silences;
 pub mod sites;
 pub mod ssh_certs;
 pub mod ssh_keys;
+pub mod users;
 
 use crate::db::DbError;
 

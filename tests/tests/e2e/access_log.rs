@@ -2,7 +2,7 @@
 //! its fields and a request id the response carries; and never a secret, whatever the
 //! requests carried (a token, a session cookie, a password, a query string).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use nester::config::Destination;
@@ -22,15 +22,12 @@ fn lines(dir: &std::path::Path) -> Vec<Value> {
 
 /// The log's lines once `want` holds for them (at most 10 s).
 async fn wait_for(dir: &std::path::Path, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let came = || {
         let all = lines(dir);
-        if want(&all) {
-            return all;
-        }
-        assert!(Instant::now() < deadline, "never came: {all:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let why = format!("not yet in {all:#?}");
+        std::future::ready(if want(&all) { Ok(all) } else { Err(why) })
+    };
+    crate::harness::until(Duration::from_secs(10), came).await
 }
 
 fn find(all: &[Value], f: impl Fn(&Value) -> bool) -> &Value {

@@ -7,7 +7,7 @@
 //! Then the lifecycle: acknowledging (noc yes, support no, audited) until it expires,
 //! silences, and the navigation bar's count.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use nester::db::Role;
@@ -129,11 +129,12 @@ async fn every_rule_fires_on_real_reports_and_conditions_resolve() {
     site.report(Some(20.0), 25).await;
     settle().await;
     site.report(Some(20.0), 30).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while open(&nester, "reports.unsent", &probe_subject).await.2 != 2 {
-        assert!(Instant::now() < deadline, "the second loss was not counted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(10),
+        "the second loss was not counted",
+        || async { (open(&nester, "reports.unsent", &probe_subject).await.2 == 2).then_some(()) },
+    )
+    .await;
 
     // Three reports lost for good (the sequence jumps).
     site.sim.sequence += 3;
@@ -257,14 +258,12 @@ async fn noc_acknowledges_until_it_expires_and_silences_are_audited() {
 
     // The hour is up: firing again, audited.
     nester.clock().advance(time::Duration::minutes(61));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while open(&nester, "probe.offline", &subject).await.1 != "firing" {
-        assert!(
-            Instant::now() < deadline,
-            "the acknowledgement never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(10),
+        "the acknowledgement never expired",
+        || async { (open(&nester, "probe.offline", &subject).await.1 == "firing").then_some(()) },
+    )
+    .await;
     assert_eq!(
         nester.scalar(
             "SELECT count(*) FROM audit_log WHERE action = 'alert.acknowledgement_expired'"
@@ -312,11 +311,13 @@ async fn noc_acknowledges_until_it_expires_and_silences_are_audited() {
     assert_eq!(listed[0]["site"], "test-site");
     assert_eq!(listed[0]["comment"], "power cut");
     nester.clock().advance(time::Duration::hours(3));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while nester.scalar("SELECT count(*) FROM audit_log WHERE action = 'silence.expire'") == 0 {
-        assert!(Instant::now() < deadline, "the silence never expired");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::harness::within(Duration::from_secs(10), "the silence never expired", || {
+        std::future::ready(
+            (nester.scalar("SELECT count(*) FROM audit_log WHERE action = 'silence.expire'") != 0)
+                .then_some(()),
+        )
+    })
+    .await;
     assert_eq!(nester.get("/api/v1/silences").await.json(), json!([]));
     assert_eq!(
         nester.scalar("SELECT count(*) FROM audit_log WHERE action = 'silence.add'"),

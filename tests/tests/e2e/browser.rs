@@ -58,14 +58,18 @@ pub(crate) async fn browser() -> (Driver, Client) {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not listen within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(20),
+        "chromedriver did not listen within 20 s",
+        || {
+            std::future::ready(
+                TcpStream::connect(("127.0.0.1", port))
+                    .is_ok()
+                    .then_some(()),
+            )
+        },
+    )
+    .await;
     let profile = tempfile::tempdir().unwrap();
     let caps: Capabilities = serde_json::from_value(serde_json::json!({
         "browserName": "chrome",
@@ -368,17 +372,17 @@ async fn dashboard_overview_probe_search_host_and_report_pages() {
     ));
     let report = sim.report(OffsetDateTime::now_utc(), Vec::new());
     nester.deliver(&probe, &report).await;
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !text_of(&client, "#changes")
-        .await
-        .contains("timer-arrival.example")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the page did not refresh itself within 40 s"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(40),
+        "the page did not refresh itself within 40 s",
+        || async {
+            text_of(&client, "#changes")
+                .await
+                .contains("timer-arrival.example")
+                .then_some(())
+        },
+    )
+    .await;
 
     // The probe page: a chart with a median line and a band, and the port timeline.
     click(&client, &format!("{} a[href^='/probes/']", row(probe.id))).await;

@@ -170,11 +170,13 @@ async fn alerts_are_counted_in_the_navigation_and_acknowledged_from_their_page()
         .deliver(&probe, &sim.report(nester.clock().now(), Vec::new()))
         .await;
     nester.clock().advance(time::Duration::minutes(5));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while nester.scalar("SELECT count(*) FROM alerts WHERE rule = 'probe.offline'") == 0 {
-        assert!(std::time::Instant::now() < deadline, "no alert");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    crate::harness::within(std::time::Duration::from_secs(10), "no alert", || {
+        std::future::ready(
+            (nester.scalar("SELECT count(*) FROM alerts WHERE rule = 'probe.offline'") != 0)
+                .then_some(()),
+        )
+    })
+    .await;
 
     let (_driver, client) = browser().await;
     let base = format!("https://127.0.0.1:{}", nester.web.port());

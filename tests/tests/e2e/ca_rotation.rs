@@ -7,7 +7,6 @@
 //! with the Python verifier.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use harvester::uplink::Delivery;
@@ -22,37 +21,21 @@ use crate::jose_interop::python_verify;
 /// The chain a new TLS connection to `addr` is shown by a client trusting only `root`, as
 /// fingerprints; an error when the client does not verify it.
 async fn chain(addr: SocketAddr, root: &CertificateDer<'static>) -> Result<Vec<String>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let stream = crate::client::tls(addr, root, None).await?;
     let certs = stream.get_ref().1.peer_certificates().unwrap();
     Ok(certs.iter().map(|c| fingerprint(c)).collect())
 }
 
 /// Waits (10 s at most) until `addr` serves a chain whose CA (second certificate) is `ca`.
 async fn until_served_from(addr: SocketAddr, root: &CertificateDer<'static>, ca: &str) {
-    for _ in 0..100 {
-        if chain(addr, root)
-            .await
+    let from_ca = || async {
+        let served = chain(addr, root).await;
+        served
             .is_ok_and(|c| c.get(1).map(String::as_str) == Some(ca))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{addr} does not serve a certificate from {ca}");
+            .then_some(())
+    };
+    let what = format!("{addr} serving a certificate from {ca}");
+    crate::harness::within(Duration::from_secs(10), &what, from_ca).await;
 }
 
 fn reports_of(nester: &TestNester, probe: &Probe) -> i64 {
@@ -174,16 +157,9 @@ async fn a_ca_rotation_reaches_every_harvester_and_loses_no_report() {
             .then_some(())
     })
     .await;
-    for _ in 0..100 {
-        if chain(nester.ingest, &old).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        chain(nester.ingest, &old).await.is_err(),
-        "no cross-certificate once the old CA is retired"
-    );
+    let old_refused = || async { chain(nester.ingest, &old).await.is_err().then_some(()) };
+    let what = "no cross-certificate once the old CA is retired";
+    crate::harness::within(Duration::from_secs(10), what, old_refused).await;
     let (after, delivery) = agent.cycle().await.unwrap();
     assert_eq!(delivery, Delivery::Stored);
     assert_eq!(

@@ -55,14 +55,12 @@ async fn served(nester: &TestNester, addr: SocketAddr) -> String {
 
 /// `served` once it differs from `old` (at most 10 s).
 async fn served_other_than(nester: &TestNester, addr: SocketAddr, old: &str) -> String {
-    for _ in 0..100 {
+    let other = || async {
         let now = served(nester, addr).await;
-        if now != old {
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{addr} still serves {old}");
+        (now != old).then_some(now)
+    };
+    let what = format!("{addr} serving another certificate than {old}");
+    crate::harness::within(Duration::from_secs(10), &what, other).await
 }
 
 #[tokio::test]

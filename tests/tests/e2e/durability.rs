@@ -167,14 +167,17 @@ async fn the_nester_syncs_each_report_before_it_answers() {
         })
     };
     // Listening, and past its start (the first retention pass commits too).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(files.ingest).await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the nester did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(10),
+        "the nester did not start",
+        || async {
+            tokio::net::TcpStream::connect(files.ingest)
+                .await
+                .is_ok()
+                .then_some(())
+        },
+    )
+    .await;
     files.enroll(&state).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let toml = temp.path().join("harvester.toml");

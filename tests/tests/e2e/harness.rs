@@ -19,6 +19,8 @@ pub use crate::client::{
     ClientCert, Connection, Response, WebSession, cookie_in, csrf_in, form_body, https, tls,
 };
 
+pub use crate::wait::{eventually, eventually_async, poll, until, within};
+
 pub struct TestNester {
     pub dir: DataDir,
     pub ingest: SocketAddr,
@@ -424,34 +426,6 @@ pub fn harvester_toml(probe: &Probe, interval: &str) -> (tempfile::TempDir, Path
 
 /// A port on 127.0.0.1 free now, for a program that binds it itself (it may be taken in
 /// between: use it for one listener started at once).
-/// What `f` gives once it gives something, polling for at most 10 s; the test fails naming
-/// `what` if it never does (the nester's jobs run every 100 ms to 2 s).
-pub async fn eventually<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-/// [`eventually`] for an asynchronous check, within 20 s.
-pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    f: impl Fn() -> F,
-) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -4,6 +4,7 @@
 mod client;
 mod harness;
 mod sessions;
+mod wait;
 
 mod access_log;
 mod access_matrix;

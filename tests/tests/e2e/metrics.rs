@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -37,18 +37,14 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 /// Scrapes `addr` until `series` is at least `want` (at most 60 s); returns that scrape.
 async fn wait_for(addr: &str, series: &str, want: f64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let reached = || async {
         let (_, body) = scrape(addr).await;
-        if sample(&body, series).is_some_and(|v| v >= want) {
-            return body;
+        match sample(&body, series).is_some_and(|v| v >= want) {
+            true => Ok(body),
+            false => Err(format!("{series} below {want}:\n{body}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{series} never reached {want}:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    crate::harness::until(Duration::from_secs(60), reached).await
 }
 
 /// `promtool check metrics` on `text`: it must find nothing to say.

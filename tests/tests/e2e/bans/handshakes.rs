@@ -72,17 +72,17 @@ async fn a_banned_address_gets_no_server_hello_while_others_are_served_through_i
 
     // Lifted: served again.
     assert!(threats.unban(Actor::cli(), prefix).await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while exchange("127.0.0.9", nester.web, &client_hello())
-        .await
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "still refused after the ban was lifted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(5),
+        "still refused after the ban was lifted",
+        || async {
+            (!exchange("127.0.0.9", nester.web, &client_hello())
+                .await
+                .is_empty())
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 /// A banned address that floods goes to the kernel: its connections are no longer even
@@ -148,18 +148,18 @@ async fn a_banned_flood_is_dropped_by_the_kernel_until_the_ban_is_lifted() {
     assert_eq!(refused_lines(), logged);
     // Lifted (from another process, as `nester ban remove` does): served again in seconds.
     assert!(threats.unban(Actor::cli(), prefix).await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exchange("127.0.0.13", nester.web, &client_hello())
-        .await
-        .first()
-        != Some(&0x16)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "still dropped after the ban was lifted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(10),
+        "still dropped after the ban was lifted",
+        || async {
+            (exchange("127.0.0.13", nester.web, &client_hello())
+                .await
+                .first()
+                == Some(&0x16))
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -192,17 +192,17 @@ async fn failed_handshakes_ban_an_address_longer_each_time_across_a_restart() {
 
     // Once it ends, the address is served; the next offence bans it twice as long.
     nester.clock().advance(time::Duration::minutes(11));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while exchange("127.0.0.7", nester.web, &client_hello())
-        .await
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "still refused after the ban ended"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(5),
+        "still refused after the ban ended",
+        || async {
+            (!exchange("127.0.0.7", nester.web, &client_hello())
+                .await
+                .is_empty())
+            .then_some(())
+        },
+    )
+    .await;
     for _ in 0..3 {
         exchange("127.0.0.7", nester.ingest, garbage).await;
     }

@@ -9,7 +9,7 @@ mod handshakes;
 mod sign_ins;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,24 +79,19 @@ fn client_hello() -> Vec<u8> {
 }
 
 async fn banned_in_time(nester: &TestNester, source: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if exchange(source, nester.web, &client_hello())
-            .await
-            .is_empty()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    let refused = || async {
+        let hello = exchange(source, nester.web, &client_hello()).await;
+        hello.is_empty().then_some(())
+    };
+    crate::harness::poll(Duration::from_secs(5), refused)
+        .await
+        .is_some()
 }
 
 /// The recorded ban of `prefix` once the database has it (it is written just after the
 /// accept loop starts refusing), at its `offences`-th offence: rule and length in ms.
 async fn recorded(nester: &TestNester, prefix: &str, offences: i64) -> (String, i64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let recorded = || {
         let row: Option<(String, i64, i64)> = nester
             .sqlite()
             .query_row(
@@ -105,15 +100,11 @@ async fn recorded(nester: &TestNester, prefix: &str, offences: i64) -> (String, 
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .ok();
-        if let Some((rule, length, n)) = row
-            && n == offences
-        {
-            return (rule, length);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ban {offences} of {prefix} never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let found = row
+            .filter(|(_, _, n)| *n == offences)
+            .map(|(rule, length, _)| (rule, length));
+        std::future::ready(found)
+    };
+    let what = format!("ban {offences} of {prefix} recorded");
+    crate::harness::within(Duration::from_secs(5), &what, recorded).await
 }

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::Method;
 use rustls_pki_types::CertificateDer;
@@ -25,8 +25,7 @@ async fn wait_for_report(
         .parse()
         .unwrap();
     let ca = CertificateDer::from_pem_file(ca_pem).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let delivered = || async {
         let probes = https(
             addr,
             &ca,
@@ -39,15 +38,13 @@ async fn wait_for_report(
         .await
         .unwrap()
         .json();
-        if probes[0]["last_report"]["open_ports"]
-            .as_u64()
-            .is_some_and(|n| n >= open)
-        {
-            return probes;
+        let open_ports = probes[0]["last_report"]["open_ports"].as_u64();
+        match open_ports.is_some_and(|n| n >= open) {
+            true => Ok(probes),
+            false => Err(format!("no report: {probes}")),
         }
-        assert!(Instant::now() < deadline, "no report within 30 s: {probes}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    crate::harness::until(Duration::from_secs(30), delivered).await
 }
 
 #[tokio::test]

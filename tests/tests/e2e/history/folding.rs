@@ -148,11 +148,10 @@ async fn reads_are_the_same_before_and_after_keys_are_folded() {
     }
 
     // Nothing more arrives: the writer folds on its own within a few seconds.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while staged(&nester) != (0, 0) {
-        assert!(std::time::Instant::now() < deadline, "a pause folds");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    crate::harness::within(std::time::Duration::from_secs(10), "a pause folds", || {
+        std::future::ready((staged(&nester) == (0, 0)).then_some(()))
+    })
+    .await;
     assert_eq!(late_sample(), 0);
     let (sequences, samples) = folded(&nester);
     assert_eq!(

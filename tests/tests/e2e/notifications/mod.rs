@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use axum::body::Bytes;
@@ -102,15 +102,12 @@ impl Receiver {
         what: &str,
         want: impl Fn(&[(u32, Value)]) -> bool,
     ) -> Vec<(u32, Value)> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let arrived = || {
             let all = self.messages();
-            if want(&all) {
-                return all;
-            }
-            assert!(Instant::now() < deadline, "{what}: {all:#?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let why = format!("{what}: {all:#?}");
+            std::future::ready(if want(&all) { Ok(all) } else { Err(why) })
+        };
+        crate::harness::until(Duration::from_secs(20), arrived).await
     }
 }
 

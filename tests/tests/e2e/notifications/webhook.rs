@@ -1,7 +1,7 @@
 //! A site going dark: one signed webhook message, delivered once through an outage.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::Method;
 use nester::config::ChannelKind;
@@ -28,28 +28,29 @@ async fn a_site_going_dark_is_one_signed_message_delivered_once_through_an_outag
 
     // All five go silent: five alerts, one message, held back while the receiver is down.
     nester.clock().advance(time::Duration::minutes(5));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while receiver.refused.load(Ordering::SeqCst) < 2 {
-        assert!(Instant::now() < deadline, "never tried");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::harness::within(Duration::from_secs(10), "never tried", || {
+        std::future::ready((receiver.refused.load(Ordering::SeqCst) >= 2).then_some(()))
+    })
+    .await;
     assert_eq!(
         nester.scalar("SELECT count(*) FROM alerts WHERE rule = 'probe.offline'"),
         5
     );
     // Failing for 2 s: the channel's own alert.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while nester.scalar(
-        "SELECT count(*) FROM alerts WHERE rule = 'notify.channel_failing'
+    crate::harness::within(
+        Duration::from_secs(10),
+        "the failing channel raised nothing",
+        || {
+            std::future::ready(
+                (nester.scalar(
+                    "SELECT count(*) FROM alerts WHERE rule = 'notify.channel_failing'
          AND subject = 'channel:noc' AND state = 'firing'",
-    ) == 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the failing channel raised nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+                ) != 0)
+                    .then_some(()),
+            )
+        },
+    )
+    .await;
 
     // Back up: the one message, once, signed; the channel's alert resolves.
     receiver.down.store(false, Ordering::SeqCst);
@@ -83,17 +84,16 @@ async fn a_site_going_dark_is_one_signed_message_delivered_once_through_an_outag
             .all(|a| a["rule"] == "probe.offline" && a["severity"] == "critical"),
         "{message:#}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while nester.scalar(
+    crate::harness::within(
+        Duration::from_secs(10),
+        "the channel's alert never resolved",
+        || {
+            std::future::ready((nester.scalar(
         "SELECT count(*) FROM alerts WHERE rule = 'notify.channel_failing' AND state != 'resolved'",
-    ) > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the channel's alert never resolved"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    ) <= 0).then_some(()))
+        },
+    )
+    .await;
 
     // They report again: one message of five resolutions.
     for (probe, sim) in &mut fleet {
@@ -154,15 +154,19 @@ async fn a_site_going_dark_is_one_signed_message_delivered_once_through_an_outag
     let got = receiver
         .wait_for("the security alert", |m| m.len() > before)
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while nester.scalar("SELECT max(count) FROM alerts WHERE rule = 'security.revoked_probe'") < 100
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the occurrences were not counted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::harness::within(
+        Duration::from_secs(10),
+        "the occurrences were not counted",
+        || {
+            std::future::ready(
+                (nester
+                    .scalar("SELECT max(count) FROM alerts WHERE rule = 'security.revoked_probe'")
+                    >= 100)
+                    .then_some(()),
+            )
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.messages().len(), before + 1, "{got:#?}");
     assert_eq!(

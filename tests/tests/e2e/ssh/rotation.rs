@@ -34,22 +34,17 @@ async fn rotate(
     let rotation =
         nester::ssh_ca::rotation::rotate(&nester.dir, purpose, now, now + 60_000, now + 120_000)
             .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let taken_up = || async {
         let (users, hosts) = authorities(nester, auth).await;
         let taken = match purpose {
             Purpose::User => users.len() == 2,
             Purpose::Host => hosts.lines().count() == 2,
         };
-        if taken {
-            return rotation;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the rotation was not taken up within 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        taken.then_some(())
+    };
+    let ten_s = std::time::Duration::from_secs(10);
+    crate::harness::within(ten_s, "the rotation taken up", taken_up).await;
+    rotation
 }
 
 /// The CA fingerprint of certificate `serial`.

@@ -80,7 +80,8 @@ async fn admins_manage_users_from_the_pages() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(String::from_utf8_lossy(&r.body).contains("no enabled admin"));
+    // In the same words as `nester user disable`.
+    assert!(String::from_utf8_lossy(&r.body).contains("is the last enabled admin"));
     let r = nester
         .as_session(
             &boss,

@@ -10,8 +10,9 @@ use crate::auth::Caller;
 use crate::auth::credentials;
 use crate::clock::rfc3339;
 use crate::db::Role;
-use crate::db::UserChange;
 use crate::error::{ApiError, ApiForm, ApiPath};
+use crate::ops::users;
+use crate::ops::{Kind, Refused};
 use crate::state::AppState;
 use crate::web::view::{self, Nav, Notice};
 
@@ -104,27 +105,15 @@ pub async fn add(
 ) -> Result<Response, ApiError> {
     let refuse = |e: String| users_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
     let username = form.username.trim().to_string();
-    if let Err(e) = credentials::check_username(&username) {
-        return refuse(format!("{e}.")).await;
-    }
     let role: Role = match form.role.parse() {
         Ok(r) => r,
         Err(e) => return refuse(e).await,
     };
     let password = credentials::generate_password().map_err(ApiError::internal)?;
-    let hash = credentials::hash_password(password.clone())
-        .await
-        .map_err(ApiError::internal)?;
-    match state
-        .db
-        .add_user(caller.actor(), username.clone(), role, hash)
-        .await?
-    {
-        UserChange::Done => {
-            tracing::info!(admin = %caller.username, username = %username, role = %role, "user added");
-            show_password(&caller, "User added", &username, password)
-        }
-        _ => refuse(format!("A user named {username} already exists.")).await,
+    match users::add(&state.db, caller.actor(), &username, role, &password).await {
+        Ok(()) => show_password(&caller, "User added", &username, password),
+        Err(e) if e.kind() == Kind::Invalid => refuse(e.to_string()).await,
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -142,55 +131,32 @@ pub async fn change(
     ApiForm(form): ApiForm<ChangeForm>,
 ) -> Result<Response, ApiError> {
     let refuse = |e: String| users_page(&state, &caller, StatusCode::BAD_REQUEST, Some(e));
+    let (db, actor, name) = (&state.db, caller.actor(), username.as_str());
     let mut password = None;
     let outcome = match form.action.as_str() {
-        "disable" => {
-            state
-                .db
-                .set_disabled(caller.actor(), username.clone(), true)
-                .await?
-        }
-        "enable" => {
-            state
-                .db
-                .set_disabled(caller.actor(), username.clone(), false)
-                .await?
-        }
-        "set-role" => {
-            let role: Role = match form.role.as_deref().unwrap_or("").parse() {
-                Ok(r) => r,
-                Err(e) => return refuse(e).await,
-            };
-            state
-                .db
-                .set_role(caller.actor(), username.clone(), role)
-                .await?
-        }
+        "disable" => users::set_disabled(db, actor, name, true).await,
+        "enable" => users::set_disabled(db, actor, name, false).await,
+        "set-role" => match form.role.as_deref().unwrap_or("").parse() {
+            Ok(role) => users::set_role(db, actor, name, role).await,
+            Err(e) => return refuse(e).await,
+        },
         "reset-password" => {
             let new = credentials::generate_password().map_err(ApiError::internal)?;
-            let hash = credentials::hash_password(new.clone())
-                .await
-                .map_err(ApiError::internal)?;
+            let done = users::set_password(db, actor, name, &new).await;
             password = Some(new);
-            state
-                .db
-                .set_password(caller.actor(), username.clone(), hash)
-                .await?
+            done
         }
         other => return refuse(format!("Unknown action `{other}`.")).await,
     };
     match outcome {
-        UserChange::Done => {
+        Ok(()) => {
             tracing::info!(admin = %caller.username, username = %username, action = %form.action, "user changed");
             match password {
                 Some(p) => show_password(&caller, "Password reset", &username, p),
                 None => Ok(Redirect::to("/admin/users").into_response()),
             }
         }
-        UserChange::NoSuchUser => Err(ApiError::not_found(format!("no user named {username}"))),
-        UserChange::LastAdmin => {
-            refuse("That would leave no enabled admin. Make someone else admin first.".into()).await
-        }
-        UserChange::AlreadyExists => Err(ApiError::internal("unexpected user change outcome")),
+        Err(e) if e.kind() == Kind::Invalid => refuse(e.to_string()).await,
+        Err(e) => Err(e.into()),
     }
 }
