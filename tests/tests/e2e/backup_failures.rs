@@ -13,8 +13,8 @@ use nester::datadir::DataDir;
 use seahawks_tests::sshd::Sshd;
 use seahawks_tests::tmpfs::Tmpfs;
 
-use crate::backup_sftp::{config, names};
 use crate::harness::TestNester;
+use crate::sftp::{config, names};
 
 /// Adds `bytes` of incompressible rows to the database at `database`, a megabyte per
 /// transaction (so that the write-ahead log stays small), so that a backup of it takes

@@ -6,11 +6,11 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::browser::{
-    appears, browser, click, console_errors, screenshot, sign_in, text_of, type_into, wait_for_path,
-};
 use crate::harness::{Probe, TestNester, closed_port};
 use crate::process::binary;
+use crate::webdriver::{
+    appears, browser, click, console_errors, screenshot, sign_in, text_of, type_into, wait_for_path,
+};
 
 /// `harvester enroll --token-file - --state-dir DIR`, the token written to its standard input.
 async fn enroll_with_binary(token: &str, state_dir: &std::path::Path) -> String {

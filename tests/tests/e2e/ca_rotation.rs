@@ -16,7 +16,7 @@ use rustls_pki_types::pem::PemObject;
 use shared::identity::fingerprint;
 
 use crate::harness::{Probe, TestNester};
-use crate::jose_interop::python_verify;
+use crate::interop::python_verify;
 
 /// The chain a new TLS connection to `addr` is shown by a client trusting only `root`, as
 /// fingerprints; an error when the client does not verify it.

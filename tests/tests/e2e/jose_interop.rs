@@ -5,47 +5,14 @@
 //!
 //! `tests/run` installs the Python side into a venv and exports `SEAHAWKS_PYTHON`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::harness::{TestNester, closed_port};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-pub(crate) fn python() -> String {
-    std::env::var("SEAHAWKS_PYTHON").unwrap_or_else(|_| {
-        panic!("SEAHAWKS_PYTHON is not set: run the suite with `tests/run`, which installs the Python checker")
-    })
-}
-
-/// Runs the Python verifier on `jws`; returns its exit status and output.
-pub(crate) fn python_verify(dir: &Path, ca_pem: &[u8], jws: &[u8]) -> (bool, String) {
-    std::fs::write(dir.join("ca.pem"), ca_pem).unwrap();
-    std::fs::write(dir.join("report.jws"), jws).unwrap();
-    let out = Command::new(python())
-        .arg(repo().join("tests/interop/verify_report.py"))
-        .arg("--ca")
-        .arg(dir.join("ca.pem"))
-        .arg("--schema")
-        .arg(repo().join("shared/schema/report.schema.json"))
-        .arg(dir.join("report.jws"))
-        .output()
-        .expect("the Python checker runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use crate::interop::{python, python_verify, repo};
 
 #[tokio::test]
 async fn pyjwt_verifies_a_report_pulled_from_the_api() {

@@ -1,10 +1,14 @@
 //! End-to-end tests: real nester listeners on loopback ports, real TLS with certificates from
 //! a real CA, real SQLite files, real harvesters. One test binary, one module per area.
 
+mod api;
 mod client;
 mod harness;
+mod interop;
 mod sessions;
+mod sftp;
 mod wait;
+mod webdriver;
 
 mod access_log;
 mod access_matrix;

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use seahawks_tests::synthetic::{SimHost, SimProbe, wan};
 use time::{Duration, OffsetDateTime};
 
+use crate::api::{at, get_ok, store};
 use crate::harness::TestNester;
-use crate::history::{at, get_ok, store};
 
 /// 100 days of hourly reports; the policy keeps reports 14 days, raw WAN samples 7, hourly
 /// rollups 30. Everything the policy keeps is still there, rollups add up to the samples they

@@ -8,17 +8,13 @@ mod timelines;
 mod writer;
 
 use hyper::StatusCode;
-use nester::db::SignedReport;
 use seahawks_tests::synthetic::{SimHost, SimProbe, wan};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::api::{at, get_ok, store};
 use crate::harness::{Probe, TestNester};
-
-pub(crate) fn at(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap()
-}
 
 /// `t` without sub-millisecond digits, as the nester stores times.
 fn ms(t: OffsetDateTime) -> OffsetDateTime {
@@ -32,17 +28,6 @@ fn time_of(v: &Value) -> OffsetDateTime {
         &Rfc3339,
     )
     .unwrap()
-}
-
-pub(crate) async fn get_ok(nester: &TestNester, path: &str) -> Value {
-    let response = nester.get(path).await;
-    assert_eq!(
-        response.status,
-        StatusCode::OK,
-        "{path}: {}",
-        String::from_utf8_lossy(&response.body)
-    );
-    response.json()
 }
 
 async fn bad_query(nester: &TestNester, path: &str) {
@@ -116,14 +101,4 @@ async fn four_reports(nester: &TestNester, probe: &Probe) -> (SimProbe, Vec<Offs
         nester.deliver(probe, &report).await;
     }
     (sim, times)
-}
-
-/// Stores a report signed by the test straight through the database, past the listener.
-pub(crate) async fn store(
-    db: &nester::db::Db,
-    report: shared::Report,
-    jws: String,
-) -> nester::db::Inserted {
-    let signed = SignedReport::own(report, "kid".into(), jws.into_bytes()).unwrap();
-    db.insert_report(signed, db.expect_write()).await.unwrap()
 }

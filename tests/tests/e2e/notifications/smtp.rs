@@ -25,7 +25,7 @@ fn smtp_pki() -> (String, String, String) {
 
 #[tokio::test]
 async fn alerts_reach_a_real_smtp_server_over_starttls_and_the_test_command_works() {
-    let python = crate::jose_interop::python();
+    let python = crate::interop::python();
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = smtp_pki();
     for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key)] {

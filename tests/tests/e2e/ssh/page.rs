@@ -89,7 +89,9 @@ async fn the_page_issues_lists_and_revokes_certificates() {
 
 #[tokio::test]
 async fn in_the_browser_a_certificate_from_the_page_opens_the_box_and_is_revoked_there() {
-    use crate::browser::{appears, browser, click, console_errors, screenshot, sign_in, type_into};
+    use crate::webdriver::{
+        appears, browser, click, console_errors, screenshot, sign_in, type_into,
+    };
     let nester = nester_for_boxes(|_| {}).await;
     let (_driver, client) = browser().await;
     let base = format!("https://127.0.0.1:{}", nester.web.port());
@@ -107,7 +109,7 @@ async fn in_the_browser_a_certificate_from_the_page_opens_the_box_and_is_revoked
     // From the account page to the SSH page; a fresh code (not the sign-in's) gets one.
     client.goto(&format!("{base}/account")).await.unwrap();
     click(&client, "a[href='/account/ssh']").await;
-    crate::browser::wait_for_path(&client, "/account/ssh").await;
+    crate::webdriver::wait_for_path(&client, "/account/ssh").await;
     let known = appears(&client, "#known-hosts").await.text().await.unwrap();
     assert!(
         known.starts_with("@cert-authority [127.0.0.1]:*,box-* ssh-ed25519 "),
