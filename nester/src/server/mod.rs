@@ -60,27 +60,21 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains the listeners and ends the jobs.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-        let Self {
-            state,
-            ingest,
-            web,
-            ingest_tls,
-            web_tls,
-            jobs,
-            config,
-        } = self;
+        let (state, config) = (self.state, self.config);
         let web_addr = listeners.web_addr();
         tracing::info!(web = %web_addr, "web listener: dashboard and API, sign-in required");
         state.warn_at_start().await;
         let (stop, stopped) = watch::channel(());
         let wait = || job::stopped(stopped.clone());
-        let jobs = jobs::all(&state, &config, jobs, config.public_web_url(web_addr));
+        let jobs = jobs::all(&state, &config, self.jobs, config.public_web_url(web_addr));
         let (log, lines) = AccessLog::new(config.log.access, Some(state.threats.clone()));
         // Only web traffic comes through a reverse proxy; harvesters connect directly (mTLS).
         let proxies: Arc<[IpNet]> = config.threats.trusted_proxies.clone().into();
         let direct: Arc<[IpNet]> = Arc::new([]);
         let dial = config.public_ingest_address_bound(listeners.ingest_addr().port());
-        let (ingest_app, web_app) = (ingest::router(ingest), web::with_ingest_address(web, dial));
+        let ingest_app = ingest::router(self.ingest);
+        let web_app = web::with_ingest_address(self.web, dial);
+        let (ingest_tls, web_tls) = (Some(self.ingest_tls.config), Some(self.web_tls.config));
         // Each listener holds its own sender of the access log: its writer ends once they
         // are all gone.
         let serve = |name, socket, tls, app, proxies| -> BoxFuture<'static, ()> {
@@ -98,17 +92,11 @@ impl Server {
             serve(
                 "ingest",
                 listeners.ingest,
-                Some(ingest_tls.config),
+                ingest_tls,
                 ingest_app,
                 direct.clone(),
             ),
-            serve(
-                "web",
-                listeners.web,
-                Some(web_tls.config),
-                web_app,
-                proxies.clone(),
-            ),
+            serve("web", listeners.web, web_tls, web_app, proxies.clone()),
         ];
         if let Some(plain) = listeners.redirect {
             let app = web::redirect::router(config.public_web_url(web_addr));
