@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::future::BoxFuture;
 
 pub use audit::CHECKPOINT_ENTRIES;
 pub use certificates::Served;
@@ -17,7 +18,7 @@ use crate::audit::CheckpointKey;
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::db::Policy;
-use crate::job::Job;
+use crate::job::{Job, Pace, Work};
 use crate::net::client_roots::ClientRoots;
 use crate::net::served_cert::ServedCert;
 use crate::notify::send::Sender;
@@ -116,39 +117,40 @@ fn retention(state: AppState, policy: Policy, every: Duration) -> Job {
 /// detection noted, and resolves those that went quiet. What was noted last is written at
 /// shutdown too.
 fn threats(state: AppState) -> Job {
-    struct Threats(AppState);
-    impl crate::job::Work for Threats {
-        fn tick(
-            &mut self,
-        ) -> futures_util::future::BoxFuture<'_, anyhow::Result<crate::job::Pace>> {
-            Box::pin(async {
-                let threats = &self.0.threats;
-                if let Err(e) = threats.reload().await {
-                    tracing::warn!(error = format!("{e:#}"), "cannot read the bans");
-                }
-                threats
-                    .flush_alerts()
-                    .await
-                    .context("cannot write security alerts")?;
-                let resolved = threats
-                    .resolve_quiet_alerts()
-                    .await
-                    .context("cannot resolve alerts")?;
-                if resolved > 0 {
-                    tracing::info!(resolved, "quiet security alerts resolved");
-                }
-                Ok(crate::job::Pace::Period)
-            })
-        }
-        fn finish(&mut self) -> futures_util::future::BoxFuture<'_, ()> {
-            Box::pin(async {
-                if let Err(e) = self.0.threats.flush_alerts().await {
-                    tracing::error!(error = format!("{e:#}"), "cannot write security alerts");
-                }
-            })
-        }
-    }
     Job::new("threats", Duration::from_secs(2), Threats(state))
+}
+
+struct Threats(AppState);
+
+impl Work for Threats {
+    fn tick(&mut self) -> BoxFuture<'_, anyhow::Result<Pace>> {
+        Box::pin(async {
+            let threats = &self.0.threats;
+            if let Err(e) = threats.reload().await {
+                tracing::warn!(error = format!("{e:#}"), "cannot read the bans");
+            }
+            threats
+                .flush_alerts()
+                .await
+                .context("cannot write security alerts")?;
+            let resolved = threats
+                .resolve_quiet_alerts()
+                .await
+                .context("cannot resolve alerts")?;
+            if resolved > 0 {
+                tracing::info!(resolved, "quiet security alerts resolved");
+            }
+            Ok(Pace::Period)
+        })
+    }
+
+    fn finish(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            if let Err(e) = self.0.threats.flush_alerts().await {
+                tracing::error!(error = format!("{e:#}"), "cannot write security alerts");
+            }
+        })
+    }
 }
 
 /// Evaluates the alert rules every `[alerts] every`.
