@@ -68,3 +68,27 @@ impl AppState {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A whole `AppState` over a data directory `nester init` made, for unit tests of what
+    //! needs the CAs (the routers, SSH certificates): no listener, no TLS.
+
+    use super::AppState;
+
+    pub async fn state() -> (tempfile::TempDir, AppState) {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = crate::datadir::DataDir::new(temp.path().join("n"));
+        crate::cli::init::init(&dir, &[]).unwrap();
+        let authorities = crate::pki::Authorities::new(crate::pki::Authority::load(&dir).unwrap());
+        let state = AppState::new(
+            &dir,
+            dir.open_database().unwrap(),
+            authorities,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
+        (temp, state)
+    }
+}

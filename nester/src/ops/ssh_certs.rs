@@ -236,3 +236,77 @@ pub async fn known_hosts(state: &AppState) -> Result<String, DbError> {
     }
     Ok(lines.join("\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Via;
+    use crate::db::Scope;
+    use crate::db::audit::Actor;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1mYHqctpacFyS52dBi5SvFHLFR0cPd1hRlo4trZWyw laptop";
+
+    fn caller(user_id: i64, role: Role) -> Caller {
+        Caller {
+            user_id,
+            username: "ana".into(),
+            role,
+            ip: None,
+            alerts_firing: 0,
+            via: Via::Token {
+                token_id: 1,
+                scope: Scope::ReadWrite,
+            },
+        }
+    }
+
+    fn ask(key: &str, validity: Option<&str>) -> NewCertificate {
+        NewCertificate {
+            public_key: key.into(),
+            totp: "123456".into(),
+            validity: validity.map(str::to_string),
+        }
+    }
+
+    /// Every refusal before the code is spent, in order: role, key, revoked key, validity,
+    /// two-factor authentication; nothing is signed or recorded.
+    #[tokio::test]
+    async fn requests_are_refused_before_a_code_is_spent() {
+        let (_temp, state) = crate::state::testing::state().await;
+        let attempt = Attempt {
+            username: "ana".into(),
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        };
+        let issue = |who: Caller, new: NewCertificate| {
+            let (state, attempt) = (&state, &attempt);
+            async move { issue(state, &who, attempt, new).await.unwrap_err() }
+        };
+        let noc = issue(caller(1, Role::Noc), ask(KEY, None)).await;
+        assert_eq!((noc.kind(), noc.code()), (Kind::Forbidden, "forbidden"));
+        let bad = issue(caller(1, Role::Support), ask("ssh-rsa AAAA", None)).await;
+        assert_eq!(bad.code(), "bad_public_key");
+        let long = issue(caller(1, Role::Support), ask(KEY, Some("9h"))).await;
+        assert_eq!((long.kind(), long.code()), (Kind::Invalid, "bad_validity"));
+        let no_mfa = issue(caller(1, Role::Support), ask(KEY, Some("30m"))).await;
+        assert!(matches!(no_mfa, SshCertError::MfaRequired), "{no_mfa}");
+        let fingerprint = keys::accepted(KEY)
+            .unwrap()
+            .fingerprint(HashAlg::Sha256)
+            .to_string();
+        let revoked = state
+            .db
+            .revoke_ssh_key(Actor::cli(), fingerprint, KEY.into(), "stolen".into())
+            .await
+            .unwrap();
+        assert!(revoked);
+        let refused = issue(caller(1, Role::Admin), ask(KEY, None)).await;
+        assert!(matches!(refused, SshCertError::KeyRevoked), "{refused}");
+        assert!(state.db.ssh_certificates(None).await.unwrap().is_empty());
+        let nothing = revoke(&state, &caller(1, Role::Admin), 42)
+            .await
+            .unwrap_err();
+        assert_eq!(nothing.to_string(), "no SSH certificate 42 of yours");
+    }
+}

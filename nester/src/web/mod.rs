@@ -318,21 +318,7 @@ mod tests {
         panic!("boom")
     }
 
-    pub(in crate::web) async fn state() -> (tempfile::TempDir, AppState) {
-        let temp = tempfile::tempdir().unwrap();
-        let dir = crate::datadir::DataDir::new(temp.path().join("n"));
-        crate::cli::init::init(&dir, &[]).unwrap();
-        let authorities = crate::pki::Authorities::new(crate::pki::Authority::load(&dir).unwrap());
-        let state = AppState::new(
-            &dir,
-            dir.open_database().unwrap(),
-            authorities,
-            Default::default(),
-            Default::default(),
-        )
-        .unwrap();
-        (temp, state)
-    }
+    pub(in crate::web) use crate::state::testing::state;
 
     fn app(state: AppState, routes: Vec<Route>) -> Router {
         let config = crate::config::Config::loopback(std::path::Path::new("/unused"));
