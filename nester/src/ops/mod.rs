@@ -1,9 +1,11 @@
-//! Operations: one function per action people take (revoke a probe, make an enrollment token,
-//! acknowledge an alert, silence alerts, issue or revoke an SSH certificate, revoke an SSH
-//! key), transport-neutral. Each family's refusals are a small error enum ([`Refused`]); the
-//! API handlers, the pages and the CLI only parse, call one operation and render, so the
-//! three refuse the same things in the same words. The web edge turns a refusal into its
-//! status and code (`impl From<E: Refused> for ApiError`), the CLI prints its message.
+//! Operations: one function per action people take (revoke a probe, make an enrollment or an
+//! API token, manage a user, acknowledge an alert, silence alerts, issue or revoke an SSH
+//! certificate, revoke an SSH key) and per read the API and the pages share (sites, a probe,
+//! host search, alerts, the audit log), transport-neutral. Each family's refusals are a small
+//! error enum ([`Refused`]); the API handlers, the pages and the CLI only parse, call one
+//! operation and render, so the three refuse the same things in the same words. The web edge
+//! turns a refusal into its status and code (`web/refusal.rs`), the CLI prints its message.
+//! `tests/layout.py` keeps this layer free of any transport.
 
 pub mod alerts;
 pub mod api_tokens;
