@@ -33,22 +33,8 @@ impl rustls::time_provider::TimeProvider for At {
 
 /// The SHA-256 of the certificate a new TLS connection to `addr` is shown.
 async fn served(nester: &TestNester, addr: SocketAddr) -> String {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(nester.ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_details(
-        std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-        std::sync::Arc::new(At(nester.clock().clone())),
-    )
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let at = std::sync::Arc::new(At(nester.clock().clone()));
+    let stream = crate::client::tls_at(addr, &nester.ca, at).await.unwrap();
     let leaf = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
     shared::identity::fingerprint(&leaf)
 }

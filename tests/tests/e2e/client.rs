@@ -150,10 +150,31 @@ pub async fn tls_from(
     ca: &CertificateDer<'static>,
     client: Option<&ClientCert>,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let now = Arc::new(rustls::time_provider::DefaultTimeProvider);
+    connect(source, addr, ca, client, now).await
+}
+
+/// A TLS connection to `addr` trusting `ca` that checks certificates at `time` (a test's
+/// moved clock) instead of now.
+pub async fn tls_at(
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    time: Arc<dyn rustls::time_provider::TimeProvider>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    connect(None, addr, ca, None, time).await
+}
+
+async fn connect(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    client: Option<&ClientCert>,
+    time: Arc<dyn rustls::time_provider::TimeProvider>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let mut roots = RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_details(provider, time)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
