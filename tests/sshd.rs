@@ -276,6 +276,23 @@ impl Sshd {
     }
 
     /// The host's public key, `ssh-ed25519 AAAA...`, to pin.
+    /// `[backup]` pointing at this server, its host key pinned, with the shipped defaults.
+    pub fn backup_config(&self) -> nester::config::BackupConfig {
+        nester::config::BackupConfig {
+            server: self.server(),
+            user: USER.into(),
+            dir: DIR.into(),
+            host_key: self.host_key().parse().unwrap(),
+            every: Duration::from_secs(86_400),
+            keep_last: 7,
+            keep_daily: 14,
+            keep_weekly: 8,
+            authorized_keys: Some(AUTHORIZED_KEYS.into()),
+            key_rotation: Duration::from_secs(90 * 86_400),
+            verify: true,
+        }
+    }
+
     pub fn host_key(&self) -> String {
         std::fs::read_to_string(self.base.join("host_ed25519.pub"))
             .unwrap()

@@ -32,7 +32,7 @@ use nester::db::Db;
 use nester::server::{Listeners, Server};
 use seahawks_tests::cpu::Rate;
 use seahawks_tests::fleet::{Fleet, INTERVAL_S, IngestPath, Lane, SeedArgs, file_bytes, seed_year};
-use seahawks_tests::sshd::{AUTHORIZED_KEYS, DIR, Sshd, USER};
+use seahawks_tests::sshd::{Sshd, USER};
 use seahawks_tests::tmpfs::Tmpfs;
 use std::net::SocketAddr;
 use time::{Duration, OffsetDateTime};
@@ -288,17 +288,10 @@ async fn main() -> anyhow::Result<()> {
         dir: dir.clone(),
         db: db.clone(),
         backup: BackupConfig {
-            server: sshd.server(),
-            user: USER.into(),
-            dir: DIR.into(),
-            host_key: sshd.host_key().parse().map_err(anyhow::Error::msg)?,
-            every: StdDuration::from_secs(86_400),
             keep_last: 2,
             keep_daily: 0,
             keep_weekly: 0,
-            authorized_keys: Some(AUTHORIZED_KEYS.into()),
-            key_rotation: StdDuration::from_secs(90 * 86_400),
-            verify: true,
+            ..sshd.backup_config()
         },
         scratch: scratch.clone(),
     };

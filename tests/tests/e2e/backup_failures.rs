@@ -14,7 +14,7 @@ use seahawks_tests::sshd::Sshd;
 use seahawks_tests::tmpfs::Tmpfs;
 
 use crate::harness::TestNester;
-use crate::sftp::{config, names};
+use crate::sftp::names;
 
 /// Adds `bytes` of incompressible rows to the database at `database`, a megabyte per
 /// transaction (so that the write-ahead log stays small), so that a backup of it takes
@@ -85,7 +85,7 @@ async fn an_upload_cut_midway_is_no_backup_and_the_next_backup_clears_it() {
     let nester = TestNester::start().await;
     let key = nester::backup::key::load_or_create(&nester.dir).unwrap();
     let sshd = Sshd::start(&nester::backup::key::authorized_keys_line(&key).unwrap());
-    let config = config(&sshd);
+    let config = sshd.backup_config();
     // 48 MB that do not compress: the upload lasts long enough to be cut.
     ballast(&nester.dir.database(), 48 << 20);
 
@@ -152,7 +152,7 @@ async fn a_full_local_disk_fails_the_snapshot_and_loses_nothing() {
     ballast(&dir.database(), 14 << 20);
     let key = nester::backup::key::load_or_create(&dir).unwrap();
     let sshd = Sshd::start(&nester::backup::key::authorized_keys_line(&key).unwrap());
-    let config = config(&sshd);
+    let config = sshd.backup_config();
 
     let now = time::OffsetDateTime::now_utc();
     let err = format!(

@@ -250,6 +250,11 @@ pub async fn revoke_token(
 ) -> Result<Response, ApiError> {
     api_tokens::revoke(&state.db, caller.actor(), token_id, Some(caller.user_id))
         .await
-        .map_err(|_| ApiError::not_found(format!("you have no token {token_id}")))?;
+        .map_err(|e| match e {
+            api_tokens::TokenError::NotFound(_) => {
+                ApiError::not_found(format!("you have no token {token_id}"))
+            }
+            other => other.into(),
+        })?;
     Ok(Redirect::to("/account").into_response())
 }

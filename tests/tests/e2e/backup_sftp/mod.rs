@@ -11,7 +11,7 @@ mod schedule;
 use seahawks_tests::sshd::{Sshd, USER};
 
 use crate::harness::TestNester;
-use crate::sftp::{config, names};
+use crate::sftp::names;
 
 /// A nester with its backup key installed on a fresh sshd.
 async fn nester_and_server() -> (TestNester, Sshd, nester::backup::key::BackupKey) {

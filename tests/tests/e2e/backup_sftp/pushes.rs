@@ -13,7 +13,7 @@ use super::*;
 #[tokio::test]
 async fn a_backup_made_while_reports_flow_is_pushed_verified_and_restores_whole() {
     let (nester, sshd, key) = nester_and_server().await;
-    let config = config(&sshd);
+    let config = sshd.backup_config();
     let (probe, mut sim) = nester.reporting_probe().await;
     // The sentinel: stored just before the backup starts.
     let sentinel = sim.report(nester.clock().now(), Vec::new());
@@ -87,7 +87,7 @@ async fn a_backup_made_while_reports_flow_is_pushed_verified_and_restores_whole(
 #[tokio::test]
 async fn the_host_key_is_pinned_and_the_nesters_key_required() {
     let (nester, sshd, key) = nester_and_server().await;
-    let good = config(&sshd);
+    let good = sshd.backup_config();
     // The fingerprint pins as well as the key.
     let out = std::process::Command::new("ssh-keygen")
         .args(["-l", "-E", "sha256", "-f", "/dev/stdin"])
@@ -153,7 +153,7 @@ async fn the_host_key_is_pinned_and_the_nesters_key_required() {
 #[tokio::test]
 async fn failed_uploads_are_never_backups_and_corruption_is_caught() {
     let (nester, sshd, key) = nester_and_server().await;
-    let config = config(&sshd);
+    let config = sshd.backup_config();
     let first = push::run(&nester.dir, &config, nester.db(), nester.clock().now())
         .await
         .unwrap();

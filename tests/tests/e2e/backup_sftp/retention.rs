@@ -19,7 +19,7 @@ async fn retention_keeps_exactly_what_the_policy_says() {
         }
     }
     run_chown(&sshd.backups());
-    let mut config = config(&sshd);
+    let mut config = sshd.backup_config();
     (config.keep_last, config.keep_daily, config.keep_weekly) = (2, 3, 2);
     config.verify = false;
     let now = time::macros::datetime!(2026-12-02 10:00 UTC);

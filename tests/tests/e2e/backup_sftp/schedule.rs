@@ -16,7 +16,7 @@ use crate::harness::TestNester;
 #[tokio::test]
 async fn scheduled_backups_raise_an_alert_while_they_fail_and_resolve_it() {
     let sshd = Sshd::start("");
-    let mut backup = config(&sshd);
+    let mut backup = sshd.backup_config();
     backup.every = Duration::from_secs(2);
     let nester = TestNester::start_with(|c| c.backup = Some(backup.clone())).await;
     let subject = format!("backup:{}", sshd.server());
@@ -77,7 +77,7 @@ async fn backups_page(nester: &TestNester, admin: &crate::client::WebSession) ->
 #[tokio::test]
 async fn rotating_the_backup_key_keeps_backups_working_and_locks_the_old_key_out() {
     let (nester, sshd, old) = nester_and_server().await;
-    let config = config(&sshd);
+    let config = sshd.backup_config();
     sshd.set_authorized_keys(&format!(
         "# the operator's note\n{}\n",
         nester::backup::key::authorized_keys_line(&old).unwrap()
